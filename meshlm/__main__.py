@@ -1,0 +1,3 @@
+from meshlm.cli import run
+
+run()

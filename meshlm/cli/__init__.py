@@ -1,0 +1,82 @@
+"""The ``meshlm`` command line: a thin layer over the library.
+
+Each group of verbs lives in its own module under ``meshlm/cli/`` and registers its commands on
+:data:`app` when imported. :func:`main` turns library errors into one line on stderr and an exit
+code (0 ok, 1 bad input, 2 bad usage, 130 interrupted); no traceback reaches the user unless
+``MESHLM_DEBUG=1`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="meshlm",
+    help="Language models that speak 3D meshes: codec, data, training, inference.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules register themselves on `app`; import order is the order in --help.
+from meshlm.cli import mesh_cmds  # noqa: E402,F401
+
+for _optional in ("shapes_cmds", "data_cmds", "train_cmds", "infer_cmds", "eval_cmds", "web_cmds"):
+    try:
+        __import__(f"meshlm.cli.{_optional}")
+    except ModuleNotFoundError as _exc:  # module not written yet
+        if _exc.name != f"meshlm.cli.{_optional}":
+            raise
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one line to stderr and return the Exit to raise."""
+    typer.echo(f"meshlm: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``meshlm`` console script. Returns the process exit code."""
+    import click
+
+    from meshlm.errors import MeshlmError
+
+    try:
+        rv = app(args=argv, standalone_mode=False)
+        return int(rv) if isinstance(rv, int) else 0
+    except typer.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        typer.echo("meshlm: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:  # usage errors: bad option, missing argument
+        exc.show()
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("meshlm: interrupted", err=True)
+        return 130
+    except MeshlmError as exc:
+        if os.environ.get("MESHLM_DEBUG"):
+            raise
+        typer.echo(f"meshlm: error: {exc}", err=True)
+        return 1
+    except (OSError, MemoryError, RecursionError, ValueError) as exc:
+        if os.environ.get("MESHLM_DEBUG"):
+            raise
+        typer.echo(f"meshlm: error: {type(exc).__name__}: {exc}", err=True)
+        return 1
+    except Exception as exc:  # last resort: never a traceback on the user's terminal
+        if os.environ.get("MESHLM_DEBUG"):
+            raise
+        typer.echo(
+            f"meshlm: internal error: {type(exc).__name__}: {exc} (set MESHLM_DEBUG=1 for details)",
+            err=True,
+        )
+        return 1
+
+
+def run() -> None:  # console_scripts target
+    sys.exit(main())

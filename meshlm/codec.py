@@ -1,0 +1,427 @@
+"""The LLaMA-Mesh text codec: triangle meshes <-> plain OBJ text with integer coordinates.
+
+Pure numpy. The canonical format (``../shared/docs/llama-mesh-facts.md``, confirmed on a real
+output of the released model) is::
+
+    v X Y Z      (X, Y, Z integers in 0..bins-1; all vertex lines first)
+    f A B C      (1-based vertex indices of a triangle)
+
+produced by :func:`encode` as follows:
+
+1. centre the axis-aligned bounding box of the vertices used by faces at the origin and scale
+   uniformly so that its longest side is 1;
+2. quantize ``q = floor((c + 0.5) * (bins - 1))`` (a value within ``QUANT_EPS`` bins below an
+   integer counts as that integer, so float32 storage in GLB/PLY/STL cannot move a bin; 63 stays 63);
+3. merge vertices that fall in the same cell, drop faces that become degenerate and duplicate
+   faces (the same vertex set; of two windings the lexicographically smallest is kept), drop
+   vertices no face uses -- and, if dropping faces shrank the bounding box, redo 1-3 on what is
+   left, so that encoding is idempotent on its own output;
+4. sort vertices ascending by (x, y, z) and renumber;
+5. rotate each face cyclically so its smallest index comes first (winding kept);
+6. sort faces ascending by the tuple of their sorted indices.
+
+:func:`decode` reads text back. ``strict=True`` accepts only the canonical grammar and order and
+raises :class:`~meshlm.errors.MeshFormatError` naming the line; ``strict=False`` is for language-model
+replies (see :mod:`meshlm.lenient`). Dequantization maps bin ``q`` to ``q / (bins - 1) - 0.5``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from meshlm.errors import MeshError, MeshFormatError
+
+DEFAULT_BINS = 64
+MIN_BINS, MAX_BINS = 2, 1024
+#: Float slack, in bins, when flooring: coordinates this close below a bin boundary count as on it.
+QUANT_EPS = 1e-4
+
+
+# --------------------------------------------------------------------------------------------
+# Data types
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RepairReport:
+    """What the lenient decoder changed or dropped to get a valid mesh.
+
+    ``repairs`` and ``drops`` count events by reason (e.g. ``"quad triangulated"``,
+    ``"face with out-of-range index"``); ``notes`` keeps the first few line-level details;
+    ``truncated`` is True when the text ended inside a line (an unfinished reply);
+    ``span`` is the (start, end) character range of the mesh in the source text.
+    """
+
+    repairs: Counter = field(default_factory=Counter)
+    drops: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+    truncated: bool = False
+    span: tuple[int, int] = (0, 0)
+
+    MAX_NOTES = 20
+
+    def repair(self, reason: str, line: int | None = None, n: int = 1) -> None:
+        self.repairs[reason] += n
+        self._note(reason, line)
+
+    def drop(self, reason: str, line: int | None = None, n: int = 1) -> None:
+        self.drops[reason] += n
+        self._note(f"dropped: {reason}", line)
+
+    def _note(self, text: str, line: int | None) -> None:
+        if len(self.notes) < self.MAX_NOTES:
+            self.notes.append(f"line {line}: {text}" if line else text)
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing was repaired or dropped."""
+        return not self.repairs and not self.drops and not self.truncated
+
+    def summary(self) -> str:
+        """One human line, e.g. ``'2 repairs (quad triangulated: 2); 1 drop (...)'``."""
+        if self.clean:
+            return "no repairs"
+        parts = []
+        for name, counter in (("repair", self.repairs), ("drop", self.drops)):
+            total = sum(counter.values())
+            if total:
+                items = ", ".join(f"{k}: {v}" for k, v in sorted(counter.items()))
+                parts.append(f"{total} {name}{'s' if total != 1 else ''} ({items})")
+        if self.truncated:
+            parts.append("text was cut off")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {
+            "repairs": dict(self.repairs),
+            "drops": dict(self.drops),
+            "truncated": self.truncated,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class Mesh:
+    """A decoded mesh on the integer grid.
+
+    Attributes
+    ----------
+    quantized : (n, 3) int64
+        Vertex bins, each in ``0..bins-1``; columns are x, y (up), z.
+    faces : (m, 3) int64
+        Triangles as 0-based vertex indices.
+    bins : int
+        Grid resolution per axis.
+    report : RepairReport
+        Empty for strictly decoded or encoded meshes.
+    """
+
+    quantized: np.ndarray
+    faces: np.ndarray
+    bins: int = DEFAULT_BINS
+    report: RepairReport = field(default_factory=RepairReport)
+
+    @property
+    def vertices(self) -> np.ndarray:
+        """(n, 3) float64 vertex positions in the unit cube at the origin."""
+        return dequantize(self.quantized, self.bins)
+
+    def to_text(self) -> str:
+        """This mesh as text, vertices and faces in their current order (no re-normalization)."""
+        return format_text(self.quantized, self.faces)
+
+    def encode(self) -> str:
+        """The canonical encoding of this mesh (re-normalized, same bins)."""
+        return encode(self.vertices, self.faces, bins=self.bins)
+
+    def __repr__(self) -> str:
+        return f"Mesh(vertices={len(self.quantized)}, faces={len(self.faces)}, bins={self.bins})"
+
+
+# --------------------------------------------------------------------------------------------
+# Quantization
+# --------------------------------------------------------------------------------------------
+
+
+def check_bins(bins: int) -> int:
+    if not isinstance(bins, int | np.integer) or not MIN_BINS <= int(bins) <= MAX_BINS:
+        raise MeshError(f"bins must be an integer in {MIN_BINS}..{MAX_BINS}, got {bins!r}")
+    return int(bins)
+
+
+def normalize(vertices: np.ndarray) -> np.ndarray:
+    """Centre the bounding box at the origin and scale its longest side to 1.
+
+    vertices : (n, 3) float -> (n, 3) float64 in [-0.5, 0.5] on the longest axis.
+    Raises MeshError if all points coincide.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    extent = float((hi - lo).max())
+    if not np.isfinite(extent) or extent <= 0.0:
+        raise MeshError("mesh has zero size (all vertices coincide)")
+    return (v - (lo + hi) / 2.0) / extent
+
+
+def quantize(vertices: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
+    """Normalize (see :func:`normalize`) and floor to integer bins.
+
+    vertices : (n, 3) float -> (n, 3) int64 in ``0..bins-1``.
+    """
+    bins = check_bins(bins)
+    x = (normalize(vertices) + 0.5) * (bins - 1)
+    return np.clip(np.floor(x + QUANT_EPS), 0, bins - 1).astype(np.int64)
+
+
+def dequantize(quantized: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
+    """Map bins to coordinates: ``q / (bins - 1) - 0.5``. (n, 3) int -> (n, 3) float64."""
+    bins = check_bins(bins)
+    return np.asarray(quantized, dtype=np.float64) / (bins - 1) - 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding
+# --------------------------------------------------------------------------------------------
+
+
+def triangulate(faces) -> np.ndarray:
+    """Turn a face list into (m, 3) int64 triangles.
+
+    Accepts an (m, k) integer array (k >= 3) or a ragged sequence of index sequences. A polygon
+    ``(a, b, c, d, ...)`` becomes the fan ``(a, b, c), (a, c, d), ...`` around its first vertex,
+    which keeps the winding and is exact for convex polygons (what OBJ quads and n-gons are in
+    practice). Faces with fewer than 3 indices raise MeshError.
+    """
+    if isinstance(faces, np.ndarray) and faces.ndim == 2:
+        arr = faces
+        if arr.shape[1] < 3:
+            raise MeshError(f"faces need at least 3 indices each, got shape {arr.shape}")
+        if arr.shape[1] == 3:
+            return arr.astype(np.int64, copy=False)
+        k = arr.shape[1]
+        tris = [arr[:, [0, i, i + 1]] for i in range(1, k - 1)]
+        return np.stack(tris, axis=1).reshape(-1, 3).astype(np.int64)
+    out: list[tuple[int, int, int]] = []
+    for poly in faces:
+        poly = [int(i) for i in poly]
+        if len(poly) < 3:
+            raise MeshError(f"a face needs at least 3 indices, got {poly}")
+        out.extend((poly[0], poly[i], poly[i + 1]) for i in range(1, len(poly) - 1))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 3)
+
+
+def _check_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        v = np.asarray(vertices, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MeshError(f"vertices are not numeric: {exc}") from None
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise MeshError(f"vertices must have shape (n, 3), got {v.shape}")
+    if not np.isfinite(v).all():
+        raise MeshError("vertices contain NaN or infinite coordinates")
+    f = triangulate(faces)
+    if len(f) == 0:
+        raise MeshError("mesh has no faces")
+    if f.min() < 0 or f.max() >= len(v):
+        raise MeshError(f"face index out of range (have {len(v)} vertices, max index {f.max()})")
+    return v, f
+
+
+def _canonical_faces(faces: np.ndarray) -> np.ndarray:
+    """Drop degenerate and duplicate faces, rotate min-first, sort by sorted-index tuple."""
+    f = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
+    if len(f) == 0:
+        return f.reshape(0, 3)
+    shift = np.argmin(f, axis=1)
+    idx = (shift[:, None] + np.arange(3)[None, :]) % 3
+    f = np.take_along_axis(f, idx, axis=1)
+    s = np.sort(f, axis=1)
+    # sort by (sorted tuple, rotated tuple): duplicates end adjacent, smallest winding first
+    order = np.lexsort((f[:, 2], f[:, 1], f[:, 0], s[:, 2], s[:, 1], s[:, 0]))
+    f, s = f[order], s[order]
+    keep = np.ones(len(f), dtype=bool)
+    keep[1:] = np.any(s[1:] != s[:-1], axis=1)
+    return f[keep]
+
+
+def canonicalize(vertices, faces, bins: int = DEFAULT_BINS) -> Mesh:
+    """Quantize and order a mesh canonically (steps 1-6 of the module docstring).
+
+    vertices : (n, 3) float; faces : (m, 3) int (or (m, k) / ragged polygons, fan-triangulated).
+    Returns a :class:`Mesh` whose ``to_text()`` is the canonical text. Invariant to vertex order,
+    face order, translation and uniform (positive) scale of the input.
+    Raises MeshError for bad arrays, zero size, or a mesh that collapses to nothing at ``bins``.
+    """
+    bins = check_bins(bins)
+    v, f = _check_arrays(vertices, faces)
+    while True:
+        used = np.unique(f)
+        q_used = quantize(v[used], bins)
+        cells, inverse = np.unique(q_used, axis=0, return_inverse=True)  # lexicographic order
+        remap = np.full(len(v), -1, dtype=np.int64)
+        remap[used] = inverse.reshape(-1)
+        cf = remap[f]
+        nondegenerate = (cf[:, 0] != cf[:, 1]) & (cf[:, 1] != cf[:, 2]) & (cf[:, 0] != cf[:, 2])
+        if not nondegenerate.any():
+            raise MeshError(f"mesh collapses to nothing at {bins} bins (every face degenerate)")
+        if nondegenerate.all() or np.array_equal(np.unique(f[nondegenerate]), used):
+            break
+        f = f[nondegenerate]  # the bounding box may shrink: normalize again
+    cf = _canonical_faces(cf)
+    # drop cells no face uses (cannot happen after the loop, kept as a guard) and renumber
+    live = np.unique(cf)
+    if len(live) != len(cells):
+        renum = np.full(len(cells), -1, dtype=np.int64)
+        renum[live] = np.arange(len(live))
+        cells, cf = cells[live], renum[cf]
+    return Mesh(quantized=cells.astype(np.int64), faces=cf.astype(np.int64), bins=bins)
+
+
+def format_text(quantized: np.ndarray, faces: np.ndarray) -> str:
+    """Write ``v``/``f`` lines, ``\\n``-separated, no trailing newline; faces become 1-based."""
+    q = np.asarray(quantized, dtype=np.int64).tolist()
+    f = (np.asarray(faces, dtype=np.int64) + 1).tolist()
+    lines = [f"v {a} {b} {c}" for a, b, c in q]
+    lines += [f"f {a} {b} {c}" for a, b, c in f]
+    return "\n".join(lines)
+
+
+def encode(vertices, faces, bins: int = DEFAULT_BINS) -> str:
+    """Encode a triangle mesh as canonical LLaMA-Mesh text.
+
+    Parameters
+    ----------
+    vertices : (n, 3) float
+        Positions, Y up. Any translation and uniform scale (normalized away).
+    faces : (m, 3) int, (m, k) int or a ragged list of polygons
+        0-based vertex indices. Quads and n-gons are fan-triangulated around their first vertex.
+    bins : int
+        Levels per axis, 2..1024 (LLaMA-Mesh: 64).
+
+    Returns the text: ``v`` lines then ``f`` lines, single spaces, ``\\n``-separated, no trailing
+    newline. Raises :class:`~meshlm.errors.MeshError` when the mesh cannot be encoded.
+    """
+    return canonicalize(vertices, faces, bins).to_text()
+
+
+# --------------------------------------------------------------------------------------------
+# Strict decoding
+# --------------------------------------------------------------------------------------------
+
+_STRICT_RE = re.compile(r"(?:v \d+ \d+ \d+\n)+(?:f \d+ \d+ \d+\n)+", re.ASCII)
+_VLINE = re.compile(r"v (0|[1-9]\d*) (0|[1-9]\d*) (0|[1-9]\d*)", re.ASCII)
+_FLINE = re.compile(r"f ([1-9]\d*) ([1-9]\d*) ([1-9]\d*)", re.ASCII)
+_LEADING_ZERO = re.compile(r"(?<![0-9])0[0-9]", re.ASCII)
+
+
+def decode(text: str, strict: bool = True, bins: int = DEFAULT_BINS, source: str | None = None) -> Mesh:
+    """Decode mesh text.
+
+    ``strict=True``: ``text`` must be canonical-format text (optionally with surrounding
+    whitespace): at least 3 vertex lines ``v X Y Z`` with integers in ``0..bins-1`` (no leading
+    zeros), strictly increasing in (x, y, z) order, then at least one face line ``f A B C`` with
+    1-based indices that exist, are distinct and start with the smallest, faces strictly
+    increasing by their sorted index tuple. Unused vertices are allowed. Anything else raises
+    :class:`~meshlm.errors.MeshFormatError` with the 1-based line number and the problem.
+
+    ``strict=False``: for language-model replies; see :func:`meshlm.lenient.decode_lenient`.
+    Returns the first mesh found, with ``mesh.report`` listing every repair and drop; raises
+    :class:`~meshlm.errors.NoMeshFoundError` only when the text holds no mesh at all.
+    """
+    bins = check_bins(bins)
+    if not strict:
+        from meshlm.lenient import decode_lenient
+
+        return decode_lenient(text, bins=bins, source=source)[0]
+    if not isinstance(text, str):
+        raise MeshFormatError(f"expected text, got {type(text).__name__}", source=source)
+    body = text.strip()
+    lead = text[: len(text) - len(text.lstrip())].count("\n")  # line offset of the first line
+    if not body:
+        raise MeshFormatError("empty text: no mesh", line=1 + lead, source=source)
+    body += "\n"
+    if _STRICT_RE.fullmatch(body) and not _LEADING_ZERO.search(body):
+        nums = np.array(body.replace("v", " ").replace("f", " ").split(), dtype=np.int64)
+        nv = body.count("v")
+        q = nums[: 3 * nv].reshape(-1, 3)
+        f = nums[3 * nv :].reshape(-1, 3) - 1
+        if _valid_arrays(q, f, bins):
+            return Mesh(quantized=q, faces=f, bins=bins)
+    _strict_line_by_line(body, bins, lead, source)  # raises with the line of the first problem
+    raise MeshFormatError("not canonical mesh text", source=source)  # pragma: no cover
+
+
+def _valid_arrays(q: np.ndarray, f: np.ndarray, bins: int) -> bool:
+    if len(q) < 3 or q.max() >= bins:
+        return False
+    dq = np.diff(q, axis=0)
+    first = np.argmax(dq != 0, axis=1)
+    step = dq[np.arange(len(dq)), first]
+    if (step <= 0).any():
+        return False
+    if f.min() < 0 or f.max() >= len(q) or (f[:, 0] >= f[:, 1:].min(axis=1)).any():
+        return False
+    if (f[:, 1] == f[:, 2]).any():
+        return False
+    s = np.sort(f, axis=1)
+    ds = np.diff(s, axis=0)
+    if len(ds):
+        first = np.argmax(ds != 0, axis=1)
+        if (ds[np.arange(len(ds)), first] <= 0).any():
+            return False
+    return True
+
+
+def _strict_line_by_line(body: str, bins: int, lead: int, source: str | None) -> None:
+    """Walk the text line by line and raise MeshFormatError at the first violation."""
+
+    def err(msg: str, i: int) -> MeshFormatError:
+        return MeshFormatError(msg, line=i + 1 + lead, source=source)
+
+    verts: list[tuple[int, int, int]] = []
+    prev_face: tuple[int, int, int] | None = None
+    in_faces = False
+    lines = body.split("\n")[:-1]
+    for i, line in enumerate(lines):
+        if line.startswith("v"):
+            if in_faces:
+                raise err("vertex line after face lines (all 'v' lines must come first)", i)
+            m = _VLINE.fullmatch(line)
+            if not m:
+                raise err(f"malformed vertex line {line[:60]!r} (expected 'v X Y Z' with integers)", i)
+            xyz = tuple(int(g) for g in m.groups())
+            if max(xyz) >= bins:
+                raise err(f"coordinate {max(xyz)} out of range 0..{bins - 1}", i)
+            if verts and xyz <= verts[-1]:
+                what = "duplicate vertex" if xyz == verts[-1] else "vertices out of order"
+                raise err(f"{what}: {xyz} after {verts[-1]} (vertices must strictly increase)", i)
+            verts.append(xyz)
+        elif line.startswith("f"):
+            if not in_faces and len(verts) < 3:
+                raise err(f"faces start after only {len(verts)} vertices (need at least 3)", i)
+            in_faces = True
+            m = _FLINE.fullmatch(line)
+            if not m:
+                raise err(f"malformed face line {line[:60]!r} (expected 'f A B C', 1-based)", i)
+            a, b, c = (int(g) for g in m.groups())
+            if max(a, b, c) > len(verts):
+                raise err(f"face index {max(a, b, c)} out of range (only {len(verts)} vertices)", i)
+            if len({a, b, c}) < 3:
+                raise err(f"face repeats a vertex: {a} {b} {c}", i)
+            if a != min(a, b, c):
+                raise err(f"face does not start with its smallest index: {a} {b} {c}", i)
+            key = tuple(sorted((a, b, c)))
+            if prev_face is not None and key <= prev_face:
+                what = "duplicate face" if key == prev_face else "faces out of order"
+                raise err(f"{what}: {a} {b} {c} (faces must strictly increase by sorted indices)", i)
+            prev_face = key
+        elif not line:
+            raise err("empty line inside the mesh", i)
+        else:
+            raise err(f"not a vertex or face line: {line[:60]!r}", i)
+    if not in_faces:
+        raise err("no face lines", len(lines) - 1 if lines else 0)

@@ -1,0 +1,280 @@
+"""Lenient decoding: find and repair meshes inside language-model replies.
+
+A reply is scanned line by line (``\\n``, ``\\r\\n`` or ``\\r``). Lines are classified as
+
+* vertex lines ``v X Y Z [more numbers]`` -- integers or floats; extra values (w, colours) ignored;
+* face lines ``f A B C ...`` -- plain, ``a/b/c`` or ``a//c`` forms, negative (relative) indices,
+  quads and n-gons (fan-triangulated around the first vertex);
+* other OBJ statements (``vn``, ``vt``, ``o``, ``g``, ``s``, ``usemtl``, ``#`` comments...) and blank
+  lines, which are skipped inside a mesh;
+* anything else (prose, code fences), which ends a mesh.
+
+A ``v`` line after ``f`` lines starts a new mesh, unless the new part's faces point at earlier
+vertices (OBJ files with several objects index vertices globally), in which case it continues
+the same mesh. Faces alone after text join the preceding vertices.
+
+Repairs: float coordinates that are whole numbers become bins; coordinates that are not all whole
+numbers are re-normalized and quantized like :func:`meshlm.codec.quantize`; whole numbers outside
+``0..bins-1`` are clipped. Drops: faces with fewer than three indices, index 0, out-of-range or
+repeated indices, faces touching a malformed vertex line, duplicate faces, and vertices no face
+uses. A last line cut off mid-way (text without a final newline) is dropped and the mesh is marked
+``truncated``. Every repair and drop is counted in the mesh's :class:`~meshlm.codec.RepairReport`.
+
+Only :class:`~meshlm.errors.NoMeshFoundError` is raised, whatever the input.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from meshlm.codec import DEFAULT_BINS, Mesh, RepairReport, check_bins, quantize
+from meshlm.errors import MeshError, NoMeshFoundError
+
+_NUM = r"[-+]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][-+]?[0-9]{1,6})?"
+_V = re.compile(rf"v\s+({_NUM})\s+({_NUM})\s+({_NUM})((?:\s+{_NUM})*)\s*(?:#.*)?", re.ASCII)
+_IDX = r"[-+]?[0-9]{1,40}(?:/[-+]?[0-9]{0,40}){0,2}"
+_F = re.compile(rf"f((?:\s+{_IDX})+)\s*(?:#.*)?", re.ASCII)
+_OTHER_OBJ = re.compile(
+    r"(?:#|(?:vn|vt|vp|o|g|s|l|p|usemtl|mtllib|usemap|maplib|mg|cstype|deg|curv|surf|bmat)(?:\s|$))",
+    re.ASCII,
+)
+_MAX_ABS = 1e12  # larger magnitudes are treated as malformed, not as geometry
+
+
+@dataclass
+class _Segment:
+    verts: list = field(default_factory=list)  # (x, y, z) floats or None for a malformed line
+    vlines: list = field(default_factory=list)
+    faces: list = field(default_factory=list)  # (indices, line number, vertices seen so far)
+    start: int = 0
+    end: int = 0
+    continues: bool = False  # began with a 'v' right after faces, no text in between
+    float_lines: int = 0
+    report: RepairReport = field(default_factory=RepairReport)
+
+
+def decode_lenient(text, bins: int = DEFAULT_BINS, source: str | None = None) -> list[Mesh]:
+    """Decode every mesh in ``text`` (a reply, a file's content, anything).
+
+    Returns a non-empty list of :class:`~meshlm.codec.Mesh`, in order of appearance, each with at
+    least one face and its own ``report``. Raises :class:`~meshlm.errors.NoMeshFoundError` when the
+    text holds no usable mesh.
+    """
+    bins = check_bins(bins)
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8", errors="replace")
+    if not isinstance(text, str):
+        raise NoMeshFoundError(f"expected text, got {type(text).__name__}", source=source)
+    segments = _segment(text)
+    meshes: list[Mesh] = []
+    nverts = 0
+    for seg in segments:
+        nverts += sum(v is not None for v in seg.verts)
+        mesh = _build(seg, bins)
+        if mesh is not None:
+            meshes.append(mesh)
+    if not meshes:
+        hint = f" ({nverts} vertex lines but no usable faces)" if nverts else ""
+        raise NoMeshFoundError(f"no mesh found{hint}", source=source)
+    return meshes
+
+
+def decode_all(text, bins: int = DEFAULT_BINS) -> list[Mesh]:
+    """Alias of :func:`decode_lenient`: every mesh in a reply."""
+    return decode_lenient(text, bins=bins)
+
+
+_LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n)|([^\r\n]+)$")
+
+
+def _lines(text: str):
+    """Yield (line number, start offset, line without its break, whether a break followed)."""
+    for n, m in enumerate(_LINE.finditer(text), start=1):
+        if m.group(3) is not None:
+            yield n, m.start(), m.group(3), False
+        else:
+            yield n, m.start(), m.group(1), True
+
+
+def _segment(text: str) -> list[_Segment]:
+    segments: list[_Segment] = []
+    cur: _Segment | None = None
+
+    def close():
+        nonlocal cur
+        if cur is not None and (cur.verts or cur.faces):
+            segments.append(cur)
+        cur = None
+
+    for n, start, raw, had_break in _lines(text):
+        line = raw.strip()
+        end = start + len(raw)
+        if not line:
+            continue
+        if line.startswith("v") and not line.startswith(("vn", "vt", "vp")):
+            m = _V.fullmatch(line)
+            vert = None
+            if m:
+                try:
+                    vals = tuple(float(g) for g in m.groups()[:3])
+                    if all(math.isfinite(x) and abs(x) <= _MAX_ABS for x in vals):
+                        vert = vals
+                except ValueError:
+                    vert = None
+            continues = False
+            if cur is not None and cur.faces and (vert is not None or had_break):
+                close()  # a vertex after faces: a new mesh (possibly merged back later)
+                continues = True
+            if cur is None:
+                cur = _Segment(start=start, continues=continues)
+            if vert is None:
+                if not had_break:
+                    cur.report.truncated = True
+                    cur.report.drop("cut-off last line", n)
+                    cur.end = end
+                    continue
+                cur.report.drop("malformed vertex line", n)
+            else:
+                if m.group(4).strip():
+                    cur.report.repair("extra vertex values ignored", n)
+                if any(c in line for c in ".eE"):
+                    cur.float_lines += 1
+            cur.verts.append(vert)
+            cur.vlines.append(n)
+            cur.end = end
+        elif line.startswith("f") and (len(line) == 1 or not line[1].isalpha()):
+            m = _F.fullmatch(line)
+            if cur is None:
+                cur = _Segment(start=start)
+            if not m or len(m.group(1).split()) < 3:
+                if not had_break:
+                    cur.report.truncated = True
+                    cur.report.drop("cut-off last line", n)
+                else:
+                    cur.report.drop("malformed face line (needs 3 or more indices)", n)
+                cur.end = end
+                continue
+            try:
+                idx = [int(tok.split("/")[0]) for tok in m.group(1).split()]
+            except ValueError:
+                cur.report.drop("malformed face line", n)
+                continue
+            if "/" in m.group(1):
+                cur.report.repair("slash face indices reduced to vertex index", n)
+            cur.faces.append((idx, n, len(cur.verts)))
+            cur.end = end
+        elif _OTHER_OBJ.match(line):
+            if cur is not None:
+                cur.report.repair(f"ignored '{line.split()[0][:8]}' line", n)
+        else:  # prose or a code fence ends the current mesh
+            close()
+    close()
+    return _merge(segments)
+
+
+def _merge(segments: list[_Segment]) -> list[_Segment]:
+    """Join face-only parts to the vertices before them, and globally indexed OBJ objects."""
+    out: list[_Segment] = []
+    for seg in segments:
+        if out and not seg.verts and out[-1].verts:
+            prev = out[-1]
+            prev.faces += [(i, n, len(prev.verts)) for i, n, _ in seg.faces]
+            _absorb(prev, seg)
+            prev.report.repair("faces joined to the vertices before them")
+            continue
+        if out and seg.continues and out[-1].verts:
+            # a v-after-f split: continue the previous mesh if faces index past this part
+            if any(max(i) > len(seg.verts) for i, _, _ in seg.faces):
+                prev = out[-1]
+                base = len(prev.verts)
+                prev.verts += seg.verts
+                prev.vlines += seg.vlines
+                prev.faces += [(i, n, base + k) for i, n, k in seg.faces]
+                _absorb(prev, seg)
+                continue
+        out.append(seg)
+    return out
+
+
+def _absorb(dst: _Segment, src: _Segment) -> None:
+    dst.end = max(dst.end, src.end)
+    dst.report.repairs.update(src.report.repairs)
+    dst.report.drops.update(src.report.drops)
+    dst.report.notes += src.report.notes[: max(0, RepairReport.MAX_NOTES - len(dst.report.notes))]
+    dst.report.truncated |= src.report.truncated
+
+
+def _build(seg: _Segment, bins: int) -> Mesh | None:
+    rep = seg.report
+    rep.span = (seg.start, seg.end)
+    nv = len(seg.verts)
+    valid = np.array([v is not None for v in seg.verts], dtype=bool)
+    tris: list[tuple[int, int, int]] = []
+    tri_lines: list[int] = []
+    for idx, n, seen in seg.faces:
+        if 0 in idx:
+            rep.drop("face with index 0", n)
+            continue
+        # 1-based; -1 is the last vertex defined before this line
+        res = [seen + i if i < 0 else i - 1 for i in idx]
+        if any(i < 0 or i >= nv for i in res):
+            rep.drop("face with out-of-range index", n)
+            continue
+        if len(set(res)) < len(res):
+            rep.drop("face repeats a vertex", n)
+            continue
+        if not all(valid[i] for i in res):
+            rep.drop("face uses a malformed vertex", n)
+            continue
+        if len(res) > 3:
+            rep.repair("quad triangulated" if len(res) == 4 else "polygon triangulated", n)
+        for k in range(1, len(res) - 1):
+            tris.append((res[0], res[k], res[k + 1]))
+            tri_lines.append(n)
+    if not tris or valid.sum() < 3:
+        return None
+    f = np.asarray(tris, dtype=np.int64)
+    # duplicate faces (same vertex set)
+    key = np.sort(f, axis=1)
+    _, first = np.unique(key, axis=0, return_index=True)
+    if len(first) < len(f):
+        rep.drop("duplicate face", n=len(f) - len(first))
+        f = f[np.sort(first)]
+    # drop malformed and unused vertices, renumber
+    used = np.zeros(nv, dtype=bool)
+    used[f.ravel()] = True
+    unused = int((valid & ~used).sum())
+    if unused:
+        rep.drop("vertex no face uses", n=unused)
+    keep = np.flatnonzero(used)
+    renum = np.full(nv, -1, dtype=np.int64)
+    renum[keep] = np.arange(len(keep))
+    f = renum[f]
+    coords = np.array([seg.verts[i] for i in keep], dtype=np.float64)
+    q = _to_bins(coords, bins, rep, seg.float_lines)
+    if q is None:
+        return None
+    return Mesh(quantized=q, faces=f, bins=bins, report=rep)
+
+
+def _to_bins(coords: np.ndarray, bins: int, rep: RepairReport, float_lines: int = 0) -> np.ndarray | None:
+    whole = np.all(coords == np.round(coords))
+    if whole:
+        if float_lines:
+            rep.repair("float coordinates read as whole bins", n=float_lines)
+        q = coords.astype(np.int64)
+        out = (q < 0) | (q > bins - 1)
+        if out.any():
+            rep.repair(f"coordinate clipped to 0..{bins - 1}", n=int(out.sum()))
+            q = np.clip(q, 0, bins - 1)
+        return q
+    rep.repair("float coordinates re-normalized and quantized")
+    try:
+        return quantize(coords, bins)
+    except MeshError:
+        rep.drop("mesh has zero size")
+        return None
