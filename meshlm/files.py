@@ -1,0 +1,366 @@
+"""Read and write mesh files: OBJ, GLB/GLTF, PLY, STL, OFF.
+
+trimesh does the float-format parsing and writing (it lives behind the ``mesh`` extra and is
+imported lazily, so ``import meshlm`` never needs it). This module adds what meshlm relies on:
+
+* :func:`load_mesh` flattens whatever a file holds (a GLB scene with node transforms, an OBJ with
+  several objects, quads, n-gons) into ONE triangle mesh of plain geometry, and turns every way a
+  file can be bad into a typed one-line :class:`MeshFileError` that names the file.
+* :func:`save_mesh` writes atomically; OBJ goes through our own writer (full float precision, no
+  header) and GLB is flat-shaded with a colour gradient by height, like the LLaMA-Mesh demo.
+
+A "mesh" argument may be a codec ``Mesh`` (``quantized``/``bins``/``faces``), a
+``trimesh.Trimesh`` or a ``(vertices, faces)`` tuple of arrays.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meshlm.errors import MeshlmError, require
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+"""Files larger than this are refused before a single byte is read."""
+
+READ_EXTENSIONS = frozenset({"obj", "glb", "gltf", "ply", "stl", "off"})
+"""Extensions (lower case, no dot) that :func:`load_mesh` accepts."""
+
+# Height gradient used by GLB export and the renderer: low = blue, middle = teal/yellow, top = red.
+GRADIENT_STOPS = np.array(
+    [[0.16, 0.35, 0.85], [0.20, 0.70, 0.70], [0.95, 0.80, 0.25], [0.90, 0.30, 0.20]]
+)
+
+
+class MeshFileError(MeshlmError):
+    """Base class of every mesh-file problem; the message is one line naming the file."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class MeshFileNotFoundError(MeshFileError, FileNotFoundError):
+    """The path does not exist or is not a regular file."""
+
+
+class EmptyMeshFileError(MeshFileError, ValueError):
+    """The file has no content (0 bytes, or only whitespace)."""
+
+
+class UnsupportedFormatError(MeshFileError, ValueError):
+    """The extension / format name is not one meshlm reads or writes."""
+
+
+class MeshFileTooLargeError(MeshFileError, ValueError):
+    """The file is larger than ``max_bytes`` (checked before reading)."""
+
+
+class CorruptMeshFileError(MeshFileError, ValueError):
+    """The parser failed, or the file holds no recognizable geometry."""
+
+
+class PointCloudError(MeshFileError, ValueError):
+    """The file has vertices but no faces."""
+
+
+class LineOnlyError(MeshFileError, ValueError):
+    """The file has only line/polyline elements (OBJ ``l``, glTF lines), no faces."""
+
+
+class NonFiniteCoordinatesError(MeshFileError, ValueError):
+    """Some vertex coordinate is NaN or infinite."""
+
+
+class TooManyFacesError(MeshFileError, ValueError):
+    """The triangulated mesh has more faces than ``max_faces``."""
+
+
+def _trimesh(feature: str = "reading mesh files"):
+    return require("trimesh", "mesh", feature)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _ext_of(path: str | os.PathLike[str]) -> str:
+    return Path(path).suffix.lower().lstrip(".")
+
+
+# ---------------------------------------------------------------------------------------- loading
+
+
+def load_mesh(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_faces: int | None = None,
+):
+    """Load a mesh file as one triangle mesh.
+
+    Parameters
+    ----------
+    path : file with an extension in :data:`READ_EXTENSIONS`.
+    max_bytes : refuse files larger than this (checked with ``stat`` before reading); None = no limit.
+    max_faces : refuse meshes with more triangles than this after triangulation; None = no limit.
+
+    Returns
+    -------
+    trimesh.Trimesh
+        Geometry only: ``vertices : (n, 3) float64``, ``faces : (m, 3) int64``, with m >= 1. Every
+        geometry of a scene is placed by its node transform and concatenated; quads and n-gons are
+        triangulated; vertices at identical positions are merged (so un-shared STL/flat-shaded GLB
+        vertices become shared again). Colours, UVs and normals are dropped.
+
+    Raises
+    ------
+    MeshFileNotFoundError, EmptyMeshFileError, UnsupportedFormatError, MeshFileTooLargeError,
+    CorruptMeshFileError, PointCloudError, LineOnlyError, NonFiniteCoordinatesError,
+    TooManyFacesError — all subclasses of :class:`MeshFileError`.
+    MissingDependencyError if trimesh is not installed.
+    """
+    p = Path(path)
+    ext = _ext_of(p)
+    if not p.is_file():
+        raise MeshFileNotFoundError(p, "no such file")
+    if ext not in READ_EXTENSIONS:
+        raise UnsupportedFormatError(
+            p, f"unknown mesh format '.{ext}' (readable: {', '.join(sorted(READ_EXTENSIONS))})"
+        )
+    size = p.stat().st_size
+    _check_size(p, size, max_bytes)
+    if size == 0:
+        raise EmptyMeshFileError(p, "file is empty (0 bytes)")
+    trimesh = _trimesh()
+    # A path (not an open file) lets trimesh resolve a .gltf's external buffers.
+    return _load(p, lambda: trimesh.load_scene(str(p), file_type=ext, process=False),
+                 ext, max_faces, lambda: p.read_bytes())
+
+
+def load_mesh_bytes(
+    data: bytes,
+    ext: str,
+    *,
+    name: str = "<upload>",
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+    max_faces: int | None = None,
+):
+    """Like :func:`load_mesh` for in-memory bytes (an upload); ``ext`` is e.g. ``"glb"`` or ``".obj"``.
+
+    ``name`` is only used in error messages. A ``.gltf`` with external buffers cannot be loaded this
+    way (use a ``.glb``). Raises the same errors as :func:`load_mesh`.
+    """
+    ext = ext.lower().lstrip(".")
+    if ext not in READ_EXTENSIONS:
+        raise UnsupportedFormatError(
+            name, f"unknown mesh format '.{ext}' (readable: {', '.join(sorted(READ_EXTENSIONS))})"
+        )
+    _check_size(name, len(data), max_bytes)
+    if len(data) == 0:
+        raise EmptyMeshFileError(name, "file is empty (0 bytes)")
+    trimesh = _trimesh()
+    return _load(name, lambda: trimesh.load_scene(io.BytesIO(data), file_type=ext, process=False),
+                 ext, max_faces, lambda: data)
+
+
+def _check_size(name, size: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise MeshFileTooLargeError(
+            name, f"file is {size:,} bytes, over the limit of {max_bytes:,} bytes"
+        )
+
+
+def _load(name, read_scene, ext: str, max_faces: int | None, read_bytes):
+    trimesh = _trimesh()
+    try:
+        scene = read_scene()
+    except MeshlmError:
+        raise
+    except Exception as exc:  # trimesh raises anything from ValueError to IndexError/KeyError
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, ImportError):  # trimesh's text-decoding fallback for binary junk
+            detail = "not valid text or binary data for this format"
+        raise CorruptMeshFileError(name, f"cannot parse as {ext.upper()}: {detail}") from exc
+
+    parts_v, parts_f, n_points, n_lines, offset = [], [], 0, 0, 0
+    for node in scene.graph.nodes_geometry:
+        transform, geom_name = scene.graph[node]
+        geom = scene.geometry.get(geom_name)
+        if geom is None:
+            continue
+        verts = np.asarray(getattr(geom, "vertices", np.zeros((0, 3))), dtype=np.float64)
+        if verts.size and not np.isfinite(verts).all():
+            bad = int((~np.isfinite(verts)).any(axis=1).sum())
+            raise NonFiniteCoordinatesError(
+                name, f"{bad} of {len(verts)} vertices have NaN or infinite coordinates"
+            )
+        if hasattr(geom, "entities"):  # a trimesh Path: polylines, no surface
+            n_lines += len(geom.entities)
+            continue
+        faces = getattr(geom, "faces", None)
+        if faces is None or len(faces) == 0:
+            n_points += len(verts)
+            continue
+        faces = np.asarray(faces, dtype=np.int64)
+        if faces.min() < 0 or faces.max() >= len(verts):
+            raise CorruptMeshFileError(name, "a face refers to a vertex that does not exist")
+        verts = trimesh.transformations.transform_points(verts, np.asarray(transform, float))
+        parts_v.append(verts)
+        parts_f.append(faces + offset)
+        offset += len(verts)
+
+    if not parts_f:
+        if n_lines or (ext == "obj" and _obj_has_lines(read_bytes())):
+            raise LineOnlyError(name, "has only line elements, no faces (not a surface mesh)")
+        if n_points:
+            raise PointCloudError(name, f"is a point cloud: {n_points} vertices and no faces")
+        if not read_bytes().strip():
+            raise EmptyMeshFileError(name, "file has only whitespace")
+        raise CorruptMeshFileError(name, f"no vertices or faces found (not a valid {ext.upper()})")
+
+    vertices = np.concatenate(parts_v)
+    faces = np.concatenate(parts_f)
+    if max_faces is not None and len(faces) > max_faces:
+        raise TooManyFacesError(name, f"has {len(faces):,} faces, over the limit of {max_faces:,}")
+    # process=True merges vertices at the same position; no normals/UVs are attached so
+    # nothing but position keeps two vertices apart.
+    return trimesh.Trimesh(vertices=vertices, faces=faces, process=True)
+
+
+def _obj_has_lines(data: bytes) -> bool:
+    return any(line.lstrip().startswith(b"l ") for line in data.splitlines())
+
+
+# ----------------------------------------------------------------------------------------- saving
+
+
+def mesh_arrays(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(vertices (n, 3) float64, faces (m, 3) int64)`` of a codec Mesh, a Trimesh or a tuple.
+
+    Raises ``TypeError`` for anything else and ``ValueError`` for wrong array shapes.
+    """
+    if isinstance(mesh, tuple | list) and len(mesh) == 2:
+        vertices, faces = mesh
+    elif hasattr(mesh, "vertices") and hasattr(mesh, "faces"):
+        vertices, faces = mesh.vertices, mesh.faces  # codec Mesh dequantizes in .vertices
+    else:
+        raise TypeError(f"expected a Mesh, a trimesh.Trimesh or (vertices, faces), got {mesh!r:.80}")
+    vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+    faces = np.asarray(faces, dtype=np.int64)
+    if faces.size == 0:
+        faces = faces.reshape(0, 3)
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"faces must have shape (m, 3), got {faces.shape}")
+    return vertices, faces
+
+
+def height_colors(vertices: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Colour each vertex by its height along ``axis`` (Y = up) with :data:`GRADIENT_STOPS`.
+
+    vertices : (n, 3) float. Returns (n, 4) uint8 RGBA, alpha 255. Flat meshes get the middle colour.
+    """
+    v = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+    if len(v) == 0:
+        return np.zeros((0, 4), dtype=np.uint8)
+    h = v[:, axis]
+    span = h.max() - h.min()
+    t = (h - h.min()) / span if span > 0 else np.full(len(h), 0.5)
+    x = t * (len(GRADIENT_STOPS) - 1)
+    i = np.minimum(x.astype(int), len(GRADIENT_STOPS) - 2)
+    w = (x - i)[:, None]
+    rgb = GRADIENT_STOPS[i] * (1 - w) + GRADIENT_STOPS[i + 1] * w
+    rgba = np.concatenate([rgb, np.ones((len(v), 1))], axis=1)
+    return np.round(rgba * 255).astype(np.uint8)
+
+
+def obj_text(vertices: np.ndarray, faces: np.ndarray) -> str:
+    """Plain OBJ: ``v x y z`` lines at full float64 precision (``repr``), then 1-based ``f a b c``."""
+    lines = [f"v {x!r} {y!r} {z!r}" for x, y, z in np.asarray(vertices, np.float64).tolist()]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in np.asarray(faces, np.int64).tolist()]
+    return "\n".join(lines) + "\n"
+
+
+def _write_obj(vertices: np.ndarray, faces: np.ndarray) -> bytes:
+    return obj_text(vertices, faces).encode("ascii")
+
+
+def _write_glb(vertices: np.ndarray, faces: np.ndarray) -> bytes:
+    trimesh = _trimesh("writing GLB files")
+    # Flat shading: every face gets its own three vertices, so normals (and colours) are per face.
+    flat_v = vertices[faces].reshape(-1, 3)
+    flat_f = np.arange(len(flat_v), dtype=np.int64).reshape(-1, 3)
+    tm = trimesh.Trimesh(flat_v, flat_f, vertex_colors=height_colors(flat_v), process=False)
+    return tm.export(file_type="glb", include_normals=True)
+
+
+def _trimesh_writer(file_type: str):
+    def write(vertices: np.ndarray, faces: np.ndarray) -> bytes:
+        trimesh = _trimesh(f"writing {file_type.upper()} files")
+        data = trimesh.Trimesh(vertices, faces, process=False).export(file_type=file_type)
+        return data.encode("ascii") if isinstance(data, str) else data
+
+    return write
+
+
+WRITERS = {
+    "obj": _write_obj,
+    "glb": _write_glb,
+    "ply": _trimesh_writer("ply"),
+    "stl": _trimesh_writer("stl"),
+    "off": _trimesh_writer("off"),
+}
+"""Format name -> ``writer(vertices (n, 3) float64, faces (m, 3) int64) -> bytes``."""
+
+
+def export_mesh(mesh: Any, fmt: str) -> bytes:
+    """Serialize a mesh to bytes in format ``fmt`` (a key of :data:`WRITERS`).
+
+    Raises UnsupportedFormatError for an unknown format, MissingDependencyError without trimesh
+    (all formats but OBJ).
+    """
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in WRITERS:
+        raise UnsupportedFormatError(
+            f"<{fmt}>", f"cannot write format '{fmt}' (writable: {', '.join(sorted(WRITERS))})"
+        )
+    return WRITERS[fmt](*mesh_arrays(mesh))
+
+
+def save_mesh(mesh: Any, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
+    """Write ``mesh`` to ``path`` atomically (temp file in the same folder, then rename).
+
+    The format is ``fmt`` or the extension of ``path``: obj (our writer, full precision),
+    glb (flat-shaded, per-vertex height gradient colours), ply, stl, off (via trimesh).
+    Parent folders are created. Returns the path written.
+
+    Raises UnsupportedFormatError for an unknown format (nothing is written).
+    """
+    p = Path(path)
+    fmt = (fmt or _ext_of(p)).lower().lstrip(".")
+    if fmt not in WRITERS:
+        raise UnsupportedFormatError(
+            p, f"cannot write format '.{fmt}' (writable: {', '.join(sorted(WRITERS))})"
+        )
+    data = WRITERS[fmt](*mesh_arrays(mesh))
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
