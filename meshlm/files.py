@@ -110,7 +110,7 @@ def load_mesh(
     Parameters
     ----------
     path : file with an extension in :data:`READ_EXTENSIONS`.
-    max_bytes : refuse files larger than this (checked with ``stat`` before reading); None = no limit.
+    max_bytes : refuse larger files (checked with ``stat`` before reading); None = no limit.
     max_faces : refuse meshes with more triangles than this after triangulation; None = no limit.
 
     Returns
@@ -154,7 +154,7 @@ def load_mesh_bytes(
     max_bytes: int | None = DEFAULT_MAX_BYTES,
     max_faces: int | None = None,
 ):
-    """Like :func:`load_mesh` for in-memory bytes (an upload); ``ext`` is e.g. ``"glb"`` or ``".obj"``.
+    """Like :func:`load_mesh` for in-memory bytes (an upload); ``ext`` is e.g. ``"glb"``/``".obj"``.
 
     ``name`` is only used in error messages. A ``.gltf`` with external buffers cannot be loaded this
     way (use a ``.glb``). Raises the same errors as :func:`load_mesh`.
@@ -244,7 +244,7 @@ def _obj_has_lines(data: bytes) -> bool:
 
 
 def mesh_arrays(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(vertices (n, 3) float64, faces (m, 3) int64)`` of a codec Mesh, a Trimesh or a tuple.
+    """``(vertices (n, 3) float64, faces (m, 3) int64)`` of a codec Mesh, a Trimesh or a tuple.
 
     Raises ``TypeError`` for anything else and ``ValueError`` for wrong array shapes.
     """
@@ -253,7 +253,7 @@ def mesh_arrays(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
     elif hasattr(mesh, "vertices") and hasattr(mesh, "faces"):
         vertices, faces = mesh.vertices, mesh.faces  # codec Mesh dequantizes in .vertices
     else:
-        raise TypeError(f"expected a Mesh, a trimesh.Trimesh or (vertices, faces), got {mesh!r:.80}")
+        raise TypeError(f"expected a Mesh, a Trimesh or (vertices, faces), got {mesh!r:.80}")
     vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
     faces = np.asarray(faces, dtype=np.int64)
     if faces.size == 0:
@@ -266,7 +266,7 @@ def mesh_arrays(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
 def height_colors(vertices: np.ndarray, axis: int = 1) -> np.ndarray:
     """Colour each vertex by its height along ``axis`` (Y = up) with :data:`GRADIENT_STOPS`.
 
-    vertices : (n, 3) float. Returns (n, 4) uint8 RGBA, alpha 255. Flat meshes get the middle colour.
+    vertices : (n, 3) float -> (n, 4) uint8 RGBA, alpha 255; flat meshes get the middle colour.
     """
     v = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
     if len(v) == 0:
@@ -283,7 +283,7 @@ def height_colors(vertices: np.ndarray, axis: int = 1) -> np.ndarray:
 
 
 def obj_text(vertices: np.ndarray, faces: np.ndarray) -> str:
-    """Plain OBJ: ``v x y z`` lines at full float64 precision (``repr``), then 1-based ``f a b c``."""
+    """Plain OBJ: ``v x y z`` at full float64 precision (``repr``), then 1-based ``f a b c``."""
     lines = [f"v {x!r} {y!r} {z!r}" for x, y, z in np.asarray(vertices, np.float64).tolist()]
     lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in np.asarray(faces, np.int64).tolist()]
     return "\n".join(lines) + "\n"
