@@ -233,7 +233,9 @@ def _check_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
 
 def _canonical_faces(faces: np.ndarray) -> np.ndarray:
     """Drop degenerate and duplicate faces, rotate min-first, sort by sorted-index tuple."""
-    f = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
+    f = faces[
+        (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+    ]
     if len(f) == 0:
         return f.reshape(0, 3)
     shift = np.argmin(f, axis=1)
@@ -318,7 +320,9 @@ _FLINE = re.compile(r"f ([1-9]\d*) ([1-9]\d*) ([1-9]\d*)", re.ASCII)
 _LEADING_ZERO = re.compile(r"(?<![0-9])0[0-9]", re.ASCII)
 
 
-def decode(text: str, strict: bool = True, bins: int = DEFAULT_BINS, source: str | None = None) -> Mesh:
+def decode(
+    text: str, strict: bool = True, bins: int = DEFAULT_BINS, source: str | None = None
+) -> Mesh:
     """Decode mesh text.
 
     ``strict=True``: ``text`` must be canonical-format text (optionally with surrounding
@@ -392,7 +396,9 @@ def _strict_line_by_line(body: str, bins: int, lead: int, source: str | None) ->
                 raise err("vertex line after face lines (all 'v' lines must come first)", i)
             m = _VLINE.fullmatch(line)
             if not m:
-                raise err(f"malformed vertex line {line[:60]!r} (expected 'v X Y Z' with integers)", i)
+                raise err(
+                    f"malformed vertex line {line[:60]!r} (expected 'v X Y Z' with integers)", i
+                )
             xyz = tuple(int(g) for g in m.groups())
             if max(xyz) >= bins:
                 raise err(f"coordinate {max(xyz)} out of range 0..{bins - 1}", i)
@@ -417,7 +423,9 @@ def _strict_line_by_line(body: str, bins: int, lead: int, source: str | None) ->
             key = tuple(sorted((a, b, c)))
             if prev_face is not None and key <= prev_face:
                 what = "duplicate face" if key == prev_face else "faces out of order"
-                raise err(f"{what}: {a} {b} {c} (faces must strictly increase by sorted indices)", i)
+                raise err(
+                    f"{what}: {a} {b} {c} (faces must strictly increase by sorted indices)", i
+                )
             prev_face = key
         elif not line:
             raise err("empty line inside the mesh", i)

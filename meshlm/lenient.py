@@ -42,6 +42,8 @@ _OTHER_OBJ = re.compile(
     r"(?:#|(?:vn|vt|vp|o|g|s|l|p|usemtl|mtllib|usemap|maplib|mg|cstype|deg|curv|surf|bmat)(?:\s|$))",
     re.ASCII,
 )
+_V_START = re.compile(r"v\s+[-+.0-9]", re.ASCII)  # looks like a vertex line, maybe broken
+_F_START = re.compile(r"f\s+[-+0-9]", re.ASCII)
 _MAX_ABS = 1e12  # larger magnitudes are treated as malformed, not as geometry
 
 
@@ -57,8 +59,14 @@ class _Segment:
     report: RepairReport = field(default_factory=RepairReport)
 
 
-def decode_lenient(text, bins: int = DEFAULT_BINS, source: str | None = None) -> list[Mesh]:
+def decode_lenient(
+    text, bins: int = DEFAULT_BINS, source: str | None = None, cut_off: bool = False
+) -> list[Mesh]:
     """Decode every mesh in ``text`` (a reply, a file's content, anything).
+
+    ``cut_off=True`` says the text is known to stop mid-reply (a generation that hit its token
+    limit): a last line with no line break after it is then dropped even if it parses, since
+    its last number may be incomplete (``f 12 13 1`` of ``f 12 13 14``).
 
     Returns a non-empty list of :class:`~meshlm.codec.Mesh`, in order of appearance, each with at
     least one face and its own ``report``. Raises :class:`~meshlm.errors.NoMeshFoundError` when the
@@ -69,7 +77,7 @@ def decode_lenient(text, bins: int = DEFAULT_BINS, source: str | None = None) ->
         text = bytes(text).decode("utf-8", errors="replace")
     if not isinstance(text, str):
         raise NoMeshFoundError(f"expected text, got {type(text).__name__}", source=source)
-    segments = _segment(text)
+    segments = _segment(text, cut_off)
     meshes: list[Mesh] = []
     nverts = 0
     for seg in segments:
@@ -83,9 +91,9 @@ def decode_lenient(text, bins: int = DEFAULT_BINS, source: str | None = None) ->
     return meshes
 
 
-def decode_all(text, bins: int = DEFAULT_BINS) -> list[Mesh]:
-    """Alias of :func:`decode_lenient`: every mesh in a reply."""
-    return decode_lenient(text, bins=bins)
+def decode_all(text, bins: int = DEFAULT_BINS, cut_off: bool = False) -> list[Mesh]:
+    """Every mesh in a reply (see :func:`decode_lenient`)."""
+    return decode_lenient(text, bins=bins, cut_off=cut_off)
 
 
 _LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n)|([^\r\n]+)$")
@@ -100,7 +108,7 @@ def _lines(text: str):
             yield n, m.start(), m.group(1), True
 
 
-def _segment(text: str) -> list[_Segment]:
+def _segment(text: str, cut_off: bool = False) -> list[_Segment]:
     segments: list[_Segment] = []
     cur: _Segment | None = None
 
@@ -115,7 +123,12 @@ def _segment(text: str) -> list[_Segment]:
         end = start + len(raw)
         if not line:
             continue
-        if line.startswith("v") and not line.startswith(("vn", "vt", "vp")):
+        if cut_off and not had_break and line[:1] in ("v", "f"):
+            if cur is not None:
+                cur.report.truncated = True
+                cur.report.drop("cut-off last line", n)
+            continue
+        if _V_START.match(line):
             m = _V.fullmatch(line)
             vert = None
             if m:
@@ -141,12 +154,12 @@ def _segment(text: str) -> list[_Segment]:
             else:
                 if m.group(4).strip():
                     cur.report.repair("extra vertex values ignored", n)
-                if any(c in line for c in ".eE"):
+                if any(c in g for g in m.groups()[:3] for c in ".eE"):
                     cur.float_lines += 1
             cur.verts.append(vert)
             cur.vlines.append(n)
             cur.end = end
-        elif line.startswith("f") and (len(line) == 1 or not line[1].isalpha()):
+        elif _F_START.match(line):
             m = _F.fullmatch(line)
             if cur is None:
                 cur = _Segment(start=start)
@@ -261,7 +274,9 @@ def _build(seg: _Segment, bins: int) -> Mesh | None:
     return Mesh(quantized=q, faces=f, bins=bins, report=rep)
 
 
-def _to_bins(coords: np.ndarray, bins: int, rep: RepairReport, float_lines: int = 0) -> np.ndarray | None:
+def _to_bins(
+    coords: np.ndarray, bins: int, rep: RepairReport, float_lines: int = 0
+) -> np.ndarray | None:
     whole = np.all(coords == np.round(coords))
     if whole:
         if float_lines:
