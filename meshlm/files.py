@@ -189,6 +189,8 @@ def _load(name, read_scene, ext: str, max_faces: int | None, read_bytes):
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, ImportError):  # trimesh's text-decoding fallback for binary junk
             detail = "not valid text or binary data for this format"
+        elif isinstance(exc, KeyError | FileNotFoundError) and exc.args:
+            detail = f"missing referenced data {exc.args[-1]!r}"  # e.g. a .gltf's buffer file
         raise CorruptMeshFileError(name, f"cannot parse as {ext.upper()}: {detail}") from exc
 
     parts_v, parts_f, n_points, n_lines, offset = [], [], 0, 0, 0

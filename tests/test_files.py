@@ -147,6 +147,18 @@ def test_off_is_read():
     assert {"obj", "glb", "gltf", "ply", "stl", "off"} == set(READ_EXTENSIONS)
 
 
+def test_gltf_with_external_buffers(tmp_path):
+    files = trimesh.Scene([trimesh.creation.box()]).export(file_type="gltf")
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    assert load_mesh(tmp_path / "model.gltf").faces.shape == (12, 3)
+    for name in files:
+        if name.endswith(".bin"):
+            (tmp_path / name).unlink()
+    with pytest.raises(CorruptMeshFileError, match="missing referenced data"):
+        load_mesh(tmp_path / "model.gltf")
+
+
 def test_scene_is_flattened_with_node_transforms(tmp_path):
     box = trimesh.creation.box((1.0, 1.0, 1.0))
     scene = trimesh.Scene()
