@@ -19,11 +19,14 @@ import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from meshlm.errors import MeshlmError, require
+
+if TYPE_CHECKING:
+    import trimesh
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 """Files larger than this are refused before a single byte is read."""
@@ -104,7 +107,7 @@ def load_mesh(
     *,
     max_bytes: int | None = DEFAULT_MAX_BYTES,
     max_faces: int | None = None,
-):
+) -> trimesh.Trimesh:
     """Load a mesh file as one triangle mesh.
 
     Parameters
@@ -153,7 +156,7 @@ def load_mesh_bytes(
     name: str = "<upload>",
     max_bytes: int | None = DEFAULT_MAX_BYTES,
     max_faces: int | None = None,
-):
+) -> trimesh.Trimesh:
     """Like :func:`load_mesh` for in-memory bytes (an upload); ``ext`` is e.g. ``"glb"``/``".obj"``.
 
     ``name`` is only used in error messages. A ``.gltf`` with external buffers cannot be loaded this
