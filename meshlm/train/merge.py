@@ -1,0 +1,55 @@
+"""Merge a LoRA adapter folder into a standalone model folder.
+
+``merge_adapter(ADAPTER_DIR, OUT)`` loads the base model named in ``adapter_config.json`` (a
+local folder or a hub id), applies the adapter, folds the LoRA weights into the base weights
+(PEFT ``merge_and_unload``) and saves a plain transformers model with the adapter's tokenizer
+and chat template. ``meshlm.json`` is carried over with ``kind: model`` and ``merged_from``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from meshlm.errors import MeshlmError, require
+from meshlm.train.sft import METADATA_FILE, PLOT_FILE, write_json
+
+
+class AdapterError(MeshlmError, ValueError):
+    """The folder is not a PEFT adapter, or its base model cannot be loaded."""
+
+
+def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "float32") -> Path:
+    """Write the merged model to ``out_dir`` and return it.
+
+    Raises :class:`AdapterError` when ``adapter_dir`` has no ``adapter_config.json`` or the
+    base model cannot be loaded.
+    """
+    peft = require("peft", "train", "merging a LoRA adapter")
+    torch = require("torch", "train", "merging a LoRA adapter")
+    transformers = require("transformers", "train", "merging a LoRA adapter")
+    adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
+    config_path = adapter_dir / "adapter_config.json"
+    if not config_path.is_file():
+        raise AdapterError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
+    base = json.loads(config_path.read_text()).get("base_model_name_or_path")
+    try:
+        model = peft.AutoPeftModelForCausalLM.from_pretrained(
+            str(adapter_dir), dtype=getattr(torch, dtype))
+    except (OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise AdapterError(f"cannot load base model {base!r} of {adapter_dir}: {first}") from None
+    merged = model.merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(out_dir)
+    tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").is_file() else base
+    transformers.AutoTokenizer.from_pretrained(str(tokenizer_source)).save_pretrained(out_dir)
+    meta_path = adapter_dir / METADATA_FILE
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta.update({"kind": "model", "merged_from": {"adapter": str(adapter_dir.resolve()),
+                                                  "base_model": base}})
+    write_json(out_dir / METADATA_FILE, meta)
+    if (adapter_dir / PLOT_FILE).is_file():
+        shutil.copy2(adapter_dir / PLOT_FILE, out_dir / PLOT_FILE)
+    return out_dir

@@ -1,0 +1,369 @@
+"""Supervised fine-tuning on the dataset builder's chat data, with TRL's ``SFTTrainer``.
+
+``train(cfg)`` reads ``cfg.data_dir`` (``train.jsonl``, ``validation.jsonl``, ``manifest.json``;
+rows with a ``messages`` list), trains full / LoRA / QLoRA with loss on assistant turns only,
+evaluates on the validation split, resumes from the last checkpoint in ``cfg.output_dir``, and
+leaves a folder that describes itself:
+
+    OUTPUT_DIR/
+      config.json, model.safetensors        the model (LoRA: adapter_config.json, adapter_model.*)
+      tokenizer.json, tokenizer_config.json, chat_template.jinja
+      meshlm.json                           mesh format + bins, resolved recipe, dataset manifest
+                                            hash and counts, final metrics, versions
+      loss.png                              training and validation loss against step
+      checkpoint-N/                         the last checkpoints (resume points)
+
+The same code runs unchanged as one process or under ``torchrun`` / ``accelerate launch``
+(data parallel; gloo on CPU). Only the main process writes ``meshlm.json`` and ``loss.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from meshlm.errors import MeshlmError, require
+from meshlm.train.config import SCRATCH, TrainConfig
+
+METADATA_FILE = "meshlm.json"
+PLOT_FILE = "loss.png"
+FORMAT = {"name": "llama-mesh-obj", "coordinates": "integers 0..bins-1",
+          "faces": "1-based triangles", "up_axis": "y",
+          "order": "canonical (vertices sorted, faces sorted)"}
+
+
+class QLoRAUnavailableError(MeshlmError, RuntimeError):
+    """QLoRA needs a CUDA GPU and the bitsandbytes package; raised before anything is loaded."""
+
+
+class TrainDataError(MeshlmError, ValueError):
+    """The dataset folder is missing a split or its rows are not chat conversations."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    output_dir: Path
+    global_step: int
+    metrics: dict[str, float]
+    resumed_from: str | None
+
+
+# ------------------------------------------------------------------------------------------
+# Checks that must fail fast (before loading anything heavy)
+# ------------------------------------------------------------------------------------------
+
+
+def check_method_available(cfg: TrainConfig) -> None:
+    """Raise :class:`QLoRAUnavailableError` at once if ``cfg.method == 'qlora'`` can't run here."""
+    if cfg.method != "qlora":
+        return
+    torch = require("torch", "train", "training")
+    if not torch.cuda.is_available():
+        raise QLoRAUnavailableError(
+            "QLoRA loads the base model in 4-bit with bitsandbytes, which needs a CUDA GPU; "
+            "none is available here. Use --method lora (full-precision base) or run on a CUDA "
+            "machine.")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise QLoRAUnavailableError(
+            "QLoRA needs the bitsandbytes package: pip install bitsandbytes") from None
+
+
+def split_paths(data_dir: str | Path) -> dict[str, Path]:
+    """``{"train": ..., "validation": ...}`` of a dataset folder; raises :class:`TrainDataError`."""
+    data_dir = Path(data_dir)
+    paths = {"train": data_dir / "train.jsonl", "validation": data_dir / "validation.jsonl"}
+    for split, path in paths.items():
+        if not path.is_file():
+            raise TrainDataError(f"{data_dir}: no {split} split ({path.name}); build the data with "
+                                 f"`meshlm build-data` first")
+    return paths
+
+
+def dataset_summary(data_dir: str | Path) -> dict[str, Any]:
+    """Manifest hash and row counts of a dataset folder, for ``meshlm.json``."""
+    data_dir = Path(data_dir)
+    manifest = data_dir / "manifest.json"
+    out: dict[str, Any] = {"dir": str(data_dir.resolve()), "manifest_sha256": None,
+                           "manifest": None, "counts": {}}
+    if manifest.is_file():
+        raw = manifest.read_bytes()
+        out["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
+        try:
+            out["manifest"] = json.loads(raw)
+        except json.JSONDecodeError:
+            pass
+    for split in ("train", "validation", "test"):
+        path = data_dir / f"{split}.jsonl"
+        if path.is_file():
+            with path.open("rb") as fh:
+                out["counts"][split] = sum(1 for line in fh if line.strip())
+    return out
+
+
+def _bins(summary: dict[str, Any]) -> int:
+    manifest = summary.get("manifest") or {}
+    for holder in (manifest, manifest.get("format") or {}, manifest.get("config") or {}):
+        if isinstance(holder, dict) and isinstance(holder.get("bins"), int):
+            return holder["bins"]
+    from meshlm.codec import DEFAULT_BINS
+
+    return DEFAULT_BINS
+
+
+# ------------------------------------------------------------------------------------------
+# Building blocks
+# ------------------------------------------------------------------------------------------
+
+
+def sft_config(cfg: TrainConfig):
+    """The ``trl.SFTConfig`` for ``cfg`` (this also sets up the distributed state)."""
+    trl = require("trl", "train", "training")
+    torch = require("torch", "train", "training")
+    cuda = torch.cuda.is_available()
+    evaluate_during = cfg.eval_steps > 0
+    return trl.SFTConfig(
+        output_dir=cfg.output_dir,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        per_device_eval_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps(),
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        num_train_epochs=cfg.num_epochs,
+        max_steps=cfg.max_steps,
+        bf16=cfg.precision == "bf16",
+        fp16=cfg.precision == "fp16",
+        use_cpu=not cuda,  # on CPU, accelerate picks gloo for multi-process runs
+        activation_checkpointing=cfg.gradient_checkpointing,
+        logging_steps=cfg.logging_steps,
+        eval_strategy="steps" if evaluate_during else "no",
+        eval_steps=cfg.eval_steps if evaluate_during else None,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        report_to="none",
+        dataloader_num_workers=cfg.dataloader_num_workers,
+        max_length=cfg.max_length,
+        packing=cfg.packing,
+        assistant_only_loss=cfg.assistant_only_loss,
+        include_num_input_tokens_seen="non_padding",
+        model_init_kwargs={"dtype": _dtype_name(cfg),
+                           "attn_implementation": cfg.attn_implementation},
+        disable_tqdm=True,
+    )
+
+
+def _dtype_name(cfg: TrainConfig) -> str:
+    return {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[cfg.precision]
+
+
+def load_splits(cfg: TrainConfig):
+    """Train and validation ``datasets.Dataset`` with only the ``messages`` column."""
+    datasets = require("datasets", "data", "training")
+    paths = split_paths(cfg.data_dir)
+    ds = datasets.load_dataset("json", data_files={k: str(v) for k, v in paths.items()})
+    for split in ("train", "validation"):
+        if "messages" not in ds[split].column_names:
+            raise TrainDataError(f"{paths[split]}: rows have no 'messages' list")
+        ds[split] = ds[split].select_columns(["messages"])
+    train, val = ds["train"], ds["validation"]
+    if cfg.max_train_samples is not None:
+        train = train.select(range(min(cfg.max_train_samples, len(train))))
+    if cfg.max_eval_samples is not None:
+        val = val.select(range(min(cfg.max_eval_samples, len(val))))
+    if len(train) == 0:
+        raise TrainDataError(f"{paths['train']}: no rows")
+    return train, val
+
+
+def load_tokenizer(cfg: TrainConfig, args):
+    """The tokenizer: ``cfg.tokenizer``, else the base model's, else (scratch model) a meshlm
+    tokenizer trained on the train split and saved to ``OUTPUT_DIR/tokenizer`` (reused on resume
+    and by the other processes of a distributed run)."""
+    transformers = require("transformers", "train", "training")
+    from meshlm.train import tokenizer as mtok
+
+    source = cfg.tokenizer or (None if cfg.model == SCRATCH else cfg.model)
+    if source is not None:
+        tok = transformers.AutoTokenizer.from_pretrained(source)
+        if not tok.chat_template:  # a base (non-chat) model: give it meshlm's Llama-3 layout
+            tok.chat_template = mtok.CHAT_TEMPLATE
+        return tok
+    tok_dir = Path(cfg.output_dir) / "tokenizer"
+    with args.main_process_first(desc="meshlm tokenizer"):
+        if not (tok_dir / "tokenizer.json").is_file():
+            tok = mtok.train_tokenizer_from_dataset(cfg.data_dir, cfg.tokenizer_vocab_size,
+                                                    model_max_length=cfg.max_length)
+            tok.save_pretrained(tok_dir)
+    return transformers.AutoTokenizer.from_pretrained(tok_dir)
+
+
+def peft_config(cfg: TrainConfig):
+    """``peft.LoraConfig`` for lora/qlora, else None."""
+    if cfg.method == "full":
+        return None
+    peft = require("peft", "train", "LoRA training")
+    targets: Any = cfg.lora_target_modules
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    return peft.LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                           target_modules=targets, task_type="CAUSAL_LM", bias="none")
+
+
+def build_trainer(cfg: TrainConfig):
+    """A ready ``trl.SFTTrainer`` for ``cfg`` (validated; QLoRA checked first). Does not train."""
+    cfg.validate()
+    check_method_available(cfg)
+    trl = require("trl", "train", "training")
+    args = sft_config(cfg)
+    train_ds, val_ds = load_splits(cfg)
+    tokenizer = load_tokenizer(cfg, args)
+    quantization = None
+    if cfg.model == SCRATCH:
+        from meshlm.train.model import build_model
+
+        model: Any = build_model(cfg, tokenizer)
+    else:
+        model = cfg.model  # TRL loads it with args.model_init_kwargs (dtype, attention kernel)
+        if cfg.method == "qlora":
+            transformers = require("transformers", "train", "QLoRA")
+            torch = require("torch", "train", "QLoRA")
+            quantization = transformers.BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16)
+    return trl.SFTTrainer(
+        model=model, args=args, train_dataset=train_ds,
+        eval_dataset=val_ds if len(val_ds) else None,
+        processing_class=tokenizer, peft_config=peft_config(cfg),
+        quantization_config=quantization)
+
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """Path of the newest ``checkpoint-N`` folder in ``output_dir``, or None."""
+    trainer_utils = require("transformers.trainer_utils", "train", "resuming")
+    if not Path(output_dir).is_dir():
+        return None
+    return trainer_utils.get_last_checkpoint(str(output_dir))
+
+
+# ------------------------------------------------------------------------------------------
+# The run
+# ------------------------------------------------------------------------------------------
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train according to ``cfg``; returns step, final metrics and where the result is.
+
+    Raises :class:`QLoRAUnavailableError` (before loading anything) for QLoRA without CUDA,
+    :class:`TrainDataError` for a missing/ill-formed dataset, ``ConfigError`` for bad values.
+    """
+    start = time.time()
+    trainer = build_trainer(cfg)
+    resume = last_checkpoint(cfg.output_dir) if cfg.resume else None
+    out = trainer.train(resume_from_checkpoint=resume)
+    metrics: dict[str, float] = {"train_loss": float(out.training_loss)}
+    if trainer.eval_dataset is not None:
+        metrics.update({k: float(v) for k, v in trainer.evaluate().items()
+                        if isinstance(v, int | float)})
+    for key in ("train_runtime", "train_samples_per_second", "train_steps_per_second"):
+        if key in out.metrics:
+            metrics[key] = float(out.metrics[key])
+    tokens = int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
+    if tokens:
+        metrics["train_tokens_seen"] = tokens
+        if out.metrics.get("train_runtime"):
+            metrics["train_tokens_per_second"] = tokens / float(out.metrics["train_runtime"])
+    trainer.save_model(cfg.output_dir)  # model or adapter, plus tokenizer (chat template inside)
+    if trainer.is_world_process_zero():
+        trainer.processing_class.save_pretrained(cfg.output_dir)
+        meta = build_metadata(cfg, trainer, metrics, resume, time.time() - start)
+        write_json(Path(cfg.output_dir) / METADATA_FILE, meta)
+        plot_losses(trainer.state.log_history, Path(cfg.output_dir) / PLOT_FILE)
+    trainer.accelerator.wait_for_everyone()
+    return TrainResult(Path(cfg.output_dir), int(trainer.state.global_step), metrics,
+                       None if resume is None else Path(resume).name)
+
+
+def build_metadata(cfg: TrainConfig, trainer, metrics: dict[str, float],
+                   resumed_from: str | None, wall_seconds: float) -> dict[str, Any]:
+    """The content of ``meshlm.json``: what this folder holds and how it was made."""
+    import meshlm
+    from meshlm.train.model import count_parameters
+
+    versions = {"meshlm": meshlm.__version__, "python": platform.python_version()}
+    for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    data = dataset_summary(cfg.data_dir)
+    model = trainer.model
+    return {
+        "meshlm_version": meshlm.__version__,
+        "kind": "adapter" if cfg.method != "full" else "model",
+        "format": {**FORMAT, "bins": _bins(data)},
+        "base_model": cfg.model,
+        "method": cfg.method,
+        "architecture": model.config.architectures or [type(model).__name__],
+        "parameters": count_parameters(model),
+        "trainable_parameters": count_parameters(model, trainable_only=True),
+        "chat_template": "chat_template.jinja (tokenizer files)",
+        "stop_token": trainer.processing_class.eos_token,
+        "recipe": {**dataclasses.asdict(cfg),
+                   "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
+                   "world_size": trainer.args.world_size},
+        "dataset": {k: v for k, v in data.items() if k != "manifest"},
+        "global_step": int(trainer.state.global_step),
+        "resumed_from": None if resumed_from is None else Path(resumed_from).name,
+        "metrics": metrics,
+        "wall_seconds_this_run": round(wall_seconds, 1),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": platform.machine(),
+        "versions": versions,
+    }
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON atomically (temp file + rename)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def plot_losses(log_history: list[dict], path: Path) -> Path:
+    """PNG of training loss and validation loss against optimizer step."""
+    matplotlib = require("matplotlib", "render", "the loss plot")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
+    val = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h and "step" in h]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train", lw=1.2)
+    if val:
+        ax.plot(*zip(*val, strict=True), "o-", label="validation", lw=1.2)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (assistant tokens)")
+    ax.set_title("meshlm training")
+    ax.grid(alpha=0.3)
+    if train or val:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
