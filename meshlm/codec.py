@@ -173,8 +173,19 @@ def quantize(vertices: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
     vertices : (n, 3) float -> (n, 3) int64 in ``0..bins-1``.
     """
     bins = check_bins(bins)
-    x = (normalize(vertices) + 0.5) * (bins - 1)
-    return np.clip(np.floor(x + QUANT_EPS), 0, bins - 1).astype(np.int64)
+    return _quantize(np.asarray(vertices, dtype=np.float64), bins)
+
+
+def _quantize(v: np.ndarray, bins: int) -> np.ndarray:
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    extent = float((hi - lo).max())
+    if not np.isfinite(extent) or extent <= 0.0:
+        raise MeshError("mesh has zero size (all vertices coincide)")
+    top = bins - 1
+    x = (v - (lo + hi) * 0.5) * (top / extent)
+    x += 0.5 * top + QUANT_EPS
+    # x lies in [QUANT_EPS - tiny, top + QUANT_EPS + tiny]: flooring lands in 0..top, no clip needed
+    return np.floor(x, out=x).astype(np.int64)
 
 
 def dequantize(quantized: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
@@ -231,23 +242,48 @@ def _check_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
     return v, f
 
 
-def _canonical_faces(faces: np.ndarray) -> np.ndarray:
-    """Drop degenerate and duplicate faces, rotate min-first, sort by sorted-index tuple."""
-    f = faces[
-        (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
-    ]
-    if len(f) == 0:
-        return f.reshape(0, 3)
-    shift = np.argmin(f, axis=1)
-    idx = (shift[:, None] + np.arange(3)[None, :]) % 3
-    f = np.take_along_axis(f, idx, axis=1)
-    s = np.sort(f, axis=1)
-    # sort by (sorted tuple, rotated tuple): duplicates end adjacent, smallest winding first
-    order = np.lexsort((f[:, 2], f[:, 1], f[:, 0], s[:, 2], s[:, 1], s[:, 0]))
-    f, s = f[order], s[order]
-    keep = np.ones(len(f), dtype=bool)
-    keep[1:] = np.any(s[1:] != s[:-1], axis=1)
-    return f[keep]
+def _pack(t: np.ndarray, n: int) -> np.ndarray:
+    """(m, 3) ints in 0..n-1 -> (m,) int64 keys ordered like the rows (lexicographically)."""
+    return (t[:, 0] * n + t[:, 1]) * n + t[:, 2]
+
+
+def _unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted unique keys, the index of each unique key's first occurrence, and the inverse."""
+    order = np.argsort(keys, kind="stable")
+    ks = keys[order]
+    new = np.empty(len(ks), dtype=bool)
+    new[:1] = True
+    np.not_equal(ks[1:], ks[:-1], out=new[1:])
+    inverse = np.empty(len(ks), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return ks[new], order[new], inverse
+
+
+def _canonical_faces(f: np.ndarray, n: int) -> np.ndarray:
+    """Rotate faces min-first, sort by sorted-index tuple, drop duplicates (the smallest
+    winding of a duplicate pair is kept). ``f`` : (m, 3) int64 without degenerate faces."""
+    a, b, c = f[:, 0], f[:, 1], f[:, 2]
+    b_first = (b < a) & (b < c)
+    c_first = (c < a) & (c < b)
+    r0 = np.where(b_first, b, np.where(c_first, c, a))
+    r1 = np.where(b_first, c, np.where(c_first, a, b))
+    r2 = np.where(b_first, a, np.where(c_first, b, c))
+    lo = np.minimum(r1, r2)
+    if n < 1_600_000:  # (sorted tuple, winding) packs into one int64 key
+        k_sorted = (r0 * n + lo) * n + (r1 + r2 - lo)
+        order = np.argsort(k_sorted * 2 + (r1 != lo), kind="stable")
+        ks = k_sorted[order]
+        keep = np.empty(len(ks), dtype=bool)
+        keep[:1] = True
+        np.not_equal(ks[1:], ks[:-1], out=keep[1:])
+    else:
+        hi = r1 + r2 - lo
+        order = np.lexsort((r1, hi, lo, r0))
+        s = np.stack((r0, lo, hi), axis=1)[order]
+        keep = np.ones(len(s), dtype=bool)
+        keep[1:] = np.any(s[1:] != s[:-1], axis=1)
+    idx = order[keep]
+    return np.stack((r0[idx], r1[idx], r2[idx]), axis=1)
 
 
 def canonicalize(vertices, faces, bins: int = DEFAULT_BINS) -> Mesh:
@@ -261,35 +297,37 @@ def canonicalize(vertices, faces, bins: int = DEFAULT_BINS) -> Mesh:
     bins = check_bins(bins)
     v, f = _check_arrays(vertices, faces)
     while True:
-        used = np.unique(f)
-        q_used = quantize(v[used], bins)
-        cells, inverse = np.unique(q_used, axis=0, return_inverse=True)  # lexicographic order
-        remap = np.full(len(v), -1, dtype=np.int64)
-        remap[used] = inverse.reshape(-1)
-        cf = remap[f]
-        nondegenerate = (cf[:, 0] != cf[:, 1]) & (cf[:, 1] != cf[:, 2]) & (cf[:, 0] != cf[:, 2])
-        if not nondegenerate.any():
-            raise MeshError(f"mesh collapses to nothing at {bins} bins (every face degenerate)")
-        if nondegenerate.all() or np.array_equal(np.unique(f[nondegenerate]), used):
+        used = np.zeros(len(v), dtype=bool)
+        used[f.reshape(-1)] = True
+        n_used = int(used.sum())
+        q = _quantize(v[used] if n_used < len(v) else v, bins)
+        cells, first, inverse = _unique(_pack(q, bins))  # lexicographic (x, y, z)
+        if n_used < len(v):
+            remap = np.zeros(len(v), dtype=np.int64)
+            remap[used] = inverse
+            inverse = remap
+        cf = inverse[f]
+        ok = (cf[:, 0] != cf[:, 1]) & (cf[:, 1] != cf[:, 2]) & (cf[:, 0] != cf[:, 2])
+        if ok.all():
             break
-        f = f[nondegenerate]  # the bounding box may shrink: normalize again
-    cf = _canonical_faces(cf)
-    # drop cells no face uses (cannot happen after the loop, kept as a guard) and renumber
-    live = np.unique(cf)
-    if len(live) != len(cells):
-        renum = np.full(len(cells), -1, dtype=np.int64)
-        renum[live] = np.arange(len(live))
-        cells, cf = cells[live], renum[cf]
-    return Mesh(quantized=cells.astype(np.int64), faces=cf.astype(np.int64), bins=bins)
+        if not ok.any():
+            raise MeshError(f"mesh collapses to nothing at {bins} bins (every face degenerate)")
+        f, cf = f[ok], cf[ok]
+        still = np.zeros(len(v), dtype=bool)
+        still[f.reshape(-1)] = True
+        if int(still.sum()) == n_used:
+            break
+        # some vertex lost all its faces: the bounding box may shrink, normalize again
+    return Mesh(quantized=q[first], faces=_canonical_faces(cf, len(cells)), bins=bins)
 
 
 def format_text(quantized: np.ndarray, faces: np.ndarray) -> str:
     """Write ``v``/``f`` lines, ``\\n``-separated, no trailing newline; faces become 1-based."""
-    q = np.asarray(quantized, dtype=np.int64).tolist()
-    f = (np.asarray(faces, dtype=np.int64) + 1).tolist()
-    lines = [f"v {a} {b} {c}" for a, b, c in q]
-    lines += [f"f {a} {b} {c}" for a, b, c in f]
-    return "\n".join(lines)
+    q = np.asarray(quantized, dtype=np.int64)
+    f = np.asarray(faces, dtype=np.int64)
+    template = "v %d %d %d\n" * len(q) + "f %d %d %d\n" * len(f)
+    values = np.concatenate((q.reshape(-1), f.reshape(-1) + 1)).tolist()
+    return (template % tuple(values))[:-1]
 
 
 def encode(vertices, faces, bins: int = DEFAULT_BINS) -> str:
@@ -314,10 +352,10 @@ def encode(vertices, faces, bins: int = DEFAULT_BINS) -> str:
 # Strict decoding
 # --------------------------------------------------------------------------------------------
 
-_STRICT_RE = re.compile(r"(?:v \d+ \d+ \d+\n)+(?:f \d+ \d+ \d+\n)+", re.ASCII)
+_STRICT_RE = re.compile(r"(?:v [0-9]+ [0-9]+ [0-9]+\n)+(?:f [0-9]+ [0-9]+ [0-9]+\n)+")
 _VLINE = re.compile(r"v (0|[1-9]\d*) (0|[1-9]\d*) (0|[1-9]\d*)", re.ASCII)
 _FLINE = re.compile(r"f ([1-9]\d*) ([1-9]\d*) ([1-9]\d*)", re.ASCII)
-_LEADING_ZERO = re.compile(r"(?<![0-9])0[0-9]", re.ASCII)
+_LEADING_ZERO = re.compile(r" 0[0-9]")  # every number follows a space in a line that matched
 
 
 def decode(
@@ -349,7 +387,7 @@ def decode(
         raise MeshFormatError("empty text: no mesh", line=1 + lead, source=source)
     body += "\n"
     if _STRICT_RE.fullmatch(body) and not _LEADING_ZERO.search(body):
-        nums = np.array(body.replace("v", " ").replace("f", " ").split(), dtype=np.int64)
+        nums = np.fromstring(body.translate(_TO_SPACES), dtype=np.int64, sep=" ")
         nv = body.count("v")
         q = nums[: 3 * nv].reshape(-1, 3)
         f = nums[3 * nv :].reshape(-1, 3) - 1
@@ -359,25 +397,29 @@ def decode(
     raise MeshFormatError("not canonical mesh text", source=source)  # pragma: no cover
 
 
+_TO_SPACES = str.maketrans("vf\n", "   ")
+
+
 def _valid_arrays(q: np.ndarray, f: np.ndarray, bins: int) -> bool:
-    if len(q) < 3 or q.max() >= bins:
+    """Vectorized check of the canonical constraints (the regex already checked the syntax)."""
+    n = len(q)
+    if n < 3 or q.max() >= bins:
         return False
-    dq = np.diff(q, axis=0)
-    first = np.argmax(dq != 0, axis=1)
-    step = dq[np.arange(len(dq)), first]
-    if (step <= 0).any():
+    kv = _pack(q, bins)
+    if (kv[1:] <= kv[:-1]).any():  # vertices strictly increasing in (x, y, z)
         return False
-    if f.min() < 0 or f.max() >= len(q) or (f[:, 0] >= f[:, 1:].min(axis=1)).any():
+    a, b, c = f[:, 0], f[:, 1], f[:, 2]
+    if a.min() < 0 or f.max() >= n or ((a >= b) | (a >= c) | (b == c)).any():
         return False
-    if (f[:, 1] == f[:, 2]).any():
-        return False
-    s = np.sort(f, axis=1)
-    ds = np.diff(s, axis=0)
-    if len(ds):
-        first = np.argmax(ds != 0, axis=1)
-        if (ds[np.arange(len(ds)), first] <= 0).any():
-            return False
-    return True
+    lo = np.minimum(b, c)
+    hi = b + c - lo
+    if n < 1_600_000:  # sorted tuple (a, lo, hi) packs into one int64
+        ks = (a * n + lo) * n + hi
+        return not (ks[1:] <= ks[:-1]).any()  # faces strictly increasing by sorted tuple
+    order = np.lexsort((hi, lo, a))
+    s = np.stack((a, lo, hi), axis=1)
+    dup = (s[1:] == s[:-1]).all(axis=1).any() if len(s) > 1 else False
+    return bool(np.array_equal(order, np.arange(len(s))) and not dup)
 
 
 def _strict_line_by_line(body: str, bins: int, lead: int, source: str | None) -> None:
