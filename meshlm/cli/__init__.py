@@ -13,13 +13,7 @@ import sys
 
 import typer
 
-app = typer.Typer(
-    name="meshlm",
-    help="Language models that speak 3D meshes: codec, data, training, inference.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+from meshlm.cli.app import app, fail  # noqa: E402
 
 # Command modules register themselves on `app`; import order is the order in --help.
 from meshlm.cli import mesh_cmds  # noqa: E402,F401
@@ -32,27 +26,33 @@ for _optional in ("shapes_cmds", "data_cmds", "train_cmds", "infer_cmds", "eval_
             raise
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one line to stderr and return the Exit to raise."""
-    typer.echo(f"meshlm: error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``meshlm`` console script. Returns the process exit code."""
-    import click
-
     from meshlm.errors import MeshlmError
+
+    # typer >= 0.2x vendors click as typer._click (its own exception classes); older typer and
+    # plain click raise click's. Catch both.
+    usage_errors: tuple[type[BaseException], ...] = ()
+    aborts: tuple[type[BaseException], ...] = ()
+    for mod in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            m = __import__(mod, fromlist=["ClickException"])
+        except ImportError:  # pragma: no cover
+            continue
+        usage_errors += (m.ClickException,)
+        if hasattr(m, "Abort"):
+            aborts += (m.Abort,)
+    aborts += (getattr(typer, "Abort", KeyboardInterrupt),)
 
     try:
         rv = app(args=argv, standalone_mode=False)
         return int(rv) if isinstance(rv, int) else 0
     except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except aborts:
         typer.echo("meshlm: interrupted", err=True)
         return 130
-    except click.ClickException as exc:  # usage errors: bad option, missing argument
+    except usage_errors as exc:  # usage errors: bad option, missing argument
         exc.show()
         return 2
     except KeyboardInterrupt:

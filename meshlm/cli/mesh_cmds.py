@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from meshlm.cli import app, fail
+from meshlm.cli.app import app, fail
 from meshlm.codec import DEFAULT_BINS, Mesh, canonicalize, decode
 from meshlm.errors import MeshlmError
 
