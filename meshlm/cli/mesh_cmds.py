@@ -149,10 +149,9 @@ def _print_table(rows: list[dict], with_tokens: bool) -> None:
     if with_tokens:
         table.add_column("tokens")
         table.add_column("tokens/face")
-    err = Console(stderr=True)
     for r in rows:
         if "error" in r:
-            err.print(f"meshlm: error: {r['error']}", markup=False, highlight=False)
+            typer.echo(f"meshlm: error: {r['error']}", err=True)
             continue
         cells = [r["file"], str(r["vertices"]), str(r["faces"]), str(r["characters"])]
         if with_tokens:
