@@ -41,8 +41,9 @@ def build_data_cmd(
     procedural: int = typer.Option(0, "--procedural", help=H("procedural")),
     objaverse: str = typer.Option(None, "--objaverse", help=H("objaverse")),
     objaverse_cache: str = typer.Option(None, "--objaverse-cache", help=H("objaverse_cache")),
-    objaverse_download: bool = typer.Option(False, "--objaverse-download",
-                                            help=H("objaverse_download")),
+    objaverse_download: bool = typer.Option(
+        False, "--objaverse-download", help=H("objaverse_download")
+    ),
     general_chat: str = typer.Option(None, "--general-chat", help=H("general_chat")),
     general_split: str = typer.Option(None, "--general-split", help=H("general_split")),
     max_faces: int = typer.Option(500, "--max-faces", help=H("max_faces")),
@@ -71,21 +72,42 @@ def build_data_cmd(
     from meshlm.data.build import build_dataset
 
     cfg = BuildConfig(
-        out=out, meshes=list(meshes), captions=list(captions), name_captions=name_captions,
-        procedural=procedural, objaverse=objaverse, objaverse_cache=objaverse_cache,
-        objaverse_download=objaverse_download, general_chat=general_chat,
-        general_split=general_split, max_faces=max_faces, min_faces=min_faces,
-        decimate=decimate, rotations=_ints(rotations, "rotations"), bins=bins, seed=seed,
-        workers=workers, shard=shard, num_shards=num_shards, tokenizer=tokenizer,
-        max_length=max_length, system_prompt=system_prompt, mix=_floats(mix, "mix", 3),
-        multi_turn=multi_turn, splits=_floats(splits, "splits", 3), overwrite=overwrite,
-        progress=progress)
+        out=out,
+        meshes=list(meshes),
+        captions=list(captions),
+        name_captions=name_captions,
+        procedural=procedural,
+        objaverse=objaverse,
+        objaverse_cache=objaverse_cache,
+        objaverse_download=objaverse_download,
+        general_chat=general_chat,
+        general_split=general_split,
+        max_faces=max_faces,
+        min_faces=min_faces,
+        decimate=decimate,
+        rotations=_ints(rotations, "rotations"),
+        bins=bins,
+        seed=seed,
+        workers=workers,
+        shard=shard,
+        num_shards=num_shards,
+        tokenizer=tokenizer,
+        max_length=max_length,
+        system_prompt=system_prompt,
+        mix=_floats(mix, "mix", 3),
+        multi_turn=multi_turn,
+        splits=_floats(splits, "splits", 3),
+        overwrite=overwrite,
+        progress=progress,
+    )
     start = time.perf_counter()
     manifest = build_dataset(cfg, log=lambda m: typer.echo(m, err=True))
     c = manifest["counts"]
     rows = ", ".join(f"{s} {sum(v.values())}" for s, v in c["rows"].items())
     achieved = ", ".join(f"{k} {v:.0%}" for k, v in manifest["mix"]["achieved"].items())
-    typer.echo(f"{c['objects_kept']} objects kept of {c['objects_in_shard']} "
-               f"({sum(manifest['rejects'].values())} left out), "
-               f"{c['encodings_kept']} meshes; rows: {rows}; mix: {achieved}; "
-               f"{time.perf_counter() - start:.1f}s -> {out}")
+    typer.echo(
+        f"{c['objects_kept']} objects kept of {c['objects_in_shard']} "
+        f"({sum(manifest['rejects'].values())} left out), "
+        f"{c['encodings_kept']} meshes; rows: {rows}; mix: {achieved}; "
+        f"{time.perf_counter() - start:.1f}s -> {out}"
+    )

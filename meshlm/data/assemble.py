@@ -147,7 +147,8 @@ def _save_hf(out: Path, by_split: dict[str, list[dict]]) -> None:
     was_on = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # one bar per split is noise; the build has its own
     try:
-        dd.save_to_disk(str(tmp))
+        # an empty split must still get one (empty) shard, or load_from_disk fails on it
+        dd.save_to_disk(str(tmp), num_shards={s: 1 for s, rows in by_split.items() if not rows})
     finally:
         if was_on:
             datasets.enable_progress_bars()

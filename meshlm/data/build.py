@@ -111,12 +111,12 @@ class BuildConfig:
                              self.max_file_bytes)
 
     def fingerprint(self) -> dict:
-        """The arguments the checkpointed records depend on."""
-        return {"meshes": [str(Path(m).resolve()) for m in self.meshes],
+        """The arguments the checkpointed records depend on (JSON-normalized: lists, not tuples)."""
+        return json.loads(json.dumps({"meshes": [str(Path(m).resolve()) for m in self.meshes],
                 "procedural": self.procedural, "seed": self.seed if self.procedural else None,
                 "objaverse": self.objaverse, "objaverse_cache": self.objaverse_cache,
                 "shard": self.shard, "num_shards": self.num_shards,
-                **asdict(self.process_params())}
+                **asdict(self.process_params())}))
 
 
 @dataclass

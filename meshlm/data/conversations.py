@@ -66,6 +66,19 @@ def _mesh_answer(lead_in: str, mesh: str) -> str:
     return f"{lead_in}\n\n{mesh}" if lead_in else mesh
 
 
+def mesh_text(content: str) -> str | None:
+    """The mesh in a message built here: the first run of consecutive ``v``/``f`` lines,
+    or None if there is none (or it has no face line)."""
+    lines = content.split("\n")
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("v ")), None)
+    if start is None:
+        return None
+    end = start
+    while end < len(lines) and lines[end].startswith(("v ", "f ")):
+        end += 1
+    return "\n".join(lines[start:end]) if lines[end - 1].startswith("f ") else None
+
+
 def mesh_stats(mesh: str) -> dict[str, object]:
     """Counts and grid extents of canonical mesh text (for grounded follow-up answers)."""
     verts = [tuple(int(x) for x in line.split()[1:]) for line in mesh.split("\n")
