@@ -161,8 +161,8 @@ def sft_config(cfg: TrainConfig):
         packing=cfg.packing,
         assistant_only_loss=cfg.assistant_only_loss,
         include_num_input_tokens_seen="non_padding",
-        model_init_kwargs={"dtype": _dtype_name(cfg),
-                           "attn_implementation": cfg.attn_implementation},
+        model_init_kwargs=None if cfg.model == SCRATCH else {
+            "dtype": _dtype_name(cfg), "attn_implementation": cfg.attn_implementation},
         disable_tqdm=True,
     )
 
@@ -253,11 +253,20 @@ def build_trainer(cfg: TrainConfig):
 
 
 def last_checkpoint(output_dir: str | Path) -> str | None:
-    """Path of the newest ``checkpoint-N`` folder in ``output_dir``, or None."""
-    trainer_utils = require("transformers.trainer_utils", "train", "resuming")
-    if not Path(output_dir).is_dir():
+    """Path of the newest *complete* ``checkpoint-N`` folder in ``output_dir``, or None.
+
+    A run killed while saving can leave a half-written folder; one without
+    ``trainer_state.json`` (written last) is skipped.
+    """
+    root = Path(output_dir)
+    if not root.is_dir():
         return None
-    return trainer_utils.get_last_checkpoint(str(output_dir))
+    found = []
+    for p in root.glob("checkpoint-*"):
+        step = p.name.rpartition("-")[2]
+        if step.isdigit() and p.is_dir() and (p / "trainer_state.json").is_file():
+            found.append((int(step), p))
+    return str(max(found)[1]) if found else None
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,0 +1,365 @@
+"""Training: config, tokenizer, TRL SFT on a tiny from-scratch Llama, LoRA + merge, resume after a
+real kill, two-process data parallel (gloo), QLoRA refusal, recipe dry runs.
+
+Everything is built locally (no hub): a tiny dataset folder in the builder's format, a meshlm
+tokenizer trained on it, a 2-layer hidden-32 Llama.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+torch = pytest.importorskip("torch")
+yaml = pytest.importorskip("yaml")
+
+from meshlm.cli import main  # noqa: E402
+from meshlm.train.config import ConfigError, TrainConfig  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_helpers import make_dataset  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
+TINY = dict(model="scratch", tokenizer_vocab_size=1400, hidden_size=32, num_layers=2,
+            num_heads=4, num_kv_heads=2, intermediate_size=64, max_position_embeddings=1024,
+            max_length=512, learning_rate=3e-3, warmup_steps=2, global_batch_size=4,
+            per_device_batch_size=2, max_steps=10, logging_steps=1, eval_steps=5, save_steps=5,
+            max_eval_samples=8)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data"), n_train=48, n_val=8, n_test=8)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(data_dir, tmp_path_factory) -> Path:
+    from meshlm.train.tokenizer import train_tokenizer_from_dataset
+
+    out = tmp_path_factory.mktemp("tok")
+    tok = train_tokenizer_from_dataset(data_dir, vocab_size=1400, model_max_length=512)
+    tok.save_pretrained(out)
+    return out
+
+
+def tiny_cfg(data_dir, out, **kw) -> TrainConfig:
+    return TrainConfig.from_dict({**TINY, "data_dir": str(data_dir), "output_dir": str(out), **kw})
+
+
+def write_recipe(path: Path, **values) -> Path:
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_run(data_dir, tokenizer_dir, tmp_path_factory):
+    """A finished full-fine-tune run through the public API (model trained from scratch)."""
+    from meshlm.train import train
+
+    out = tmp_path_factory.mktemp("run")
+    result = train(tiny_cfg(data_dir, out, tokenizer=str(tokenizer_dir)))
+    return out, result
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration and recipes (no torch work)
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_field_has_help():
+    assert all(text.strip() for text in TrainConfig.field_help().values())
+
+
+def test_recipe_and_overrides(tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", learning_rate=1e-4, packing=False,
+                          global_batch_size=16)
+    cfg = TrainConfig.load(recipe, ["--learning-rate", "3e-4", "--packing", "--max_steps=7",
+                                    "--no-resume", "--lora_target_modules", "[q_proj, v_proj]",
+                                    "--save_total_limit", "null"])
+    assert (cfg.learning_rate, cfg.packing, cfg.max_steps, cfg.resume) == (3e-4, True, 7, False)
+    assert cfg.lora_target_modules == ["q_proj", "v_proj"] and cfg.save_total_limit is None
+    assert cfg.global_batch_size == 16 and cfg.recipe == str(recipe)
+    with pytest.raises(ConfigError, match="unknown config key"):
+        TrainConfig.load(recipe, ["--learning_rat", "1"])
+    with pytest.raises(ConfigError, match="max_steps"):
+        TrainConfig.load(recipe, ["--max_steps", "many"])
+    with pytest.raises(ConfigError, match="not a multiple"):
+        TrainConfig.load(recipe, ["--per_device_batch_size", "3"]).resolve()
+
+
+def _no_network(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("network access during a dry run")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_dry_run_llama_mesh_8b_resolves_without_network(monkeypatch, capsys):
+    _no_network(monkeypatch)
+    recipe = str(RECIPES / "llama-mesh-8b.yaml")
+    assert main(["train", "--config", recipe, "--num_processes", "32", "--dry-run"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    c = plan["config"]
+    assert c["model"] == "meta-llama/Llama-3.1-8B-Instruct" and c["method"] == "full"
+    assert (c["learning_rate"], c["lr_scheduler"], c["warmup_steps"]) == (1e-5, "cosine", 30)
+    assert (c["max_length"], c["precision"]) == (8192, "bf16")
+    assert plan["global_batch_size"] == 128 and plan["world_size"] == 32
+    assert plan["per_device_batch_size"] * plan["gradient_accumulation_steps"] * 32 == 128
+    assert plan["gradient_accumulation_steps"] == 4
+    # one process: all of the global batch through accumulation
+    assert main(["train", "--config", recipe, "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["gradient_accumulation_steps"] == 128
+
+
+@pytest.mark.parametrize("name", ["bundled.yaml", "lora-small.yaml"])
+def test_other_recipes_dry_run(name, monkeypatch, capsys):
+    _no_network(monkeypatch)
+    assert main(["train", "--config", str(RECIPES / name), "--dry-run"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    if name == "bundled.yaml":
+        assert 2e6 < plan["scratch_model"]["parameters"] < 10e6
+        assert plan["config"]["precision"] == "fp32"
+    else:
+        assert plan["config"]["method"] == "lora"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="QLoRA can run on this machine")
+def test_qlora_refuses_on_cpu_at_once(tmp_path, capsys):
+    from meshlm.train import QLoRAUnavailableError, train
+
+    started = time.perf_counter()
+    code = main(["train", "--config", str(RECIPES / "lora-small.yaml"), "--method", "qlora",
+                 "--data_dir", str(tmp_path / "nothing"), "--output_dir", str(tmp_path / "o")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "QLoRA" in err and "CUDA" in err and "--method lora" in err
+    assert time.perf_counter() - started < 10  # refused before any loading
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(QLoRAUnavailableError):
+        train(TrainConfig.from_dict({"model": "some/model", "method": "qlora"}))
+
+
+# --------------------------------------------------------------------------------------------
+# Tokenizer and loss mask
+# --------------------------------------------------------------------------------------------
+
+
+def test_tokenizer_numbers_whole_and_chat_template(tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    for i in (0, 7, 63, 100, 999, 1000, 1023):
+        assert len(tok.encode(str(i), add_special_tokens=False)) == 1, i
+    line = "v 12 0 63\n"
+    ids = tok.encode(line, add_special_tokens=False)
+    assert tok.convert_ids_to_tokens(ids) == ["v", "Ġ", "12", "Ġ", "0", "Ġ", "63", "Ċ"]
+    text = "v 0 0 0\nv 0 0 63\nv 0 63 0\nf 1 2 3\n"
+    assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
+    msgs = [{"role": "user", "content": "Make a cone."}]
+    prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    assert prompt == ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nMake a cone."
+                      "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+    assert tok.eos_token == "<|eot_id|>"
+
+
+def _assistant_text(messages) -> str:
+    return "".join(m["content"].strip() + "<|eot_id|>"
+                   for m in messages if m["role"] == "assistant")
+
+
+def test_assistant_only_loss_mask(data_dir, tokenizer_dir, tmp_path):
+    """Collated labels cover exactly the assistant turns plus their end-of-turn token."""
+    from meshlm.train import build_trainer
+
+    trainer = build_trainer(tiny_cfg(data_dir, tmp_path, tokenizer=str(tokenizer_dir)))
+    tok = trainer.processing_class
+    rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
+    tasks = set()
+    for i in range(14):
+        batch = trainer.data_collator([trainer.train_dataset[i]])
+        ids, labels = batch["input_ids"][0], batch["labels"][0]
+        trained = ids[labels != -100].tolist()
+        assert tok.decode(trained) == _assistant_text(rows[i]["messages"])
+        user_mesh = any(m["role"] == "user" and "\nv " in m["content"]
+                        for m in rows[i]["messages"])
+        tasks.add((rows[i]["task"], user_mesh))
+    assert ("understanding", True) in tasks and ("generation", False) in tasks
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def test_few_steps_lower_loss_and_change_every_parameter(data_dir, tokenizer_dir, tmp_path):
+    from meshlm.train import build_trainer
+
+    trainer = build_trainer(tiny_cfg(data_dir, tmp_path, tokenizer=str(tokenizer_dir),
+                                     max_steps=12, eval_steps=0, save_steps=100))
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    loss_before = trainer.evaluate()["eval_loss"]
+    trainer.train()
+    loss_after = trainer.evaluate()["eval_loss"]
+    assert loss_after < loss_before - 0.1
+    unchanged = [n for n, p in trainer.model.named_parameters()
+                 if p.requires_grad and torch.equal(p.detach(), before[n])]
+    assert not unchanged
+
+
+def test_packing_trains_and_masks_user_turns(data_dir, tokenizer_dir, tmp_path):
+    from meshlm.train import build_trainer
+
+    trainer = build_trainer(tiny_cfg(data_dir, tmp_path, tokenizer=str(tokenizer_dir),
+                                     packing=True, max_steps=3, eval_steps=0, save_steps=100))
+    tok = trainer.processing_class
+    batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
+    assert "position_ids" in batch and batch["input_ids"].shape[0] == 1  # padding-free rows
+    trained = batch["input_ids"][batch["labels"] != -100].tolist()
+    header = tok.convert_tokens_to_ids("<|start_header_id|>")
+    assert header not in trained and tok.convert_tokens_to_ids("<|eot_id|>") in trained
+    out = trainer.train()
+    assert out.global_step == 3 and out.training_loss == out.training_loss  # finite
+
+
+def test_output_folder_describes_itself(trained_run, data_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out, result = trained_run
+    assert result.global_step == 10 and result.resumed_from is None
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                 "meshlm.json", "loss.png"):
+        assert (out / name).is_file(), name
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    meta = json.loads((out / "meshlm.json").read_text())
+    assert meta["format"]["bins"] == 64 and meta["format"]["name"] == "llama-mesh-obj"
+    assert meta["meshlm_version"] and meta["kind"] == "model"
+    assert meta["recipe"]["learning_rate"] == TINY["learning_rate"]
+    assert meta["recipe"]["gradient_accumulation_steps"] == 2
+    manifest_hash = __import__("hashlib").sha256((data_dir / "manifest.json").read_bytes())
+    assert meta["dataset"]["manifest_sha256"] == manifest_hash.hexdigest()
+    assert meta["dataset"]["counts"] == {"train": 48, "validation": 8, "test": 8}
+    assert {"train_loss", "eval_loss"} <= set(meta["metrics"]) and meta["global_step"] == 10
+    tok = AutoTokenizer.from_pretrained(out)
+    assert "generation" in tok.chat_template and tok.eos_token == "<|eot_id|>"
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.eos_token_id == tok.eos_token_id
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Make a cone."}],
+                                     add_generation_prompt=True, return_tensors="pt",
+                                     return_dict=True)
+    gen = model.generate(**prompt, max_new_tokens=4, do_sample=False)
+    assert gen.shape[1] > prompt["input_ids"].shape[1]
+
+
+def test_lora_adapter_saves_reloads_and_merges(trained_run, data_dir, tmp_path, capsys):
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoModelForCausalLM
+
+    from meshlm.train import train
+
+    base_dir, _ = trained_run
+    out = tmp_path / "adapter"
+    cfg = tiny_cfg(data_dir, out, model=str(base_dir), method="lora", lora_r=4, lora_alpha=8,
+                   lora_dropout=0.0, learning_rate=1e-2, max_steps=6, eval_steps=0,
+                   save_steps=100)
+    result = train(cfg)
+    assert (out / "adapter_config.json").is_file() and not (out / "model.safetensors").exists()
+    meta = json.loads((out / "meshlm.json").read_text())
+    assert meta["kind"] == "adapter" and 0 < meta["trainable_parameters"] < meta["parameters"]
+    assert result.global_step == 6
+
+    merged_dir = tmp_path / "merged"
+    assert main(["merge", str(out), "-o", str(merged_dir)]) == 0
+    assert json.loads((merged_dir / "meshlm.json").read_text())["kind"] == "model"
+    adapter = AutoPeftModelForCausalLM.from_pretrained(out).eval()
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    base = AutoModelForCausalLM.from_pretrained(base_dir).eval()
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, base.config.vocab_size, (2, 24), generator=gen)
+    with torch.no_grad():
+        la, lm, lb = adapter(ids).logits, merged(ids).logits, base(ids).logits
+    assert torch.allclose(la, lm, atol=1e-4, rtol=1e-4)
+    assert (la - lb).abs().max() > 1e-3  # the adapter really changed the model
+
+
+def test_merge_rejects_non_adapter(tmp_path, capsys):
+    assert main(["merge", str(tmp_path), "-o", str(tmp_path / "m")]) == 1
+    assert "not a LoRA adapter" in capsys.readouterr().err
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "meshlm", *args]
+
+
+def _env() -> dict:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+@pytest.mark.slow
+def test_resume_after_killing_a_real_run(data_dir, tokenizer_dir, tmp_path):
+    out = tmp_path / "run"
+    recipe = write_recipe(tmp_path / "tiny.yaml", **TINY, data_dir=str(data_dir),
+                          output_dir=str(out), tokenizer=str(tokenizer_dir))
+    args = _cli("train", "--config", str(recipe), "--max_steps", "60", "--save_steps", "10",
+                "--eval_steps", "0", "--logging_steps", "5")
+    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if any((p / "trainer_state.json").is_file() for p in out.glob("checkpoint-*")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "run ended before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "meshlm.json").exists()
+    from meshlm.train.sft import last_checkpoint
+
+    ckpt = last_checkpoint(out)
+    step = int(Path(ckpt).name.split("-")[1])
+    assert 0 < step < 60
+
+    done = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["global_step"] == 60 and summary["resumed_from"] == f"checkpoint-{step}"
+    meta = json.loads((out / "meshlm.json").read_text())
+    assert meta["resumed_from"] == f"checkpoint-{step}" and meta["global_step"] == 60
+    state = json.loads((out / "checkpoint-60" / "trainer_state.json").read_text())
+    logged = [h["step"] for h in state["log_history"] if "loss" in h]
+    assert logged[0] <= step and logged[-1] == 60  # history carried over from the checkpoint
+
+
+@pytest.mark.slow
+def test_two_process_data_parallel_gloo(data_dir, tokenizer_dir, tmp_path):
+    out = tmp_path / "ddp"
+    recipe = write_recipe(tmp_path / "tiny.yaml", **TINY, data_dir=str(data_dir),
+                          output_dir=str(out), tokenizer=str(tokenizer_dir))
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+            "-m", "meshlm", "train", "--config", str(recipe), "--max_steps", "4",
+            "--global_batch_size", "4", "--per_device_batch_size", "1", "--eval_steps", "2",
+            "--save_steps", "100"]
+    done = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = json.loads((out / "meshlm.json").read_text())
+    assert meta["recipe"]["world_size"] == 2
+    assert meta["recipe"]["gradient_accumulation_steps"] == 2
+    assert meta["global_step"] == 4 and "eval_loss" in meta["metrics"]
+    assert (out / "model.safetensors").is_file() and (out / "loss.png").is_file()
