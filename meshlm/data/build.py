@@ -224,31 +224,43 @@ def process_all(objects: list[S.SourceObject], params: ProcessParams, checkpoint
         return records
     from tqdm import tqdm
 
+    pool = _pool(workers, params) if workers > 1 else None  # before tqdm starts a thread
     bar = tqdm(total=len(todo), unit="obj", disable=not progress, dynamic_ncols=True,
                desc="meshes", smoothing=0.1)
-    with checkpoint.open("a", encoding="utf-8") as fh:
-        def write(rec: dict) -> None:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            fh.flush()
-            records[rec["id"]] = rec
-            bar.update(1)
-            if on_record is not None:
-                on_record(rec)
-
-        if workers <= 1:
-            for obj in todo:
-                write(process_object(obj, params))
-        else:
-            import multiprocessing as mp
-
-            chunk = max(1, min(16, len(todo) // (workers * 8)))
-            ctx = mp.get_context("forkserver")  # no fork of a threaded parent (tqdm's monitor)
-            ctx.set_forkserver_preload(["meshlm.data.process", "meshlm.files", "trimesh"])
-            with ctx.Pool(workers, init_worker, (params,)) as pool:
-                for rec in pool.imap_unordered(process_in_worker, todo, chunksize=chunk):
-                    write(rec)
+    try:
+        with checkpoint.open("a", encoding="utf-8") as fh:
+            if pool is None:
+                results = (process_object(obj, params) for obj in todo)
+            else:
+                chunk = max(1, min(16, len(todo) // (workers * 8)))
+                results = pool.imap_unordered(process_in_worker, todo, chunksize=chunk)
+            for rec in results:
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                fh.flush()  # a SIGKILL after this line loses nothing
+                records[rec["id"]] = rec
+                bar.update(1)
+                if on_record is not None:
+                    on_record(rec)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
     bar.close()
     return records
+
+
+def _pool(workers: int, params: ProcessParams):
+    """A worker pool. ``fork`` (instant) when this process has no other thread; otherwise
+    ``forkserver`` (about 1.5 s to start), since forking a threaded process can deadlock."""
+    import multiprocessing as mp
+    import threading
+
+    if "fork" in mp.get_all_start_methods() and threading.active_count() == 1:
+        ctx = mp.get_context("fork")
+    else:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["meshlm.data.process", "meshlm.files", "trimesh"])
+    return ctx.Pool(workers, init_worker, (params,))
 
 
 def build_dataset(cfg: BuildConfig, log: Callable[[str], None] | None = None) -> dict:
