@@ -254,7 +254,8 @@ def test_output_folder_describes_itself(trained_run, data_dir):
     tok = AutoTokenizer.from_pretrained(out)
     assert "generation" in tok.chat_template and tok.eos_token == "<|eot_id|>"
     model = AutoModelForCausalLM.from_pretrained(out)
-    assert model.config.eos_token_id == tok.eos_token_id
+    assert tok.eos_token_id in model.generation_config.eos_token_id  # [<|eot_id|>, <|end_of_text|>]
+    assert model.config.use_cache
     prompt = tok.apply_chat_template([{"role": "user", "content": "Make a cone."}],
                                      add_generation_prompt=True, return_tensors="pt",
                                      return_dict=True)

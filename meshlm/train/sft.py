@@ -296,6 +296,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         metrics["train_tokens_seen"] = tokens
         if out.metrics.get("train_runtime"):
             metrics["train_tokens_per_second"] = tokens / float(out.metrics["train_runtime"])
+    trainer.accelerator.unwrap_model(trainer.model).config.use_cache = True  # for inference
     trainer.save_model(cfg.output_dir)  # model or adapter, plus tokenizer (chat template inside)
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(cfg.output_dir)
