@@ -1,0 +1,235 @@
+"""Valid meshes by construction: a token mask that lets a model write only canonical mesh text.
+
+:class:`VocabIndex` classifies a tokenizer's vocabulary once: every token is decoded to its text,
+tokens made only of mesh characters (``v f 0-9``, space, newline) go into a character trie, every
+other token is never allowed inside a mesh. :class:`MeshConstraint` then walks the trie alongside
+the :class:`~meshlm.infer.grammar.MeshGrammar` automaton at each step: a branch dies at its first
+refused character, so a step visits only the few hundred trie nodes that are still possible, not
+the vocabulary. This works for any tokenizer -- word-level, BPE with whole numbers up to 999
+(Llama-3), digit-by-digit (SentencePiece), tokens that span a space or a newline.
+
+The end-of-mesh tokens (end of turn / end of text) are allowed exactly when the text so far is a
+complete mesh. The automaton never dead-ends, so a mask always has an allowed token and every
+finished generation passes ``meshlm.codec.decode(text, strict=True)``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+
+import numpy as np
+
+from meshlm.infer.grammar import MeshGrammar
+
+MESH_CHARS = frozenset("vf0123456789 \n")
+
+
+class _Node:
+    __slots__ = ("children", "ids")
+
+    def __init__(self):
+        self.children: dict[str, _Node] = {}
+        self.ids: list[int] = []
+
+
+def token_texts(tokenizer) -> list[str]:
+    """The text each token id stands for inside running text (index = token id).
+
+    Decoding a token after a fixed prefix token and removing the prefix's text keeps leading
+    spaces that SentencePiece-style decoders drop at the start of a sequence. Special tokens map
+    to ``""`` (never part of a mesh).
+    """
+    size = len(tokenizer)
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    special |= {i for i, tok in added.items() if getattr(tok, "special", False)}
+    prefix = tokenizer.encode("a", add_special_tokens=False)[:1]
+    base = tokenizer.decode(prefix) if prefix else ""
+    texts = []
+    for i in range(size):
+        if i in special:
+            texts.append("")
+            continue
+        s = tokenizer.decode(prefix + [i], clean_up_tokenization_spaces=False)
+        texts.append(s[len(base):] if s.startswith(base) else tokenizer.decode([i]))
+    return texts
+
+
+class VocabIndex:
+    """A tokenizer's vocabulary classified for mesh decoding (build once, reuse for every step).
+
+    Parameters
+    ----------
+    texts : list[str]
+        Token id -> its text (see :func:`token_texts`).
+    eos_ids : iterable of int
+        Tokens that end a reply (end of turn, end of text).
+    """
+
+    def __init__(self, texts: list[str], eos_ids: Iterable[int]):
+        self.vocab_size = len(texts)
+        self.eos_ids = sorted({int(i) for i in eos_ids if i is not None})
+        if not self.eos_ids:
+            raise ValueError("the tokenizer has no end-of-sequence token")
+        self.texts = texts
+        self.root = _Node()
+        self.mesh_tokens = 0
+        for i, t in enumerate(texts):
+            if t and set(t) <= MESH_CHARS:
+                node = self.root
+                for ch in t:
+                    node = node.children.setdefault(ch, _Node())
+                node.ids.append(i)
+                self.mesh_tokens += 1
+        for ch in "vf \n0123456789":
+            if ch not in self.root.children or not self.root.children[ch].ids:
+                raise ValueError(f"the tokenizer cannot write {ch!r} as a token of its own")
+        ordinary = np.array([bool(t) for t in texts], dtype=bool)  # not special, not empty
+        ordinary[self.eos_ids] = False
+        self.prose_ids = np.flatnonzero(ordinary).astype(np.int64)
+        self.newline_ids = np.array(
+            sorted(i for i, t in enumerate(texts) if t and t.strip(" ") == "\n" * len(t.strip(" "))
+                   and "\n" in t), dtype=np.int64)
+        self.newline_set = frozenset(self.newline_ids.tolist())
+
+    _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer, eos_ids: Iterable[int] | None = None) -> VocabIndex:
+        """Build (or reuse, per tokenizer object) the index of a Hugging Face tokenizer."""
+        if eos_ids is None:
+            eos_ids = [tokenizer.eos_token_id]
+        key = tuple(sorted(int(i) for i in eos_ids if i is not None))
+        try:
+            per_tok = cls._cache.setdefault(tokenizer, {})
+        except TypeError:  # not weak-referenceable
+            per_tok = {}
+        if key not in per_tok:
+            per_tok[key] = cls(token_texts(tokenizer), key)
+        return per_tok[key]
+
+
+class MeshConstraint:
+    """The state of one constrained generation: which tokens may come next.
+
+    A reply may open with a short free-text lead-in ("Here is a chair:"), as LLaMA-Mesh-style
+    models write, of at most ``max_preamble`` tokens; the mesh must start at the beginning of a
+    line (right away when ``max_preamble=0``), after which only canonical mesh text is allowed,
+    then an end token. Special tokens other than the end tokens are never allowed.
+
+    ``allowed()`` returns the allowed token ids; ``advance(token_id)`` moves past a token the
+    model chose (raises ValueError for a token that was not allowed). ``done`` turns True after
+    an end token. ``preamble`` and ``text`` hold the lead-in and the mesh text so far.
+    """
+
+    def __init__(self, index: VocabIndex, bins: int = 64, max_preamble: int = 64, prefix: str = ""):
+        self.index = index
+        self.grammar = MeshGrammar(bins)
+        self.max_preamble = max_preamble
+        self.state = None  # grammar state once the mesh has started
+        self.done = False
+        self.preamble = ""
+        self.preamble_tokens = 0
+        self.text = ""
+        if prefix:
+            self.feed_text(prefix)
+
+    # -- the mask ---------------------------------------------------------------------------
+
+    def _mesh_tokens(self, state) -> list[int]:
+        out: list[int] = []
+        step = self.grammar.step
+        stack = [(self.index.root, state)]
+        while stack:
+            node, st = stack.pop()
+            for ch, child in node.children.items():
+                nxt = step(st, ch)
+                if nxt is None:
+                    continue
+                if child.ids:
+                    out.extend(child.ids)
+                if child.children:
+                    stack.append((child, nxt))
+        return out
+
+    @property
+    def _line_start(self) -> bool:
+        return not self.preamble or self.preamble.endswith("\n")
+
+    def allowed(self) -> np.ndarray:
+        """Sorted int64 array of the token ids allowed next."""
+        if self.done:
+            return np.asarray(self.index.eos_ids, dtype=np.int64)
+        if self.state is not None:
+            out = self._mesh_tokens(self.state)
+            if self.grammar.can_end(self.state):
+                out.extend(self.index.eos_ids)
+            return np.unique(np.asarray(out, dtype=np.int64))
+        idx = self.index
+        starts = self._mesh_tokens(self.grammar.start()) if self._line_start else []
+        if self.preamble_tokens < self.max_preamble:
+            return idx.prose_ids  # any ordinary token, mesh starts included
+        if self._line_start:
+            return np.unique(np.asarray(starts, dtype=np.int64))
+        return idx.newline_ids  # lead-in too long: close the line, then the mesh must start
+
+    def mask(self) -> np.ndarray:
+        """Boolean mask over the vocabulary (True = allowed)."""
+        m = np.zeros(self.index.vocab_size, dtype=bool)
+        m[self.allowed()] = True
+        return m
+
+    # -- moving on ------------------------------------------------------------------------------
+
+    def advance(self, token_id: int) -> None:
+        token_id = int(token_id)
+        if token_id in self.index.eos_ids:
+            if self.state is None or not self.grammar.can_end(self.state):
+                raise ValueError("end of reply before the mesh is complete")
+            self.done = True
+            return
+        if self.done:
+            raise ValueError("token after the end of the reply")
+        text = self.index.texts[token_id] if 0 <= token_id < self.index.vocab_size else ""
+        if not text:
+            raise ValueError(f"token {token_id} is not allowed (special or unknown)")
+        if self.state is None:
+            started = self.grammar.feed(self.grammar.start(), text) if self._line_start else None
+            if started is not None:
+                self.state, self.text = started, text
+                return
+            if self.preamble_tokens >= self.max_preamble and not (
+                not self._line_start and token_id in self.index.newline_set
+            ):
+                raise ValueError(f"token {token_id} ({text!r}) is not allowed after the lead-in")
+            self.preamble += text
+            self.preamble_tokens += 1
+            return
+        nxt = self.grammar.feed(self.state, text)
+        if nxt is None:
+            raise ValueError(f"token {token_id} ({text!r}) is not allowed here")
+        self.state = nxt
+        self.text += text
+
+    def feed_text(self, text: str) -> None:
+        """Advance over text already written (a cut-off reply being continued)."""
+        if self.state is None:
+            lines = text.split("\n")
+            k = next((i for i, ln in enumerate(lines) if ln.startswith("v ")), None)
+            if k is None:
+                self.preamble += text
+                return
+            self.preamble += "\n".join(lines[:k]) + ("\n" if k else "")
+            text = "\n".join(lines[k:])
+            self.state = self.grammar.start()
+        nxt = self.grammar.feed(self.state, text)
+        if nxt is None:
+            raise ValueError("the text to continue is not a valid start of a canonical mesh")
+        self.state = nxt
+        self.text += text
+
+    @property
+    def complete(self) -> bool:
+        """True when the text so far is a whole valid mesh."""
+        return self.state is not None and self.grammar.can_end(self.state)

@@ -1,0 +1,232 @@
+"""One inference API over every backend: generate, stream, describe, chat, continue.
+
+    from meshlm.infer import load
+    engine = load()                                  # the bundled model
+    result = engine.generate("a round table with three legs")
+    result.mesh, result.text, result.stats           # Mesh, raw reply, tokens/time/cut-off
+    for part in engine.stream("a mug"): ...          # Partial(text, vertices, faces, ...)
+    engine.describe(mesh)                            # -> str
+
+Backends turn chat messages into text pieces (one per token); the engine wires the mesh
+constraint in, counts, decodes and reports. The CLI and the web demo are thin layers over this.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from meshlm.codec import DEFAULT_BINS, Mesh, decode
+from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
+from meshlm.infer.constrain import MeshConstraint
+from meshlm.infer.types import GenerationResult, Partial, Sampling, Stats
+
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent.parent / "models" / "meshlm-tiny"
+
+_REQUEST = re.compile(
+    r"^\s*(create|generate|make|model|build|design|produce|give|draw|sculpt|write|output|"
+    r"construct|render|show|can|could|would|please|i\b|i'd|what|describe|turn)",
+    re.IGNORECASE,
+)
+
+
+def as_request(prompt: str) -> str:
+    """A bare description ("a red chair") becomes a request the way the training data asks it;
+    anything already phrased as a request or question is left alone."""
+    p = prompt.strip()
+    if not p:
+        raise MeshlmError("empty prompt")
+    if _REQUEST.match(p) or p.endswith("?"):
+        return p
+    return f"Create a 3D model of {p.rstrip('.')}."
+
+
+def mesh_question(mesh: Mesh | str, question: str | None = None) -> str:
+    """A user turn that shows a mesh and asks about it (the mesh text after the question)."""
+    text = mesh if isinstance(mesh, str) else mesh.encode()
+    return f"{question or 'What is this 3D object?'}\n{text}"
+
+
+class Engine:
+    """Inference over one loaded model (any backend with ``stream_reply``)."""
+
+    def __init__(self, backend, bins: int = DEFAULT_BINS, system_prompt: str | None = None):
+        self.backend = backend
+        self.bins = bins
+        self.system_prompt = system_prompt
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    def _messages(self, messages: list[dict] | str) -> list[dict]:
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": as_request(messages)}]
+        msgs = [dict(m) for m in messages]
+        if self.system_prompt and not any(m.get("role") == "system" for m in msgs):
+            msgs.insert(0, {"role": "system", "content": self.system_prompt})
+        return msgs
+
+    # -- streaming is the primitive -------------------------------------------------------------
+
+    def stream(
+        self,
+        prompt: list[dict] | str,
+        sampling: Sampling | None = None,
+        mesh: bool = True,
+        prefix: str = "",
+        **overrides,
+    ) -> Iterator[Partial]:
+        """Stream a reply. ``mesh=True`` expects a mesh (constrained if ``sampling.constrain``);
+        ``prefix`` continues a reply cut off earlier. The last item has ``done=True`` and
+        ``result``."""
+        sampling = _sampling(sampling, overrides)
+        msgs = self._messages(prompt)
+        constrained = mesh and sampling.constrain
+        make = None
+        if constrained:
+            def make(index):
+                return MeshConstraint(index, self.bins, sampling.max_preamble, prefix)
+
+        text, n, v, f = prefix, 0, 0, 0
+        t0 = time.perf_counter()
+        for piece in self.backend.stream_reply(msgs, sampling, make, prefix):
+            n += 1
+            if "\n" in piece:
+                before = text.rsplit("\n", 1)[-1] + piece
+                for line in before.split("\n")[:-1]:
+                    if line.startswith("v "):
+                        v += 1
+                    elif line.startswith("f "):
+                        f += 1
+            text += piece
+            yield Partial(text=text, tokens=n, seconds=time.perf_counter() - t0, vertices=v, faces=f)
+        seconds = time.perf_counter() - t0
+        info = getattr(self.backend, "last", {}) or {}
+        cut_off = not info.get("ended", True)
+        result = self._finish(text, mesh, constrained, cut_off, seconds, info, n)
+        yield Partial(text=text, tokens=n, seconds=seconds, vertices=result.stats.vertices,
+                      faces=result.stats.faces, done=True, result=result)
+
+    def _finish(self, text, want_mesh, constrained, cut_off, seconds, info, n) -> GenerationResult:
+        stats = Stats(
+            backend=self.backend.name,
+            prompt_tokens=int(info.get("prompt_tokens", 0)),
+            new_tokens=int(info.get("new_tokens", n)),
+            seconds=seconds,
+            cut_off=cut_off,
+            constrained=constrained,
+        )
+        mesh, error = None, None
+        if want_mesh:
+            mesh, error = self._decode_reply(text, constrained, cut_off)
+            if mesh is not None:
+                stats.vertices, stats.faces = len(mesh.quantized), len(mesh.faces)
+        return GenerationResult(mesh=mesh, text=text, stats=stats, error=error)
+
+    def _decode_reply(self, text: str, constrained: bool, cut_off: bool):
+        from meshlm.lenient import decode_lenient
+
+        if constrained and not cut_off:
+            body = text[_mesh_start(text):]
+            try:
+                return decode(body, strict=True, bins=self.bins), None
+            except MeshFormatError as exc:  # would be a bug in the constraint: say so
+                return None, f"constrained reply failed the strict decoder: {exc}"
+        try:
+            meshes = decode_lenient(text, bins=self.bins, cut_off=cut_off)
+        except NoMeshFoundError as exc:
+            return None, str(exc)
+        return max(meshes, key=lambda m: len(m.faces)), None
+
+    # -- conveniences -----------------------------------------------------------------------------
+
+    def generate(self, prompt: list[dict] | str, sampling: Sampling | None = None,
+                 **overrides) -> GenerationResult:
+        """Generate a mesh from a prompt (or a whole conversation)."""
+        last = None
+        for last in self.stream(prompt, sampling, mesh=True, **overrides):
+            pass
+        return last.result
+
+    def continue_mesh(self, prompt: list[dict] | str, cut: GenerationResult,
+                      sampling: Sampling | None = None, **overrides) -> GenerationResult:
+        """Continue a reply that hit its token limit (same conversation, reply text as prefix)."""
+        text = cut.text
+        if cut.stats.cut_off and "\n" in text:
+            text = text[: text.rindex("\n") + 1]  # drop the unfinished last line
+        last = None
+        for last in self.stream(prompt, sampling, mesh=True, prefix=text, **overrides):
+            pass
+        return last.result
+
+    def describe(self, mesh: Mesh | str, question: str | None = None,
+                 sampling: Sampling | None = None, **overrides) -> str:
+        """Ask the model what a mesh is; returns its answer."""
+        return self.chat([{"role": "user", "content": mesh_question(mesh, question)}],
+                         sampling, **overrides).text.strip()
+
+    def chat(self, messages: list[dict], sampling: Sampling | None = None,
+             **overrides) -> GenerationResult:
+        """One assistant turn of a conversation whose turns may carry meshes. The reply is free
+        text; any meshes in it are decoded leniently into ``result.mesh`` (the largest)."""
+        sampling = _sampling(sampling, overrides)
+        last = None
+        for last in self.stream(messages, sampling, mesh=False):
+            pass
+        result = last.result
+        try:
+            from meshlm.lenient import decode_lenient
+
+            result.mesh = max(decode_lenient(result.text, bins=self.bins,
+                                             cut_off=result.stats.cut_off),
+                              key=lambda m: len(m.faces))
+            result.stats.vertices, result.stats.faces = (len(result.mesh.quantized),
+                                                         len(result.mesh.faces))
+        except NoMeshFoundError:
+            pass
+        return result
+
+
+def _mesh_start(text: str) -> int:
+    m = re.search(r"(?m)^v ", text)
+    return m.start() if m else 0
+
+
+def _sampling(sampling: Sampling | None, overrides: dict) -> Sampling:
+    from dataclasses import replace
+
+    base = sampling or Sampling()
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return replace(base, **clean) if clean else base
+
+
+def load(model: str | Path | None = None, backend: str = "auto", *, device: str | None = None,
+         base_url: str | None = None, api_key: str | None = None,
+         bins: int = DEFAULT_BINS) -> Engine:
+    """Load a model: a local folder or hub id (transformers), a ``.gguf`` file (llama.cpp), or a
+    model name on an OpenAI-compatible server (``backend="openai"`` with ``base_url``).
+    ``model=None`` is the bundled model. ``backend="auto"`` picks llama.cpp for ``.gguf`` paths,
+    openai when ``base_url`` is given, else transformers."""
+    name = str(model) if model is not None else str(BUNDLED_MODEL)
+    if model is None and not BUNDLED_MODEL.exists():
+        raise MeshlmError(f"the bundled model is missing at {BUNDLED_MODEL}")
+    if backend == "auto":
+        backend = "openai" if base_url else ("llamacpp" if name.endswith(".gguf") else "transformers")
+    if backend in ("transformers", "hf"):
+        from meshlm.infer.hf import HFBackend
+
+        return Engine(HFBackend.load(name, device=device), bins=bins)
+    if backend in ("llamacpp", "llama.cpp", "gguf"):
+        from meshlm.infer.llamacpp import LlamaCppBackend
+
+        return Engine(LlamaCppBackend.load(name), bins=bins)
+    if backend == "openai":
+        from meshlm.infer.openai_http import OpenAIBackend
+
+        if not base_url:
+            raise MeshlmError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        return Engine(OpenAIBackend(base_url, name, api_key=api_key), bins=bins)
+    raise MeshlmError(f"unknown backend {backend!r} (transformers, llamacpp, openai)")

@@ -1,0 +1,110 @@
+"""Plain data of inference: sampling settings, streamed partial results, final results."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from meshlm.codec import Mesh
+
+
+@dataclass
+class Sampling:
+    """Sampling settings shared by every backend.
+
+    ``temperature=0`` means greedy decoding. The same ``seed`` gives the same output on the same
+    backend and machine. ``constrain`` turns valid-by-construction mesh decoding on (generation
+    only); ``max_preamble`` bounds the free-text lead-in before a constrained mesh.
+    """
+
+    temperature: float = field(default=0.7, metadata={"help": "0 = greedy"})
+    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
+    top_k: int = field(default=50, metadata={"help": "0 = no top-k cut"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    max_new_tokens: int = field(default=4096, metadata={"help": "reply length limit"})
+    constrain: bool = field(default=True, metadata={"help": "only canonical mesh text"})
+    max_preamble: int = field(default=48, metadata={"help": "lead-in tokens before the mesh"})
+
+    def __post_init__(self):
+        from meshlm.errors import MeshlmError
+
+        if self.temperature < 0:
+            raise MeshlmError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise MeshlmError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0 or self.max_new_tokens < 1 or self.max_preamble < 0:
+            raise MeshlmError("top_k, max_preamble must be >= 0 and max_new_tokens >= 1")
+
+
+@dataclass
+class Stats:
+    """What one generation cost and produced."""
+
+    backend: str = ""
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+    vertices: int = 0
+    faces: int = 0
+    cut_off: bool = False
+    constrained: bool = False
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["tokens_per_s"] = round(self.tokens_per_s, 2)
+        d["seconds"] = round(self.seconds, 4)
+        return d
+
+
+@dataclass
+class Partial:
+    """A streamed snapshot: the reply so far and how much mesh it holds.
+
+    ``vertices``/``faces`` count complete lines; :meth:`mesh` decodes what is complete so far
+    (lenient, cut-off aware) for a live viewer. The last item of a stream has ``done=True`` and
+    ``result`` set.
+    """
+
+    text: str
+    tokens: int
+    seconds: float
+    vertices: int = 0
+    faces: int = 0
+    done: bool = False
+    result: GenerationResult | None = None
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def mesh(self, bins: int = 64) -> Mesh | None:
+        from meshlm.errors import NoMeshFoundError
+        from meshlm.lenient import decode_lenient
+
+        try:
+            return decode_lenient(self.text, bins=bins, cut_off=not self.done)[-1]
+        except NoMeshFoundError:
+            return None
+
+
+@dataclass
+class GenerationResult:
+    """A finished generation: the mesh (None if the reply holds none), the raw reply, stats.
+
+    ``mesh.report`` lists repairs when the lenient decoder had to fix the reply (never with the
+    constraint on, except a cut-off last line); ``stats.cut_off`` says the token limit was hit.
+    """
+
+    mesh: Mesh | None
+    text: str
+    stats: Stats
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        d = self.stats.to_dict()
+        d["error"] = self.error
+        d["repairs"] = self.mesh.report.to_dict() if self.mesh is not None else None
+        return d
