@@ -2,7 +2,8 @@
 
 Everything here is a pure function; see ``docs/metrics.md`` for each convention and its source.
 
-* :mod:`meshlm.eval.metrics` -- validity of model text, topology, geometry against a reference
+* :mod:`meshlm.eval.validity` -- strict parse rate and lenient repair counts of model text
+* :mod:`meshlm.eval.metrics` -- topology, geometry against a reference
 * :mod:`meshlm.eval.sets` -- generated vs reference sets: MMD, COV, 1-NNA, occupancy JSD
 * :mod:`meshlm.eval.text_metrics` -- family match, BLEU-1, ROUGE-L, embedding similarity
 """
@@ -21,9 +22,7 @@ from meshlm.eval.metrics import (
     is_watertight,
     normal_consistency,
     normalize_points,
-    repair_counts,
     sample_surface,
-    strict_parse_rate,
     topology_stats,
 )
 from meshlm.eval.sets import (
@@ -48,6 +47,7 @@ from meshlm.eval.text_metrics import (
     rouge_l,
     tokenize,
 )
+from meshlm.eval.validity import repair_counts, strict_parse_rate
 
 __all__ = [
     "FScore", "as_points", "bleu1", "chamfer_distance", "coverage", "degenerate_faces",
