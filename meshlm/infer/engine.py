@@ -13,6 +13,7 @@ constraint in, counts, decodes and reports. The CLI and the web demo are thin la
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -23,7 +24,10 @@ from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
 from meshlm.infer.constrain import MeshConstraint
 from meshlm.infer.types import GenerationResult, Partial, Sampling, Stats
 
-BUNDLED_MODEL = Path(__file__).resolve().parent.parent.parent / "models" / "meshlm-tiny"
+BUNDLED_MODEL = Path(
+    os.environ.get("MESHLM_MODEL")
+    or Path(__file__).resolve().parent.parent.parent / "models" / "meshlm-bundled"
+)
 
 _REQUEST = re.compile(
     r"^\s*(create|generate|make|model|build|design|produce|give|draw|sculpt|write|output|"

@@ -1,0 +1,188 @@
+"""Inference verbs: ``generate``, ``describe``, ``chat`` (thin layers over :mod:`meshlm.infer`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from meshlm.cli.app import app, fail
+from meshlm.errors import MeshlmError
+
+ModelOpt = typer.Option(None, "--model", "-m", help="Model folder, hub id or .gguf (default: bundled).")
+BackendOpt = typer.Option("auto", "--backend", "-b", help="auto, transformers, llamacpp or openai.")
+BaseUrlOpt = typer.Option(None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+MESH_SUFFIXES = {".obj", ".glb", ".ply", ".stl", ".off"}
+
+
+def _engine(model, backend, base_url):
+    from meshlm.infer import load
+
+    return load(model, backend, base_url=base_url)
+
+
+def _sampling(seed, temperature, top_p, top_k, max_new_tokens, constrain):
+    from meshlm.infer import Sampling
+
+    kw = dict(seed=seed, max_new_tokens=max_new_tokens, constrain=constrain)
+    for k, v in (("temperature", temperature), ("top_p", top_p), ("top_k", top_k)):
+        if v is not None:
+            kw[k] = v
+    return Sampling(**kw)
+
+
+def _stream_with_progress(parts, quiet: bool):
+    """Consume a stream, showing one live line (tokens/s, vertices, faces) on stderr."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    last = None
+    if quiet or not console.is_terminal:
+        for last in parts:
+            pass
+        return last.result
+    with console.status("generating...") as status:
+        for last in parts:
+            status.update(
+                f"{last.tokens} tokens, {last.tokens_per_s:.0f} tok/s, "
+                f"{last.vertices} vertices, {last.faces} faces"
+            )
+    return last.result
+
+
+@app.command("generate")
+def generate_cmd(
+    prompt: str = typer.Argument(..., help="What to make, e.g. 'a round table with three legs'."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output mesh: .obj, .glb, .ply or .stl."),
+    model: str | None = ModelOpt,
+    backend: str = BackendOpt,
+    base_url: str | None = BaseUrlOpt,
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same mesh)."),
+    temperature: float | None = typer.Option(None, "--temperature", "-t", help="0 = greedy."),
+    top_p: float | None = typer.Option(None, "--top-p"),
+    top_k: int | None = typer.Option(None, "--top-k"),
+    max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
+    no_constrain: bool = typer.Option(False, "--no-constrain", help="Let the model write anything."),
+    png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
+    save_reply: Path | None = typer.Option(None, "--save-reply", help="Write the raw reply text."),
+    json_out: bool = typer.Option(False, "--json", help="Print the stats as one JSON object."),
+) -> None:
+    """Generate a mesh from a text prompt and write it (OBJ, GLB, PLY or STL)."""
+    if out.suffix.lower() not in MESH_SUFFIXES:
+        raise fail(f"{out}: output must be .obj, .glb, .ply, .stl or .off", code=2)
+    engine = _engine(model, backend, base_url)
+    sampling = _sampling(seed, temperature, top_p, top_k, max_new_tokens, not no_constrain)
+    result = _stream_with_progress(engine.stream(prompt, sampling), quiet=json_out)
+    if save_reply:
+        save_reply.parent.mkdir(parents=True, exist_ok=True)
+        save_reply.write_text(result.text, encoding="utf-8")
+    if result.mesh is None:
+        if json_out:
+            typer.echo(json.dumps({**result.to_dict(), "out": None}))
+        raise fail(f"the reply holds no mesh: {result.error}")
+    from meshlm.files import save_mesh
+
+    save_mesh(result.mesh, out)
+    if png:
+        from meshlm.render import render_png
+
+        render_png(result.mesh, png)
+    if json_out:
+        typer.echo(json.dumps({**result.to_dict(), "out": str(out), "png": str(png) if png else None}))
+        return
+    s = result.stats
+    note = " (cut off at the token limit: complete faces kept)" if s.cut_off else ""
+    typer.echo(
+        f"{out}: {s.vertices} vertices, {s.faces} faces; {s.new_tokens} tokens in "
+        f"{s.seconds:.1f} s ({s.tokens_per_s:.0f} tok/s){note}"
+    )
+    if not result.mesh.report.clean:
+        typer.echo(f"repairs: {result.mesh.report.summary()}")
+
+
+@app.command("describe")
+def describe_cmd(
+    meshfile: str = typer.Argument(..., help="Mesh file or mesh text file."),
+    model: str | None = ModelOpt,
+    backend: str = BackendOpt,
+    base_url: str | None = BaseUrlOpt,
+    question: str | None = typer.Option(None, "--question", "-q", help="Ask something else."),
+    seed: int = typer.Option(0, "--seed"),
+    temperature: float = typer.Option(0.0, "--temperature", "-t", help="0 = greedy."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Ask the model what a mesh is."""
+    from meshlm.cli.mesh_cmds import load_any
+
+    mesh = load_any(meshfile, 64)
+    engine = _engine(model, backend, base_url)
+    sampling = _sampling(seed, temperature, None, None, max_new_tokens, False)
+    result = engine.chat([{"role": "user", "content": _question(mesh, question)}], sampling)
+    if json_out:
+        typer.echo(json.dumps({"file": meshfile, "description": result.text.strip(),
+                               **result.stats.to_dict()}))
+    else:
+        typer.echo(result.text.strip())
+
+
+def _question(mesh, question):
+    from meshlm.infer.engine import mesh_question
+
+    return mesh_question(mesh, question)
+
+
+@app.command("chat")
+def chat_cmd(
+    model: str | None = ModelOpt,
+    backend: str = BackendOpt,
+    base_url: str | None = BaseUrlOpt,
+    out_dir: Path = typer.Option(Path("out/chat"), "--out-dir", help="Where reply meshes go."),
+    seed: int = typer.Option(0, "--seed"),
+    temperature: float | None = typer.Option(None, "--temperature", "-t"),
+    max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
+) -> None:
+    """Chat in the terminal. A reply's mesh is saved (path printed); '/load FILE' puts a mesh into
+    the conversation; '/quit' (or Ctrl-D) ends."""
+    from meshlm.cli.mesh_cmds import load_any
+    from meshlm.files import save_mesh
+
+    engine = _engine(model, backend, base_url)
+    sampling = _sampling(seed, temperature, None, None, max_new_tokens, False)
+    messages: list[dict] = []
+    pending_mesh: str | None = None
+    n = 0
+    typer.echo("meshlm chat: /load FILE to show a mesh, /quit to leave", err=True)
+    while True:
+        try:
+            line = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("", err=True)
+            return
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            return
+        if line.startswith("/load"):
+            path = line[5:].strip()
+            try:
+                pending_mesh = load_any(path, 64).to_text()
+                typer.echo(f"loaded {path}: it goes with your next message", err=True)
+            except MeshlmError as exc:
+                typer.echo(f"meshlm: error: {exc}", err=True)
+            continue
+        content = f"{line}\n{pending_mesh}" if pending_mesh else line
+        pending_mesh = None
+        messages.append({"role": "user", "content": content})
+        result = engine.chat(messages, sampling)
+        messages.append({"role": "assistant", "content": result.text})
+        typer.echo(f"model> {result.text.strip()}")
+        if result.mesh is not None:
+            n += 1
+            path = out_dir / f"reply-{n}.obj"
+            save_mesh(result.mesh, path)
+            typer.echo(f"[mesh saved: {path} ({result.stats.vertices} vertices, "
+                       f"{result.stats.faces} faces)]", err=True)
+        sys.stdout.flush()
