@@ -186,3 +186,18 @@ def chat_cmd(
             typer.echo(f"[mesh saved: {path} ({result.stats.vertices} vertices, "
                        f"{result.stats.faces} faces)]", err=True)
         sys.stdout.flush()
+
+
+@app.command("export-gguf")
+def export_gguf_cmd(
+    model_dir: Path = typer.Argument(..., help="A meshlm-trained (Llama) model folder."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output .gguf file."),
+    dtype: str = typer.Option("f32", "--dtype", help="f32 or f16 (norm weights stay f32)."),
+) -> None:
+    """Convert a model folder to GGUF for llama.cpp (tokenizer and chat template included)."""
+    from meshlm.infer.gguf_export import export_gguf
+
+    if out.suffix != ".gguf":
+        raise fail(f"{out}: output must end in .gguf", code=2)
+    path = export_gguf(model_dir, out, dtype=dtype)
+    typer.echo(f"{path}: {path.stat().st_size / 2**20:.1f} MiB ({dtype})")

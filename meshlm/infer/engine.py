@@ -90,7 +90,7 @@ class Engine:
         msgs = self._messages(prompt)
         constrained = mesh and sampling.constrain
         make = None
-        if constrained:
+        if constrained:  # exact for token backends; a syntax grammar for HTTP servers
             def make(index):
                 return MeshConstraint(index, self.bins, sampling.max_preamble, prefix)
 
@@ -110,7 +110,8 @@ class Engine:
         seconds = time.perf_counter() - t0
         info = getattr(self.backend, "last", {}) or {}
         cut_off = not info.get("ended", True)
-        result = self._finish(text, mesh, constrained, cut_off, seconds, info, n)
+        exact = constrained and getattr(self.backend, "exact_constraint", True)
+        result = self._finish(text, mesh, exact, cut_off, seconds, info, n)
         yield Partial(text=text, tokens=n, seconds=seconds, vertices=result.stats.vertices,
                       faces=result.stats.faces, done=True, result=result)
 

@@ -1,0 +1,152 @@
+"""The llama.cpp backend (llama-cpp-python) for ``.gguf`` files: meshlm exports and the community
+GGUF builds of LLaMA-Mesh, with the mesh constraint applied as a logits processor.
+
+The prompt is the model's own chat template (stored in the GGUF) rendered with Jinja, then
+tokenized by llama.cpp. The vocabulary is classified once from llama.cpp's own token pieces.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from meshlm.errors import MeshlmError, require
+from meshlm.infer.constrain import MeshConstraint, VocabIndex
+from meshlm.infer.types import Sampling
+
+_DEFAULT_TEMPLATE = (  # Llama-3 layout, for GGUFs that carry no template
+    "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>"
+    "\n\n{{ m['content'] | trim }}<|eot_id|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+
+
+class LlamaCppBackend:
+    """A GGUF model in llama.cpp."""
+
+    name = "llama.cpp"
+
+    def __init__(self, llm, path: str):
+        self.llm = llm
+        self.path = path
+        meta = getattr(llm, "metadata", {}) or {}
+        self.template = meta.get("tokenizer.chat_template") or _DEFAULT_TEMPLATE
+        self.bos = self._piece(llm.token_bos()) if llm.token_bos() >= 0 else ""
+        self.eos_ids = sorted(self._eos_ids(meta))
+        self._index: VocabIndex | None = None
+        self.last: dict = {}
+
+    @classmethod
+    def load(cls, path: str, n_ctx: int = 8192, n_threads: int | None = None) -> LlamaCppBackend:
+        llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
+        if not Path(path).is_file():
+            raise MeshlmError(f"{path}: no such GGUF file")
+        try:
+            llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, verbose=False,
+                                  n_threads=n_threads or os.cpu_count() or 1)
+        except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError on bad files
+            raise MeshlmError(f"{path}: llama.cpp cannot load it: {exc}") from None
+        return cls(llm, str(path))
+
+    def _piece(self, tok: int, special: bool = True) -> str:
+        return self.llm.detokenize([tok], special=special).decode("utf-8", errors="replace")
+
+    def _eos_ids(self, meta: dict) -> set[int]:
+        ids = {self.llm.token_eos()}
+        for key in ("tokenizer.ggml.eot_token_id", "tokenizer.ggml.eos_token_id"):
+            if key in meta:
+                ids.add(int(meta[key]))
+        for text in ("<|eot_id|>", "<|im_end|>", "<|end|>"):
+            toks = self.llm.tokenize(text.encode(), add_bos=False, special=True)
+            if len(toks) == 1 and self._piece(toks[0]) == text:
+                ids.add(toks[0])
+        return {i for i in ids if i is not None and i >= 0}
+
+    def vocab_index(self) -> VocabIndex:
+        if self._index is None:
+            n = self.llm.n_vocab()
+            texts = []
+            for i in range(n):
+                piece = self._piece(i, special=False)
+                texts.append(piece)  # control tokens come out empty: never in a mesh
+            self._index = VocabIndex(texts, self.eos_ids)
+        return self._index
+
+    def prompt_ids(self, messages: list[dict], prefix: str = "") -> list[int]:
+        jinja2 = require("jinja2", "train", "chat templates")
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = _raise
+        del jinja2
+        text = env.from_string(self.template).render(
+            messages=messages, add_generation_prompt=True, bos_token=self.bos,
+            eos_token=self._piece(self.llm.token_eos()),
+        )
+        return self.llm.tokenize((text + prefix).encode(), add_bos=False, special=True)
+
+    def stream_reply(self, messages: list[dict], sampling: Sampling,
+                     make_constraint: Callable[[VocabIndex], MeshConstraint] | None = None,
+                     prefix: str = "") -> Iterator[str]:
+        ids = self.prompt_ids(messages, prefix)
+        if len(ids) + sampling.max_new_tokens > self.llm.n_ctx():
+            raise MeshlmError(
+                f"prompt ({len(ids)} tokens) + max_new_tokens ({sampling.max_new_tokens}) exceed "
+                f"the context ({self.llm.n_ctx()})"
+            )
+        constraint = make_constraint(self.vocab_index()) if make_constraint else None
+        processors = None
+        if constraint is not None:
+            llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
+            seen = [0]
+            start = len(ids)
+
+            def mask(input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+                while start + seen[0] < len(input_ids):
+                    constraint.advance(int(input_ids[start + seen[0]]))
+                    seen[0] += 1
+                out = np.full_like(scores, -np.inf)
+                allowed = constraint.allowed()
+                out[allowed] = scores[allowed]
+                return out
+
+            processors = llama_cpp.LogitsProcessorList([mask])
+        self.llm.set_seed(sampling.seed)
+        greedy = sampling.temperature == 0
+        gen = self.llm.generate(
+            ids, temp=0.0 if greedy else sampling.temperature, top_p=sampling.top_p,
+            top_k=sampling.top_k if not greedy else 1, min_p=0.0, repeat_penalty=1.0,
+            logits_processor=processors, reset=True,
+        )
+        n, ended = 0, False
+        pending = b""
+        for tok in gen:
+            if tok in self.eos_ids:
+                ended = True
+                break
+            n += 1
+            pending += self.llm.detokenize([tok], special=False)
+            try:
+                piece = pending.decode("utf-8")
+                pending = b""
+            except UnicodeDecodeError:
+                if len(pending) < 4:
+                    piece = ""
+                else:
+                    piece, pending = pending.decode("utf-8", errors="replace"), b""
+            if piece:
+                yield piece
+            if n >= sampling.max_new_tokens:
+                break
+        if pending:
+            yield pending.decode("utf-8", errors="replace")
+        self.last = {"prompt_tokens": len(ids), "new_tokens": n, "ended": ended,
+                     "finished_at": time.perf_counter()}
+
+
+def _raise(msg):
+    raise MeshlmError(f"chat template: {msg}")

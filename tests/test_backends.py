@@ -1,0 +1,197 @@
+"""The three backends on one tiny model: transformers (folder), llama.cpp (GGUF exported here),
+and the OpenAI-compatible HTTP backend against llama-cpp-python's own server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from meshlm import decode
+from meshlm.cli import main
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+llama_cpp = pytest.importorskip("llama_cpp")
+pytest.importorskip("gguf")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from meshlm.train.tokenizer import train_tokenizer
+
+    tok = train_tokenizer(["Create a 3D model of a chair.", "Here is a table with four legs.",
+                           "What is this 3D object? It is a small stool."] * 50, vocab_size=1600)
+    cfg = transformers.LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    d = tmp_path_factory.mktemp("tiny")
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def gguf_path(model_dir):
+    out = model_dir / "tiny-f32.gguf"
+    assert main(["export-gguf", str(model_dir), "-o", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("dtype, tol", [("f32", 1e-3), ("f16", 5e-3)])
+def test_gguf_logits_match_transformers(model_dir, dtype, tol):
+    from meshlm.infer.gguf_export import export_gguf
+
+    path = export_gguf(model_dir, model_dir / f"cmp-{dtype}.gguf", dtype=dtype)
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    text = ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nCreate a 3D model of a "
+            "chair.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nv 12 0 63\nf 1 2 3")
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, logits_all=True, verbose=False)
+    try:
+        ids = tok.encode(text, add_special_tokens=False)
+        assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
+        llm.eval(ids)
+        ll = np.array(llm.scores[: len(ids)])
+        with torch.no_grad():
+            hf = model(torch.tensor([ids])).logits[0].numpy()
+        assert np.abs(ll - hf).max() < tol
+        assert (ll.argmax(-1) == hf.argmax(-1)).mean() > 0.95
+    finally:
+        llm.close()
+
+
+def test_export_refuses_what_it_cannot_convert(tmp_path, capsys):
+    assert main(["export-gguf", str(tmp_path), "-o", str(tmp_path / "x.gguf")]) == 1
+    assert "no config.json" in capsys.readouterr().err
+    assert main(["export-gguf", str(tmp_path), "-o", str(tmp_path / "x.bin")]) == 2
+
+
+def test_transformers_backend_from_folder(model_dir):
+    from meshlm.infer import load
+
+    engine = load(str(model_dir))
+    assert engine.name == "transformers"
+    r = engine.generate("a stool", seed=1, max_new_tokens=400, temperature=1.0, max_preamble=0)
+    if not r.stats.cut_off:
+        decode(r.text)
+
+
+def test_llamacpp_backend_constrained_and_deterministic(gguf_path):
+    from meshlm.infer import load
+
+    engine = load(str(gguf_path))
+    assert engine.name == "llama.cpp"
+    done = 0
+    for seed in range(4):
+        r = engine.generate("a chair", seed=seed, max_new_tokens=600, temperature=1.0,
+                            max_preamble=seed % 2)
+        assert r.stats.constrained
+        if r.stats.cut_off:
+            continue
+        done += 1
+        assert r.error is None
+        body = r.text[r.text.index("v "):]
+        m = decode(body)  # strict
+        assert (len(m.quantized), len(m.faces)) == (r.stats.vertices, r.stats.faces)
+    assert done >= 1
+    a = engine.generate("a table", seed=7, max_new_tokens=200, temperature=1.0)
+    b = engine.generate("a table", seed=7, max_new_tokens=200, temperature=1.0)
+    assert a.text == b.text
+    engine.backend.llm.close()
+
+
+def test_cli_generate_with_gguf(gguf_path, tmp_path, capsys):
+    out = tmp_path / "m.glb"
+    code = main(["generate", "a stool", "-o", str(out), "--model", str(gguf_path), "--seed", "2",
+                 "--max-new-tokens", "1500", "--json", "--save-reply", str(tmp_path / "r.txt")])
+    captured = capsys.readouterr()
+    row = json.loads(captured.out.strip().splitlines()[-1])
+    assert row["backend"] == "llama.cpp" and row["constrained"]
+    if code == 0:
+        assert out.stat().st_size > 0 and row["faces"] >= 1
+        assert (tmp_path / "r.txt").read_text().strip().endswith(
+            decode((tmp_path / "r.txt").read_text()[
+                (tmp_path / "r.txt").read_text().index("v "):]).to_text().split("\n")[-1])
+    else:
+        assert row["cut_off"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(gguf_path):
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("sse_starlette")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--host",
+         "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--model_alias", "tiny"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"{base}/models", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail("the llama-cpp-python server exited")
+                time.sleep(0.5)
+        else:
+            pytest.fail("the llama-cpp-python server did not start in 90 s")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_openai_backend_against_llama_cpp_server(server):
+    from meshlm.infer import load
+    from meshlm.infer.openai_http import mesh_gbnf
+
+    assert '"63"' in mesh_gbnf(64) and '"64"' not in mesh_gbnf(64)
+    engine = load("tiny", base_url=server)
+    assert engine.name == "openai"
+    r = engine.generate("a chair", seed=0, max_new_tokens=400, temperature=1.0)
+    assert engine.backend.grammar_supported is True  # the server took the GBNF grammar
+    assert not r.stats.constrained  # syntax only: read with the lenient decoder
+    assert r.stats.new_tokens > 0
+    import re
+
+    lines = r.text.strip().split("\n")
+    assert all(re.fullmatch(r"v \d+ \d+ \d+|f \d+ \d+ \d+", ln) for ln in lines[:-1]), r.text
+    assert lines[0].startswith("v ") and max(
+        int(x) for ln in lines if ln.startswith("v ") for x in ln.split()[1:]) <= 63
+    # a random model picks indices the grammar cannot check: the lenient decoder drops those
+    assert r.mesh is not None or "no usable faces" in r.error
+    text = engine.chat([{"role": "user", "content": "hello"}], max_new_tokens=8).text
+    assert isinstance(text, str)
+
+
+def test_openai_backend_unreachable_server_is_one_clear_error():
+    from meshlm.errors import MeshlmError
+    from meshlm.infer import load
+
+    engine = load("x", base_url=f"http://127.0.0.1:{_free_port()}/v1")
+    with pytest.raises(MeshlmError, match="cannot reach the server"):
+        engine.generate("a chair", max_new_tokens=5)
