@@ -1,0 +1,138 @@
+"""``meshlm eval generate | understand | language | heldout``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from meshlm.cli.app import app
+from meshlm.errors import MeshlmError
+
+eval_app = typer.Typer(help="Measure a model: mesh generation, mesh understanding, language.",
+                       no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+ModelOpt = typer.Option(None, "--model", "-m", help="Model folder, hub id or .gguf (default: bundled).")
+
+
+def _summary(title: str, metrics: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        if isinstance(v, float):
+            table.add_row(k, f"{v:.4f}")
+        elif isinstance(v, int | str):
+            table.add_row(k, str(v))
+        elif isinstance(v, dict) and k == "topology":
+            for kk in ("watertight_rate", "manifold_rate", "degenerate_face_rate"):
+                if kk in v:
+                    table.add_row(f"topology.{kk}", f"{v[kk]:.4f}")
+    Console().print(table)
+
+
+@eval_app.command("generate")
+def eval_generate_cmd(
+    prompts: Path = typer.Option(..., "--prompts", help="JSONL: prompt, optional family/reference."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    model: str | None = ModelOpt,
+    backend: str = typer.Option("auto", "--backend", "-b"),
+    references: Path | None = typer.Option(None, "--references",
+                                           help="meshlm-shapes folder to judge families by."),
+    no_constrain: bool = typer.Option(False, "--no-constrain"),
+    temperature: float = typer.Option(0.7, "--temperature", "-t"),
+    max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
+    seed: int = typer.Option(0, "--seed"),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
+) -> None:
+    """Generate a mesh for every prompt; write metrics.json, samples.jsonl and grid.png."""
+    from meshlm.eval.runner import eval_generate, load_jsonl, load_references
+    from meshlm.infer import Sampling, load
+
+    rows = load_jsonl(prompts)[:limit]
+    refs = load_references(references) if references else None
+    engine = load(model, backend)
+    s = Sampling(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
+                 constrain=not no_constrain)
+    metrics = eval_generate(engine, rows, out, s, refs)
+    _summary(f"eval generate ({len(rows)} prompts) -> {out}", metrics)
+
+
+@eval_app.command("understand")
+def eval_understand_cmd(
+    data: Path = typer.Option(..., "--data", help="JSONL (mesh|path, caption, family) or a "
+                                                  "built dataset folder (its test split)."),
+    out: Path = typer.Option(..., "--out", "-o"),
+    model: str | None = ModelOpt,
+    backend: str = typer.Option("auto", "--backend", "-b"),
+    max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
+    limit: int | None = typer.Option(None, "--limit"),
+) -> None:
+    """Describe held-out meshes and score the descriptions against their captions."""
+    from meshlm.eval.runner import eval_understand
+    from meshlm.infer import Sampling, load
+    from meshlm.shapes import list_families
+
+    rows = _understand_rows(data)[:limit]
+    if not rows:
+        raise MeshlmError(f"{data}: no understanding samples")
+    engine = load(model, backend)
+    s = Sampling(temperature=0.0, max_new_tokens=max_new_tokens, constrain=False)
+    metrics = eval_understand(engine, rows, out, s, families=list_families())
+    _summary(f"eval understand ({len(rows)} meshes) -> {out}", metrics)
+
+
+def _understand_rows(data: Path) -> list[dict]:
+    from meshlm.eval.runner import load_jsonl
+
+    if data.is_file():
+        return load_jsonl(data)
+    test = data / "test.jsonl"
+    if not test.is_file():
+        raise MeshlmError(f"{data}: neither a JSONL file nor a dataset folder with test.jsonl")
+    from meshlm.data.conversations import mesh_text
+
+    rows = []
+    for r in load_jsonl(test):
+        if r.get("task") != "understanding" or len(r.get("messages", [])) < 2:
+            continue
+        user, answer = r["messages"][-2]["content"], r["messages"][-1]["content"]
+        mesh = mesh_text(user)
+        if mesh is None:
+            continue
+        row = {"mesh": mesh, "caption": answer}
+        src = str(r.get("source", ""))
+        if src.startswith("procedural:"):
+            row["family"] = src.split(":", 1)[1].rsplit("_", 2)[0]
+        rows.append(row)
+    return rows
+
+
+@eval_app.command("language")
+def eval_language_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="Hugging Face model folder or hub id."),
+    tasks: str = typer.Option("mmlu,piqa,hellaswag,gsm8k", "--tasks"),
+    out: Path = typer.Option(Path("out/eval-language"), "--out", "-o"),
+    limit: int | None = typer.Option(None, "--limit", help="Examples per task (smoke runs)."),
+) -> None:
+    """MMLU, PIQA, HellaSwag, GSM8K through lm-eval-harness (a GPU job; needs `lm-eval`)."""
+    from meshlm.eval.runner import eval_language
+
+    results = eval_language(model, tasks, out, limit)
+    typer.echo(json.dumps(results, indent=2, default=str))
+
+
+@eval_app.command("heldout")
+def eval_heldout_cmd(
+    out: Path = typer.Option(..., "--out", "-o"),
+    per_family: int = typer.Option(3, "--per-family"),
+) -> None:
+    """Write a held-out evaluation set (prompts, meshes, references) for the bundled model."""
+    from meshlm.eval.runner import heldout_set
+
+    heldout_set(out, per_family=per_family, log=typer.echo)

@@ -1,0 +1,285 @@
+"""Evaluation runs: a model against prompts (generation) or against captioned meshes
+(understanding), writing ``metrics.json``, one JSON line per sample and a render grid.
+
+Family judgement for generation follows the bundled model's acceptance test: a generated mesh is
+of the family of its nearest reference shape in Chamfer distance (squared, 2048 points, unit-cube
+normalization; :func:`meshlm.eval.metrics.chamfer_distance`). References come from a folder laid
+out like ``meshlm shapes`` output (``<uid>.obj`` + ``captions.csv`` with a ``family`` column).
+
+:func:`heldout_set` makes prompts and meshes that the bundled model never saw: phrasings that are
+not among the training templates, and shapes drawn with a seed the training data did not use.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from meshlm.codec import Mesh, canonicalize, decode
+from meshlm.errors import MeshFormatError, MeshlmError, MissingDependencyError
+from meshlm.eval.metrics import as_points, chamfer_distance, topology_stats
+from meshlm.eval.text_metrics import bleu1, find_family, rouge_l
+from meshlm.eval.validity import repair_counts, strict_parse_rate
+
+#: Request phrasings kept out of training (meshlm/data/templates.py has none of these).
+HELDOUT_REQUESTS = (
+    "Please make a 3D model of {obj}.",
+    "I want a mesh of {obj}.",
+    "Could you create {obj} as a 3D model?",
+    "Generate {obj} in OBJ format, please.",
+    "Make a low-poly mesh of {obj}.",
+    "3D please: {obj}.",
+    "Build me {obj} as a mesh.",
+    "Create an OBJ of {obj}.",
+)
+HELDOUT_QUESTIONS = (
+    "Which object does this mesh show?",
+    "Name the object in this OBJ.",
+    "What kind of thing is this model?",
+    "Identify this 3D shape.",
+)
+HELDOUT_SEED = 424242  # procedural shapes for evaluation; training data uses other seeds
+
+
+def load_jsonl(path: str | Path) -> list[dict]:
+    """Rows of a JSON-lines file; a bad line raises MeshlmError naming the file and line."""
+    rows = []
+    p = Path(path)
+    if not p.is_file():
+        raise MeshlmError(f"{path}: no such file")
+    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise MeshlmError(f"{path}:{i}: not JSON: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise MeshlmError(f"{path}:{i}: each line must be a JSON object")
+        rows.append(row)
+    return rows
+
+
+def load_references(folder: str | Path, n_points: int = 2048) -> list[tuple[str, np.ndarray]]:
+    """(family, point set) for every reference mesh of a ``meshlm shapes``-style folder."""
+    from meshlm.files import load_mesh
+
+    folder = Path(folder)
+    table = folder / "captions.csv"
+    if not table.is_file():
+        raise MeshlmError(f"{folder}: no captions.csv with a family column")
+    refs = []
+    with table.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if not row.get("family"):
+                raise MeshlmError(f"{table}: rows need a family")
+            tm = load_mesh(folder / f"{row['uid']}.obj")
+            refs.append((row["family"], as_points((tm.vertices, tm.faces), n_points, seed=0)))
+    if not refs:
+        raise MeshlmError(f"{table}: no references")
+    return refs
+
+
+def nearest_family(mesh: Mesh, refs: list[tuple[str, np.ndarray]], n_points: int = 2048):
+    """(family of the nearest reference, its Chamfer distance)."""
+    pts = as_points(mesh, n_points, seed=0)
+    best = min(((chamfer_distance(pts, p, normalize=False), fam) for fam, p in refs))
+    return best[1], float(best[0])
+
+
+def _progress(items, desc: str):
+    try:
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, unit="sample")
+    except ImportError:  # pragma: no cover
+        return items
+
+
+def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=None,
+                  references: list[tuple[str, np.ndarray]] | None = None,
+                  grid: bool = True) -> dict:
+    """Generate a mesh per prompt row (``prompt``, optional ``family``, optional ``reference``
+    mesh path) and score it. Writes ``samples.jsonl``, ``metrics.json``, ``grid.png``."""
+    from meshlm.files import load_mesh, save_mesh
+
+    out = Path(out_dir)
+    (out / "meshes").mkdir(parents=True, exist_ok=True)
+    rows, texts, meshes, captions = [], [], [], []
+    for i, item in enumerate(_progress(prompts, "generate")):
+        if "prompt" not in item:
+            raise MeshlmError(f"prompt row {i + 1} has no 'prompt'")
+        res = engine.generate(item["prompt"], sampling)
+        row = {"i": i, "prompt": item["prompt"], **res.stats.to_dict(), "error": res.error}
+        texts.append(res.text)
+        try:
+            start = re.search(r"(?m)^v ", res.text)
+            decode(res.text[start.start():] if start else res.text)
+            row["strict"] = True
+        except MeshFormatError:
+            row["strict"] = False
+        if res.mesh is not None:
+            path = out / "meshes" / f"{i:04d}.obj"
+            save_mesh(res.mesh, path)
+            row["mesh"] = str(path.relative_to(out))
+            if references:
+                fam, cd = nearest_family(res.mesh, references)
+                row.update(judged_family=fam, judged_chamfer=cd)
+            if item.get("reference"):
+                ref = load_mesh(item["reference"])
+                row["chamfer"] = chamfer_distance(res.mesh, (ref.vertices, ref.faces))
+        if "family" in item:
+            row["family"] = item["family"]
+            row["family_ok"] = row.get("judged_family") == item["family"]
+        rows.append(row)
+        meshes.append(res.mesh)
+        captions.append(item["prompt"][:60])
+    metrics = _generation_metrics(rows, texts, [m for m in meshes if m is not None])
+    _write(out, rows, metrics)
+    if grid and rows:
+        from meshlm.render import render_grid
+
+        render_grid(meshes, captions, out / "grid.png", cols=6, size=192)
+    return metrics
+
+
+def _generation_metrics(rows, texts, meshes) -> dict:
+    n = len(rows)
+    m = {
+        "samples": n,
+        "mesh_rate": sum(r.get("mesh") is not None for r in rows) / n if n else 0.0,
+        "strict_rate_of_mesh_part": sum(r["strict"] for r in rows) / n if n else 0.0,
+        "strict_parse_rate_whole_reply": strict_parse_rate(texts) if texts else 0.0,
+        "cut_off_rate": sum(r["cut_off"] for r in rows) / n if n else 0.0,
+        "tokens_per_s": float(np.mean([r["tokens_per_s"] for r in rows])) if n else 0.0,
+        "new_tokens_mean": float(np.mean([r["new_tokens"] for r in rows])) if n else 0.0,
+        "repairs": repair_counts(texts) if texts else {},
+    }
+    if meshes:
+        m["topology"] = topology_stats(meshes)
+    fam = [r for r in rows if "family" in r]
+    if fam:
+        m["family_accuracy"] = sum(r["family_ok"] for r in fam) / len(fam)
+    ch = [r["chamfer"] for r in rows if "chamfer" in r]
+    if ch:
+        m["chamfer_mean"] = float(np.mean(ch))
+    return m
+
+
+def eval_understand(engine, items: list[dict], out_dir: str | Path, sampling=None,
+                    families: list[str] | None = None) -> dict:
+    """Describe each mesh (rows with ``mesh`` text or ``path``, ``caption``, optional ``family``,
+    optional ``question``) and score against the caption: BLEU-1, ROUGE-L, family match."""
+    from meshlm.infer.engine import mesh_question
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, item in enumerate(_progress(items, "describe")):
+        mesh_text = _item_mesh(item, i)
+        answer = engine.chat([{"role": "user", "content": mesh_question(mesh_text,
+                                                                        item.get("question"))}],
+                             sampling).text.strip()
+        row = {"i": i, "answer": answer, "caption": item.get("caption", "")}
+        if row["caption"]:
+            row["bleu1"] = bleu1(answer, row["caption"])
+            row["rouge_l"] = rouge_l(answer, row["caption"])
+        if "family" in item and families:
+            row["family"] = item["family"]
+            row["predicted_family"] = find_family(answer, families)
+            row["family_ok"] = row["predicted_family"] == item["family"]
+        rows.append(row)
+    n = len(rows)
+    metrics = {"samples": n}
+    for key in ("bleu1", "rouge_l"):
+        vals = [r[key] for r in rows if key in r]
+        if vals:
+            metrics[key] = float(np.mean(vals))
+    fam = [r for r in rows if "family_ok" in r]
+    if fam:
+        metrics["family_accuracy"] = sum(r["family_ok"] for r in fam) / len(fam)
+    _write(out, rows, metrics)
+    return metrics
+
+
+def _item_mesh(item: dict, i: int) -> str:
+    if item.get("mesh"):
+        return item["mesh"]
+    if item.get("path"):
+        from meshlm.files import load_mesh
+
+        tm = load_mesh(item["path"])
+        return canonicalize(tm.vertices, tm.faces).to_text()
+    raise MeshlmError(f"row {i + 1}: needs 'mesh' (text) or 'path'")
+
+
+def _write(out: Path, rows: list[dict], metrics: dict) -> None:
+    with (out / "samples.jsonl").open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+    metrics["written"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+
+def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SEED,
+                families: Iterable[str] | None = None,
+                log: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """Write a held-out evaluation set: ``prompts.jsonl`` (held-out phrasings of held-out shape
+    captions, with their family), ``understand.jsonl`` (held-out meshes with caption and family,
+    asked with held-out questions) and ``references/`` (the held-out shapes, for family judging).
+    """
+    from meshlm.shapes import generate, list_families, write_corpus
+
+    fams = list(families or list_families())
+    out = Path(out_dir)
+    refs = out / "references"
+    write_corpus(refs, n=per_family * len(list_families()), seed=seed)
+    rng = np.random.default_rng(seed)
+    prompts, understand = [], []
+    for k, s in enumerate(generate(per_family * len(list_families()), seed=seed)):
+        if s.family not in fams:
+            continue
+        req = HELDOUT_REQUESTS[int(rng.integers(len(HELDOUT_REQUESTS)))]
+        obj = s.caption.rstrip(".")
+        if len(obj) > 1 and not obj[1].isupper():  # "A chair" -> "a chair"; keep "3D ..."
+            obj = obj[0].lower() + obj[1:]
+        prompts.append({"prompt": req.format(obj=obj), "family": s.family, "uid": s.uid})
+        text = canonicalize(s.mesh.vertices, s.mesh.faces).to_text()
+        understand.append({"mesh": text, "caption": s.caption, "family": s.family,
+                           "question": HELDOUT_QUESTIONS[k % len(HELDOUT_QUESTIONS)]})
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"prompts": out / "prompts.jsonl", "understand": out / "understand.jsonl",
+             "references": refs}
+    for key, rows in (("prompts", prompts), ("understand", understand)):
+        with paths[key].open("w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps(r) + "\n")
+    if log:
+        log(f"{len(prompts)} prompts, {len(understand)} meshes, references in {refs}")
+    return paths
+
+
+def eval_language(model: str, tasks: str = "mmlu,piqa,hellaswag,gsm8k",
+                  out_dir: str | Path = "out/eval-language", limit: int | None = None) -> dict:
+    """Run lm-eval-harness on a Hugging Face model (a GPU job) for comparison with LLaMA-Mesh's
+    Table 3 (MMLU 5-shot, PIQA, HellaSwag 0-shot, GSM8K 8-shot)."""
+    try:
+        import lm_eval
+    except ImportError:
+        raise MissingDependencyError("lm-eval", "eval-language", "meshlm eval language") from None
+    shots = {"mmlu": 5, "gsm8k": 8}
+    results = {}
+    for task in [t.strip() for t in tasks.split(",") if t.strip()]:
+        res = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model}", tasks=[task],
+                                      num_fewshot=shots.get(task, 0), limit=limit)
+        results[task] = res["results"]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return results

@@ -1,0 +1,97 @@
+"""`meshlm eval`: held-out sets, generation and understanding runs on a tiny model, commands."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from meshlm.cli import main
+from meshlm.eval.runner import (
+    HELDOUT_REQUESTS,
+    eval_generate,
+    eval_understand,
+    heldout_set,
+    load_jsonl,
+    load_references,
+    nearest_family,
+)
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from meshlm.infer.engine import Engine
+    from meshlm.infer.hf import HFBackend
+    from meshlm.train.tokenizer import train_tokenizer
+
+    tok = train_tokenizer(["Create a 3D model of a chair. It is a stool."] * 40, vocab_size=1500)
+    cfg = transformers.LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+    )
+    torch.manual_seed(0)
+    return Engine(HFBackend(transformers.LlamaForCausalLM(cfg).eval(), tok, "cpu"))
+
+
+@pytest.fixture(scope="module")
+def heldout(tmp_path_factory):
+    d = tmp_path_factory.mktemp("heldout")
+    return heldout_set(d, per_family=1, families=["box", "table", "mug"])
+
+
+def test_heldout_set_uses_unseen_phrasings_and_labels(heldout):
+    from meshlm.data import templates
+
+    prompts = load_jsonl(heldout["prompts"])
+    assert {p["family"] for p in prompts} == {"box", "table", "mug"}
+    train_forms = {t.split("{")[0] for t in templates.GENERATION_REQUESTS}
+    for p in prompts:
+        assert any(p["prompt"].startswith(h.split("{")[0]) for h in HELDOUT_REQUESTS)
+        assert not any(p["prompt"].startswith(f) for f in train_forms if len(f) > 12)
+    refs = load_references(heldout["references"])
+    assert len(refs) >= 38  # every family once
+    under = load_jsonl(heldout["understand"])
+    assert all(u["mesh"].startswith("v ") and u["caption"] for u in under)
+
+
+def test_nearest_family_recovers_the_reference_itself(heldout):
+    from meshlm.codec import decode
+
+    refs = load_references(heldout["references"])
+    for u in load_jsonl(heldout["understand"]):
+        fam, cd = nearest_family(decode(u["mesh"]), refs)
+        assert fam == u["family"] and cd < 5e-3  # the same shape, up to quantization
+
+
+def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_path):
+    from meshlm.infer import Sampling
+
+    rows = load_jsonl(heldout["prompts"])
+    refs = load_references(heldout["references"])
+    s = Sampling(seed=0, max_new_tokens=300, temperature=1.0, max_preamble=0)
+    m = eval_generate(engine, rows, tmp_path / "gen", s, refs)
+    assert m["samples"] == 3 and 0 <= m["family_accuracy"] <= 1
+    samples = [json.loads(x) for x in (tmp_path / "gen" / "samples.jsonl").read_text().splitlines()]
+    for r in samples:  # constrained: every mesh that finished passes the strict decoder
+        assert r["strict"] or r["cut_off"]
+    assert (tmp_path / "gen" / "grid.png").stat().st_size > 0
+    assert json.loads((tmp_path / "gen" / "metrics.json").read_text())["samples"] == 3
+    u = eval_understand(engine, load_jsonl(heldout["understand"]), tmp_path / "und",
+                        Sampling(temperature=0, max_new_tokens=12, constrain=False),
+                        families=["box", "table", "mug"])
+    assert u["samples"] == 3 and 0 <= u["bleu1"] <= 1 and 0 <= u["family_accuracy"] <= 1
+
+
+def test_eval_commands_fail_cleanly(tmp_path, capsys):
+    assert main(["eval", "language", "--model", "x"]) == 1
+    assert "lm-eval" in capsys.readouterr().err
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"prompt": "a"}\nnot json\n')
+    assert main(["eval", "generate", "--prompts", str(bad), "--out", str(tmp_path / "o"),
+                 "--model", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:2: not JSON" in err and len(err.strip().splitlines()) == 1
