@@ -220,3 +220,25 @@ def test_streaming_reports_growing_counts(engine):
     counts = [(p.vertices, p.faces) for p in parts[:-1]]
     assert counts == sorted(counts)  # never shrink
     assert parts[-2].text == parts[-1].text and all(not p.done for p in parts[:-1])
+
+
+def test_cached_masks_equal_the_full_trie_walk():
+    index = VocabIndex.for_tokenizer(meshlm_tokenizer())
+    assert index.simple  # whole-number tokens never span a space or newline
+    assert not VocabIndex.for_tokenizer(merged_tokenizer()).simple
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        c = MeshConstraint(index, max_preamble=0)
+        while not c.done:
+            got = c.allowed()
+            state = c.state if c.state is not None else c.grammar.start()
+            full = c._mesh_tokens(state)
+            if c.grammar.can_end(state):
+                full += index.eos_ids
+            assert np.array_equal(got, np.unique(full))
+            non_eos = [a for a in got.tolist() if a not in index.eos_ids]
+            ends = [a for a in got.tolist() if a in index.eos_ids]
+            if ends and (not non_eos or rng.random() < 0.02):
+                c.advance(ends[0])
+            else:
+                c.advance(int(rng.choice(non_eos)))

@@ -85,6 +85,9 @@ class VocabIndex:
         for ch in "vf \n0123456789":
             if ch not in self.root.children or not self.root.children[ch].ids:
                 raise ValueError(f"the tokenizer cannot write {ch!r} as a token of its own")
+        # no mesh token spans a separator: the mask depends on local state only (cacheable)
+        self.simple = all(len(t) == 1 or t.isdigit() for t in texts if t and set(t) <= MESH_CHARS)
+        self.cache: dict = {}
         ordinary = np.array([bool(t) for t in texts], dtype=bool)  # not special, not empty
         ordinary[self.eos_ids] = False
         self.prose_ids = np.flatnonzero(ordinary).astype(np.int64)
@@ -153,6 +156,17 @@ class MeshConstraint:
                     stack.append((child, nxt))
         return out
 
+    def _local_key(self, state):
+        """What the allowed set depends on when no token spans a separator (``index.simple``):
+        the current number's bounds and digits, or which line kinds may start."""
+        g = self.grammar
+        phase, kind, field, digits, _vals, lo, hi, excl, nv, pv, pf = state
+        if phase == 0:  # LINE: may a vertex / a face start, may the mesh end
+            v_ok = pf is None and g._vertex_bounds(nv, pv) is not None
+            f_ok = g._face_bounds(nv, pf) is not None
+            return (g.bins, 0, v_ok, f_ok, pf is not None)
+        return (g.bins, phase, kind, field, digits, lo, hi, excl)
+
     @property
     def _line_start(self) -> bool:
         return not self.preamble or self.preamble.endswith("\n")
@@ -162,10 +176,18 @@ class MeshConstraint:
         if self.done:
             return np.asarray(self.index.eos_ids, dtype=np.int64)
         if self.state is not None:
+            key = self._local_key(self.state) if self.index.simple else None
+            if key is not None:
+                hit = self.index.cache.get(key)
+                if hit is not None:
+                    return hit
             out = self._mesh_tokens(self.state)
             if self.grammar.can_end(self.state):
                 out.extend(self.index.eos_ids)
-            return np.unique(np.asarray(out, dtype=np.int64))
+            arr = np.unique(np.asarray(out, dtype=np.int64))
+            if key is not None and len(self.index.cache) < 200_000:
+                self.index.cache[key] = arr
+            return arr
         idx = self.index
         starts = self._mesh_tokens(self.grammar.start()) if self._line_start else []
         if self.preamble_tokens < self.max_preamble:
