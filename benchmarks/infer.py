@@ -1,0 +1,91 @@
+"""Inference speed of a model on each local backend, and the cost of the mesh constraint.
+
+For each backend (transformers; llama.cpp on GGUFs exported in this run, f32 and f16) the same
+prompts and seeds are generated with the constraint on and off. Printed per backend: median
+seconds per 100 faces (the issue's "time to a 100-face mesh"), tokens/s, and the constraint's
+cost as the ratio of milliseconds per token, constrained / unconstrained (named baseline:
+unconstrained decoding of the same model, backend, prompts and seeds, in the same run).
+
+    python benchmarks/infer.py [--model models/meshlm-bundled] [--n 6] [--max-new-tokens 2048]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+PROMPTS = ["a chair", "a round table with three legs", "a mug", "a pine tree", "a house",
+           "a sword", "a lamp", "a bottle", "a stool", "a vase"]
+
+
+def run(engine, prompts, constrain: bool, max_new_tokens: int, seed0: int = 0):
+    from meshlm.infer import Sampling
+
+    rows = []
+    for i, p in enumerate(prompts):
+        r = engine.generate(p, Sampling(seed=seed0 + i, temperature=0.7,
+                                        max_new_tokens=max_new_tokens, constrain=constrain))
+        rows.append(r.stats)
+    return rows
+
+
+def summarize(rows):
+    ms_tok = sum(s.seconds for s in rows) / max(1, sum(s.new_tokens for s in rows)) * 1e3
+    per100 = [s.seconds / s.faces * 100 for s in rows if s.faces]
+    return {
+        "ms_per_token": ms_tok,
+        "tok_s": 1e3 / ms_tok if ms_tok else 0.0,
+        "s_per_100_faces": statistics.median(per100) if per100 else float("nan"),
+        "faces_median": statistics.median([s.faces for s in rows]),
+        "cut_off": sum(s.cut_off for s in rows),
+    }
+
+
+def main() -> None:
+    from meshlm.infer import BUNDLED_MODEL, load
+    from meshlm.infer.gguf_export import export_gguf
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=str(BUNDLED_MODEL))
+    ap.add_argument("--n", type=int, default=6, help="prompts per setting")
+    ap.add_argument("--max-new-tokens", type=int, default=2048)
+    args = ap.parse_args()
+    prompts = (PROMPTS * 10)[: args.n]
+    print(f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.machine()} "
+          f"{platform.processor() or ''} python {platform.python_version()}  model: {args.model}")
+    tmp = Path(tempfile.mkdtemp())
+    engines = [("transformers", lambda: load(args.model, "transformers"))]
+    for dtype in ("f32", "f16"):
+        path = tmp / f"model-{dtype}.gguf"
+
+        def make(path=path, dtype=dtype):
+            export_gguf(args.model, path, dtype=dtype)
+            return load(str(path), "llamacpp")
+
+        engines.append((f"llama.cpp {dtype}", make))
+    header = (f"{'backend':<16} {'constraint':<11} {'tok/s':>7} {'ms/tok':>7} "
+              f"{'s/100 faces':>12} {'faces':>6} {'cut':>4}")
+    print(header)
+    for name, make in engines:
+        engine = make()
+        engine.generate("a box", max_new_tokens=16)  # warm-up (and vocabulary classification)
+        res = {}
+        for constrain in (False, True):
+            res[constrain] = summarize(run(engine, prompts, constrain, args.max_new_tokens))
+            s = res[constrain]
+            print(f"{name:<16} {'on' if constrain else 'off':<11} {s['tok_s']:>7.0f} "
+                  f"{s['ms_per_token']:>7.2f} {s['s_per_100_faces']:>12.2f} "
+                  f"{s['faces_median']:>6.0f} {s['cut_off']:>4}")
+        ratio = res[True]["ms_per_token"] / res[False]["ms_per_token"]
+        print(f"{name:<16} constraint cost: {ratio:.3f}x ms/token vs unconstrained (target <= 1.10)")
+        llm = getattr(engine.backend, "llm", None)
+        if llm is not None:
+            llm.close()
+
+
+if __name__ == "__main__":
+    main()
