@@ -68,8 +68,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
-    print(f"{'group':<12} {'meshes':>6} {'faces(avg)':>10} {'meshlm ms':>10} {'trimesh ms':>11} {'ratio':>7}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} "
+        f"python {platform.python_version()}"
+    )
+    print(
+        f"{'group':<12} {'meshes':>6} {'faces(avg)':>10} {'meshlm ms':>10} "
+        f"{'trimesh ms':>11} {'ratio':>7}"
+    )
     for name, meshes in corpus().items():
         faces = np.mean([len(m.faces) for m in meshes])
         for m in meshes:  # warm-up

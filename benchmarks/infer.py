@@ -18,8 +18,18 @@ import tempfile
 import time
 from pathlib import Path
 
-PROMPTS = ["a chair", "a round table with three legs", "a mug", "a pine tree", "a house",
-           "a sword", "a lamp", "a bottle", "a stool", "a vase"]
+PROMPTS = [
+    "a chair",
+    "a round table with three legs",
+    "a mug",
+    "a pine tree",
+    "a house",
+    "a sword",
+    "a lamp",
+    "a bottle",
+    "a stool",
+    "a vase",
+]
 
 
 def run(engine, prompts, constrain: bool, max_new_tokens: int, seed0: int = 0):
@@ -27,8 +37,12 @@ def run(engine, prompts, constrain: bool, max_new_tokens: int, seed0: int = 0):
 
     rows = []
     for i, p in enumerate(prompts):
-        r = engine.generate(p, Sampling(seed=seed0 + i, temperature=0.7,
-                                        max_new_tokens=max_new_tokens, constrain=constrain))
+        r = engine.generate(
+            p,
+            Sampling(
+                seed=seed0 + i, temperature=0.7, max_new_tokens=max_new_tokens, constrain=constrain
+            ),
+        )
         rows.append(r.stats)
     return rows
 
@@ -55,8 +69,10 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=2048)
     args = ap.parse_args()
     prompts = (PROMPTS * 10)[: args.n]
-    print(f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.machine()} "
-          f"{platform.processor() or ''} python {platform.python_version()}  model: {args.model}")
+    print(
+        f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.machine()} "
+        f"{platform.processor() or ''} python {platform.python_version()}  model: {args.model}"
+    )
     tmp = Path(tempfile.mkdtemp())
     engines = [("transformers", lambda: load(args.model, "transformers"))]
     for dtype in ("f32", "f16"):
@@ -67,8 +83,10 @@ def main() -> None:
             return load(str(path), "llamacpp")
 
         engines.append((f"llama.cpp {dtype}", make))
-    header = (f"{'backend':<16} {'constraint':<11} {'tok/s':>7} {'ms/tok':>7} "
-              f"{'s/100 faces':>12} {'faces':>6} {'cut':>4}")
+    header = (
+        f"{'backend':<16} {'constraint':<11} {'tok/s':>7} {'ms/tok':>7} "
+        f"{'s/100 faces':>12} {'faces':>6} {'cut':>4}"
+    )
     print(header)
     for name, make in engines:
         engine = make()
@@ -77,11 +95,15 @@ def main() -> None:
         for constrain in (False, True):
             res[constrain] = summarize(run(engine, prompts, constrain, args.max_new_tokens))
             s = res[constrain]
-            print(f"{name:<16} {'on' if constrain else 'off':<11} {s['tok_s']:>7.0f} "
-                  f"{s['ms_per_token']:>7.2f} {s['s_per_100_faces']:>12.2f} "
-                  f"{s['faces_median']:>6.0f} {s['cut_off']:>4}")
+            print(
+                f"{name:<16} {'on' if constrain else 'off':<11} {s['tok_s']:>7.0f} "
+                f"{s['ms_per_token']:>7.2f} {s['s_per_100_faces']:>12.2f} "
+                f"{s['faces_median']:>6.0f} {s['cut_off']:>4}"
+            )
         ratio = res[True]["ms_per_token"] / res[False]["ms_per_token"]
-        print(f"{name:<16} constraint cost: {ratio:.3f}x ms/token vs unconstrained (target <= 1.10)")
+        print(
+            f"{name:<16} constraint cost: {ratio:.3f}x ms/token vs unconstrained (target <= 1.10)"
+        )
         llm = getattr(engine.backend, "llm", None)
         if llm is not None:
             llm.close()

@@ -8,10 +8,11 @@ output of the released model) is::
 
 produced by :func:`encode` as follows:
 
-1. centre the axis-aligned bounding box of the vertices used by faces at the origin and scale
-   uniformly so that its longest side is 1;
-2. quantize ``q = floor((c + 0.5) * (bins - 1))`` (a value within ``QUANT_EPS`` bins below an
-   integer counts as that integer, so float32 storage in GLB/PLY/STL cannot move a bin; 63 stays 63);
+1. centre the axis-aligned bounding box of the vertices used by faces at the origin and
+   scale uniformly so that its longest side is 1;
+2. quantize ``q = floor((c + 0.5) * (bins - 1))`` (a value within ``QUANT_EPS`` bins below
+   an integer counts as that integer, so float32 storage in GLB/PLY/STL cannot move a bin;
+   63 stays 63);
 3. merge vertices that fall in the same cell, drop faces that become degenerate and duplicate
    faces (the same vertex set; of two windings the lexicographically smallest is kept), drop
    vertices no face uses -- and, if dropping faces shrank the bounding box, redo 1-3 on what is
@@ -20,9 +21,10 @@ produced by :func:`encode` as follows:
 5. rotate each face cyclically so its smallest index comes first (winding kept);
 6. sort faces ascending by the tuple of their sorted indices.
 
-:func:`decode` reads text back. ``strict=True`` accepts only the canonical grammar and order and
-raises :class:`~meshlm.errors.MeshFormatError` naming the line; ``strict=False`` is for language-model
-replies (see :mod:`meshlm.lenient`). Dequantization maps bin ``q`` to ``q / (bins - 1) - 0.5``.
+:func:`decode` reads text back. ``strict=True`` accepts only the canonical grammar and order
+and raises :class:`~meshlm.errors.MeshFormatError` naming the line; ``strict=False`` is for
+language-model replies (see :mod:`meshlm.lenient`). Dequantization maps bin ``q`` to
+``q / (bins - 1) - 0.5``.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 A reply is scanned line by line (``\\n``, ``\\r\\n`` or ``\\r``). Lines are classified as
 
 * vertex lines ``v X Y Z [more numbers]`` -- integers or floats; extra values (w, colours) ignored;
-* face lines ``f A B C ...`` -- plain, ``a/b/c`` or ``a//c`` forms, negative (relative) indices,
-  quads and n-gons (fan-triangulated around the first vertex);
-* other OBJ statements (``vn``, ``vt``, ``o``, ``g``, ``s``, ``usemtl``, ``#`` comments...) and blank
-  lines, which are skipped inside a mesh;
+* face lines ``f A B C ...`` -- plain, ``a/b/c`` or ``a//c`` forms, negative (relative)
+  indices, quads and n-gons (fan-triangulated around the first vertex);
+* other OBJ statements (``vn``, ``vt``, ``o``, ``g``, ``s``, ``usemtl``, ``#`` comments...)
+  and blank lines, which are skipped inside a mesh;
 * anything else (prose, code fences), which ends a mesh.
 
 A ``v`` line after ``f`` lines starts a new mesh, unless the new part's faces point at earlier

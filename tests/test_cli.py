@@ -51,7 +51,8 @@ def test_encode_prints_to_stdout_and_respects_bins(tmp_path, capsys):
 
 
 def test_decode_lenient_reply_writes_every_mesh_and_reports_repairs(tmp_path, capsys, torus_text):
-    reply = f"Here:\n```\n{torus_text}\nf 1 2 2\n```\nand a quad:\nv 0 0 0\nv 9 0 0\nv 9 9 0\nv 0 9 0\nf 1 2 3 4\n"
+    quad = "v 0 0 0\nv 9 0 0\nv 9 9 0\nv 0 9 0\nf 1 2 3 4\n"
+    reply = f"Here:\n```\n{torus_text}\nf 1 2 2\n```\nand a quad:\n{quad}"
     (tmp_path / "reply.txt").write_text(reply)
     code, out, err = run(capsys, "decode", tmp_path / "reply.txt", "-o", tmp_path / "m.obj")
     assert code == 0, err
@@ -133,7 +134,7 @@ def test_render_and_demo(tmp_path, capsys, torus_text):
 BAD_INPUTS = [
     ("empty.txt", b""),
     ("garbage.txt", bytes(range(256)) * 4),
-    ("prose.txt", "no mesh here, just words\n".encode()),
+    ("prose.txt", b"no mesh here, just words\n"),
     ("nan.obj", b"v nan 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n"),
     ("points.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\n"),
     ("bad.glb", b"glTF\x02\x00\x00\x00garbage"),

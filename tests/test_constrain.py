@@ -42,10 +42,19 @@ def test_grammar_refuses_each_canonical_violation():
     ok = "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 3"
     assert g.can_end(g.feed(g.start(), ok))
     for bad in [
-        "v 0 0 64", "v 01", "v 0 0 0\nv 0 0 0", "v 0 1 0\nv 0 0 5", "v 0 0 0\nf",
-        "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 2", "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 4",
-        "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 2", "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 3\nf 1 3 2",
-        "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 3\nv", "v  0", "f 1 2 3", "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 0",
+        "v 0 0 64",
+        "v 01",
+        "v 0 0 0\nv 0 0 0",
+        "v 0 1 0\nv 0 0 5",
+        "v 0 0 0\nf",
+        "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 2",
+        "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 4",
+        "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 2",
+        "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 3\nf 1 3 2",
+        "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 1 2 3\nv",
+        "v  0",
+        "f 1 2 3",
+        "v 0 0 0\nv 0 0 1\nv 0 1 0\nf 0",
     ]:
         assert g.feed(g.start(), bad) is None, bad
     # the first vertex leaves room for two more; (63,63,63) can only be the third
@@ -63,15 +72,17 @@ def _wrap(tok, **special):
 def meshlm_tokenizer():
     from meshlm.train.tokenizer import train_tokenizer
 
-    return train_tokenizer(["Create a 3D model of a chair.", "A table with four legs."] * 20,
-                           vocab_size=1100)
+    return train_tokenizer(
+        ["Create a 3D model of a chair.", "A table with four legs."] * 20, vocab_size=1100
+    )
 
 
 def char_tokenizer():
     """Digit by digit, one token per character (SentencePiece-like number handling)."""
     chars = ["<eos>", "<unk>"] + list("vf0123456789 \nabcdefghijklmnopqrstuwxyz.:")
-    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel({c: i for i, c in enumerate(chars)},
-                                                           unk_token="<unk>"))
+    tok = tokenizers.Tokenizer(
+        tokenizers.models.WordLevel({c: i for i, c in enumerate(chars)}, unk_token="<unk>")
+    )
     tok.pre_tokenizer = tokenizers.pre_tokenizers.Split("", behavior="isolated")
     tok.decoder = tokenizers.decoders.Fuse()
     return _wrap(tok, eos_token="<eos>", unk_token="<unk>")
@@ -91,7 +102,8 @@ def merged_tokenizer():
         corpus.append(encode(v, f))
     tok = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token="<unk>"))
     trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=600, special_tokens=["<eos>", "<unk>"],
+        vocab_size=600,
+        special_tokens=["<eos>", "<unk>"],
         initial_alphabet=list("vf0123456789 \nabcdefghijklmnopqrstuwxyz.:"),
     )
     tok.train_from_iterator(corpus, trainer)
@@ -162,9 +174,15 @@ def engine():
 
     tok = meshlm_tokenizer()
     cfg = transformers.LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
     )
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(cfg).eval()
@@ -173,12 +191,13 @@ def engine():
 
 def test_random_weights_constrained_generation_is_always_strictly_valid(engine):
     for seed in range(6):
-        r = engine.generate("a chair", seed=seed, max_new_tokens=500, temperature=1.0,
-                            max_preamble=seed % 3)
+        r = engine.generate(
+            "a chair", seed=seed, max_new_tokens=500, temperature=1.0, max_preamble=seed % 3
+        )
         if r.stats.cut_off:
             continue
         assert r.error is None, r.error
-        body = r.text[r.text.index("v "):] if not r.text.startswith("v ") else r.text
+        body = r.text[r.text.index("v ") :] if not r.text.startswith("v ") else r.text
         m = decode(body)  # strict
         assert (r.stats.vertices, r.stats.faces) == (len(m.quantized), len(m.faces))
         assert r.stats.constrained and r.stats.new_tokens > 0
@@ -205,8 +224,9 @@ def test_same_seed_same_mesh_and_cut_off_keeps_complete_faces(engine):
     decode(done.text)
     # cut after some faces: every complete face is kept
     for seed in range(20):
-        r = engine.generate("a table", seed=seed, max_new_tokens=60, temperature=1.0,
-                            max_preamble=0)
+        r = engine.generate(
+            "a table", seed=seed, max_new_tokens=60, temperature=1.0, max_preamble=0
+        )
         if r.stats.cut_off and r.mesh is not None:
             complete = r.text[: r.text.rindex("\n")].split("\n")
             assert len(r.mesh.faces) == sum(ln.startswith("f ") for ln in complete)
@@ -214,8 +234,9 @@ def test_same_seed_same_mesh_and_cut_off_keeps_complete_faces(engine):
 
 
 def test_streaming_reports_growing_counts(engine):
-    parts = list(engine.stream("a lamp", seed=1, max_new_tokens=300, temperature=1.0,
-                               max_preamble=0))
+    parts = list(
+        engine.stream("a lamp", seed=1, max_new_tokens=300, temperature=1.0, max_preamble=0)
+    )
     assert parts[-1].done and parts[-1].result is not None
     counts = [(p.vertices, p.faces) for p in parts[:-1]]
     assert counts == sorted(counts)  # never shrink

@@ -13,10 +13,9 @@ import sys
 
 import typer
 
-from meshlm.cli.app import app, fail  # noqa: E402
-
 # Command modules register themselves on `app`; import order is the order in --help.
 from meshlm.cli import mesh_cmds  # noqa: E402,F401
+from meshlm.cli.app import app, fail  # noqa: E402,F401  (re-exported for command modules)
 
 for _optional in ("shapes_cmds", "data_cmds", "train_cmds", "infer_cmds", "eval_cmds", "web_cmds"):
     try:

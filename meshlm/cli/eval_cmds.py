@@ -10,11 +10,14 @@ import typer
 from meshlm.cli.app import app
 from meshlm.errors import MeshlmError
 
-eval_app = typer.Typer(help="Measure a model: mesh generation, mesh understanding, language.",
-                       no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Measure a model: mesh generation, mesh understanding, language.", no_args_is_help=True
+)
 app.add_typer(eval_app, name="eval")
 
-ModelOpt = typer.Option(None, "--model", "-m", help="Model folder, hub id or .gguf (default: bundled).")
+ModelOpt = typer.Option(
+    None, "--model", "-m", help="Model folder, hub id or .gguf (default: bundled)."
+)
 
 
 def _summary(title: str, metrics: dict) -> None:
@@ -38,12 +41,15 @@ def _summary(title: str, metrics: dict) -> None:
 
 @eval_app.command("generate")
 def eval_generate_cmd(
-    prompts: Path = typer.Option(..., "--prompts", help="JSONL: prompt, optional family/reference."),
+    prompts: Path = typer.Option(
+        ..., "--prompts", help="JSONL: prompt, optional family/reference."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     model: str | None = ModelOpt,
     backend: str = typer.Option("auto", "--backend", "-b"),
-    references: Path | None = typer.Option(None, "--references",
-                                           help="meshlm-shapes folder to judge families by."),
+    references: Path | None = typer.Option(
+        None, "--references", help="meshlm-shapes folder to judge families by."
+    ),
     no_constrain: bool = typer.Option(False, "--no-constrain"),
     temperature: float = typer.Option(0.7, "--temperature", "-t"),
     max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
@@ -57,16 +63,23 @@ def eval_generate_cmd(
     rows = load_jsonl(prompts)[:limit]
     refs = load_references(references) if references else None
     engine = load(model, backend)
-    s = Sampling(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
-                 constrain=not no_constrain)
+    s = Sampling(
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        constrain=not no_constrain,
+    )
     metrics = eval_generate(engine, rows, out, s, refs)
     _summary(f"eval generate ({len(rows)} prompts) -> {out}", metrics)
 
 
 @eval_app.command("understand")
 def eval_understand_cmd(
-    data: Path = typer.Option(..., "--data", help="JSONL (mesh|path, caption, family) or a "
-                                                  "built dataset folder (its test split)."),
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        help="JSONL (mesh|path, caption, family) or a built dataset folder (its test split).",
+    ),
     out: Path = typer.Option(..., "--out", "-o"),
     model: str | None = ModelOpt,
     backend: str = typer.Option("auto", "--backend", "-b"),

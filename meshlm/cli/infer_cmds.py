@@ -11,9 +11,13 @@ import typer
 from meshlm.cli.app import app, fail
 from meshlm.errors import MeshlmError
 
-ModelOpt = typer.Option(None, "--model", "-m", help="Model folder, hub id or .gguf (default: bundled).")
+ModelOpt = typer.Option(
+    None, "--model", "-m", help="Model folder, hub id or .gguf (default: bundled)."
+)
 BackendOpt = typer.Option("auto", "--backend", "-b", help="auto, transformers, llamacpp or openai.")
-BaseUrlOpt = typer.Option(None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+BaseUrlOpt = typer.Option(
+    None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
+)
 MESH_SUFFIXES = {".obj", ".glb", ".ply", ".stl", ".off"}
 
 
@@ -40,9 +44,9 @@ def _stream_with_progress(parts, quiet: bool):
     console = Console(stderr=True)
     last = None
     if quiet or not console.is_terminal:
-        for last in parts:
-            pass
-        return last.result
+        from collections import deque
+
+        return deque(parts, maxlen=1)[0].result
     with console.status("generating...") as status:
         for last in parts:
             status.update(
@@ -64,7 +68,9 @@ def generate_cmd(
     top_p: float | None = typer.Option(None, "--top-p"),
     top_k: int | None = typer.Option(None, "--top-k"),
     max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
-    no_constrain: bool = typer.Option(False, "--no-constrain", help="Let the model write anything."),
+    no_constrain: bool = typer.Option(
+        False, "--no-constrain", help="Let the model write anything."
+    ),
     png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
     save_reply: Path | None = typer.Option(None, "--save-reply", help="Write the raw reply text."),
     json_out: bool = typer.Option(False, "--json", help="Print the stats as one JSON object."),
@@ -90,7 +96,9 @@ def generate_cmd(
 
         render_png(result.mesh, png)
     if json_out:
-        typer.echo(json.dumps({**result.to_dict(), "out": str(out), "png": str(png) if png else None}))
+        typer.echo(
+            json.dumps({**result.to_dict(), "out": str(out), "png": str(png) if png else None})
+        )
         return
     s = result.stats
     note = " (cut off at the token limit: complete faces kept)" if s.cut_off else ""
@@ -122,8 +130,11 @@ def describe_cmd(
     sampling = _sampling(seed, temperature, None, None, max_new_tokens, False)
     result = engine.chat([{"role": "user", "content": _question(mesh, question)}], sampling)
     if json_out:
-        typer.echo(json.dumps({"file": meshfile, "description": result.text.strip(),
-                               **result.stats.to_dict()}))
+        typer.echo(
+            json.dumps(
+                {"file": meshfile, "description": result.text.strip(), **result.stats.to_dict()}
+            )
+        )
     else:
         typer.echo(result.text.strip())
 
@@ -183,8 +194,11 @@ def chat_cmd(
             n += 1
             path = out_dir / f"reply-{n}.obj"
             save_mesh(result.mesh, path)
-            typer.echo(f"[mesh saved: {path} ({result.stats.vertices} vertices, "
-                       f"{result.stats.faces} faces)]", err=True)
+            typer.echo(
+                f"[mesh saved: {path} ({result.stats.vertices} vertices, "
+                f"{result.stats.faces} faces)]",
+                err=True,
+            )
         sys.stdout.flush()
 
 

@@ -15,9 +15,11 @@ def shapes(
     n: int = typer.Option(100, "--n", help="Number of shapes to write."),
     seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives byte-identical files."),
     out: Path | None = typer.Option(
-        None, "--out", help="Output folder for <uid>.obj files and captions.csv."),
+        None, "--out", help="Output folder for <uid>.obj files and captions.csv."
+    ),
     family: list[str] | None = typer.Option(
-        None, "--family", help="Only these families (repeatable); default: all, balanced."),
+        None, "--family", help="Only these families (repeatable); default: all, balanced."
+    ),
     list_: bool = typer.Option(False, "--list", help="Print the family names, one per line."),
 ) -> None:
     """Generate procedural captioned shapes (tables, chairs, mugs, houses, ...) as OBJ files.
@@ -40,10 +42,17 @@ def shapes(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     console = Console(stderr=True)
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console, transient=True,
-                  disable=n < 200 or not console.is_terminal) as bar:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=n < 200 or not console.is_terminal,
+    ) as bar:
         task = bar.add_task("shapes", total=n)
-        path = write_corpus(out, n, seed, families=family or None,
-                            progress=lambda _s: bar.advance(task))
+        path = write_corpus(
+            out, n, seed, families=family or None, progress=lambda _s: bar.advance(task)
+        )
     typer.echo(f"wrote {n} shapes and {path.name} to {out}")

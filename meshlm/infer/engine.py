@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,6 +92,7 @@ class Engine:
         constrained = mesh and sampling.constrain
         make = None
         if constrained:  # exact for token backends; a syntax grammar for HTTP servers
+
             def make(index):
                 return MeshConstraint(index, self.bins, sampling.max_preamble, prefix)
 
@@ -106,14 +108,23 @@ class Engine:
                     elif line.startswith("f "):
                         f += 1
             text += piece
-            yield Partial(text=text, tokens=n, seconds=time.perf_counter() - t0, vertices=v, faces=f)
+            yield Partial(
+                text=text, tokens=n, seconds=time.perf_counter() - t0, vertices=v, faces=f
+            )
         seconds = time.perf_counter() - t0
         info = getattr(self.backend, "last", {}) or {}
         cut_off = not info.get("ended", True)
         exact = constrained and getattr(self.backend, "exact_constraint", True)
         result = self._finish(text, mesh, exact, cut_off, seconds, info, n)
-        yield Partial(text=text, tokens=n, seconds=seconds, vertices=result.stats.vertices,
-                      faces=result.stats.faces, done=True, result=result)
+        yield Partial(
+            text=text,
+            tokens=n,
+            seconds=seconds,
+            vertices=result.stats.vertices,
+            faces=result.stats.faces,
+            done=True,
+            result=result,
+        )
 
     def _finish(self, text, want_mesh, constrained, cut_off, seconds, info, n) -> GenerationResult:
         stats = Stats(
@@ -135,7 +146,7 @@ class Engine:
         from meshlm.lenient import decode_lenient
 
         if constrained and not cut_off:
-            body = text[_mesh_start(text):]
+            body = text[_mesh_start(text) :]
             try:
                 return decode(body, strict=True, bins=self.bins), None
             except MeshFormatError as exc:  # would be a bug in the constraint: say so
@@ -148,51 +159,63 @@ class Engine:
 
     # -- conveniences -----------------------------------------------------------------------------
 
-    def generate(self, prompt: list[dict] | str, sampling: Sampling | None = None,
-                 **overrides) -> GenerationResult:
+    def generate(
+        self, prompt: list[dict] | str, sampling: Sampling | None = None, **overrides
+    ) -> GenerationResult:
         """Generate a mesh from a prompt (or a whole conversation)."""
-        last = None
-        for last in self.stream(prompt, sampling, mesh=True, **overrides):
-            pass
-        return last.result
+        return _last(self.stream(prompt, sampling, mesh=True, **overrides)).result
 
-    def continue_mesh(self, prompt: list[dict] | str, cut: GenerationResult,
-                      sampling: Sampling | None = None, **overrides) -> GenerationResult:
+    def continue_mesh(
+        self,
+        prompt: list[dict] | str,
+        cut: GenerationResult,
+        sampling: Sampling | None = None,
+        **overrides,
+    ) -> GenerationResult:
         """Continue a reply that hit its token limit (same conversation, reply text as prefix)."""
         text = cut.text
         if cut.stats.cut_off and "\n" in text:
             text = text[: text.rindex("\n") + 1]  # drop the unfinished last line
-        last = None
-        for last in self.stream(prompt, sampling, mesh=True, prefix=text, **overrides):
-            pass
-        return last.result
+        return _last(self.stream(prompt, sampling, mesh=True, prefix=text, **overrides)).result
 
-    def describe(self, mesh: Mesh | str, question: str | None = None,
-                 sampling: Sampling | None = None, **overrides) -> str:
+    def describe(
+        self,
+        mesh: Mesh | str,
+        question: str | None = None,
+        sampling: Sampling | None = None,
+        **overrides,
+    ) -> str:
         """Ask the model what a mesh is; returns its answer."""
-        return self.chat([{"role": "user", "content": mesh_question(mesh, question)}],
-                         sampling, **overrides).text.strip()
+        return self.chat(
+            [{"role": "user", "content": mesh_question(mesh, question)}], sampling, **overrides
+        ).text.strip()
 
-    def chat(self, messages: list[dict], sampling: Sampling | None = None,
-             **overrides) -> GenerationResult:
+    def chat(
+        self, messages: list[dict], sampling: Sampling | None = None, **overrides
+    ) -> GenerationResult:
         """One assistant turn of a conversation whose turns may carry meshes. The reply is free
         text; any meshes in it are decoded leniently into ``result.mesh`` (the largest)."""
         sampling = _sampling(sampling, overrides)
-        last = None
-        for last in self.stream(messages, sampling, mesh=False):
-            pass
-        result = last.result
+        result = _last(self.stream(messages, sampling, mesh=False)).result
         try:
             from meshlm.lenient import decode_lenient
 
-            result.mesh = max(decode_lenient(result.text, bins=self.bins,
-                                             cut_off=result.stats.cut_off),
-                              key=lambda m: len(m.faces))
-            result.stats.vertices, result.stats.faces = (len(result.mesh.quantized),
-                                                         len(result.mesh.faces))
+            result.mesh = max(
+                decode_lenient(result.text, bins=self.bins, cut_off=result.stats.cut_off),
+                key=lambda m: len(m.faces),
+            )
+            result.stats.vertices, result.stats.faces = (
+                len(result.mesh.quantized),
+                len(result.mesh.faces),
+            )
         except NoMeshFoundError:
             pass
         return result
+
+
+def _last(parts):
+    """The final item of a stream (its ``done`` snapshot)."""
+    return deque(parts, maxlen=1)[0]
 
 
 def _mesh_start(text: str) -> int:
@@ -208,9 +231,15 @@ def _sampling(sampling: Sampling | None, overrides: dict) -> Sampling:
     return replace(base, **clean) if clean else base
 
 
-def load(model: str | Path | None = None, backend: str = "auto", *, device: str | None = None,
-         base_url: str | None = None, api_key: str | None = None,
-         bins: int = DEFAULT_BINS) -> Engine:
+def load(
+    model: str | Path | None = None,
+    backend: str = "auto",
+    *,
+    device: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    bins: int = DEFAULT_BINS,
+) -> Engine:
     """Load a model: a local folder or hub id (transformers), a ``.gguf`` file (llama.cpp), or a
     model name on an OpenAI-compatible server (``backend="openai"`` with ``base_url``).
     ``model=None`` is the bundled model. ``backend="auto"`` picks llama.cpp for ``.gguf`` paths,
@@ -219,7 +248,9 @@ def load(model: str | Path | None = None, backend: str = "auto", *, device: str 
     if model is None and not BUNDLED_MODEL.exists():
         raise MeshlmError(f"the bundled model is missing at {BUNDLED_MODEL}")
     if backend == "auto":
-        backend = "openai" if base_url else ("llamacpp" if name.endswith(".gguf") else "transformers")
+        backend = (
+            "openai" if base_url else ("llamacpp" if name.endswith(".gguf") else "transformers")
+        )
     if backend in ("transformers", "hf"):
         from meshlm.infer.hf import HFBackend
 

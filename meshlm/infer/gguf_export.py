@@ -30,8 +30,7 @@ class ExportError(MeshlmError):
 def _permute_rotary(w: np.ndarray, n_head: int) -> np.ndarray:
     """(n_head * head_dim, d) rows: per head, [first half | second half] -> interleaved pairs."""
     rows = w.shape[0]
-    return (w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:])
-             .swapaxes(1, 2).reshape(w.shape))
+    return w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def _tokenizer_dir(model_dir: Path) -> Path:
@@ -53,7 +52,9 @@ def export_gguf(model_dir: str | Path, out: str | Path, dtype: str = "f32") -> P
         raise ExportError(f"{model_dir}: not a model folder (no config.json)")
     config = json.loads((model_dir / "config.json").read_text())
     if config.get("model_type") != "llama":
-        raise ExportError(f"{model_dir}: only Llama models export (found {config.get('model_type')})")
+        raise ExportError(
+            f"{model_dir}: only Llama models export (found {config.get('model_type')})"
+        )
     tok_dir = _tokenizer_dir(model_dir)
     tj = json.loads((tok_dir / "tokenizer.json").read_text())
     if tj.get("model", {}).get("type") != "BPE" or "ByteLevel" not in json.dumps(tj.get("decoder")):
@@ -119,9 +120,14 @@ def _tensor_name(hf: str) -> str | None:
         return None
     i, part = m.groups()
     table = {
-        "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
-        "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-        "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+        "input_layernorm": "attn_norm",
+        "post_attention_layernorm": "ffn_norm",
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
         "mlp.down_proj": "ffn_down",
     }
     if part not in table:
@@ -142,15 +148,18 @@ def _add_tokenizer(w, gguf, tokenizer, tj: dict, vocab_size: int) -> None:
             types.append(gguf.TokenType.UNUSED)
         elif i in added:
             tokens.append(added[i]["content"])
-            types.append(gguf.TokenType.CONTROL if added[i]["special"]
-                         else gguf.TokenType.USER_DEFINED)
+            types.append(
+                gguf.TokenType.CONTROL if added[i]["special"] else gguf.TokenType.USER_DEFINED
+            )
         else:
             tokens.append(by_id[i])
             types.append(gguf.TokenType.NORMAL)
     merges = [" ".join(m) if isinstance(m, list) else m for m in tj["model"].get("merges", [])]
     if not merges:
-        raise ExportError("the tokenizer has no BPE merges (llama.cpp needs them): train it with a "
-                          "larger vocabulary")
+        raise ExportError(
+            "the tokenizer has no BPE merges (llama.cpp needs them): train it with a "
+            "larger vocabulary"
+        )
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("llama-bpe")
     w.add_token_list(tokens)
