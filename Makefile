@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.meshlm-installed
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench clean bundled-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/codec.py
+
+# Rebuild the bundled model from scratch (about 2 h on a 2-core CPU): data, then training.
+bundled-model: $(STAMP)
+	$(BIN)/meshlm build-data --procedural 12000 --rotations 0 --max-faces 300 --multi-turn 0.1 \
+		--max-length 4096 --seed 0 --out data/bundled -j 2 --overwrite
+	$(BIN)/meshlm train --config recipes/bundled.yaml
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
