@@ -229,7 +229,7 @@ class Demo:
                 from meshlm.infer import mesh_question
 
                 mesh, summary = self.load_upload(files[0])
-                shown = f"📎 {summary}" + (f"\n\n{text}" if text else "")
+                shown = f"Attached {summary}" + (f"\n\n{text}" if text else "")
                 user_turn = {"role": "user", "content": mesh_question(mesh, text or None)}
                 viewer = self.write(mesh, "upload")
                 want_mesh = False
@@ -241,7 +241,8 @@ class Demo:
                 user_turn = {"role": "user",
                              "content": as_request(text) if want_mesh else text}
         except MeshlmError as exc:
-            chat.append({"role": "user", "content": text or "(attachment)"})
+            shown = text if len(text) <= 300 else f"{text[:300]}… ({len(text)} characters)"
+            chat.append({"role": "user", "content": shown or "(attachment)"})
             chat.append({"role": "assistant", "content": f"⚠️ {exc}"})
             yield Update(chat, history, warning=str(exc), done=True)
             return
@@ -308,7 +309,7 @@ class Demo:
             mesh = last.mesh(engine.bins)
             warning = (f"stopped after {MAX_GENERATION_SECONDS:.0f} s (the generation time "
                        "limit); the faces written so far are kept")
-            notes.append(f"⏱️ {warning}.")
+            notes.append(f"Time limit: {warning}.")
             stats = (f"{last.tokens} tokens in {last.seconds:.1f} s "
                      f"({last.tokens_per_s:.0f} tok/s)")
         else:
@@ -319,7 +320,7 @@ class Demo:
             s = r.stats
             stats = f"{s.new_tokens} tokens in {s.seconds:.1f} s ({s.tokens_per_s:.0f} tok/s)"
             if s.cut_off:
-                notes.append("✂️ cut off at the max-new-tokens setting: complete faces kept.")
+                notes.append("Cut off at the max-new-tokens setting: complete faces kept.")
             if want_mesh and mesh is None and r.error:
                 notes.append(f"no mesh: {r.error}")
         report = [stats]
@@ -335,7 +336,7 @@ class Demo:
         report += notes
         body = display_reply(text) or "(empty reply)"
         if timed_out:
-            body += f"\n\n⏱️ {warning}."
+            body += f"\n\n⚠️ {warning}."
         chat[-1] = {"role": "assistant", "content": body}
         history = history + [user_turn, {"role": "assistant", "content": text}]
         return Update(chat, history, viewer=viewer, files=files, report="  \n".join(report),
@@ -359,7 +360,8 @@ class Demo:
                     box = gr.MultimodalTextbox(
                         placeholder="Describe an object, or attach a mesh and ask about it",
                         file_types=list(UPLOAD_TYPES), file_count="single", show_label=False,
-                        elem_id="prompt", stop_btn=True, max_plain_text_length=MAX_PROMPT_CHARS)
+                        elem_id="prompt", stop_btn=True,
+                        max_plain_text_length=10 * MAX_PROMPT_CHARS)  # longer: pasted as file
                     gr.Examples(EXAMPLES, inputs=box, label="Examples")
                 with gr.Column(scale=2):
                     viewer = gr.Model3D(label="Mesh", height=400, elem_id="viewer",
@@ -384,6 +386,9 @@ class Demo:
                     if up.warning:
                         gr.Warning(up.warning)
                     yield gr.skip(), *_gradio(up, gr)
+                # Gradio repeats the last yield when the event completes; Model3D (gradio 6.31)
+                # drops a GLB still loading when it gets the same value again: end on a no-op.
+                yield (gr.skip(),) * 6
 
             outputs = [box, chatbot, history, viewer, downloads, report]
             event = box.submit(respond, [box, chatbot, history, temperature, max_tokens,

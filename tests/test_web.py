@@ -131,7 +131,7 @@ def test_prompt_streams_text_updates_viewer_then_offers_downloads(demo):
 def test_cut_off_reply_keeps_complete_faces_and_says_so(demo):
     s = Settings(temperature=1.0, max_new_tokens=64, constrain=True, seed=3)
     last = list(demo.turn("a table", [], [], s))[-1]
-    assert "cut off" in last.report
+    assert "Cut off" in last.report
     assert last.history[-1]["content"]
 
 
@@ -153,7 +153,7 @@ def test_uploaded_mesh_goes_into_the_conversation_and_the_viewer(demo, tmp_path)
     s = Settings(temperature=0.0, max_new_tokens=40, seed=0)
     ups = list(demo.turn({"text": "What is this?", "files": [str(path)]}, [], [], s))
     first, last = ups[0], ups[-1]
-    assert first.chat[-2]["content"].startswith("📎 crate.glb (8 vertices, 12 faces)")
+    assert first.chat[-2]["content"].startswith("Attached crate.glb (8 vertices, 12 faces)")
     assert first.viewer.endswith(".glb") and Path(first.viewer).exists()
     asked = last.history[0]["content"]
     assert asked.startswith("What is this?\nv ") and asked.count("\nf ") == 12
@@ -183,6 +183,8 @@ def _refused(demo, message, settings=None):
 def test_limits_refuse_with_a_reason_before_loading_the_model(tmp_path):
     d = Demo(model=str(tmp_path / "no-such-model"), workdir=tmp_path / "w")
     assert "limit is 2000" in _refused(d, "x" * (web.MAX_PROMPT_CHARS + 1))
+    shown = next(iter(d.turn("y" * 5000, [], [], FAST))).chat[0]["content"]
+    assert shown.endswith("… (5000 characters)") and len(shown) < 400
     assert "type a prompt" in _refused(d, {"text": " ", "files": []})
     big = box_file(tmp_path / "ball.obj", mesh=trimesh.creation.icosphere(subdivisions=3))
     msg = _refused(d, {"text": "what?", "files": [str(big)]})
@@ -207,7 +209,7 @@ def test_generation_time_limit_stops_and_keeps_serving(demo, monkeypatch):
     monkeypatch.setattr(web, "MAX_GENERATION_SECONDS", 0.0)
     last = list(demo.turn("a lamp", [], [], FAST))[-1]
     assert last.done and "generation time limit" in last.warning
-    assert "⏱️" in last.chat[-1]["content"] and "⏱️" in last.report
+    assert "⚠️ stopped after 0 s" in last.chat[-1]["content"] and "Time limit" in last.report
     monkeypatch.setattr(web, "MAX_GENERATION_SECONDS", 600.0)
     again = list(demo.turn("a lamp", [], [], FAST))[-1]
     assert again.warning is None and again.done
