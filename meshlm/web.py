@@ -320,7 +320,8 @@ class Demo:
             s = r.stats
             stats = f"{s.new_tokens} tokens in {s.seconds:.1f} s ({s.tokens_per_s:.0f} tok/s)"
             if s.cut_off:
-                notes.append("Cut off at the max-new-tokens setting: complete faces kept.")
+                notes.append("Cut off at the max-new-tokens setting"
+                             + (": complete faces kept." if want_mesh else "."))
             if want_mesh and mesh is None and r.error:
                 notes.append(f"no mesh: {r.error}")
         report = [stats]
@@ -373,7 +374,7 @@ class Demo:
                         temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05,
                                                 label="Temperature (0 = greedy)")
                         max_tokens = gr.Slider(64, MAX_NEW_TOKENS, value=1024, step=64,
-                                               label="Max new tokens")
+                                               label="Max new tokens", elem_id="max-tokens")
                         constrain = gr.Checkbox(value=True, label="Constrained decoding "
                                                 "(only valid mesh text)")
                         seed = gr.Number(value=0, precision=0, label="Seed")

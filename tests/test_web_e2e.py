@@ -206,8 +206,10 @@ def _drive(page, server, tmp_path):
     page.screenshot(path=ARTIFACTS / "2-described.png")
 
 
-def screenshot(model: Path, out: Path, prompt: str = "a chair with four legs") -> None:
-    """Serve ``model``, ask about a procedural chair, then ``prompt``; save the page to ``out``."""
+def screenshot(model: Path, out: Path, prompt: str = "a chair with four legs",
+               max_new_tokens: int | None = None) -> None:
+    """Serve ``model``, ask about a procedural chair, then ``prompt`` (if any); save the page to
+    ``out``. ``max_new_tokens`` sets the slider first."""
     from meshlm.files import save_mesh
     from meshlm.shapes import make_shape
 
@@ -220,6 +222,11 @@ def screenshot(model: Path, out: Path, prompt: str = "a chair with four legs") -
     with running_server(model, work / "server.log") as url, browser_page(profile) as page:
         page.goto(url, wait_until="load")
         page.wait_for_selector("#prompt textarea")
+        if max_new_tokens:
+            page.get_by_text("Settings").click()
+            page.locator("#max-tokens input[type=number]").fill(str(max_new_tokens))
+            page.locator("#max-tokens input[type=number]").press("Enter")
+            page.get_by_text("Settings").click()
         submit(page, "What is this?", attach=chair)
         wait_idle(page, 1)
         if prompt:
@@ -238,6 +245,7 @@ if __name__ == "__main__":
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "web.png")
     ap.add_argument("--prompt", default="a chair with four legs",
                     help="asked after the upload ('' = none)")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="set the slider first")
     a = ap.parse_args()
-    screenshot(a.model, a.out, a.prompt)
+    screenshot(a.model, a.out, a.prompt, a.max_new_tokens)
     print(a.out)
