@@ -11,6 +11,10 @@ file attached asks the model about that mesh (it is encoded into the conversatio
 :class:`Demo` holds the logic; :meth:`Demo.turn` is a plain generator of :class:`Update` that tests
 drive without a browser, and :meth:`Demo.build` wires it into Gradio. The engine is loaded lazily
 (or passed in), so the app can be built before a model exists.
+
+Known limit: a reply stopped early (time limit, Stop button) stops being read, but the
+transformers backend's worker thread runs on to its ``max_new_tokens`` (at most
+:data:`MAX_NEW_TOKENS`) in the background, until the backend learns to cancel.
 """
 
 from __future__ import annotations
@@ -295,7 +299,7 @@ class Demo:
             yield Update(chat, history, warning=msg, done=True)
             return
         finally:
-            parts.close()  # stops consuming; see the module notes on a backend's worker thread
+            parts.close()  # stops reading; see 'Known limit' in the module docstring
         yield self._finish(engine, chat, history, user_turn, last, timed_out, want_mesh, glbs)
 
     def _finish(self, engine, chat, history, user_turn, last, timed_out, want_mesh, glbs):
