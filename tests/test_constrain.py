@@ -263,3 +263,18 @@ def test_cached_masks_equal_the_full_trie_walk():
                 c.advance(ends[0])
             else:
                 c.advance(int(rng.choice(non_eos)))
+
+
+def test_closing_a_stream_stops_the_generation_thread(engine):
+    import threading
+    import time
+
+    before = threading.active_count()
+    stream = engine.stream("a chair", seed=0, max_new_tokens=3000, temperature=1.0)
+    for i, _ in enumerate(stream):
+        if i == 5:
+            break
+    t0 = time.perf_counter()
+    stream.close()  # what a web client does when the user presses Stop
+    assert time.perf_counter() - t0 < 5
+    assert threading.active_count() <= before

@@ -102,6 +102,13 @@ class HFBackend:
             processors.append(_ConstraintProcessor(constraint, len(ids)))
         q: queue.Queue = queue.Queue()
         streamer = _QueueStreamer(q, skip=1)
+        stop = threading.Event()  # set when the caller stops reading: generation ends early
+
+        class _StopWhenClosed(transformers.StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool,
+                                  device=input_ids.device)
+
         greedy = sampling.temperature == 0
         kwargs = dict(
             input_ids=input_ids,
@@ -109,6 +116,7 @@ class HFBackend:
             max_new_tokens=sampling.max_new_tokens,
             do_sample=not greedy,
             logits_processor=processors,
+            stopping_criteria=transformers.StoppingCriteriaList([_StopWhenClosed()]),
             eos_token_id=self.eos_ids,
             pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0],
             streamer=streamer,
@@ -135,25 +143,28 @@ class HFBackend:
         n_new, ended = 0, False
         texts = self.vocab_index().texts
         pending: list[int] = []  # byte-level pieces of one character, decoded together
-        while True:
-            tok = q.get()
-            if tok is None:
-                break
-            if tok in self.eos_ids:
-                ended = True
-                continue
-            n_new += 1
-            piece = texts[tok] if tok < len(texts) else ""
-            if pending or "\ufffd" in piece:
-                pending.append(tok)
-                piece = self.tokenizer.decode(pending, skip_special_tokens=True)
-                if piece.endswith("\ufffd") and len(pending) < 4:
+        try:
+            while True:
+                tok = q.get()
+                if tok is None:
+                    break
+                if tok in self.eos_ids:
+                    ended = True
                     continue
-                pending = []
-            yield piece
-        if pending:
-            yield self.tokenizer.decode(pending, skip_special_tokens=True)
-        thread.join()
+                n_new += 1
+                piece = texts[tok] if tok < len(texts) else ""
+                if pending or "\ufffd" in piece:
+                    pending.append(tok)
+                    piece = self.tokenizer.decode(pending, skip_special_tokens=True)
+                    if piece.endswith("\ufffd") and len(pending) < 4:
+                        continue
+                    pending = []
+                yield piece
+            if pending:
+                yield self.tokenizer.decode(pending, skip_special_tokens=True)
+        finally:  # also when the caller closes the stream early (Stop button, time limit)
+            stop.set()
+            thread.join()
         if errors:
             raise MeshlmError(f"generation failed: {type(errors[0]).__name__}: {errors[0]}")
         self.last = {"prompt_tokens": len(ids), "new_tokens": n_new, "ended": ended,
