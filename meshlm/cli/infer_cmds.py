@@ -59,7 +59,9 @@ def _stream_with_progress(parts, quiet: bool):
 @app.command("generate")
 def generate_cmd(
     prompt: str = typer.Argument(..., help="What to make, e.g. 'a round table with three legs'."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output mesh: .obj, .glb, .ply or .stl."),
+    out: list[Path] = typer.Option(
+        ..., "-o", "--out", help="Output mesh: .obj, .glb, .ply or .stl (repeatable)."
+    ),
     model: str | None = ModelOpt,
     backend: str = BackendOpt,
     base_url: str | None = BaseUrlOpt,
@@ -76,8 +78,9 @@ def generate_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the stats as one JSON object."),
 ) -> None:
     """Generate a mesh from a text prompt and write it (OBJ, GLB, PLY or STL)."""
-    if out.suffix.lower() not in MESH_SUFFIXES:
-        raise fail(f"{out}: output must be .obj, .glb, .ply, .stl or .off", code=2)
+    for o in out:
+        if o.suffix.lower() not in MESH_SUFFIXES:
+            raise fail(f"{o}: output must be .obj, .glb, .ply, .stl or .off", code=2)
     engine = _engine(model, backend, base_url)
     sampling = _sampling(seed, temperature, top_p, top_k, max_new_tokens, not no_constrain)
     result = _stream_with_progress(engine.stream(prompt, sampling), quiet=json_out)
@@ -90,7 +93,8 @@ def generate_cmd(
         raise fail(f"the reply holds no mesh: {result.error}")
     from meshlm.files import save_mesh
 
-    save_mesh(result.mesh, out)
+    for o in out:
+        save_mesh(result.mesh, o)
     if png:
         from meshlm.render import render_png
 
@@ -102,8 +106,9 @@ def generate_cmd(
         return
     s = result.stats
     note = " (cut off at the token limit: complete faces kept)" if s.cut_off else ""
+    where = ", ".join(map(str, out))
     typer.echo(
-        f"{out}: {s.vertices} vertices, {s.faces} faces; {s.new_tokens} tokens in "
+        f"{where}: {s.vertices} vertices, {s.faces} faces; {s.new_tokens} tokens in "
         f"{s.seconds:.1f} s ({s.tokens_per_s:.0f} tok/s){note}"
     )
     if not result.mesh.report.clean:
