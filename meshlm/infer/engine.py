@@ -213,6 +213,15 @@ class Engine:
         return result
 
 
+BUNDLED_GGUF = "model-f16.gguf"
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def _last(parts):
     """The final item of a stream (its ``done`` snapshot)."""
     return deque(parts, maxlen=1)[0]
@@ -247,6 +256,11 @@ def load(
     name = str(model) if model is not None else str(BUNDLED_MODEL)
     if model is None and not BUNDLED_MODEL.exists():
         raise MeshlmError(f"the bundled model is missing at {BUNDLED_MODEL}")
+    if model is None and backend == "auto" and not base_url:
+        # the bundled model ships a GGUF too: llama.cpp is ~10x faster than transformers on CPU
+        gguf = BUNDLED_MODEL / BUNDLED_GGUF
+        if gguf.is_file() and _importable("llama_cpp"):
+            name, backend = str(gguf), "llamacpp"
     if backend == "auto":
         backend = (
             "openai" if base_url else ("llamacpp" if name.endswith(".gguf") else "transformers")
