@@ -41,11 +41,17 @@ class LlamaCppBackend:
         self.last: dict = {}
 
     @classmethod
-    def load(cls, path: str, n_ctx: int = 8192, n_threads: int | None = None) -> LlamaCppBackend:
+    def load(cls, path: str, n_ctx: int | None = None,
+             n_threads: int | None = None) -> LlamaCppBackend:
+        """Open a GGUF; ``n_ctx`` defaults to the model's training context (at most 8192)."""
         llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
         if not Path(path).is_file():
             raise MeshlmError(f"{path}: no such GGUF file")
         try:
+            if n_ctx is None:
+                probe = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+                n_ctx = min(8192, int(probe.metadata.get("llama.context_length", 8192)))
+                probe.close()
             llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, verbose=False,
                                   n_threads=n_threads or os.cpu_count() or 1)
         except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError on bad files
