@@ -14,6 +14,8 @@ from meshlm.infer import BUNDLED_MODEL
 from meshlm.infer.engine import BUNDLED_GGUF
 
 pytest.importorskip("transformers")
+if not (BUNDLED_MODEL / "model.safetensors").is_file():  # only while the first one is training
+    pytest.skip(f"no bundled model at {BUNDLED_MODEL} yet", allow_module_level=True)
 
 
 def test_bundled_model_folder_describes_itself():
