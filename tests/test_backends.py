@@ -195,3 +195,30 @@ def test_openai_backend_unreachable_server_is_one_clear_error():
     engine = load("x", base_url=f"http://127.0.0.1:{_free_port()}/v1")
     with pytest.raises(MeshlmError, match="cannot reach the server"):
         engine.generate("a chair", max_new_tokens=5)
+
+
+def test_cli_chat_loads_a_mesh_and_saves_reply_meshes(model_dir, tmp_path):
+    import trimesh
+
+    trimesh.creation.box().export(tmp_path / "box.obj")
+    script = f"/load {tmp_path / 'box.obj'}\nwhat is this?\n/load nope.obj\nhello\n/quit\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "meshlm", "chat", "--model", str(model_dir), "--max-new-tokens",
+         "20", "--out-dir", str(tmp_path / "chat")],
+        input=script, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "loaded" in proc.stderr and "nope.obj" in proc.stderr  # the bad /load is one line
+    assert proc.stdout.count("model> ") == 2
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_describe_with_gguf(gguf_path, tmp_path, capsys):
+    import trimesh
+
+    trimesh.creation.icosphere(1).export(tmp_path / "s.ply")
+    code = main(["describe", str(tmp_path / "s.ply"), "--model", str(gguf_path), "--json",
+                 "--max-new-tokens", "12"])
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and row["file"].endswith("s.ply") and row["backend"] == "llama.cpp"
+    assert row["new_tokens"] <= 12
