@@ -95,6 +95,12 @@ class HFBackend:
         torch = require("torch", "train", "the transformers backend")
         transformers = require("transformers", "train", "the transformers backend")
         ids = self.prompt_ids(messages, prefix)
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        budget = sampling.max_new_tokens if not limit else min(sampling.max_new_tokens,
+                                                                 limit - len(ids))
+        if budget < 1:
+            raise MeshlmError(f"the prompt ({len(ids)} tokens) fills the model's context "
+                              f"({limit} tokens)")
         input_ids = torch.tensor([ids], device=self.device)
         processors = transformers.LogitsProcessorList()
         constraint = make_constraint(self.vocab_index()) if make_constraint else None
@@ -113,7 +119,7 @@ class HFBackend:
         kwargs = dict(
             input_ids=input_ids,
             attention_mask=torch.ones_like(input_ids),
-            max_new_tokens=sampling.max_new_tokens,
+            max_new_tokens=budget,
             do_sample=not greedy,
             logits_processor=processors,
             stopping_criteria=transformers.StoppingCriteriaList([_StopWhenClosed()]),

@@ -99,11 +99,10 @@ class LlamaCppBackend:
                      make_constraint: Callable[[VocabIndex], MeshConstraint] | None = None,
                      prefix: str = "") -> Iterator[str]:
         ids = self.prompt_ids(messages, prefix)
-        if len(ids) + sampling.max_new_tokens > self.llm.n_ctx():
-            raise MeshlmError(
-                f"prompt ({len(ids)} tokens) + max_new_tokens ({sampling.max_new_tokens}) exceed "
-                f"the context ({self.llm.n_ctx()})"
-            )
+        budget = min(sampling.max_new_tokens, self.llm.n_ctx() - len(ids))
+        if budget < 1:
+            raise MeshlmError(f"the prompt ({len(ids)} tokens) fills the model's context "
+                              f"({self.llm.n_ctx()} tokens)")
         constraint = make_constraint(self.vocab_index()) if make_constraint else None
         processors = None
         if constraint is not None:
@@ -146,7 +145,7 @@ class LlamaCppBackend:
                     piece, pending = pending.decode("utf-8", errors="replace"), b""
             if piece:
                 yield piece
-            if n >= sampling.max_new_tokens:
+            if n >= budget:
                 break
         if pending:
             yield pending.decode("utf-8", errors="replace")
