@@ -128,12 +128,15 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
             path = out / "meshes" / f"{i:04d}.obj"
             save_mesh(res.mesh, path)
             row["mesh"] = str(path.relative_to(out))
-            if references:
-                fam, cd = nearest_family(res.mesh, references)
-                row.update(judged_family=fam, judged_chamfer=cd)
-            if item.get("reference"):
-                ref = load_mesh(item["reference"])
-                row["chamfer"] = chamfer_distance(res.mesh, (ref.vertices, ref.faces))
+            try:  # a flat or collinear mesh has no surface to sample: judged as no family
+                if references:
+                    fam, cd = nearest_family(res.mesh, references)
+                    row.update(judged_family=fam, judged_chamfer=cd)
+                if item.get("reference"):
+                    ref = load_mesh(item["reference"])
+                    row["chamfer"] = chamfer_distance(res.mesh, (ref.vertices, ref.faces))
+            except MeshlmError as exc:
+                row["judge_error"] = str(exc)
         if "family" in item:
             row["family"] = item["family"]
             row["family_ok"] = row.get("judged_family") == item["family"]

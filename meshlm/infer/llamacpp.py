@@ -49,9 +49,7 @@ class LlamaCppBackend:
             raise MeshlmError(f"{path}: no such GGUF file")
         try:
             if n_ctx is None:
-                probe = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
-                n_ctx = min(8192, int(probe.metadata.get("llama.context_length", 8192)))
-                probe.close()
+                n_ctx = min(8192, _context_length(path))
             llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, verbose=False,
                                   n_threads=n_threads or os.cpu_count() or 1)
         except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError on bad files
@@ -151,6 +149,20 @@ class LlamaCppBackend:
             yield pending.decode("utf-8", errors="replace")
         self.last = {"prompt_tokens": len(ids), "new_tokens": n, "ended": ended,
                      "finished_at": time.perf_counter()}
+
+
+def _context_length(path: str) -> int:
+    """The model's training context from the GGUF header (8192 when it is not recorded)."""
+    try:
+        import gguf
+
+        reader = gguf.GGUFReader(path)
+        for key, field in reader.fields.items():
+            if key.endswith(".context_length"):
+                return int(field.parts[field.data[0]][0])
+    except Exception:  # not readable by the gguf package: llama.cpp will say what is wrong
+        pass
+    return 8192
 
 
 def _raise(msg):
