@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/meshlm demo -o out/demo
+	$(BIN)/meshlm generate "a wooden chair with four legs" \
+		-o out/demo/chair.obj -o out/demo/chair.glb --png out/demo/chair.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2

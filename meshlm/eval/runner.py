@@ -186,10 +186,15 @@ def eval_understand(engine, items: list[dict], out_dir: str | Path, sampling=Non
     rows = []
     for i, item in enumerate(_progress(items, "describe")):
         mesh_text = _item_mesh(item, i)
-        answer = engine.chat([{"role": "user", "content": mesh_question(mesh_text,
-                                                                        item.get("question"))}],
-                             sampling).text.strip()
-        row = {"i": i, "answer": answer, "caption": item.get("caption", "")}
+        row = {"i": i, "caption": item.get("caption", "")}
+        try:  # e.g. a mesh too long for the model's context: scored as a wrong answer
+            answer = engine.chat(
+                [{"role": "user", "content": mesh_question(mesh_text, item.get("question"))}],
+                sampling,
+            ).text.strip()
+        except MeshlmError as exc:
+            answer, row["error"] = "", str(exc)
+        row["answer"] = answer
         if row["caption"]:
             row["bleu1"] = bleu1(answer, row["caption"])
             row["rouge_l"] = rouge_l(answer, row["caption"])
