@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -26,6 +25,7 @@ from meshlm.errors import MeshFormatError, MeshlmError, MissingDependencyError
 from meshlm.eval.metrics import as_points, chamfer_distance, topology_stats
 from meshlm.eval.text_metrics import bleu1, find_family, rouge_l
 from meshlm.eval.validity import repair_counts, strict_parse_rate
+from meshlm.infer.engine import mesh_start
 
 #: Request phrasings kept out of training (meshlm/data/templates.py has none of these).
 HELDOUT_REQUESTS = (
@@ -119,8 +119,7 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
         row = {"i": i, "prompt": item["prompt"], **res.stats.to_dict(), "error": res.error}
         texts.append(res.text)
         try:
-            start = re.search(r"(?m)^v ", res.text)
-            decode(res.text[start.start():] if start else res.text)
+            decode(res.text[mesh_start(res.text):])
             row["strict"] = True
         except MeshFormatError:
             row["strict"] = False

@@ -146,7 +146,7 @@ class Engine:
         from meshlm.lenient import decode_lenient
 
         if constrained and not cut_off:
-            body = text[_mesh_start(text) :]
+            body = text[mesh_start(text) :]
             try:
                 return decode(body, strict=True, bins=self.bins), None
             except MeshFormatError as exc:  # would be a bug in the constraint: say so
@@ -227,7 +227,8 @@ def _last(parts):
     return deque(parts, maxlen=1)[0]
 
 
-def _mesh_start(text: str) -> int:
+def mesh_start(text: str) -> int:
+    """Offset of the first line that starts a mesh (``v ...``) in a reply; 0 if none."""
     m = re.search(r"(?m)^v ", text)
     return m.start() if m else 0
 
