@@ -36,14 +36,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FORMATS = sorted(WRITERS)
 
 
-def chair() -> trimesh.Trimesh:
-    """A low-poly chair from boxes: seat, four legs, back. Y up."""
-    T = trimesh.transformations.translation_matrix
-    parts = [trimesh.creation.box((1.0, 0.1, 1.0), T((0, 0.5, 0)))]
-    parts += [trimesh.creation.box((0.1, 0.5, 0.1), T((x, 0.25, z)))
-              for x in (-0.45, 0.45) for z in (-0.45, 0.45)]
-    parts.append(trimesh.creation.box((1.0, 0.8, 0.1), T((0, 0.95, -0.45))))
-    return trimesh.util.concatenate(parts)
+from mesh_helpers import chair  # noqa: E402,F401
 
 
 def triangle_set(vertices, faces, decimals: int = 6) -> set:

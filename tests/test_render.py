@@ -11,6 +11,8 @@ trimesh = pytest.importorskip("trimesh")
 pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
 
+from mesh_helpers import chair  # noqa: E402,F401
+
 from meshlm import render  # noqa: E402
 from meshlm.errors import MeshError  # noqa: E402
 from meshlm.render import (  # noqa: E402
@@ -21,15 +23,6 @@ from meshlm.render import (  # noqa: E402
     render_png,
     render_turntable_gif,
 )
-
-
-def chair() -> trimesh.Trimesh:
-    T = trimesh.transformations.translation_matrix
-    parts = [trimesh.creation.box((1.0, 0.1, 1.0), T((0, 0.5, 0)))]
-    parts += [trimesh.creation.box((0.1, 0.5, 0.1), T((x, 0.25, z)))
-              for x in (-0.45, 0.45) for z in (-0.45, 0.45)]
-    parts.append(trimesh.creation.box((1.0, 0.8, 0.1), T((0, 0.95, -0.45))))
-    return trimesh.util.concatenate(parts)
 
 
 @pytest.fixture(scope="module")
