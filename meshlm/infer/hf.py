@@ -11,6 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
@@ -52,6 +53,9 @@ class HFBackend:
     def load(cls, name_or_path: str, device: str | None = None) -> HFBackend:
         transformers = require("transformers", "train", "the transformers backend")
         dev, dtype = pick_device(device)
+        local = Path(name_or_path).expanduser()
+        if (local.is_absolute() or name_or_path.startswith((".", "~"))) and not local.is_dir():
+            raise MeshlmError(f"{name_or_path}: no such model folder")
         try:
             tok = transformers.AutoTokenizer.from_pretrained(name_or_path)
             model = transformers.AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
