@@ -239,5 +239,6 @@ def test_serve_command_fails_in_one_line_for_a_missing_model(tmp_path, capsys):
 
     assert main(["serve", "--model", str(tmp_path / "nope"), "--port", "7999"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("meshlm: error: cannot load model")
+    assert err[-1].startswith("meshlm: error: ")
+    assert "nope" in err[-1] and "no such model folder" in err[-1]
     assert main(["serve", "--port", "70000"]) == 2
