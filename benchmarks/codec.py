@@ -3,6 +3,8 @@
 Baseline (named, measured in the same run): ``trimesh.exchange.obj.export_obj`` to a string and
 ``trimesh.load`` of that string (file_type="obj", process=True), which is what a user would do
 to turn a mesh into OBJ text and back. Target: meshlm >= 20x faster on meshes of <= 500 faces.
+meshlm is timed twice: with its compiled kernel (``meshlm._ccodec``, built at install when a C
+compiler is present -- what users get) and on numpy alone (``MESHLM_PURE_NUMPY=1`` behaviour).
 
     python benchmarks/codec.py [--repeat 5]
 """
@@ -17,6 +19,7 @@ import time
 import numpy as np
 import trimesh
 
+import meshlm.codec as codec
 from meshlm import decode, encode
 
 
@@ -72,20 +75,27 @@ def main() -> None:
         f"machine: {platform.machine()} {platform.processor() or ''} "
         f"python {platform.python_version()}"
     )
+    kernel = codec._ccodec
+    print(f"compiled kernel: {'built' if kernel is not None else 'NOT built (numpy only)'}")
     print(
-        f"{'group':<12} {'meshes':>6} {'faces(avg)':>10} {'meshlm ms':>10} "
-        f"{'trimesh ms':>11} {'ratio':>7}"
+        f"{'group':<12} {'meshes':>6} {'faces(avg)':>10} {'kernel ms':>10} {'numpy ms':>9} "
+        f"{'trimesh ms':>11} {'kernel x':>9} {'numpy x':>8}"
     )
     for name, meshes in corpus().items():
         faces = np.mean([len(m.faces) for m in meshes])
         for m in meshes:  # warm-up
             meshlm_roundtrip(m)
             trimesh_roundtrip(m)
-        ours = bench(meshlm_roundtrip, meshes, args.repeat)
+        ours = bench(meshlm_roundtrip, meshes, args.repeat) if kernel is not None else float("nan")
+        codec._ccodec = None
+        try:
+            pure = bench(meshlm_roundtrip, meshes, args.repeat)
+        finally:
+            codec._ccodec = kernel
         base = bench(trimesh_roundtrip, meshes, args.repeat)
         print(
-            f"{name:<12} {len(meshes):>6} {faces:>10.0f} {ours * 1e3:>10.3f} {base * 1e3:>11.3f} "
-            f"{base / ours:>6.1f}x"
+            f"{name:<12} {len(meshes):>6} {faces:>10.0f} {ours * 1e3:>10.3f} {pure * 1e3:>9.3f} "
+            f"{base * 1e3:>11.3f} {base / ours:>8.1f}x {base / pure:>7.1f}x"
         )
 
 

@@ -1,6 +1,9 @@
 """The LLaMA-Mesh text codec: triangle meshes <-> plain OBJ text with integer coordinates.
 
-Pure numpy. The canonical format (``../shared/docs/llama-mesh-facts.md``, confirmed on a real
+Needs numpy alone; when the optional compiled kernel ``meshlm._ccodec`` was built at install
+time (a C compiler was present), encoding and strict decoding run through it -- it does the same
+steps, and tests hold the two paths to identical output. ``MESHLM_PURE_NUMPY=1`` switches it
+off. The canonical format (``../shared/docs/llama-mesh-facts.md``, confirmed on a real
 output of the released model) is::
 
     v X Y Z      (X, Y, Z integers in 0..bins-1; all vertex lines first)
@@ -29,6 +32,7 @@ language-model replies (see :mod:`meshlm.lenient`). Dequantization maps bin ``q`
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,7 +44,14 @@ from meshlm.errors import MeshError, MeshFormatError
 DEFAULT_BINS = 64
 MIN_BINS, MAX_BINS = 2, 1024
 #: Float slack, in bins, when flooring: coordinates this close below a bin boundary count as on it.
-QUANT_EPS = 1e-4
+QUANT_EPS = 1e-4  # also in _ccodec.c
+
+try:  # the optional compiled fast path (see the module docstring)
+    from meshlm import _ccodec
+except ImportError:  # pragma: no cover - depends on the install
+    _ccodec = None
+if os.environ.get("MESHLM_PURE_NUMPY") == "1":
+    _ccodec = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,6 +308,29 @@ def canonicalize(vertices, faces, bins: int = DEFAULT_BINS) -> Mesh:
     Raises MeshError for bad arrays, zero size, or a mesh that collapses to nothing at ``bins``.
     """
     bins = check_bins(bins)
+    fast = _kernel_call("canonical", vertices, faces, bins)
+    if fast is not None:
+        q, f = (np.frombuffer(b, dtype=np.int64).reshape(-1, 3) for b in fast)
+        return Mesh(quantized=q, faces=f, bins=bins)
+    return _canonicalize_numpy(vertices, faces, bins)
+
+
+def _kernel_call(name: str, vertices, faces, bins: int):
+    """The compiled kernel's answer for plain (n, 3) / (m, 3) arrays, or None (no kernel, other
+    input types, or an error: the numpy path then raises it with its message)."""
+    if _ccodec is None or not isinstance(vertices, np.ndarray) or not isinstance(faces, np.ndarray):
+        return None
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        return None
+    if vertices.dtype.kind not in "fiu" or faces.dtype.kind not in "iu":
+        return None
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    f = np.ascontiguousarray(faces, dtype=np.int64)
+    out = getattr(_ccodec, name)(v, f, len(v), len(f), bins)
+    return None if isinstance(out, int) else out
+
+
+def _canonicalize_numpy(vertices, faces, bins: int) -> Mesh:
     v, f = _check_arrays(vertices, faces)
     while True:
         used = np.zeros(len(v), dtype=bool)
@@ -347,6 +381,10 @@ def encode(vertices, faces, bins: int = DEFAULT_BINS) -> str:
     Returns the text: ``v`` lines then ``f`` lines, single spaces, ``\\n``-separated, no trailing
     newline. Raises :class:`~meshlm.errors.MeshError` when the mesh cannot be encoded.
     """
+    bins = check_bins(bins)
+    fast = _kernel_call("encode", vertices, faces, bins)
+    if fast is not None:
+        return fast[0]
     return canonicalize(vertices, faces, bins).to_text()
 
 
@@ -388,6 +426,11 @@ def decode(
     if not body:
         raise MeshFormatError("empty text: no mesh", line=1 + lead, source=source)
     body += "\n"
+    if _ccodec is not None:
+        fast = _ccodec.decode(body, bins)
+        if fast is not None:
+            q, f = (np.frombuffer(b, dtype=np.int64).reshape(-1, 3) for b in fast)
+            return Mesh(quantized=q, faces=f, bins=bins)
     if _STRICT_RE.fullmatch(body) and not _LEADING_ZERO.search(body):
         nums = np.fromstring(body.translate(_TO_SPACES), dtype=np.int64, sep=" ")
         nv = body.count("v")

@@ -313,3 +313,71 @@ def test_strict_raises_only_format_errors_on_arbitrary_text(text):
     except MeshFormatError:
         return
     assert len(m.faces) >= 1 and len(m.quantized) >= 3
+
+
+# --- the compiled kernel against the numpy path ------------------------------------------------
+
+def test_kernel_is_built_and_used():
+    """The install builds the optional kernel on this platform (gcc is present); CI must see it
+    used, or the speed the benchmark reports is not what users get."""
+    import meshlm.codec as codec
+
+    assert codec._ccodec is not None, "meshlm._ccodec was not built (pip install -e . with gcc)"
+    text = encode(*cube())
+    q, f = codec._ccodec.decode(text + "\n", 64)  # valid text takes the compiled path
+    assert np.array_equal(np.frombuffer(f, dtype=np.int64).reshape(-1, 3), decode(text).faces)
+
+
+@SETTINGS
+@given(mesh=meshes(), bins=st.sampled_from([2, 3, 16, 64, 100, 1024]))
+def test_kernel_encodes_exactly_like_numpy(mesh, bins):
+    import meshlm.codec as codec
+
+    if codec._ccodec is None:
+        pytest.skip("compiled kernel not built")
+    v, f = mesh
+    try:
+        want = codec._canonicalize_numpy(v, f, bins)
+    except MeshError as exc:  # the kernel path must raise the same error
+        with pytest.raises(MeshError, match=re_escape(str(exc))):
+            encode(v, f, bins=bins)
+        return
+    got = canonicalize(v, f, bins)
+    assert np.array_equal(got.quantized, want.quantized) and np.array_equal(got.faces, want.faces)
+    assert encode(v, f, bins=bins) == want.to_text()
+    # other dtypes and layouts take the same path to the same text
+    assert encode(v.astype(np.float32).astype(np.float64)[::-1][::-1], f.astype(np.int32),
+                  bins=bins) == want.to_text()
+
+
+def re_escape(s: str) -> str:
+    import re
+
+    return re.escape(s)
+
+
+@SETTINGS
+@given(mesh=meshes(max_vertices=20, max_faces=20), data=st.data())
+def test_kernel_decode_accepts_exactly_what_numpy_accepts(mesh, data):
+    """Corrupt canonical text one edit at a time: the kernel and the numpy path agree on accept
+    / reject, on the arrays, and (through the fallback) on the error message."""
+    import meshlm.codec as codec
+
+    if codec._ccodec is None:
+        pytest.skip("compiled kernel not built")
+    text = try_encode(*mesh)
+    pos = data.draw(st.integers(0, len(text)))
+    edit = data.draw(st.sampled_from(["", "0", "1", "9", " ", "\n", "v", "f", "x", "\r", "-"]))
+    cut = data.draw(st.integers(0, 2))
+    bad = text[:pos] + edit + text[pos + cut:]
+    results = []
+    for use_kernel in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            if not use_kernel:
+                mp.setattr(codec, "_ccodec", None)
+            try:
+                m = decode(bad)
+                results.append((m.quantized.tolist(), m.faces.tolist()))
+            except MeshFormatError as exc:
+                results.append(str(exc))
+    assert results[0] == results[1]
