@@ -162,9 +162,12 @@ def test_tokenizer_numbers_whole_and_chat_template(tokenizer_dir):
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     for i in (0, 7, 63, 100, 999, 1000, 1023):
         assert len(tok.encode(str(i), add_special_tokens=False)) == 1, i
+        assert len(tok.encode(f" {i}", add_special_tokens=False)) == 1, i
     line = "v 12 0 63\n"
     ids = tok.encode(line, add_special_tokens=False)
-    assert tok.convert_ids_to_tokens(ids) == ["v", "Ġ", "12", "Ġ", "0", "Ġ", "63", "Ċ"]
+    assert tok.convert_ids_to_tokens(ids) == ["v", " 12", " 0", " 63", "Ċ"]
+    assert tok.convert_ids_to_tokens(tok.encode("f 1 10 102\n", add_special_tokens=False)) == [
+        "f", " 1", " 10", " 102", "Ċ"]  # longest match: " 102" is not " 10" + "2"
     text = "v 0 0 0\nv 0 0 63\nv 0 63 0\nf 1 2 3\n"
     assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
     msgs = [{"role": "user", "content": "Make a cone."}]

@@ -85,8 +85,12 @@ class VocabIndex:
         for ch in "vf \n0123456789":
             if ch not in self.root.children or not self.root.children[ch].ids:
                 raise ValueError(f"the tokenizer cannot write {ch!r} as a token of its own")
-        # no mesh token spans a separator: the mask depends on local state only (cacheable)
-        self.simple = all(len(t) == 1 or t.isdigit() for t in texts if t and set(t) <= MESH_CHARS)
+        # no mesh token spans a separator, except a space that leads a number (" 12", meshlm's
+        # own tokenizer): the mask then depends on local state only, and is cacheable
+        mesh_texts = [t for t in texts if t and set(t) <= MESH_CHARS]
+        self.simple = all(len(t) == 1 or t.isdigit() or (t[0] == " " and t[1:].isdigit())
+                          for t in mesh_texts)
+        self.spaced = any(len(t) > 1 and t[0] == " " and t[1:].isdigit() for t in mesh_texts)
         self.cache: dict = {}
         ordinary = np.array([bool(t) for t in texts], dtype=bool)  # not special, not empty
         ordinary[self.eos_ids] = False
@@ -167,6 +171,15 @@ class MeshConstraint:
             return (g.bins, 0, v_ok, f_ok, pf is not None)
         return (g.bins, phase, kind, field, digits, lo, hi, excl)
 
+    def _mask_key(self, state):
+        """The cache key of the allowed set at ``state`` (``index.simple`` only): the local key,
+        plus, when space-led number tokens exist, the local key of the number a space starts."""
+        key = self._local_key(state)
+        if self.index.spaced:
+            nxt = self.grammar.step(state, " ")
+            key = (key, None if nxt is None else self._local_key(nxt))
+        return key
+
     @property
     def _line_start(self) -> bool:
         return not self.preamble or self.preamble.endswith("\n")
@@ -176,7 +189,7 @@ class MeshConstraint:
         if self.done:
             return np.asarray(self.index.eos_ids, dtype=np.int64)
         if self.state is not None:
-            key = self._local_key(self.state) if self.index.simple else None
+            key = self._mask_key(self.state) if self.index.simple else None
             if key is not None:
                 hit = self.index.cache.get(key)
                 if hit is not None:

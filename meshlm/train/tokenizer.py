@@ -2,9 +2,12 @@
 
 Contract of the tokenizer :func:`train_tokenizer` returns (a ``transformers`` fast tokenizer):
 
-* every integer ``0..MAX_INTEGER`` (1023, enough for 1024 bins) is one whole token, so a mesh
-  line ``v 12 0 63`` costs 8 tokens -- ``v``, space, ``12``, space, ``0``, space, ``63``, newline --
-  exactly as with the Llama-3 tokenizer the released LLaMA-Mesh uses;
+* every integer ``0..MAX_INTEGER`` (1023, enough for 1024 bins) is one whole token, and so is
+  every integer with the space before it (`` 12``), so a mesh line ``v 12 0 63`` costs 5 tokens --
+  ``v``, `` 12``, `` 0``, `` 63``, newline -- where the Llama-3 tokenizer of the released
+  LLaMA-Mesh spends 8 (the spaces are tokens of their own there). Fewer tokens per face means
+  more meshes per training hour and faster generation for a small CPU model; numbers stay whole,
+  so the constrained decoder still classifies the vocabulary once (see ``infer/constrain.py``);
 * the rest is byte-level BPE (nothing is ever unknown) learnt from captions and chat text, with
   the Llama-3 pre-tokenization pattern, so GGUF converters can declare it as a Llama-3 tokenizer;
 * special tokens and a Llama-3-style chat template; ``eos_token`` is ``<|eot_id|>`` (a reply
@@ -79,13 +82,13 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, model_max_leng
     """Train a byte-level BPE on ``texts`` and return a ``transformers`` fast tokenizer.
 
     ``vocab_size`` is the target size of the whole vocabulary (specials + bytes + merges +
-    integers 0..1023); the result can be slightly smaller when the text has few distinct words.
+    integers 0..1023, bare and space-led); the result can be slightly smaller when the text has few distinct words.
     Deterministic for the same input.
     """
     tk = require("tokenizers", "train", "training a tokenizer")
     transformers = require("transformers", "train", "training a tokenizer")
     n_integer = MAX_INTEGER + 1
-    bpe_size = max(vocab_size - n_integer, len(SPECIAL_TOKENS) + 256)
+    bpe_size = max(vocab_size - 2 * n_integer, len(SPECIAL_TOKENS) + 256)
 
     tok = tk.Tokenizer(tk.models.BPE())
     tok.pre_tokenizer = tk.pre_tokenizers.Sequence([
@@ -98,9 +101,10 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, model_max_leng
         vocab_size=bpe_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS,
         initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
-    # Whole-number tokens: matched before pre-tokenization, longest first ("1023" beats "102").
-    tok.add_tokens([tk.AddedToken(str(i), normalized=False, single_word=False)
-                    for i in range(n_integer)])
+    # Whole-number tokens, bare and space-led: matched before pre-tokenization, leftmost-longest
+    # (" 1023" beats " 102" and "1023"). llama.cpp splits them out the same way (USER_DEFINED).
+    tok.add_tokens([tk.AddedToken(f"{sep}{i}", normalized=False, single_word=False)
+                    for sep in ("", " ") for i in range(n_integer)])
     return transformers.PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=BOS, eos_token=EOT, pad_token=PAD,
         additional_special_tokens=[EOS, START_HEADER, END_HEADER],
