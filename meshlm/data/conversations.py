@@ -33,7 +33,8 @@ Encodings = Sequence[tuple[int, str]]
 #: Paper limits: exchanges per dialogue.
 MAX_GENERATION_TURNS = 8
 MAX_UNDERSTANDING_TURNS = 4
-#: Llama-3 spends about 8 tokens per ``v``/``f`` line (see docs/llama-mesh-facts.md).
+#: Token estimate per ``v``/``f`` line when no tokenizer is given: Llama-3 spends 8 (see
+#: docs/format.md; meshlm's own tokenizer 5), so the estimate never lets a row over the budget.
 TOKENS_PER_MESH_LINE = 8
 
 
