@@ -53,7 +53,9 @@ def test_heldout_set_uses_unseen_phrasings_and_labels(heldout):
         assert any(p["prompt"].startswith(h.split("{")[0]) for h in HELDOUT_REQUESTS)
         assert not any(p["prompt"].startswith(f) for f in train_forms if len(f) > 12)
     refs = load_references(heldout["references"])
-    assert len(refs) >= 38  # every family once
+    assert len(refs) == 38 * 10  # ten of every family, the prompts' own shapes among them
+    uids = {p.stem for p in heldout["references"].glob("*.obj")}
+    assert {p["uid"] for p in prompts} <= uids
     under = load_jsonl(heldout["understand"])
     assert all(u["mesh"].startswith("v ") and u["caption"] for u in under)
 
@@ -74,7 +76,7 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
     refs = load_references(heldout["references"])
     s = Sampling(seed=0, max_new_tokens=300, temperature=1.0, max_preamble=0)
     m = eval_generate(engine, rows, tmp_path / "gen", s, refs)
-    assert m["samples"] == 3 and 0 <= m["family_accuracy"] <= 1
+    assert m["samples"] == 3 and 0 <= m["family_accuracy"] <= 1 and m["family_references"] == 380
     samples = [json.loads(x) for x in (tmp_path / "gen" / "samples.jsonl").read_text().splitlines()]
     for r in samples:  # constrained: every mesh that finished passes the strict decoder
         assert r["strict"] or r["cut_off"]

@@ -143,9 +143,12 @@ def eval_language_cmd(
 @eval_app.command("heldout")
 def eval_heldout_cmd(
     out: Path = typer.Option(..., "--out", "-o"),
-    per_family: int = typer.Option(3, "--per-family"),
+    per_family: int = typer.Option(3, "--per-family", help="Prompts and meshes per family."),
+    refs_per_family: int = typer.Option(
+        10, "--refs-per-family", help="Reference shapes per family for family judging."
+    ),
 ) -> None:
     """Write a held-out evaluation set (prompts, meshes, references) for the bundled model."""
     from meshlm.eval.runner import heldout_set
 
-    heldout_set(out, per_family=per_family, log=typer.echo)
+    heldout_set(out, per_family=per_family, refs_per_family=refs_per_family, log=typer.echo)
