@@ -367,3 +367,47 @@ def test_two_process_data_parallel_gloo(data_dir, tokenizer_dir, tmp_path):
     assert meta["recipe"]["gradient_accumulation_steps"] == 2
     assert meta["global_step"] == 4 and "eval_loss" in meta["metrics"]
     assert (out / "model.safetensors").is_file() and (out / "loss.png").is_file()
+
+
+@pytest.mark.parametrize("mode", ["token", "sample"])
+def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, tmp_path, mode):
+    """Two micro-batches of one conversation each (a long mesh reply, a short caption): the
+    gradient the Trainer accumulates is that of the token-weighted mean ('token') or of the mean
+    of the two conversations' means ('sample'), computed here by hand."""
+    import torch
+    import torch.nn.functional as F
+
+    from meshlm.train import build_trainer
+
+    tr = build_trainer(tiny_cfg(data_dir, tmp_path, tokenizer=str(tokenizer_dir),
+                                loss_averaging=mode, per_device_batch_size=1,
+                                global_batch_size=2))
+    rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
+    gen = next(i for i, r in enumerate(rows) if r["task"] == "generation")
+    und = next(i for i, r in enumerate(rows) if r["task"] == "understanding")
+    batches = [tr.data_collator([tr.train_dataset[i]]) for i in (gen, und)]
+    model = tr.model
+    model.train()
+    sums, counts = [], []
+    for b in batches:
+        logits = model(input_ids=b["input_ids"]).logits[0, :-1]
+        target = b["labels"][0, 1:]
+        keep = target != -100
+        nll = F.cross_entropy(logits[keep], target[keep], reduction="sum")
+        sums.append(nll)
+        counts.append(int(keep.sum()))
+    assert counts[0] > 3 * counts[1]  # the mesh reply has many more supervised tokens
+    if mode == "token":
+        want = (sums[0] + sums[1]) / (counts[0] + counts[1])
+    else:
+        want = (sums[0] / counts[0] + sums[1] / counts[1]) / 2
+    model.zero_grad()
+    want.backward()
+    expected = model.get_input_embeddings().weight.grad.clone()
+    model.zero_grad()
+    samples, n_items = tr.get_batch_samples(iter(batches), 2, torch.device("cpu"))
+    tr.current_gradient_accumulation_steps = 2  # set by the training loop for each step
+    for b in samples:
+        tr.training_step(model, b, n_items)
+    got = model.get_input_embeddings().weight.grad
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-7)

@@ -76,6 +76,11 @@ class TrainConfig:
                        "padding-free, attention kept within each conversation).")
     assistant_only_loss: bool = _f(True, "Train on assistant turns only (user and system tokens "
                                    "get label -100).")
+    loss_averaging: str = _f("token", "How the loss averages: 'token' (every supervised token of "
+                             "a step weighs the same: long mesh replies dominate) or 'sample' "
+                             "(every micro-batch's mean weighs the same; with "
+                             "per_device_batch_size 1, every conversation: a 15-token caption "
+                             "answer counts as much as a 1,000-token mesh).")
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
     max_eval_samples: int | None = _f(256, "Use only the first N validation rows for evaluation.")
 
@@ -179,6 +184,9 @@ class TrainConfig:
                      "save_steps", "tokenizer_vocab_size", "lora_r"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.loss_averaging not in ("token", "sample"):
+            raise ConfigError(f"loss_averaging must be 'token' or 'sample', "
+                              f"got {self.loss_averaging!r}")
         if self.world_size() < 1:
             raise ConfigError("num_processes must be >= 1")
         if self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads:

@@ -245,11 +245,16 @@ def build_trainer(cfg: TrainConfig):
             quantization = transformers.BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=torch.bfloat16)
-    return trl.SFTTrainer(
+    trainer = trl.SFTTrainer(
         model=model, args=args, train_dataset=train_ds,
         eval_dataset=val_ds if len(val_ds) else None,
         processing_class=tokenizer, peft_config=peft_config(cfg),
         quantization_config=quantization)
+    if cfg.loss_averaging == "sample":
+        # Without loss kwargs the Trainer passes no token count across micro-batches: TRL takes
+        # each micro-batch's own token mean and the Trainer divides by the accumulation steps.
+        trainer.model_accepts_loss_kwargs = False
+    return trainer
 
 
 def last_checkpoint(output_dir: str | Path) -> str | None:
