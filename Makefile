@@ -38,6 +38,7 @@ bundled-model: $(STAMP)
 	$(BIN)/meshlm build-data --procedural 12000 --rotations 0 --max-faces 300 --multi-turn 0.1 \
 		--max-length 4096 --seed 0 --out data/bundled -j 2 --overwrite
 	$(BIN)/meshlm train --config recipes/bundled.yaml
+	$(BIN)/meshlm train --config recipes/bundled-stage2.yaml
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
