@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from meshlm.infer.grammar import MeshGrammar
+from meshlm.infer.grammar import NUM, MeshGrammar
 
 MESH_CHARS = frozenset("vf0123456789 \n")
 
@@ -56,6 +56,25 @@ def token_texts(tokenizer) -> list[str]:
     return texts
 
 
+def _can_occur(text: str) -> bool:
+    """Whether ``text`` can be a piece of canonical mesh text at all, judged by neighbouring
+    characters: a newline is followed by ``v``/``f``, a letter by a space, a space by a digit, a
+    digit by a digit, a space or a newline. Tokens that fail (prose BPE pieces such as ``" v"``
+    or ``"ff"``) are never allowed inside a mesh, so the index leaves them out."""
+    for a, b in zip(text, text[1:]):
+        if a == "\n":
+            ok = b in "vf"
+        elif a in "vf":
+            ok = b == " "
+        elif a == " ":
+            ok = b.isdigit()
+        else:
+            ok = b.isdigit() or b in " \n"
+        if not ok:
+            return False
+    return True
+
+
 class VocabIndex:
     """A tokenizer's vocabulary classified for mesh decoding (build once, reuse for every step).
 
@@ -76,7 +95,7 @@ class VocabIndex:
         self.root = _Node()
         self.mesh_tokens = 0
         for i, t in enumerate(texts):
-            if t and set(t) <= MESH_CHARS:
+            if t and set(t) <= MESH_CHARS and _can_occur(t):
                 node = self.root
                 for ch in t:
                     node = node.children.setdefault(ch, _Node())
@@ -87,10 +106,24 @@ class VocabIndex:
                 raise ValueError(f"the tokenizer cannot write {ch!r} as a token of its own")
         # no mesh token spans a separator, except a space that leads a number (" 12", meshlm's
         # own tokenizer): the mask then depends on local state only, and is cacheable
-        mesh_texts = [t for t in texts if t and set(t) <= MESH_CHARS]
+        mesh_texts = [t for t in texts if t and set(t) <= MESH_CHARS and _can_occur(t)]
         self.simple = all(len(t) == 1 or t.isdigit() or (t[0] == " " and t[1:].isdigit())
                           for t in mesh_texts)
         self.spaced = any(len(t) > 1 and t[0] == " " and t[1:].isdigit() for t in mesh_texts)
+        # space-led number token id -> from the id of the same number without its space
+        ids_of = {t: i for i, t in enumerate(texts) if t and set(t) <= MESH_CHARS}
+        self.spaced_twin = np.full(len(texts), -1, dtype=np.int64)
+        for t, i in ids_of.items():
+            if len(t) > 1 and t[0] == " " and t[1:].isdigit():
+                if t[1:] not in ids_of:  # no bare twin: masks cannot be composed, walk instead
+                    self.simple = False
+                    break
+                self.spaced_twin[ids_of[t[1:]]] = i
+        # bare whole-number tokens by value ("12" -> its id); leading zeros are never allowed
+        values = {int(t): i for t, i in ids_of.items() if t.isdigit() and (t == "0" or t[0] != "0")}
+        self.number_id = np.full(max(values, default=0) + 1, -1, dtype=np.int64)
+        for v, i in values.items():
+            self.number_id[v] = i
         self.cache: dict = {}
         ordinary = np.array([bool(t) for t in texts], dtype=bool)  # not special, not empty
         ordinary[self.eos_ids] = False
@@ -144,13 +177,19 @@ class MeshConstraint:
 
     # -- the mask ---------------------------------------------------------------------------
 
-    def _mesh_tokens(self, state) -> list[int]:
+    def _mesh_tokens(self, state, skip_spaced: bool = False) -> list[int]:
+        """Ids of the mesh tokens the grammar accepts from ``state`` (a walk of the vocabulary
+        trie); ``skip_spaced`` leaves out the tokens that start with a space and continue."""
         out: list[int] = []
         step = self.grammar.step
         stack = [(self.index.root, state)]
         while stack:
             node, st = stack.pop()
             for ch, child in node.children.items():
+                if skip_spaced and ch == " " and node is self.index.root:
+                    if child.ids and step(st, ch) is not None:
+                        out.extend(child.ids)
+                    continue
                 nxt = step(st, ch)
                 if nxt is None:
                     continue
@@ -171,14 +210,70 @@ class MeshConstraint:
             return (g.bins, 0, v_ok, f_ok, pf is not None)
         return (g.bins, phase, kind, field, digits, lo, hi, excl)
 
-    def _mask_key(self, state):
-        """The cache key of the allowed set at ``state`` (``index.simple`` only): the local key,
-        plus, when space-led number tokens exist, the local key of the number a space starts."""
+    def _own(self, state, key) -> np.ndarray:
+        """Allowed ids at ``state`` other than space-led numbers, end tokens included (cached by
+        the local key, which they depend on alone when ``index.simple``)."""
+        hit = self.index.cache.get(key)
+        if hit is None and state[0] == NUM and not state[3]:  # a number starts: no walk needed
+            hit = self._number_starts(state[5], state[6], state[7])
+            if len(self.index.cache) < 400_000:
+                self.index.cache[key] = hit
+        if hit is None:
+            out = self._mesh_tokens(state, skip_spaced=self.index.spaced)
+            if self.grammar.can_end(state):
+                out.extend(self.index.eos_ids)
+            hit = np.unique(np.asarray(out, dtype=np.int64))
+            if len(self.index.cache) < 400_000:
+                self.index.cache[key] = hit
+        return hit
+
+    def _number_starts(self, lo: int, hi: int, excl) -> np.ndarray:
+        """Bare number tokens that may start a number in ``lo..hi`` other than ``excl`` (the
+        grammar's ``_viable`` for every token at once): the prefixes of the allowed numbers with
+        ``j`` digits still to come are the values ``lo // 10**j .. hi // 10**j``, one slice of
+        the value table per ``j``; ``excl`` removes its own value at ``j = 0``, and for ``j > 0``
+        at most a slice's end (where the block of 10**j numbers is clipped to ``excl`` alone)."""
+        table = self.index.number_id
+        parts = []
+        scale = 1
+        while True:
+            p0, p1 = lo // scale, min(hi // scale, len(table) - 1)
+            if scale > 1:
+                p0 = max(p0, 1)  # a longer number never starts with 0
+            if p0 <= p1:
+                keep = np.ones(p1 - p0 + 1, dtype=bool)
+                if excl is not None:  # j = 0: each value stands alone; j > 0: only the ends
+                    ends = {p0, p1} if scale > 1 else ({excl} if p0 <= excl <= p1 else set())
+                    for p in ends:
+                        first, last = max(p * scale, lo), min(p * scale + scale - 1, hi)
+                        if first == last == excl:
+                            keep[p - p0] = False
+                parts.append(table[p0:p1 + 1][keep])
+            if scale * 10 > hi:
+                break
+            scale *= 10
+        ids = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+        return np.unique(ids[ids >= 0])
+
+    def _allowed_simple(self, state) -> np.ndarray:
+        """The allowed set from caches: the local tokens, plus the space-led numbers, which are
+        the space-less twins of the numbers that may start after a space -- so a new bound pair
+        costs one walk of the number trie, not of the whole vocabulary."""
         key = self._local_key(state)
-        if self.index.spaced:
-            nxt = self.grammar.step(state, " ")
-            key = (key, None if nxt is None else self._local_key(nxt))
-        return key
+        own = self._own(state, key)
+        if not self.index.spaced:
+            return own
+        nxt = self.grammar.step(state, " ")
+        if nxt is None:
+            return own
+        key2 = self._local_key(nxt)
+        both = self.index.cache.get((key, key2))
+        if both is None:
+            twins = self.index.spaced_twin[self._own(nxt, key2)]
+            both = np.union1d(own, twins[twins >= 0])
+            if len(self.index.cache) < 400_000:
+                self.index.cache[(key, key2)] = both
+        return both
 
     @property
     def _line_start(self) -> bool:
@@ -189,18 +284,12 @@ class MeshConstraint:
         if self.done:
             return np.asarray(self.index.eos_ids, dtype=np.int64)
         if self.state is not None:
-            key = self._mask_key(self.state) if self.index.simple else None
-            if key is not None:
-                hit = self.index.cache.get(key)
-                if hit is not None:
-                    return hit
+            if self.index.simple:
+                return self._allowed_simple(self.state)
             out = self._mesh_tokens(self.state)
             if self.grammar.can_end(self.state):
                 out.extend(self.index.eos_ids)
-            arr = np.unique(np.asarray(out, dtype=np.int64))
-            if key is not None and len(self.index.cache) < 200_000:
-                self.index.cache[key] = arr
-            return arr
+            return np.unique(np.asarray(out, dtype=np.int64))
         idx = self.index
         starts = self._mesh_tokens(self.grammar.start()) if self._line_start else []
         if self.preamble_tokens < self.max_preamble:
