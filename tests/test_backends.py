@@ -27,7 +27,7 @@ def model_dir(tmp_path_factory):
     from meshlm.train.tokenizer import train_tokenizer
 
     tok = train_tokenizer(["Create a 3D model of a chair.", "Here is a table with four legs.",
-                           "What is this 3D object? It is a small stool."] * 50, vocab_size=1600)
+                           "What is this 3D object? It is a small stool."] * 50, vocab_size=2700)
     cfg = transformers.LlamaConfig(
         vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +100,12 @@ def test_trim_history_keeps_newest_turns_within_budget():
 # --- a turn that writes a mesh ---------------------------------------------------------------
 
 
-def test_prompt_streams_text_updates_viewer_then_offers_downloads(demo):
-    ups = list(demo.turn("a chair", [], [], FAST))
+def test_prompt_streams_text_updates_viewer_then_offers_downloads(demo, monkeypatch):
+    # a random-weight model ends its meshes after a face or two: show every new face at once,
+    # and take a seed whose mesh has more than one face, so a live update comes before the end
+    monkeypatch.setattr(web, "VIEWER_EVERY_FACES", 1)
+    monkeypatch.setattr(web, "VIEWER_EVERY_SECONDS", 0.0)
+    ups = list(demo.turn("a chair", [], [], dataclasses.replace(FAST, seed=5)))
     assert ups[-1].done and all(not u.done for u in ups[:-1])
     assert ups[0].files is None and ups[0].report == ""  # the previous downloads are cleared
     assert ups[0].chat[-2] == {"role": "user", "content": "a chair"}
