@@ -45,7 +45,7 @@ def test_bundled_model_generates_a_strictly_valid_mesh(backend):
     assert not r.stats.cut_off and r.error is None
     body = r.text[r.text.index("v "):]
     m = decode(body)  # strict
-    assert len(m.faces) >= 1 and r.stats.faces == len(m.faces)  # v0 meshes are small
+    assert len(m.faces) >= 1 and r.stats.faces == len(m.faces)
 
 
 def test_readme_main_job(tmp_path):
