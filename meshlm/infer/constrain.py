@@ -61,7 +61,7 @@ def _can_occur(text: str) -> bool:
     characters: a newline is followed by ``v``/``f``, a letter by a space, a space by a digit, a
     digit by a digit, a space or a newline. Tokens that fail (prose BPE pieces such as ``" v"``
     or ``"ff"``) are never allowed inside a mesh, so the index leaves them out."""
-    for a, b in zip(text, text[1:]):
+    for a, b in zip(text, text[1:], strict=False):
         if a == "\n":
             ok = b in "vf"
         elif a in "vf":

@@ -82,7 +82,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, model_max_leng
     """Train a byte-level BPE on ``texts`` and return a ``transformers`` fast tokenizer.
 
     ``vocab_size`` is the target size of the whole vocabulary (specials + bytes + merges +
-    integers 0..1023, bare and space-led); the result can be slightly smaller when the text has few distinct words.
+    integers 0..1023, bare and space-led); the result can be slightly smaller when the text
+    has few distinct words.
     Deterministic for the same input.
     """
     tk = require("tokenizers", "train", "training a tokenizer")
