@@ -270,7 +270,7 @@ class MeshConstraint:
         both = self.index.cache.get((key, key2))
         if both is None:
             twins = self.index.spaced_twin[self._own(nxt, key2)]
-            both = np.union1d(own, twins[twins >= 0])
+            both = np.concatenate((own, twins[twins >= 0]))  # disjoint: no space-led ids in own
             if len(self.index.cache) < 400_000:
                 self.index.cache[(key, key2)] = both
         return both
@@ -280,7 +280,7 @@ class MeshConstraint:
         return not self.preamble or self.preamble.endswith("\n")
 
     def allowed(self) -> np.ndarray:
-        """Sorted int64 array of the token ids allowed next."""
+        """int64 array of the token ids allowed next (no repeats; not necessarily sorted)."""
         if self.done:
             return np.asarray(self.index.eos_ids, dtype=np.int64)
         if self.state is not None:
