@@ -97,3 +97,10 @@ def test_eval_commands_fail_cleanly(tmp_path, capsys):
                  "--model", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert f"{bad}:2: not JSON" in err and len(err.strip().splitlines()) == 1
+
+
+def test_heldout_refuses_empty_pools(tmp_path, capsys):
+    assert main(["eval", "heldout", "-o", str(tmp_path / "h"), "--refs-per-family", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["meshlm: error: per_family and refs_per_family must be >= 1, got 3 and 0"]
+    assert not (tmp_path / "h").exists()  # refused before writing anything

@@ -411,3 +411,14 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
         tr.training_step(model, b, n_items)
     got = model.get_input_embeddings().weight.grad
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_missing_base_model_folder_is_one_clear_error(data_dir, tmp_path, capsys):
+    from meshlm.cli import main
+
+    recipe = write_recipe(tmp_path / "r.yaml", model=str(tmp_path / "stage1"),
+                          data_dir=str(data_dir), output_dir=str(tmp_path / "out"))
+    assert main(["train", "--config", str(recipe)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"meshlm: error: {tmp_path / 'stage1'}: no such local folder")
+    assert not any("Traceback" in line for line in err)

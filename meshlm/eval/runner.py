@@ -253,6 +253,9 @@ def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SE
     """
     from meshlm.shapes import generate, list_families, write_corpus
 
+    if per_family < 1 or refs_per_family < 1:
+        raise MeshlmError(f"per_family and refs_per_family must be >= 1, got {per_family} and "
+                          f"{refs_per_family}")
     fams = list(families or list_families())
     out = Path(out_dir)
     refs = out / "references"

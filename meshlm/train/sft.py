@@ -199,7 +199,13 @@ def load_tokenizer(cfg: TrainConfig, args):
 
     source = cfg.tokenizer or (None if cfg.model == SCRATCH else cfg.model)
     if source is not None:
-        tok = transformers.AutoTokenizer.from_pretrained(source)
+        try:
+            tok = transformers.AutoTokenizer.from_pretrained(source)
+        except OSError as exc:  # neither a folder here nor reachable on the hub
+            where = "no such local folder, and " if not Path(source).exists() else ""
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise MeshlmError(
+                f"{source}: {where}cannot load a tokenizer from it ({first})") from None
         if not tok.chat_template:  # a base (non-chat) model: give it meshlm's Llama-3 layout
             tok.chat_template = mtok.CHAT_TEMPLATE
         return tok
