@@ -195,16 +195,24 @@ static PyObject *arrays(const int64_t *q, int64_t nv, const int64_t *f, int64_t 
     return Py_BuildValue("(NN)", a, b);
 }
 
-static PyObject *py_encode(PyObject *self, PyObject *args) {
+/* Parse (vertices, faces, n, m, bins) and run canonical() without the GIL. Returns -1 with a
+ * Python error set, else canonical()'s code (OK = 0, with *q and *f to free). */
+static int run_canonical(PyObject *args, int64_t **q, int64_t *nv, int64_t **f, int64_t *nf) {
     Py_buffer vb, fb;
-    int64_t n, m, nv = 0, nf = 0, *q = NULL, *f = NULL;
-    int bins;
-    if (parse_args(args, &vb, &fb, &n, &m, &bins)) return NULL;
-    int rc;
+    int64_t n, m;
+    int bins, rc;
+    if (parse_args(args, &vb, &fb, &n, &m, &bins)) return -1;
     Py_BEGIN_ALLOW_THREADS
-    rc = canonical(vb.buf, fb.buf, n, m, bins, &q, &nv, &f, &nf);
+    rc = canonical(vb.buf, fb.buf, n, m, bins, q, nv, f, nf);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&vb); PyBuffer_Release(&fb);
+    return rc;
+}
+
+static PyObject *py_encode(PyObject *self, PyObject *args) {
+    int64_t nv = 0, nf = 0, *q = NULL, *f = NULL;
+    int rc = run_canonical(args, &q, &nv, &f, &nf);
+    if (rc < 0) return NULL;
     if (rc) return PyLong_FromLong(rc);
     /* "v " + 3 numbers of <= 4 digits and their spaces + "\n": at most 17 bytes a line */
     char *buf = malloc((size_t)(17 * nv + 2 + 3 * 22 * nf + 1));
@@ -227,15 +235,9 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
 }
 
 static PyObject *py_canonical(PyObject *self, PyObject *args) {
-    Py_buffer vb, fb;
-    int64_t n, m, nv = 0, nf = 0, *q = NULL, *f = NULL;
-    int bins;
-    if (parse_args(args, &vb, &fb, &n, &m, &bins)) return NULL;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = canonical(vb.buf, fb.buf, n, m, bins, &q, &nv, &f, &nf);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&vb); PyBuffer_Release(&fb);
+    int64_t nv = 0, nf = 0, *q = NULL, *f = NULL;
+    int rc = run_canonical(args, &q, &nv, &f, &nf);
+    if (rc < 0) return NULL;
     if (rc) return PyLong_FromLong(rc);
     PyObject *out = arrays(q, nv, f, nf);
     free(q); free(f);

@@ -385,7 +385,8 @@ def encode(vertices, faces, bins: int = DEFAULT_BINS) -> str:
     fast = _kernel_call("encode", vertices, faces, bins)
     if fast is not None:
         return fast[0]
-    return canonicalize(vertices, faces, bins).to_text()
+    # the kernel could not (other input types) or would not (bad input): numpy does it or says why
+    return _canonicalize_numpy(vertices, faces, bins).to_text()
 
 
 # --------------------------------------------------------------------------------------------

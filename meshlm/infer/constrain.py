@@ -94,6 +94,7 @@ class VocabIndex:
         self.texts = texts
         self.root = _Node()
         self.mesh_tokens = 0
+        ids_of: dict[str, int] = {}  # text -> id of the tokens that can occur in a mesh
         for i, t in enumerate(texts):
             if t and set(t) <= MESH_CHARS and _can_occur(t):
                 node = self.root
@@ -101,17 +102,16 @@ class VocabIndex:
                     node = node.children.setdefault(ch, _Node())
                 node.ids.append(i)
                 self.mesh_tokens += 1
+                ids_of[t] = i
         for ch in "vf \n0123456789":
             if ch not in self.root.children or not self.root.children[ch].ids:
                 raise ValueError(f"the tokenizer cannot write {ch!r} as a token of its own")
         # no mesh token spans a separator, except a space that leads a number (" 12", meshlm's
         # own tokenizer): the mask then depends on local state only, and is cacheable
-        mesh_texts = [t for t in texts if t and set(t) <= MESH_CHARS and _can_occur(t)]
         self.simple = all(len(t) == 1 or t.isdigit() or (t[0] == " " and t[1:].isdigit())
-                          for t in mesh_texts)
-        self.spaced = any(len(t) > 1 and t[0] == " " and t[1:].isdigit() for t in mesh_texts)
+                          for t in ids_of)
+        self.spaced = any(len(t) > 1 and t[0] == " " and t[1:].isdigit() for t in ids_of)
         # space-led number token id -> from the id of the same number without its space
-        ids_of = {t: i for i, t in enumerate(texts) if t and set(t) <= MESH_CHARS}
         self.spaced_twin = np.full(len(texts), -1, dtype=np.int64)
         for t, i in ids_of.items():
             if len(t) > 1 and t[0] == " " and t[1:].isdigit():
@@ -214,15 +214,14 @@ class MeshConstraint:
         """Allowed ids at ``state`` other than space-led numbers, end tokens included (cached by
         the local key, which they depend on alone when ``index.simple``)."""
         hit = self.index.cache.get(key)
-        if hit is None and state[0] == NUM and not state[3]:  # a number starts: no walk needed
-            hit = self._number_starts(state[5], state[6], state[7])
-            if len(self.index.cache) < 400_000:
-                self.index.cache[key] = hit
         if hit is None:
-            out = self._mesh_tokens(state, skip_spaced=self.index.spaced)
-            if self.grammar.can_end(state):
-                out.extend(self.index.eos_ids)
-            hit = np.unique(np.asarray(out, dtype=np.int64))
+            if state[0] == NUM and not state[3]:  # a number starts: no walk needed
+                hit = self._number_starts(state[5], state[6], state[7])
+            else:
+                out = self._mesh_tokens(state, skip_spaced=self.index.spaced)
+                if self.grammar.can_end(state):
+                    out.extend(self.index.eos_ids)
+                hit = np.unique(np.asarray(out, dtype=np.int64))
             if len(self.index.cache) < 400_000:
                 self.index.cache[key] = hit
         return hit
