@@ -290,6 +290,23 @@ def test_without_general_data_mix_is_renormalized(tmp_path, capsys):
     assert a["general"] == 0 and a["generation"] == pytest.approx(2 / 3, abs=0.05)
 
 
+def test_max_segments_builds_the_same_objects_lower_poly(tmp_path):
+    full = build_dataset(_cfg(tmp_path / "full", procedural=38, multi_turn=0.0))
+    low = build_dataset(_cfg(tmp_path / "low", procedural=38, multi_turn=0.0, max_segments=6))
+    assert low["arguments"]["max_segments"] == 6 and full["arguments"]["max_segments"] is None
+
+    def faces(out):
+        return {r["source"]: r["messages"][-1]["content"].count("\nf ")
+                for r in _all_rows(out) if r["task"] == "generation"}
+
+    a, b = faces(tmp_path / "full"), faces(tmp_path / "low")
+    common = a.keys() & b.keys()
+    assert len(common) >= 30 and all(b[k] <= a[k] for k in common)
+    assert sum(b[k] for k in common) < 0.8 * sum(a[k] for k in common)
+    with pytest.raises(BuildError, match="--max-segments must be >= 6"):
+        build_dataset(_cfg(tmp_path / "bad", procedural=3, max_segments=4))
+
+
 def test_same_arguments_give_identical_files(corpus, tmp_path):
     kw = dict(procedural=40, meshes=[str(corpus["meshes"])], captions=[str(corpus["captions"])],
               general_chat=str(corpus["chat"]), seed=7)

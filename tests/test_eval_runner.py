@@ -60,6 +60,15 @@ def test_heldout_set_uses_unseen_phrasings_and_labels(heldout):
     assert all(u["mesh"].startswith("v ") and u["caption"] for u in under)
 
 
+def test_heldout_set_can_match_a_low_poly_corpus(tmp_path):
+    low = heldout_set(tmp_path / "low", per_family=1, families=["barrel"], refs_per_family=1,
+                      max_segments=6)
+    full = heldout_set(tmp_path / "full", per_family=1, families=["barrel"], refs_per_family=1)
+    a, b = load_jsonl(full["understand"])[0], load_jsonl(low["understand"])[0]
+    assert a["caption"] == b["caption"]  # the same shape, drawn with fewer sides
+    assert b["mesh"].count("\nf ") < a["mesh"].count("\nf ")
+
+
 def test_nearest_family_recovers_the_reference_itself(heldout):
     from meshlm.codec import decode
 

@@ -106,6 +106,44 @@ def test_survives_the_codec(family):
             assert trimesh.Trimesh(q, mesh.faces, process=False).is_watertight
 
 
+# ---------------------------------------------------------------------------------- low poly
+@pytest.mark.parametrize("family", NAMES)
+def test_segment_cap_draws_the_same_object_with_fewer_sides(family):
+    for seed in range(4):
+        full, low = make_shape(family, seed), make_shape(family, seed, max_segments=6)
+        # same draws: every parameter but the segment counts is unchanged
+        for key, value in full.params.items():
+            if key in ("segments", "sides"):  # segment counts
+                assert low.params[key] == min(value, 6)
+            else:
+                assert low.params[key] == value, (family, key)
+        assert low.family == family and len(low.faces) <= len(full.faces)
+        assert low.mesh.is_watertight and low.mesh.volume > 0
+        assert np.allclose(low.vertices.max(0) - low.vertices.min(0),
+                           full.vertices.max(0) - full.vertices.min(0), rtol=0.25)
+        text = encode(low.vertices, low.faces)
+        assert encode(decode(text).quantized, decode(text).faces) == text
+
+
+def test_segment_cap_counts_sides_exactly():
+    cyl = _first("cylinder", lambda p: p["segments"] > 6)
+    low = make_shape("cylinder", int(cyl.uid.rsplit("_", 1)[1]), max_segments=6)
+    assert len(low.vertices) == 2 + 2 * 6 and len(low.faces) == 4 * 6  # poles, 2 rings, 6 sides
+    assert len(cyl.faces) == 4 * cyl.params["segments"]
+    # the cap holds for hard-coded side counts too (a round table top is drawn with 12-16)
+    mean = np.mean([len(s.faces) for s in generate(2 * len(NAMES), 3, max_segments=6)])
+    assert mean < 0.75 * np.mean([len(s.faces) for s in generate(2 * len(NAMES), 3)])
+
+
+def test_segment_cap_below_six_is_refused(tmp_path):
+    with pytest.raises(MeshlmError, match="max_segments must be >= 6"):
+        make_shape("mug", 0, max_segments=5)
+    main = _cli()
+    assert main(["shapes", "--n", "3", "--max-segments", "4", "--out", str(tmp_path)]) == 1
+    assert main(["shapes", "--n", "38", "--max-segments", "6", "--out", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("*.obj"))) == 38
+
+
 def test_face_budget_is_mostly_small():
     counts = [len(s.faces) for s in generate(4 * len(NAMES), 1)]
     assert max(counts) <= MAX_FACES

@@ -147,8 +147,13 @@ def eval_heldout_cmd(
     refs_per_family: int = typer.Option(
         10, "--refs-per-family", help="Reference shapes per family for family judging."
     ),
+    max_segments: int = typer.Option(
+        None, "--max-segments", help="Draw every shape with at most this many sides on revolved "
+        "parts (as the training corpus; the bundled model: 6)."
+    ),
 ) -> None:
     """Write a held-out evaluation set (prompts, meshes, references) for the bundled model."""
     from meshlm.eval.runner import heldout_set
 
-    heldout_set(out, per_family=per_family, refs_per_family=refs_per_family, log=typer.echo)
+    heldout_set(out, per_family=per_family, refs_per_family=refs_per_family,
+                max_segments=max_segments, log=typer.echo)

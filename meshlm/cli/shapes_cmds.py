@@ -20,6 +20,9 @@ def shapes(
     family: list[str] | None = typer.Option(
         None, "--family", help="Only these families (repeatable); default: all, balanced."
     ),
+    max_segments: int | None = typer.Option(
+        None, "--max-segments", help="At most this many sides on revolved parts (>= 6): "
+        "a lower-poly corpus of the same families."),
     list_: bool = typer.Option(False, "--list", help="Print the family names, one per line."),
 ) -> None:
     """Generate procedural captioned shapes (tables, chairs, mugs, houses, ...) as OBJ files.
@@ -53,6 +56,7 @@ def shapes(
     ) as bar:
         task = bar.add_task("shapes", total=n)
         path = write_corpus(
-            out, n, seed, families=family or None, progress=lambda _s: bar.advance(task)
+            out, n, seed, families=family or None, progress=lambda _s: bar.advance(task),
+            max_segments=max_segments,
         )
     typer.echo(f"wrote {n} shapes and {path.name} to {out}")

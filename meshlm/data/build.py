@@ -54,6 +54,8 @@ class BuildConfig:
                                  "or JSON; keyed by uid, file stem or relative path.")
     name_captions: bool = _f(False, "Caption uncaptioned files from their file name.")
     procedural: int = _f(0, "Number of procedural captioned shapes to add.")
+    max_segments: int | None = _f(None, "Procedural shapes: at most this many sides on revolved "
+                                        "parts (>= 6; default: as drawn).")
     objaverse: str | None = _f(None, "Objaverse uids: comma-separated, a file with one per "
                                      "line, or 'all' (every captioned object in the cache).")
     objaverse_cache: str | None = _f(None, "Objaverse cache folder (default ~/.objaverse).")
@@ -102,6 +104,8 @@ class BuildConfig:
             raise BuildError("--splits needs three non-negative fractions")
         if self.max_length < 1 or self.workers < 1 or not 0 <= self.multi_turn <= 1:
             raise BuildError("--max-length and --workers must be >= 1, --multi-turn in 0..1")
+        if self.max_segments is not None and self.max_segments < 6:
+            raise BuildError(f"--max-segments must be >= 6, got {self.max_segments}")
         if not (self.meshes or self.procedural or self.objaverse):
             raise BuildError("no mesh source: give --meshes, --procedural or --objaverse")
 
@@ -114,6 +118,7 @@ class BuildConfig:
         """The arguments the checkpointed records depend on (JSON-normalized: lists, not tuples)."""
         return json.loads(json.dumps({"meshes": [str(Path(m).resolve()) for m in self.meshes],
                 "procedural": self.procedural, "seed": self.seed if self.procedural else None,
+                "max_segments": self.max_segments if self.procedural else None,
                 "objaverse": self.objaverse, "objaverse_cache": self.objaverse_cache,
                 "shard": self.shard, "num_shards": self.num_shards,
                 **asdict(self.process_params())}))
@@ -154,7 +159,7 @@ def collect(cfg: BuildConfig) -> Collected:
         rejects += rej
         found["objaverse"] = len(objs) + len(rej)
     if cfg.procedural:
-        objs = list(S.procedural_objects(cfg.procedural, cfg.seed))
+        objs = list(S.procedural_objects(cfg.procedural, cfg.seed, cfg.max_segments))
         objects += objs
         found["procedural"] = len(objs)
     ids = [o.id for o in objects]

@@ -239,7 +239,7 @@ def _write(out: Path, rows: list[dict], metrics: dict) -> None:
 def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SEED,
                 families: Iterable[str] | None = None,
                 log: Callable[[str], None] | None = None,
-                refs_per_family: int = 10) -> dict[str, Path]:
+                refs_per_family: int = 10, max_segments: int | None = None) -> dict[str, Path]:
     """Write a held-out evaluation set: ``prompts.jsonl`` (held-out phrasings of held-out shape
     captions, with their family), ``understand.jsonl`` (held-out meshes with caption and family,
     asked with held-out questions) and ``references/`` (held-out shapes of every family, for
@@ -250,6 +250,9 @@ def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SE
     seat), and with one nearest neighbour among only 3 shapes a family, *real* held-out shapes were
     judged as their own family only 76 % of the time (38 x 3 shapes, measured 2026-11-25); the
     pool size sets the ceiling of the family metric, so it is reported in ``metrics.json``.
+
+    ``max_segments`` draws every shape (prompts', meshes', references') with at most that many
+    sides on revolved parts, as a corpus built with ``--max-segments`` (the bundled model's).
     """
     from meshlm.shapes import generate, list_families, write_corpus
 
@@ -260,10 +263,12 @@ def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SE
     out = Path(out_dir)
     refs = out / "references"
     # sample i depends only on (seed, i): the prompts' shapes are the first ones of the pool
-    write_corpus(refs, n=max(per_family, refs_per_family) * len(list_families()), seed=seed)
+    write_corpus(refs, n=max(per_family, refs_per_family) * len(list_families()), seed=seed,
+                 max_segments=max_segments)
     rng = np.random.default_rng(seed)
     prompts, understand = [], []
-    for k, s in enumerate(generate(per_family * len(list_families()), seed=seed)):
+    shapes = generate(per_family * len(list_families()), seed=seed, max_segments=max_segments)
+    for k, s in enumerate(shapes):
         if s.family not in fams:
             continue
         req = HELDOUT_REQUESTS[int(rng.integers(len(HELDOUT_REQUESTS)))]

@@ -29,7 +29,7 @@ from meshlm.errors import MeshError, MeshlmError, require
 from meshlm.files import obj_text
 from meshlm.shapes import furniture, household, items, outdoor, primitives
 from meshlm.shapes.core import Family, ShapeSample
-from meshlm.shapes.geometry import ground
+from meshlm.shapes.geometry import ground, segment_cap
 
 MAX_FACES = 500
 
@@ -55,11 +55,13 @@ def _rng(rng_or_seed: int | np.random.Generator | None) -> np.random.Generator:
 
 
 def make_shape(family: str, rng_or_seed: int | np.random.Generator | None = None,
-               uid: str | None = None) -> ShapeSample:
+               uid: str | None = None, max_segments: int | None = None) -> ShapeSample:
     """Build one sample of ``family``.
 
     ``rng_or_seed`` is a ``numpy.random.Generator`` (consumed) or an integer seed; the same seed
-    gives the same sample. Without ``uid`` the uid is ``<family>_<seed>`` for an integer seed,
+    gives the same sample. ``max_segments`` caps the sides of revolved parts (a lower-poly
+    sample drawn from the same parameters; see :func:`~meshlm.shapes.geometry.segment_cap`).
+    Without ``uid`` the uid is ``<family>_<seed>`` for an integer seed,
     else ``<family>_<10 hex digits of a hash of the geometry>``.
 
     Raises :class:`MeshlmError` for an unknown family and :class:`MeshError` if a build breaks
@@ -72,7 +74,8 @@ def make_shape(family: str, rng_or_seed: int | np.random.Generator | None = None
             f"unknown shape family {family!r}; known: {', '.join(FAMILIES)}") from None
     trimesh = require("trimesh", "mesh", "shape generation")
     rng = _rng(rng_or_seed)
-    part, params = fam.build(rng)
+    with segment_cap(max_segments):
+        part, params = fam.build(rng)
     v, f = ground(part)
     if not 0 < len(f) <= MAX_FACES:
         raise MeshError(f"{family}: built {len(f)} faces (must be 1..{MAX_FACES})")
@@ -87,13 +90,14 @@ def make_shape(family: str, rng_or_seed: int | np.random.Generator | None = None
     return ShapeSample(mesh=mesh, caption=caption, family=family, params=params, uid=uid)
 
 
-def generate(n: int | None, seed: int = 0,
-             families: list[str] | None = None) -> Iterator[ShapeSample]:
+def generate(n: int | None, seed: int = 0, families: list[str] | None = None,
+             max_segments: int | None = None) -> Iterator[ShapeSample]:
     """Yield ``n`` samples (forever if ``n`` is None), cycling through the families.
 
     Every block of ``len(families)`` consecutive samples holds each family exactly once, in an
     order shuffled per block. Sample ``i`` depends only on ``(seed, i)``, so a shorter run is a
-    prefix of a longer one. uids are ``<family>_<seed>_<i:06d>``.
+    prefix of a longer one. uids are ``<family>_<seed>_<i:06d>``. ``max_segments``: as in
+    :func:`make_shape`.
     """
     names = list(families) if families else list_families()
     for name in names:
@@ -106,24 +110,26 @@ def generate(n: int | None, seed: int = 0,
         block, pos = divmod(i, len(names))
         order = np.random.default_rng([seed, block, 1]).permutation(len(names))
         name = names[int(order[pos])]
-        yield make_shape(name, np.random.default_rng([seed, i]), uid=f"{name}_{seed}_{i:06d}")
+        yield make_shape(name, np.random.default_rng([seed, i]), uid=f"{name}_{seed}_{i:06d}",
+                         max_segments=max_segments)
         i += 1
 
 
 def write_corpus(out_dir: str | Path, n: int, seed: int = 0,
                  families: list[str] | None = None,
-                 progress: Callable[[ShapeSample], None] | None = None) -> Path:
+                 progress: Callable[[ShapeSample], None] | None = None,
+                 max_segments: int | None = None) -> Path:
     """Write ``n`` samples of :func:`generate` to ``out_dir`` and return the captions path.
 
     Layout: ``out_dir/<uid>.obj`` (plain OBJ, ``v x y z`` floats at full precision then
     ``f a b c`` 1-based, Y up) and ``out_dir/captions.csv`` with header ``uid,caption,family``
     (Cap3D's layout plus the family). The same ``seed`` and ``n`` give byte-identical files.
-    ``progress`` is called after each sample is written.
+    ``progress`` is called after each sample is written; ``max_segments`` as in :func:`generate`.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for sample in generate(n, seed, families):
+    for sample in generate(n, seed, families, max_segments):
         text = obj_text(sample.vertices, sample.faces)
         (out / f"{sample.uid}.obj").write_text(text, encoding="utf-8", newline="\n")
         rows.append((sample.uid, sample.caption, sample.family))

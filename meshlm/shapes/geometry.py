@@ -9,11 +9,40 @@ one ``trimesh.Trimesh`` per part) keeps a whole shape at about a millisecond.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
+from meshlm.errors import MeshlmError
+
 Part = tuple[np.ndarray, np.ndarray]
+
+#: Largest number of sides a revolved part may have (None = as the family drew it); see
+#: :func:`segment_cap`.
+_SEGMENT_CAP: ContextVar[int | None] = ContextVar("meshlm_segment_cap", default=None)
+
+
+@contextmanager
+def segment_cap(max_segments: int | None) -> Iterator[None]:
+    """Within the block, every revolved part (lathe, cylinder, cone, sphere, and the segment
+    counts families draw) has at most ``max_segments`` sides: a lower-poly corpus with the same
+    families and captions. ``None`` leaves shapes as drawn. At least 6, so that what captions
+    call square or hexagonal keeps its 4 or 6 sides."""
+    if max_segments is not None and max_segments < 6:
+        raise MeshlmError(f"max_segments must be >= 6, got {max_segments}")
+    token = _SEGMENT_CAP.set(max_segments)
+    try:
+        yield
+    finally:
+        _SEGMENT_CAP.reset(token)
+
+
+def capped(segments: int) -> int:
+    """``segments`` limited by the active :func:`segment_cap` (unchanged outside one)."""
+    cap = _SEGMENT_CAP.get()
+    return segments if cap is None else min(segments, cap)
 
 _BOX_FACES = np.array(
     [
@@ -70,6 +99,7 @@ def lathe(
     goes up the outside and back down the inside, so they stay a single watertight solid.
     """
     prof = np.asarray(profile, dtype=float)
+    segments = capped(segments)
     ang = phase + np.arange(segments) * (2 * np.pi / segments)
     cos, sin = np.cos(ang), np.sin(ang)
     ring_pts = prof if loop else prof[1:-1]

@@ -18,8 +18,9 @@ def uni(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 
 def seg(rng: np.random.Generator, lo: int = 6, hi: int = 16) -> int:
-    """A segment count in [lo, hi] (even numbers favoured: they look rounder)."""
-    return int(rng.integers(lo // 2, hi // 2 + 1)) * 2
+    """A segment count in [lo, hi] (even numbers favoured: they look rounder), limited by the
+    active :func:`~meshlm.shapes.geometry.segment_cap` (the draw is the same either way)."""
+    return g.capped(int(rng.integers(lo // 2, hi // 2 + 1)) * 2)
 
 
 def _box(rng):
