@@ -108,6 +108,15 @@ def test_llamacpp_backend_constrained_and_deterministic(gguf_path):
     a = engine.generate("a table", seed=7, max_new_tokens=200, temperature=1.0)
     b = engine.generate("a table", seed=7, max_new_tokens=200, temperature=1.0)
     assert a.text == b.text
+    # the constraint ran as llama.cpp's first sampler stage at every step (not the slow
+    # logits-processor copy), and it picks exactly what the plain mask picks
+    last = engine.backend.last
+    assert last["filter_steps"] == last["new_tokens"] + last["ended"] > 0
+    fast = engine.generate("a table", seed=3, max_new_tokens=300, temperature=0.0)
+    engine.backend.fast_filter = False
+    slow = engine.generate("a table", seed=3, max_new_tokens=300, temperature=0.0)
+    assert engine.backend.last["filter_steps"] == 0
+    assert fast.text == slow.text and fast.stats.new_tokens == slow.stats.new_tokens
     engine.backend.llm.close()
 
 

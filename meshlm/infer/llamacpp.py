@@ -1,5 +1,15 @@
 """The llama.cpp backend (llama-cpp-python) for ``.gguf`` files: meshlm exports and the community
-GGUF builds of LLaMA-Mesh, with the mesh constraint applied as a logits processor.
+GGUF builds of LLaMA-Mesh, with the mesh constraint applied as the first stage of llama.cpp's
+sampler chain.
+
+The constraint is given to ``Llama.generate`` as a logits processor (the public API). Through
+that API llama-cpp-python wraps the candidate array in a numpy record array and copies every
+logit out and back each step; :class:`_MeshLlama` swaps that stage's function for one that
+keeps only the allowed candidates (it moves them to the front of llama.cpp's array and shrinks
+its size, as llama.cpp's own top-k does), so the later stages (top-k, top-p, temperature, the
+draw) run over a few dozen candidates instead of the whole vocabulary. The distribution is
+the same as masking the others to -inf. If a llama-cpp-python release changes the internals
+this relies on, the swap does not happen and the logits processor masks as before.
 
 The prompt is the model's own chat template (stored in the GGUF) rendered with Jinja, then
 tokenized by llama.cpp. The vocabulary is classified once from llama.cpp's own token pieces.
@@ -7,6 +17,7 @@ tokenized by llama.cpp. The vocabulary is classified once from llama.cpp's own t
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +40,8 @@ class LlamaCppBackend:
     """A GGUF model in llama.cpp."""
 
     name = "llama.cpp"
+    #: run the constraint as llama.cpp's first sampler stage (False: the logits-processor mask)
+    fast_filter = True
 
     def __init__(self, llm, path: str):
         self.llm = llm
@@ -50,7 +63,7 @@ class LlamaCppBackend:
         try:
             if n_ctx is None:
                 n_ctx = min(8192, _context_length(path))
-            llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, verbose=False,
+            llm = _mesh_llama_class(llama_cpp)(model_path=str(path), n_ctx=n_ctx, verbose=False,
                                   n_threads=n_threads or os.cpu_count() or 1)
         except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError on bad files
             raise MeshlmError(f"{path}: llama.cpp cannot load it: {exc}") from None
@@ -105,19 +118,17 @@ class LlamaCppBackend:
         processors = None
         if constraint is not None:
             llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
-            seen = [0]
-            start = len(ids)
 
-            def mask(input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-                while start + seen[0] < len(input_ids):
-                    constraint.advance(int(input_ids[start + seen[0]]))
-                    seen[0] += 1
+            def mask(_input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
                 out = np.full_like(scores, -np.inf)
                 allowed = constraint.allowed()
                 out[allowed] = scores[allowed]
                 return out
 
             processors = llama_cpp.LogitsProcessorList([mask])
+            steps = [0]
+            if self.fast_filter:
+                self.llm.candidate_filter = _candidate_filter(constraint, steps)
         self.llm.set_seed(sampling.seed)
         greedy = sampling.temperature == 0
         gen = self.llm.generate(
@@ -127,10 +138,12 @@ class LlamaCppBackend:
         )
         n, ended = 0, False
         pending = b""
-        for tok in gen:
+        for tok in gen:  # generate yields each token before it samples the next one
             if tok in self.eos_ids:
                 ended = True
                 break
+            if constraint is not None:
+                constraint.advance(int(tok))
             n += 1
             pending += self.llm.detokenize([tok], special=False)
             try:
@@ -148,7 +161,63 @@ class LlamaCppBackend:
         if pending:
             yield pending.decode("utf-8", errors="replace")
         self.last = {"prompt_tokens": len(ids), "new_tokens": n, "ended": ended,
-                     "finished_at": time.perf_counter()}
+                     "finished_at": time.perf_counter(),
+                     "filter_steps": steps[0] if constraint is not None else 0}
+
+
+def _candidate_filter(constraint: MeshConstraint, steps: list[int]) -> Callable:
+    """The first stage of the sampler chain: keep only the tokens ``constraint`` allows.
+
+    It receives llama.cpp's ``llama_token_data_array`` (id, logit, p per candidate; at the first
+    stage one entry per vocabulary id, in id order), moves the allowed entries to the front and
+    sets ``size`` to their number. The numpy view of the array is reused while llama.cpp hands
+    over the same buffer. ``steps[0]`` counts the calls."""
+    cache: dict = {}
+
+    def keep_allowed(cur_p) -> None:
+        steps[0] += 1
+        arr = cur_p.contents
+        allowed = constraint.allowed()
+        key = (ctypes.addressof(arr.data.contents), arr.size)
+        view = cache.get(key)
+        if view is None:
+            cache.clear()
+            view = cache[key] = np.ctypeslib.as_array(arr.data, shape=(arr.size,))
+        ids = view["id"]
+        if allowed.size and allowed.max() < arr.size and (ids[allowed] == allowed).all():
+            rows = allowed  # entries in id order: entry i is token i
+        else:  # not in id order (another stage ran first): find the entries
+            rows = np.flatnonzero(np.isin(ids, allowed))
+        view[: rows.size] = view[rows]
+        arr.size = rows.size
+
+    return keep_allowed
+
+
+def _mesh_llama_class(llama_cpp):
+    """``llama_cpp.Llama`` whose logits-processor stage runs ``candidate_filter`` when one is set
+    (see the module docstring); the class is made on first use so that importing this module
+    needs no llama-cpp-python."""
+    global _MESH_LLAMA
+    if _MESH_LLAMA is None:
+
+        class _MeshLlama(llama_cpp.Llama):
+            candidate_filter: Callable | None = None
+
+            def _init_sampler(self, *args, **kwargs):
+                sampler = super()._init_sampler(*args, **kwargs)
+                customs = getattr(sampler, "custom_samplers", None)
+                if self.candidate_filter is not None and kwargs.get("logits_processor") and \
+                        customs and hasattr(customs[0][1], "apply_func"):
+                    customs[0][1].apply_func = self.candidate_filter
+                self.candidate_filter = None
+                return sampler
+
+        _MESH_LLAMA = _MeshLlama
+    return _MESH_LLAMA
+
+
+_MESH_LLAMA = None
 
 
 def _context_length(path: str) -> int:
