@@ -229,11 +229,12 @@ class _ConstraintProcessor:
     def __call__(self, input_ids, scores):
         import torch
 
-        row = input_ids[0]
-        while self.prompt_len + self.seen < row.shape[0]:
-            self.constraint.advance(int(row[self.prompt_len + self.seen]))
-            self.seen += 1
+        done = self.prompt_len + self.seen
+        if done < input_ids.shape[1]:  # one slice to Python per step, not one index per token
+            for tok in input_ids[0, done:].tolist():
+                self.constraint.advance(tok)
+            self.seen = input_ids.shape[1] - self.prompt_len
         allowed = torch.from_numpy(self.constraint.allowed()).to(scores.device)
         masked = torch.full_like(scores, float("-inf"))
-        masked[:, allowed] = scores[:, allowed]
+        masked.index_copy_(1, allowed, scores.index_select(1, allowed))
         return masked
