@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from meshlm import decode
+from meshlm.errors import MeshlmError
 from meshlm.infer.constrain import MeshConstraint, VocabIndex, token_texts
 from meshlm.infer.grammar import MeshGrammar
 
@@ -139,6 +140,36 @@ def test_token_walks_with_any_tokenizer_give_strict_meshes(make_tok, bins):
         assert len(m.faces) >= 1
         # the text the tokens spell out is preamble + mesh
         assert len(c.preamble) >= 0
+
+
+@pytest.mark.parametrize("bins", [8, 64])
+def test_min_faces_holds_back_the_end_without_dead_ends(bins):
+    from meshlm import encode
+
+    index = VocabIndex.for_tokenizer(meshlm_tokenizer())
+    rng = np.random.default_rng(bins)
+    ended_early = 0
+    for _ in range(10):
+        # a dozen vertices and a first face on the lowest ones, so that many faces still fit
+        text = encode(rng.random((12, 3)), [[i, i + 1, i + 2] for i in range(10)], bins=bins)
+        head = "".join(ln + "\n" for ln in text.split("\n") if ln.startswith("v ")) + "f 1 2 3\n"
+        c = MeshConstraint(index, bins=bins, max_preamble=0, min_faces=4, prefix=head)
+        while not c.done:  # a walker that ends the mesh at the first chance it gets
+            allowed = c.allowed()
+            assert len(allowed) > 0
+            eos = [a for a in allowed.tolist() if a in index.eos_ids]
+            if eos and c.text.count("\nf ") + c.text.startswith("f ") < 4:
+                # an early end only when no further face fits the canonical order
+                assert len(eos) == len(allowed)
+                ended_early += 1
+            c.advance(eos[0] if eos else int(rng.choice(allowed)))
+        m = decode(c.text, bins=bins)  # strict
+        assert len(m.faces) == 4 or len(m.faces) < 4 and ended_early  # not one face later
+    assert ended_early <= 7  # random faces can use up the canonical order; most get there
+    with pytest.raises(MeshlmError, match="min_faces"):
+        from meshlm.infer import Sampling
+
+        Sampling(min_faces=-1)
 
 
 def test_advance_refuses_tokens_outside_the_mask():

@@ -27,10 +27,10 @@ def _engine(model, backend, base_url):
     return load(model, backend, base_url=base_url)
 
 
-def _sampling(seed, temperature, top_p, top_k, max_new_tokens, constrain):
+def _sampling(seed, temperature, top_p, top_k, max_new_tokens, constrain, min_faces=0):
     from meshlm.infer import Sampling
 
-    kw = dict(seed=seed, max_new_tokens=max_new_tokens, constrain=constrain)
+    kw = dict(seed=seed, max_new_tokens=max_new_tokens, constrain=constrain, min_faces=min_faces)
     for k, v in (("temperature", temperature), ("top_p", top_p), ("top_k", top_k)):
         if v is not None:
             kw[k] = v
@@ -73,6 +73,9 @@ def generate_cmd(
     no_constrain: bool = typer.Option(
         False, "--no-constrain", help="Let the model write anything."
     ),
+    min_faces: int = typer.Option(
+        0, "--min-faces", help="Constrained: do not end the mesh before this many faces."
+    ),
     png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
     save_reply: Path | None = typer.Option(None, "--save-reply", help="Write the raw reply text."),
     json_out: bool = typer.Option(False, "--json", help="Print the stats as one JSON object."),
@@ -82,7 +85,8 @@ def generate_cmd(
         if o.suffix.lower() not in MESH_SUFFIXES:
             raise fail(f"{o}: output must be .obj, .glb, .ply, .stl or .off", code=2)
     engine = _engine(model, backend, base_url)
-    sampling = _sampling(seed, temperature, top_p, top_k, max_new_tokens, not no_constrain)
+    sampling = _sampling(seed, temperature, top_p, top_k, max_new_tokens, not no_constrain,
+                         min_faces)
     result = _stream_with_progress(engine.stream(prompt, sampling), quiet=json_out)
     if save_reply:
         save_reply.parent.mkdir(parents=True, exist_ok=True)

@@ -156,15 +156,19 @@ class MeshConstraint:
     A reply may open with a short free-text lead-in ("Here is a chair:"), as LLaMA-Mesh-style
     models write, of at most ``max_preamble`` tokens; the mesh must start at the beginning of a
     line (right away when ``max_preamble=0``), after which only canonical mesh text is allowed,
-    then an end token. Special tokens other than the end tokens are never allowed.
+    then an end token. Special tokens other than the end tokens are never allowed. With
+    ``min_faces`` the end token is refused until the mesh has that many faces, unless nothing
+    else may follow (no further face fits the canonical order), so it still never dead-ends.
 
     ``allowed()`` returns the allowed token ids; ``advance(token_id)`` moves past a token the
     model chose (raises ValueError for a token that was not allowed). ``done`` turns True after
     an end token. ``preamble`` and ``text`` hold the lead-in and the mesh text so far.
     """
 
-    def __init__(self, index: VocabIndex, bins: int = 64, max_preamble: int = 64, prefix: str = ""):
+    def __init__(self, index: VocabIndex, bins: int = 64, max_preamble: int = 64, prefix: str = "",
+                 min_faces: int = 0):
         self.index = index
+        self.min_faces = min_faces
         self.grammar = MeshGrammar(bins)
         self.max_preamble = max_preamble
         self.state = None  # grammar state once the mesh has started
@@ -284,11 +288,18 @@ class MeshConstraint:
             return np.asarray(self.index.eos_ids, dtype=np.int64)
         if self.state is not None:
             if self.index.simple:
-                return self._allowed_simple(self.state)
-            out = self._mesh_tokens(self.state)
-            if self.grammar.can_end(self.state):
-                out.extend(self.index.eos_ids)
-            return np.unique(np.asarray(out, dtype=np.int64))
+                out = self._allowed_simple(self.state)
+            else:
+                ids = self._mesh_tokens(self.state)
+                if self.grammar.can_end(self.state):
+                    ids.extend(self.index.eos_ids)
+                out = np.unique(np.asarray(ids, dtype=np.int64))
+            if self.min_faces and self.grammar.can_end(self.state) and \
+                    self.text.count("\nf ") + self.text.startswith("f ") < self.min_faces:
+                more = out[~np.isin(out, self.index.eos_ids)]
+                if more.size:
+                    return more
+            return out
         idx = self.index
         starts = self._mesh_tokens(self.grammar.start()) if self._line_start else []
         if self.preamble_tokens < self.max_preamble:

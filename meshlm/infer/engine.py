@@ -94,7 +94,8 @@ class Engine:
         if constrained:  # exact for token backends; a syntax grammar for HTTP servers
 
             def make(index):
-                return MeshConstraint(index, self.bins, sampling.max_preamble, prefix)
+                return MeshConstraint(index, self.bins, sampling.max_preamble, prefix,
+                                      min_faces=sampling.min_faces)
 
         text, n, v, f = prefix, 0, 0, 0
         t0 = time.perf_counter()
