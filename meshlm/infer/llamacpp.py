@@ -18,6 +18,7 @@ tokenized by llama.cpp. The vocabulary is classified once from llama.cpp's own t
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -194,30 +195,25 @@ def _candidate_filter(constraint: MeshConstraint, steps: list[int]) -> Callable:
     return keep_allowed
 
 
+@functools.cache
 def _mesh_llama_class(llama_cpp):
     """``llama_cpp.Llama`` whose logits-processor stage runs ``candidate_filter`` when one is set
     (see the module docstring); the class is made on first use so that importing this module
     needs no llama-cpp-python."""
-    global _MESH_LLAMA
-    if _MESH_LLAMA is None:
 
-        class _MeshLlama(llama_cpp.Llama):
-            candidate_filter: Callable | None = None
+    class _MeshLlama(llama_cpp.Llama):
+        candidate_filter: Callable | None = None
 
-            def _init_sampler(self, *args, **kwargs):
-                sampler = super()._init_sampler(*args, **kwargs)
-                customs = getattr(sampler, "custom_samplers", None)
-                if self.candidate_filter is not None and kwargs.get("logits_processor") and \
-                        customs and hasattr(customs[0][1], "apply_func"):
-                    customs[0][1].apply_func = self.candidate_filter
-                self.candidate_filter = None
-                return sampler
+        def _init_sampler(self, *args, **kwargs):
+            sampler = super()._init_sampler(*args, **kwargs)
+            customs = getattr(sampler, "custom_samplers", None)
+            if self.candidate_filter is not None and kwargs.get("logits_processor") and \
+                    customs and hasattr(customs[0][1], "apply_func"):
+                customs[0][1].apply_func = self.candidate_filter
+            self.candidate_filter = None
+            return sampler
 
-        _MESH_LLAMA = _MeshLlama
-    return _MESH_LLAMA
-
-
-_MESH_LLAMA = None
+    return _MeshLlama
 
 
 def _context_length(path: str) -> int:

@@ -29,7 +29,7 @@ from meshlm.errors import MeshError, MeshlmError, require
 from meshlm.files import obj_text
 from meshlm.shapes import furniture, household, items, outdoor, primitives
 from meshlm.shapes.core import Family, ShapeSample
-from meshlm.shapes.geometry import ground, segment_cap
+from meshlm.shapes.geometry import check_max_segments, ground, segment_cap
 
 MAX_FACES = 500
 
@@ -126,6 +126,7 @@ def write_corpus(out_dir: str | Path, n: int, seed: int = 0,
     (Cap3D's layout plus the family). The same ``seed`` and ``n`` give byte-identical files.
     ``progress`` is called after each sample is written; ``max_segments`` as in :func:`generate`.
     """
+    check_max_segments(max_segments)  # before any folder is made
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []

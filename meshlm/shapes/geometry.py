@@ -24,14 +24,19 @@ Part = tuple[np.ndarray, np.ndarray]
 _SEGMENT_CAP: ContextVar[int | None] = ContextVar("meshlm_segment_cap", default=None)
 
 
+def check_max_segments(max_segments: int | None) -> None:
+    """Raise MeshlmError unless ``max_segments`` is None or at least 6 (see :func:`segment_cap`)."""
+    if max_segments is not None and max_segments < 6:
+        raise MeshlmError(f"max_segments must be >= 6, got {max_segments}")
+
+
 @contextmanager
 def segment_cap(max_segments: int | None) -> Iterator[None]:
     """Within the block, every revolved part (lathe, cylinder, cone, sphere, and the segment
     counts families draw) has at most ``max_segments`` sides: a lower-poly corpus with the same
     families and captions. ``None`` leaves shapes as drawn. At least 6, so that what captions
     call square or hexagonal keeps its 4 or 6 sides."""
-    if max_segments is not None and max_segments < 6:
-        raise MeshlmError(f"max_segments must be >= 6, got {max_segments}")
+    check_max_segments(max_segments)
     token = _SEGMENT_CAP.set(max_segments)
     try:
         yield
