@@ -307,6 +307,23 @@ def test_max_segments_builds_the_same_objects_lower_poly(tmp_path):
         build_dataset(_cfg(tmp_path / "bad", procedural=3, max_segments=4))
 
 
+def test_families_limit_the_procedural_shapes(tmp_path, capsys):
+    m = build_dataset(_cfg(tmp_path / "two", procedural=20, multi_turn=0.0,
+                           families=["box", "mug"]))
+    assert m["arguments"]["families"] == ["box", "mug"]
+    fams = {r["source"].split(":")[1].rsplit("_", 2)[0] for r in _all_rows(tmp_path / "two")}
+    assert fams == {"box", "mug"}
+    with pytest.raises(BuildError, match=r"unknown shape family: teapot \(see meshlm shapes"):
+        build_dataset(_cfg(tmp_path / "bad", procedural=3, families=["box", "teapot"]))
+    assert not (tmp_path / "bad").exists()
+    from meshlm.cli import main
+
+    assert main(["build-data", "--procedural", "3", "--family", "vase", "--family", "kettle",
+                 "--out", str(tmp_path / "cli"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["meshlm: error: unknown shape family: kettle (see meshlm shapes --list)"]
+
+
 def test_same_arguments_give_identical_files(corpus, tmp_path):
     kw = dict(procedural=40, meshes=[str(corpus["meshes"])], captions=[str(corpus["captions"])],
               general_chat=str(corpus["chat"]), seed=7)

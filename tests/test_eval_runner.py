@@ -7,6 +7,7 @@ import json
 import pytest
 
 from meshlm.cli import main
+from meshlm.errors import MeshlmError
 from meshlm.eval.runner import (
     HELDOUT_REQUESTS,
     eval_generate,
@@ -53,7 +54,8 @@ def test_heldout_set_uses_unseen_phrasings_and_labels(heldout):
         assert any(p["prompt"].startswith(h.split("{")[0]) for h in HELDOUT_REQUESTS)
         assert not any(p["prompt"].startswith(f) for f in train_forms if len(f) > 12)
     refs = load_references(heldout["references"])
-    assert len(refs) == 38 * 10  # ten of every family, the prompts' own shapes among them
+    assert len(refs) == 3 * 10  # ten of each chosen family, the prompts' own shapes among them
+    assert {fam for fam, _ in refs} == {"box", "table", "mug"}  # judged among them only
     uids = {p.stem for p in heldout["references"].glob("*.obj")}
     assert {p["uid"] for p in prompts} <= uids
     under = load_jsonl(heldout["understand"])
@@ -67,6 +69,15 @@ def test_heldout_set_can_match_a_low_poly_corpus(tmp_path):
     a, b = load_jsonl(full["understand"])[0], load_jsonl(low["understand"])[0]
     assert a["caption"] == b["caption"]  # the same shape, drawn with fewer sides
     assert b["mesh"].count("\nf ") < a["mesh"].count("\nf ")
+
+
+def test_heldout_set_without_families_judges_among_all(tmp_path):
+    paths = heldout_set(tmp_path / "all", per_family=1, refs_per_family=1)
+    assert len(load_jsonl(paths["prompts"])) == 38
+    assert len({fam for fam, _ in load_references(paths["references"])}) == 38
+    with pytest.raises(MeshlmError, match="unknown shape family: teapot"):
+        heldout_set(tmp_path / "bad", families=["box", "teapot"])
+    assert not (tmp_path / "bad").exists()
 
 
 def test_nearest_family_recovers_the_reference_itself(heldout):
@@ -85,7 +96,7 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
     refs = load_references(heldout["references"])
     s = Sampling(seed=0, max_new_tokens=300, temperature=1.0, max_preamble=0)
     m = eval_generate(engine, rows, tmp_path / "gen", s, refs)
-    assert m["samples"] == 3 and 0 <= m["family_accuracy"] <= 1 and m["family_references"] == 380
+    assert m["samples"] == 3 and 0 <= m["family_accuracy"] <= 1 and m["family_references"] == 30
     samples = [json.loads(x) for x in (tmp_path / "gen" / "samples.jsonl").read_text().splitlines()]
     for r in samples:  # constrained: every mesh that finished passes the strict decoder
         assert r["strict"] or r["cut_off"]
@@ -113,3 +124,7 @@ def test_heldout_refuses_empty_pools(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["meshlm: error: per_family and refs_per_family must be >= 1, got 3 and 0"]
     assert not (tmp_path / "h").exists()  # refused before writing anything
+    assert main(["eval", "heldout", "-o", str(tmp_path / "f"), "--family", "teapot"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["meshlm: error: unknown shape family: teapot (see meshlm shapes --list)"]
+    assert not (tmp_path / "f").exists()

@@ -266,6 +266,24 @@ def test_cli_list(capsys):
     assert capsys.readouterr().out.splitlines() == NAMES
 
 
+def test_cli_lists_the_families_the_bundled_model_knows(tmp_path, capsys, monkeypatch):
+    import json
+
+    from meshlm.infer import engine
+
+    main = _cli()
+    monkeypatch.setattr(engine, "BUNDLED_MODEL", tmp_path)
+    (tmp_path / "meshlm.json").write_text(json.dumps({"shape_families": ["mug", "box"]}))
+    assert main(["shapes", "--list", "--known"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["mug", "box"]
+    (tmp_path / "meshlm.json").write_text(json.dumps({"kind": "model"}))  # predates the field
+    assert main(["shapes", "--list", "--known"]) == 0
+    assert capsys.readouterr().out.splitlines() == NAMES
+    (tmp_path / "meshlm.json").unlink()
+    assert main(["shapes", "--list", "--known"]) == 1
+    assert "no bundled model metadata" in capsys.readouterr().err
+
+
 def test_cli_writes_byte_identical_corpora(tmp_path, capsys):
     main = _cli()
     a, b = tmp_path / "a", tmp_path / "b"

@@ -254,6 +254,7 @@ def test_output_folder_describes_itself(trained_run, data_dir):
     assert meta["dataset"]["manifest_sha256"] == manifest_hash.hexdigest()
     assert meta["dataset"]["counts"] == {"train": 48, "validation": 8, "test": 8}
     assert {"train_loss", "eval_loss"} <= set(meta["metrics"]) and meta["global_step"] == 10
+    assert meta["shape_families"] == []  # the test data has no procedural shapes
     tok = AutoTokenizer.from_pretrained(out)
     assert "generation" in tok.chat_template and tok.eos_token == "<|eot_id|>"
     model = AutoModelForCausalLM.from_pretrained(out)
@@ -422,3 +423,16 @@ def test_missing_base_model_folder_is_one_clear_error(data_dir, tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"meshlm: error: {tmp_path / 'stage1'}: no such local folder")
     assert not any("Traceback" in line for line in err)
+
+
+def test_shape_families_come_from_the_dataset_manifest():
+    from meshlm.shapes import list_families
+    from meshlm.train.sft import shape_families
+
+    def fams(args):
+        return shape_families({"manifest": {"arguments": args}})
+
+    assert fams({"procedural": 100, "families": ["box", "mug"]}) == ["box", "mug"]
+    assert fams({"procedural": 100, "families": []}) == list_families()
+    assert fams({"procedural": 100}) == list_families()  # built before --family existed
+    assert fams({"procedural": 0, "meshes": ["x"]}) == [] and shape_families({}) == []

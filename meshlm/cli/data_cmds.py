@@ -40,6 +40,7 @@ def build_data_cmd(
     name_captions: bool = typer.Option(False, "--name-captions", help=H("name_captions")),
     procedural: int = typer.Option(0, "--procedural", help=H("procedural")),
     max_segments: int = typer.Option(None, "--max-segments", help=H("max_segments")),
+    family: list[str] = typer.Option([], "--family", help=H("families") + " Repeatable."),
     objaverse: str = typer.Option(None, "--objaverse", help=H("objaverse")),
     objaverse_cache: str = typer.Option(None, "--objaverse-cache", help=H("objaverse_cache")),
     objaverse_download: bool = typer.Option(
@@ -79,6 +80,7 @@ def build_data_cmd(
         name_captions=name_captions,
         procedural=procedural,
         max_segments=max_segments,
+        families=list(family),
         objaverse=objaverse,
         objaverse_cache=objaverse_cache,
         objaverse_download=objaverse_download,

@@ -151,9 +151,13 @@ def eval_heldout_cmd(
         None, "--max-segments", help="Draw every shape with at most this many sides on revolved "
         "parts (as the training corpus; the bundled model: 6)."
     ),
+    family: list[str] = typer.Option(
+        [], "--family", help="Only these families, references included (repeatable); "
+        "default: all."
+    ),
 ) -> None:
     """Write a held-out evaluation set (prompts, meshes, references) for the bundled model."""
     from meshlm.eval.runner import heldout_set
 
     heldout_set(out, per_family=per_family, refs_per_family=refs_per_family,
-                max_segments=max_segments, log=typer.echo)
+                max_segments=max_segments, families=list(family) or None, log=typer.echo)

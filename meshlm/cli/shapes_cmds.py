@@ -10,6 +10,24 @@ from meshlm.cli import app
 from meshlm.errors import MeshlmError
 
 
+def known_families() -> list[str]:
+    """The shape families the bundled model was trained on (``shape_families`` in its
+    meshlm.json; every family for a model card that predates the field)."""
+    import json
+
+    from meshlm.infer.engine import BUNDLED_MODEL
+    from meshlm.shapes import list_families
+
+    meta = BUNDLED_MODEL / "meshlm.json"
+    if not meta.is_file():
+        raise MeshlmError(f"{meta}: no bundled model metadata (is the bundled model installed?)")
+    try:
+        fams = json.loads(meta.read_text(encoding="utf-8")).get("shape_families")
+    except json.JSONDecodeError as exc:
+        raise MeshlmError(f"{meta}: not JSON: {exc.msg}") from None
+    return list(fams) if fams else list_families()
+
+
 @app.command("shapes")
 def shapes(
     n: int = typer.Option(100, "--n", help="Number of shapes to write."),
@@ -24,6 +42,9 @@ def shapes(
         None, "--max-segments", help="At most this many sides on revolved parts (>= 6): "
         "a lower-poly corpus of the same families."),
     list_: bool = typer.Option(False, "--list", help="Print the family names, one per line."),
+    known: bool = typer.Option(
+        False, "--known", help="With --list: only the families the bundled model was trained on."
+    ),
 ) -> None:
     """Generate procedural captioned shapes (tables, chairs, mugs, houses, ...) as OBJ files.
 
@@ -33,7 +54,8 @@ def shapes(
     from meshlm.shapes import list_families, write_corpus
 
     if list_:
-        for name in list_families():
+        names = known_families() if known else list_families()
+        for name in names:
             typer.echo(name)
         return
     if out is None:

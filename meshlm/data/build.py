@@ -56,6 +56,7 @@ class BuildConfig:
     procedural: int = _f(0, "Number of procedural captioned shapes to add.")
     max_segments: int | None = _f(None, "Procedural shapes: at most this many sides on revolved "
                                         "parts (>= 6; default: as drawn).")
+    families: list[str] = _f([], "Procedural shapes: only these families (default: all).")
     objaverse: str | None = _f(None, "Objaverse uids: comma-separated, a file with one per "
                                      "line, or 'all' (every captioned object in the cache).")
     objaverse_cache: str | None = _f(None, "Objaverse cache folder (default ~/.objaverse).")
@@ -106,6 +107,13 @@ class BuildConfig:
             raise BuildError("--max-length and --workers must be >= 1, --multi-turn in 0..1")
         if self.max_segments is not None and self.max_segments < 6:
             raise BuildError(f"--max-segments must be >= 6, got {self.max_segments}")
+        if self.families:
+            from meshlm.shapes import list_families
+
+            unknown = sorted(set(self.families) - set(list_families()))
+            if unknown:
+                raise BuildError(f"unknown shape family: {', '.join(unknown)} "
+                                 "(see meshlm shapes --list)")
         if not (self.meshes or self.procedural or self.objaverse):
             raise BuildError("no mesh source: give --meshes, --procedural or --objaverse")
 
@@ -119,6 +127,7 @@ class BuildConfig:
         return json.loads(json.dumps({"meshes": [str(Path(m).resolve()) for m in self.meshes],
                 "procedural": self.procedural, "seed": self.seed if self.procedural else None,
                 "max_segments": self.max_segments if self.procedural else None,
+                **({"families": list(self.families)} if self.procedural and self.families else {}),
                 "objaverse": self.objaverse, "objaverse_cache": self.objaverse_cache,
                 "shard": self.shard, "num_shards": self.num_shards,
                 **asdict(self.process_params())}))
@@ -159,7 +168,8 @@ def collect(cfg: BuildConfig) -> Collected:
         rejects += rej
         found["objaverse"] = len(objs) + len(rej)
     if cfg.procedural:
-        objs = list(S.procedural_objects(cfg.procedural, cfg.seed, cfg.max_segments))
+        objs = list(S.procedural_objects(cfg.procedural, cfg.seed, cfg.max_segments,
+                                           cfg.families or None))
         objects += objs
         found["procedural"] = len(objs)
     ids = [o.id for o in objects]

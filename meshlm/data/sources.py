@@ -244,13 +244,13 @@ def objaverse_objects(uids: list[str] | None, captions: dict[str, str],
     return objects, rejects
 
 
-def procedural_objects(n: int, seed: int,
-                       max_segments: int | None = None) -> Iterator[SourceObject]:
+def procedural_objects(n: int, seed: int, max_segments: int | None = None,
+                       families: list[str] | None = None) -> Iterator[SourceObject]:
     """``n`` captioned shapes from :func:`meshlm.shapes.generate` (deterministic in ``seed``;
-    ``max_segments`` caps the sides of revolved parts)."""
+    ``max_segments`` caps the sides of revolved parts; ``families`` limits the families)."""
     from meshlm.shapes import generate
 
-    for s in generate(n, seed, max_segments=max_segments):
+    for s in generate(n, seed, families=families, max_segments=max_segments):
         yield SourceObject(f"procedural:{s.uid}", "procedural", s.caption,
                            vertices=np.asarray(s.vertices, np.float64),
                            faces=np.asarray(s.faces, np.int64))

@@ -242,7 +242,7 @@ def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SE
                 refs_per_family: int = 10, max_segments: int | None = None) -> dict[str, Path]:
     """Write a held-out evaluation set: ``prompts.jsonl`` (held-out phrasings of held-out shape
     captions, with their family), ``understand.jsonl`` (held-out meshes with caption and family,
-    asked with held-out questions) and ``references/`` (held-out shapes of every family, for
+    asked with held-out questions) and ``references/`` (held-out shapes of each family, for
     family judging: ``max(per_family, refs_per_family)`` per family, the prompts' own shapes
     among them).
 
@@ -253,6 +253,8 @@ def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SE
 
     ``max_segments`` draws every shape (prompts', meshes', references') with at most that many
     sides on revolved parts, as a corpus built with ``--max-segments`` (the bundled model's).
+    ``families`` limits prompts, meshes *and* references to those families (a model that knows
+    only them is judged among them); default: all.
     """
     from meshlm.shapes import generate, list_families, write_corpus
 
@@ -260,11 +262,16 @@ def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SE
         raise MeshlmError(f"per_family and refs_per_family must be >= 1, got {per_family} and "
                           f"{refs_per_family}")
     fams = list(families or list_families())
+    unknown = sorted(set(fams) - set(list_families()))
+    if unknown:
+        raise MeshlmError(f"unknown shape family: {', '.join(unknown)} (see meshlm shapes --list)")
     out = Path(out_dir)
     refs = out / "references"
     # sample i depends only on (seed, i): the prompts' shapes are the first ones of the pool
     write_corpus(refs, n=max(per_family, refs_per_family) * len(list_families()), seed=seed,
                  max_segments=max_segments)
+    if len(set(fams)) < len(list_families()):  # judge among the chosen families only
+        _keep_families(refs, set(fams))
     rng = np.random.default_rng(seed)
     prompts, understand = [], []
     shapes = generate(per_family * len(list_families()), seed=seed, max_segments=max_segments)
@@ -289,6 +296,21 @@ def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SE
     if log:
         log(f"{len(prompts)} prompts, {len(understand)} meshes, references in {refs}")
     return paths
+
+
+def _keep_families(folder: Path, keep: set[str]) -> None:
+    """Drop the shapes of other families from a ``write_corpus`` folder (files and table)."""
+    table = folder / "captions.csv"
+    with table.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    kept = [rows[0]]
+    for row in rows[1:]:
+        if row[2] in keep:
+            kept.append(row)
+        else:
+            (folder / f"{row[0]}.obj").unlink()
+    with table.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(kept)
 
 
 def eval_language(model: str, tasks: str = "mmlu,piqa,hellaswag,gsm8k",

@@ -110,6 +110,19 @@ def dataset_summary(data_dir: str | Path) -> dict[str, Any]:
     return out
 
 
+def shape_families(summary: dict[str, Any]) -> list[str]:
+    """The procedural shape families a dataset was built from (its manifest's ``--family``
+    list, or every family when it has procedural shapes and no list; none otherwise)."""
+    args = (summary.get("manifest") or {}).get("arguments") or {}
+    if not args.get("procedural"):
+        return []
+    if args.get("families"):
+        return list(args["families"])
+    from meshlm.shapes import list_families
+
+    return list_families()
+
+
 def _bins(summary: dict[str, Any]) -> int:
     manifest = summary.get("manifest") or {}
     for holder in (manifest, manifest.get("format") or {}, manifest.get("config") or {}):
@@ -348,6 +361,7 @@ def build_metadata(cfg: TrainConfig, trainer, metrics: dict[str, float],
                    "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
                    "world_size": trainer.args.world_size},
         "dataset": {k: v for k, v in data.items() if k != "manifest"},
+        "shape_families": shape_families(data),
         "global_step": int(trainer.state.global_step),
         "resumed_from": None if resumed_from is None else Path(resumed_from).name,
         "metrics": metrics,
