@@ -136,6 +136,30 @@ def test_cli_generate_with_gguf(gguf_path, tmp_path, capsys):
         assert row["cut_off"]
 
 
+def test_generate_warns_when_the_model_does_not_know_the_family(gguf_path, tmp_path, capsys):
+    import shutil
+
+    from meshlm.infer import load
+
+    gguf = shutil.copy(gguf_path, tmp_path / "m.gguf")
+    (tmp_path / "meshlm.json").write_text(json.dumps({"shape_families": ["box", "mug"]}))
+    engine = load(str(gguf))
+    assert engine.shape_families == ["box", "mug"]
+    assert engine.unknown_family("a wooden chair with four legs") == "chair"
+    assert engine.unknown_family("Create a tall mug.") is None
+    assert engine.unknown_family("a teapot") is None  # not a family at all: nothing to say
+    engine.backend.llm.close()
+    args = ["-o", str(tmp_path / "o.obj"), "--model", str(gguf), "--max-new-tokens", "60",
+            "--json"]
+    main(["generate", "a wooden chair", *args])
+    err = capsys.readouterr().err
+    assert ("meshlm: warning: the model was trained on 2 shape families and 'chair' is not one "
+            "of them (meshlm shapes --list --known); expect another shape") in err
+    main(["generate", "a mug", *args])
+    assert "warning" not in capsys.readouterr().err
+    assert load(str(gguf_path)).shape_families is None  # no meshlm.json beside it
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -87,6 +87,11 @@ def generate_cmd(
     engine = _engine(model, backend, base_url)
     sampling = _sampling(seed, temperature, top_p, top_k, max_new_tokens, not no_constrain,
                          min_faces)
+    unknown = engine.unknown_family(prompt)
+    if unknown:
+        typer.echo(f"meshlm: warning: the model was trained on {len(engine.shape_families)} "
+                   f"shape families and '{unknown}' is not one of them (meshlm shapes --list "
+                   "--known); expect another shape", err=True)
     result = _stream_with_progress(engine.stream(prompt, sampling), quiet=json_out)
     if save_reply:
         save_reply.parent.mkdir(parents=True, exist_ok=True)

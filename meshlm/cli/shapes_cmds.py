@@ -13,19 +13,13 @@ from meshlm.errors import MeshlmError
 def known_families() -> list[str]:
     """The shape families the bundled model was trained on (``shape_families`` in its
     meshlm.json; every family for a model card that predates the field)."""
-    import json
-
-    from meshlm.infer.engine import BUNDLED_MODEL
+    from meshlm.infer.engine import BUNDLED_MODEL, model_shape_families
     from meshlm.shapes import list_families
 
-    meta = BUNDLED_MODEL / "meshlm.json"
-    if not meta.is_file():
-        raise MeshlmError(f"{meta}: no bundled model metadata (is the bundled model installed?)")
-    try:
-        fams = json.loads(meta.read_text(encoding="utf-8")).get("shape_families")
-    except json.JSONDecodeError as exc:
-        raise MeshlmError(f"{meta}: not JSON: {exc.msg}") from None
-    return list(fams) if fams else list_families()
+    if not (BUNDLED_MODEL / "meshlm.json").is_file():
+        raise MeshlmError(f"{BUNDLED_MODEL / 'meshlm.json'}: no bundled model metadata "
+                          "(is the bundled model installed?)")
+    return model_shape_families(BUNDLED_MODEL) or list_families()
 
 
 @app.command("shapes")

@@ -57,10 +57,24 @@ def mesh_question(mesh: Mesh | str, question: str | None = None) -> str:
 class Engine:
     """Inference over one loaded model (any backend with ``stream_reply``)."""
 
-    def __init__(self, backend, bins: int = DEFAULT_BINS, system_prompt: str | None = None):
+    def __init__(self, backend, bins: int = DEFAULT_BINS, system_prompt: str | None = None,
+                 shape_families: list[str] | None = None):
         self.backend = backend
         self.bins = bins
         self.system_prompt = system_prompt
+        # the procedural families the model was trained on (its meshlm.json), None if unknown
+        self.shape_families = shape_families
+
+    def unknown_family(self, prompt: str) -> str | None:
+        """The shape family ``prompt`` asks for when the model was trained on a list of families
+        that lacks it ("chair" for a model that knows only boxes and mugs), else None."""
+        if not self.shape_families:
+            return None
+        from meshlm.eval.text_metrics import find_family
+        from meshlm.shapes import list_families
+
+        fam = find_family(prompt, list_families())
+        return fam if fam is not None and fam not in self.shape_families else None
 
     @property
     def name(self) -> str:
@@ -228,6 +242,20 @@ def _last(parts):
     return deque(parts, maxlen=1)[0]
 
 
+def model_shape_families(model: str | Path) -> list[str] | None:
+    """``shape_families`` of the meshlm.json in a model folder (or beside a ``.gguf``), or None
+    (a hub id, a model trained elsewhere, or metadata that predates the field)."""
+    import json
+
+    p = Path(model)
+    meta = (p.parent if p.suffix == ".gguf" else p) / "meshlm.json"
+    try:
+        fams = json.loads(meta.read_text(encoding="utf-8")).get("shape_families")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return list(fams) if isinstance(fams, list) and fams else None
+
+
 def mesh_start(text: str) -> int:
     """Offset of the first line that starts a mesh (``v ...``) in a reply; 0 if none."""
     m = re.search(r"(?m)^v ", text)
@@ -270,11 +298,13 @@ def load(
     if backend in ("transformers", "hf"):
         from meshlm.infer.hf import HFBackend
 
-        return Engine(HFBackend.load(name, device=device), bins=bins)
+        return Engine(HFBackend.load(name, device=device), bins=bins,
+                      shape_families=model_shape_families(name))
     if backend in ("llamacpp", "llama.cpp", "gguf"):
         from meshlm.infer.llamacpp import LlamaCppBackend
 
-        return Engine(LlamaCppBackend.load(name), bins=bins)
+        return Engine(LlamaCppBackend.load(name), bins=bins,
+                      shape_families=model_shape_families(name))
     if backend == "openai":
         from meshlm.infer.openai_http import OpenAIBackend
 
