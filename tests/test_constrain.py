@@ -3,6 +3,7 @@ generation from a random-weight model."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -164,12 +165,37 @@ def test_min_faces_holds_back_the_end_without_dead_ends(bins):
                 ended_early += 1
             c.advance(eos[0] if eos else int(rng.choice(allowed)))
         m = decode(c.text, bins=bins)  # strict
-        assert len(m.faces) == 4 or len(m.faces) < 4 and ended_early  # not one face later
-    assert ended_early <= 7  # random faces can use up the canonical order; most get there
+        assert len(m.faces) == 4  # a face that would use up the canonical order is refused
+    assert ended_early == 0
     with pytest.raises(MeshlmError, match="min_faces"):
         from meshlm.infer import Sampling
 
         Sampling(min_faces=-1)
+
+
+@pytest.mark.parametrize("min_faces", [1, 60, 150])
+def test_min_faces_is_reached_by_a_walker_that_tries_to_fall_short(min_faces):
+    """Ends at every chance, starts the faces as early as it may and always takes the largest
+    index it may (the quickest way to use up the canonical order): still exactly min_faces."""
+    index = VocabIndex.for_tokenizer(meshlm_tokenizer())
+    rng = np.random.default_rng(min_faces)
+    c = MeshConstraint(index, bins=64, max_preamble=0, min_faces=min_faces)
+    while not c.done:
+        ids = c.allowed().tolist()
+        assert ids
+        eos = [a for a in ids if a in index.eos_ids]
+        face = [a for a in ids if index.texts[a].startswith("f")]
+        nums = [(int(t), a) for a in ids if (t := index.texts[a].strip()).isdigit()]
+        if eos or face:
+            c.advance((eos or face)[0])
+        elif nums and c.state[1] == "f":
+            c.advance(max(nums)[1])
+        else:
+            c.advance(int(rng.choice(ids)))
+    m = decode(c.text)  # strict
+    assert len(m.faces) == min_faces
+    n = len(m.vertices)  # no more vertices than the faces need, none fewer
+    assert math.comb(n, 3) >= min_faces > (math.comb(n - 1, 3) if n > 3 else 0)
 
 
 def test_advance_refuses_tokens_outside_the_mask():

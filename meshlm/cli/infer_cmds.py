@@ -74,7 +74,7 @@ def generate_cmd(
         False, "--no-constrain", help="Let the model write anything."
     ),
     min_faces: int = typer.Option(
-        0, "--min-faces", help="Constrained: do not end the mesh before this many faces."
+        0, "--min-faces", help="Constrained: at least this many faces (guaranteed)."
     ),
     png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
     save_reply: Path | None = typer.Option(None, "--save-reply", help="Write the raw reply text."),

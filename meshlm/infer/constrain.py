@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
+from math import comb
 
 import numpy as np
 
@@ -157,8 +158,9 @@ class MeshConstraint:
     models write, of at most ``max_preamble`` tokens; the mesh must start at the beginning of a
     line (right away when ``max_preamble=0``), after which only canonical mesh text is allowed,
     then an end token. Special tokens other than the end tokens are never allowed. With
-    ``min_faces`` the end token is refused until the mesh has that many faces, unless nothing
-    else may follow (no further face fits the canonical order), so it still never dead-ends.
+    ``min_faces`` the mesh gets at least that many faces: the end token is refused before, the
+    grammar keeps room for C(n, 3) >= min_faces vertices, and a face line whose best completion
+    leaves too few canonical faces after it is refused (so no reply runs out of face orders).
 
     ``allowed()`` returns the allowed token ids; ``advance(token_id)`` moves past a token the
     model chose (raises ValueError for a token that was not allowed). ``done`` turns True after
@@ -169,7 +171,11 @@ class MeshConstraint:
                  min_faces: int = 0):
         self.index = index
         self.min_faces = min_faces
-        self.grammar = MeshGrammar(bins)
+        # room for enough vertices to hold min_faces distinct sorted triples: C(n, 3) >= min_faces
+        n = 3
+        while comb(n, 3) < min_faces:
+            n += 1
+        self.grammar = MeshGrammar(bins, min_vertices=min(n, bins**3))
         self.max_preamble = max_preamble
         self.state = None  # grammar state once the mesh has started
         self.done = False
@@ -294,11 +300,10 @@ class MeshConstraint:
                 if self.grammar.can_end(self.state):
                     ids.extend(self.index.eos_ids)
                 out = np.unique(np.asarray(ids, dtype=np.int64))
-            if self.min_faces and self.grammar.can_end(self.state) and \
-                    self.text.count("\nf ") + self.text.startswith("f ") < self.min_faces:
-                more = out[~np.isin(out, self.index.eos_ids)]
-                if more.size:
-                    return more
+            if self.min_faces:
+                written = self.text.count("\nf") + self.text.startswith("f")  # + open line
+                if written < self.min_faces:
+                    out = self._toward_min_faces(out, written)
             return out
         idx = self.index
         starts = self._mesh_tokens(self.grammar.start()) if self._line_start else []
@@ -307,6 +312,56 @@ class MeshConstraint:
         if self._line_start:
             return np.unique(np.asarray(starts, dtype=np.int64))
         return idx.newline_ids  # lead-in too long: close the line, then the mesh must start
+
+    def _toward_min_faces(self, out: np.ndarray, written: int) -> np.ndarray:
+        """``out`` without the tokens after which fewer than ``min_faces`` faces are possible
+        (``written`` face lines so far, an open one included): the end of the mesh, and any token
+        of a face line whose best completion leaves too few sorted triples after it for the
+        faces still needed (a first face before C(nv, 3) >= min_faces, say, or a face on the
+        last vertices). The vertices always leave room (``MeshGrammar.min_vertices``). Where
+        nothing would be left, ``out`` stands (the constraint never dead-ends)."""
+        state = self.state
+        eos = np.isin(out, self.index.eos_ids)
+        if not (~eos).any():
+            return out
+        out = out[~eos]
+        if state[1] == "v":
+            return out  # inside a vertex line: nothing to weigh
+        need = self.min_faces - (written - (state[1] == "f")) - 1  # after the current face
+        texts, feed = self.index.texts, self.grammar.feed
+        keep = np.ones(len(out), dtype=bool)
+        for i, tok in enumerate(out.tolist()):
+            s2 = feed(state, texts[tok])
+            if s2 is not None and (s2[1] == "f" or s2[10] != state[10]):
+                keep[i] = self._best_after(s2) >= need
+        return out[keep] if keep.any() else out
+
+    def _best_after(self, s) -> int:
+        """The most sorted triples that can follow the face line open (or just closed) in grammar
+        state ``s``: its smallest completion, C(nv-a, 3) + C(nv-p, 2) + nv-q for (a, p, q)."""
+        g = self.grammar
+        phase, kind, field, digits, vals, lo, hi, excl, nv, pv, pf = s
+        if kind != "f":  # the line just closed
+            return _faces_after(nv, pf)
+        if phase != NUM:  # "f" written, its first number not begun
+            lo, hi, excl = g._field_range("f", 0, (), nv, pv, pf)
+        values = [v for v in range(lo, min(hi, nv) + 1)
+                  if v != excl and (not digits or str(v).startswith(digits))]
+        best = -1
+        for v in values:
+            if field == 0:
+                low = g._face_bounds(nv, pf)[0]
+                t = low if low[0] == v else (v, v + 1, v + 2)
+            elif field == 1:
+                lo2, hi2, ex2 = g._field_range("f", 2, (vals[0], v), nv, pv, pf)
+                w = lo2 + (lo2 == ex2)
+                if w > hi2:
+                    continue
+                t = (vals[0], min(v, w), max(v, w))
+            else:
+                t = (vals[0], min(vals[1], v), max(vals[1], v))
+            best = max(best, _faces_after(nv, t))
+        return best
 
     def mask(self) -> np.ndarray:
         """Boolean mask over the vocabulary (True = allowed)."""
@@ -367,3 +422,9 @@ class MeshConstraint:
     def complete(self) -> bool:
         """True when the text so far is a whole valid mesh."""
         return self.state is not None and self.grammar.can_end(self.state)
+
+
+def _faces_after(nv: int, t: tuple[int, int, int]) -> int:
+    """How many sorted index triples of ``nv`` vertices come after ``t`` in canonical order."""
+    a, p, q = t
+    return comb(nv - a, 3) + comb(nv - p, 2) + (nv - q)

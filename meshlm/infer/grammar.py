@@ -27,11 +27,14 @@ DIGITS = "0123456789"
 class MeshGrammar:
     """The canonical mesh language for ``bins`` levels per axis."""
 
-    def __init__(self, bins: int = 64):
+    def __init__(self, bins: int = 64, min_vertices: int = 3):
         if not 2 <= bins <= 1024:
             raise ValueError(f"bins must be in 2..1024, got {bins}")
+        if not 3 <= min_vertices <= bins**3:
+            raise ValueError(f"min_vertices must be in 3..{bins**3}, got {min_vertices}")
         self.bins = bins
         self.top = bins - 1
+        self.min_vertices = min_vertices  # each vertex leaves room for this many in all
 
     # -- states -----------------------------------------------------------------------------
 
@@ -70,7 +73,7 @@ class MeshGrammar:
                 lower = (x + 1, 0, 0)
             else:
                 return None
-        need_after = max(0, 2 - nv)  # vertices that must still fit after this one
+        need_after = max(0, self.min_vertices - 1 - nv)  # vertices that must fit after it
         upper = _unrank(self.bins**3 - 1 - need_after, self.bins)
         if lower > upper:
             return None

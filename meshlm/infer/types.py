@@ -14,8 +14,9 @@ class Sampling:
     ``temperature=0`` means greedy decoding. The same ``seed`` gives the same output on the same
     backend and machine. ``constrain`` turns valid-by-construction mesh decoding on (generation
     only); ``max_preamble`` bounds the free-text lead-in before a constrained mesh; ``min_faces``
-    keeps a constrained mesh from ending before it has that many faces (unless no further face
-    can be written in canonical order).
+    makes a constrained mesh have at least that many faces: the end is refused before, the
+    vertices leave room for enough of them, and no face is allowed that would use up the
+    canonical order too soon.
     """
 
     temperature: float = field(default=0.7, metadata={"help": "0 = greedy"})
