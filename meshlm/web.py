@@ -49,7 +49,7 @@ TEXT_EVERY_SECONDS = 0.1  # chat text refresh while streaming
 
 UPLOAD_TYPES = (".obj", ".glb", ".gltf", ".ply", ".stl", ".off")
 EXAMPLES = [
-    "a chair",
+    "a toy car with four wheels",
     "a round table with three legs",
     "a simple house with a pointed roof",
     "Create a 3D model of a mug.",

@@ -206,17 +206,17 @@ def _drive(page, server, tmp_path):
     page.screenshot(path=ARTIFACTS / "2-described.png")
 
 
-def screenshot(model: Path, out: Path, prompt: str = "a chair with four legs",
-               max_new_tokens: int | None = None) -> None:
-    """Serve ``model``, ask about a procedural chair, then ``prompt`` (if any); save the page to
-    ``out``. ``max_new_tokens`` sets the slider first."""
+def screenshot(model: Path, out: Path, prompt: str = "a mug with a handle",
+               max_new_tokens: int | None = None, shape: str = "table") -> None:
+    """Serve ``model``, ask about a procedural ``shape``, then ``prompt`` (if any); save the page
+    to ``out``. ``max_new_tokens`` sets the slider first."""
     from meshlm.files import save_mesh
     from meshlm.shapes import make_shape
 
     work = ARTIFACTS / "screenshot"
     work.mkdir(parents=True, exist_ok=True)
-    chair = work / "chair.obj"
-    save_mesh(make_shape("chair", 0).mesh, chair)
+    chair = work / f"{shape}.obj"
+    save_mesh(make_shape(shape, 0, max_segments=6).mesh, chair)
     profile = work / "chromium-profile"
     shutil.rmtree(profile, ignore_errors=True)
     with running_server(model, work / "server.log") as url, browser_page(profile) as page:
@@ -243,9 +243,10 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="Screenshot the web demo (for the README).")
     ap.add_argument("--model", type=Path, required=True, help="model folder to serve")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "web.png")
-    ap.add_argument("--prompt", default="a chair with four legs",
+    ap.add_argument("--prompt", default="a mug with a handle",
                     help="asked after the upload ('' = none)")
+    ap.add_argument("--shape", default="table", help="procedural family of the uploaded mesh")
     ap.add_argument("--max-new-tokens", type=int, default=None, help="set the slider first")
     a = ap.parse_args()
-    screenshot(a.model, a.out, a.prompt, a.max_new_tokens)
+    screenshot(a.model, a.out, a.prompt, a.max_new_tokens, a.shape)
     print(a.out)
