@@ -131,7 +131,8 @@ def main() -> None:
         engines.append((f"llama.cpp {dtype}", make))
     if not args.skip_cost:
         constraint_cost(engines, prompts, args.max_new_tokens)
-    engines.append(("llama.cpp f16 1t", lambda: engines[2][1](threads=1)))
+    make_f16 = engines[-1][1]  # the last one built above
+    engines.append(("llama.cpp f16 1t", lambda: make_f16(threads=1)))
     face_prompts = (FACE_PROMPTS * 10)[: args.n]
     print(f"\ntime to a {args.faces}-face mesh (constrained, min_faces={args.faces}, "
           f"{len(face_prompts)} prompts, seeds 0..{len(face_prompts) - 1}, temperature 0.7)")

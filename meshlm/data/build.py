@@ -108,12 +108,9 @@ class BuildConfig:
         if self.max_segments is not None and self.max_segments < 6:
             raise BuildError(f"--max-segments must be >= 6, got {self.max_segments}")
         if self.families:
-            from meshlm.shapes import list_families
+            from meshlm.shapes import check_families
 
-            unknown = sorted(set(self.families) - set(list_families()))
-            if unknown:
-                raise BuildError(f"unknown shape family: {', '.join(unknown)} "
-                                 "(see meshlm shapes --list)")
+            check_families(self.families, BuildError)
         if not (self.meshes or self.procedural or self.objaverse):
             raise BuildError("no mesh source: give --meshes, --procedural or --objaverse")
 

@@ -256,15 +256,13 @@ def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SE
     ``families`` limits prompts, meshes *and* references to those families (a model that knows
     only them is judged among them); default: all.
     """
-    from meshlm.shapes import generate, list_families, write_corpus
+    from meshlm.shapes import check_families, generate, list_families, write_corpus
 
     if per_family < 1 or refs_per_family < 1:
         raise MeshlmError(f"per_family and refs_per_family must be >= 1, got {per_family} and "
                           f"{refs_per_family}")
     fams = list(families or list_families())
-    unknown = sorted(set(fams) - set(list_families()))
-    if unknown:
-        raise MeshlmError(f"unknown shape family: {', '.join(unknown)} (see meshlm shapes --list)")
+    check_families(fams)
     out = Path(out_dir)
     refs = out / "references"
     # sample i depends only on (seed, i): the prompts' shapes are the first ones of the pool

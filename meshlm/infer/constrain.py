@@ -347,10 +347,10 @@ class MeshConstraint:
             lo, hi, excl = g._field_range("f", 0, (), nv, pv, pf)
         values = [v for v in range(lo, min(hi, nv) + 1)
                   if v != excl and (not digits or str(v).startswith(digits))]
+        low = g._face_bounds(nv, pf)[0] if field == 0 else None
         best = -1
         for v in values:
             if field == 0:
-                low = g._face_bounds(nv, pf)[0]
                 t = low if low[0] == v else (v, v + 1, v + 2)
             elif field == 1:
                 lo2, hi2, ex2 = g._field_range("f", 2, (vals[0], v), nv, pv, pf)

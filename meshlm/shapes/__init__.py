@@ -48,6 +48,13 @@ def list_families() -> list[str]:
     return list(FAMILIES)
 
 
+def check_families(names, error: type[MeshlmError] = MeshlmError) -> None:
+    """Raise ``error`` naming every unknown family in ``names`` (one line)."""
+    unknown = sorted(set(names) - set(FAMILIES))
+    if unknown:
+        raise error(f"unknown shape family: {', '.join(unknown)} (see meshlm shapes --list)")
+
+
 def _rng(rng_or_seed: int | np.random.Generator | None) -> np.random.Generator:
     if isinstance(rng_or_seed, np.random.Generator):
         return rng_or_seed
@@ -100,9 +107,7 @@ def generate(n: int | None, seed: int = 0, families: list[str] | None = None,
     :func:`make_shape`.
     """
     names = list(families) if families else list_families()
-    for name in names:
-        if name not in FAMILIES:
-            raise MeshlmError(f"unknown shape family {name!r}")
+    check_families(names)
     if n is not None and n < 0:
         raise MeshlmError(f"n must be >= 0, got {n}")
     i = 0
