@@ -266,6 +266,14 @@ def test_cli_list(capsys):
     assert capsys.readouterr().out.splitlines() == NAMES
 
 
+def test_cli_refuses_an_unknown_family_before_writing(tmp_path, capsys):
+    main = _cli()
+    assert main(["shapes", "--n", "2", "--family", "teapot", "--out", str(tmp_path / "o")]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "meshlm: error: unknown shape family: teapot (see meshlm shapes --list)"]
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_lists_the_families_the_bundled_model_knows(tmp_path, capsys, monkeypatch):
     import json
 

@@ -132,6 +132,8 @@ def write_corpus(out_dir: str | Path, n: int, seed: int = 0,
     ``progress`` is called after each sample is written; ``max_segments`` as in :func:`generate`.
     """
     check_max_segments(max_segments)  # before any folder is made
+    if families:
+        check_families(families)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
