@@ -324,6 +324,45 @@ def test_families_limit_the_procedural_shapes(tmp_path, capsys):
     assert err == ["meshlm: error: unknown shape family: kettle (see meshlm shapes --list)"]
 
 
+def test_generation_pool_writes_few_meshes_many_times_and_keeps_the_mix(tmp_path):
+    m = build_dataset(_cfg(tmp_path / "pool", procedural=120, multi_turn=0.0, mix=(1, 2, 0),
+                           rotations=(0,),
+                           families=["box", "table", "mug"], gen_per_family=3, gen_repeats=5))
+    rows = _all_rows(tmp_path / "pool")
+    gen = [r for r in rows if r["task"] == "generation"]
+    und = [r for r in rows if r["task"] == "understanding"]
+    per_source: dict[str, int] = defaultdict(int)
+    for r in gen:
+        per_source[r["source"]] += 1
+    fams = defaultdict(set)
+    for s in per_source:
+        fams[s.split(":")[1].rsplit("_", 2)[0]].add(s)
+    # the first 3 kept objects of each family, 5 rows each, every row worded on its own
+    assert {f: len(s) for f, s in fams.items()} == {"box": 3, "table": 3, "mug": 3}
+    assert set(per_source.values()) == {5}
+    assert m["counts"]["generation_pool_objects"] == 9
+    for s in per_source:
+        asks = {r["messages"][0]["content"] for r in gen if r["source"] == s}
+        meshes = {mesh_text(r["messages"][-1]["content"]) for r in gen if r["source"] == s}
+        assert len(asks) >= 3 and len(meshes) == 1
+    # every kept object is read; understanding rows are scaled to keep the 1:2 mix
+    assert len({r["source"] for r in und}) > 60
+    assert len(und) / len(gen) == pytest.approx(2, rel=0.15)
+    assert m["mix"]["achieved"]["generation"] == pytest.approx(1 / 3, abs=0.04)
+    # repeats without a pool: every kept object is written twice, read twice as often
+    a = build_dataset(_cfg(tmp_path / "a", procedural=40, seed=3, multi_turn=0.0))
+    b = build_dataset(_cfg(tmp_path / "b", procedural=40, seed=3, multi_turn=0.0,
+                           gen_repeats=2))
+    assert b["counts"]["generation_pool_objects"] == b["counts"]["objects_kept"] == \
+        a["counts"]["objects_kept"]
+    assert b["mix"]["counts"]["generation"] == 2 * a["mix"]["counts"]["generation"]
+    assert b["mix"]["counts"]["understanding"] == pytest.approx(
+        2 * a["mix"]["counts"]["understanding"], rel=0.2)
+    with pytest.raises(BuildError, match="--gen-per-family must be >= 0 and --gen-repeats >= 1"):
+        build_dataset(_cfg(tmp_path / "bad", procedural=3, gen_repeats=0))
+    assert not (tmp_path / "bad").exists()
+
+
 def test_same_arguments_give_identical_files(corpus, tmp_path):
     kw = dict(procedural=40, meshes=[str(corpus["meshes"])], captions=[str(corpus["captions"])],
               general_chat=str(corpus["chat"]), seed=7)

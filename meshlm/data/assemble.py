@@ -158,6 +158,29 @@ def _save_hf(out: Path, by_split: dict[str, list[dict]]) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def family_of(obj) -> str:
+    """The family an object counts in for ``--gen-per-family``: a procedural shape's family
+    (its uid is ``<family>_<seed>_<index>``), otherwise the name of its source."""
+    if obj.kind == "procedural":
+        return obj.id.removeprefix("procedural:").rsplit("_", 2)[0]
+    return obj.kind
+
+
+def generation_pool(objects: list, per_family: int) -> set[str]:
+    """Ids of the objects that get generation rows: the first ``per_family`` of each family in
+    build order (every object when ``per_family`` is 0)."""
+    if per_family <= 0:
+        return {obj.id for obj in objects}
+    taken: Counter = Counter()
+    pool: set[str] = set()
+    for obj in objects:
+        fam = family_of(obj)
+        if taken[fam] < per_family:
+            taken[fam] += 1
+            pool.add(obj.id)
+    return pool
+
+
 def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
              say: Callable[[str], None]) -> dict:
     """Build, split, budget, mix and write the rows; return the manifest (see module doc)."""
@@ -169,7 +192,7 @@ def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
 
     # 1. objects in build order -> rows (cross-object duplicate encodings dropped)
     seen: set[str] = set()
-    mesh_rows: list[tuple[str, dict]] = []
+    kept: list[tuple[object, list, str]] = []
     split_objects: Counter = Counter()
     for obj in col.objects:
         rec = records[obj.id]
@@ -190,9 +213,18 @@ def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
         tally["encodings_kept"] += len(encs)
         split = split_of(obj.id, cfg.splits)
         split_objects[split] += 1
+        kept.append((obj, encs, split))
+    pool = generation_pool([obj for obj, _, _ in kept], cfg.gen_per_family)
+    n_gen = cfg.gen_repeats * sum(len(encs) for obj, encs, _ in kept if obj.id in pool)
+    n_enc = max(1, tally["encodings_kept"])
+    und_ratio = w_und / w_gen * (n_gen / n_enc)  # understanding rows per encoding: keeps the mix
+    tally["generation_pool"] = len(pool)
+    mesh_rows: list[tuple[str, dict]] = []
+    for obj, encs, split in kept:
         for row in object_rows(obj.id, obj.caption, encs, seed=cfg.seed,
-                               understanding_ratio=w_und / w_gen, multi_turn=cfg.multi_turn,
-                               system_prompt=cfg.system_prompt, max_tokens=cfg.max_length):
+                               understanding_ratio=und_ratio, multi_turn=cfg.multi_turn,
+                               system_prompt=cfg.system_prompt, max_tokens=cfg.max_length,
+                               generation_repeats=cfg.gen_repeats if obj.id in pool else 0):
             tally[f"built_{row['task']}"] += 1
             mesh_rows.append((split, row))
 
@@ -291,6 +323,7 @@ def _manifest(cfg, col, by_split, rejects, tally, warnings, split_objects, w_gen
             "rotation_duplicates_dropped": tally["rotation_duplicates"],
             "cross_object_duplicates_dropped": tally["cross_object_duplicates"],
             "encodings_kept": tally["encodings_kept"],
+            "generation_pool_objects": tally["generation_pool"],
             "rows_built": {t: tally[f"built_{t}"] for t in TASKS[:2]},
             "rows_over_token_budget": {t: tally[f"{t}_over_token_budget"] for t in TASKS},
             "general_available": tally["general_available"],

@@ -80,6 +80,13 @@ class BuildConfig:
     mix: tuple[float, float, float] = _f((0.4, 0.2, 0.4), "Target shares of generation, "
                                                           "understanding and general rows.")
     multi_turn: float = _f(0.25, "Share of mesh samples that are multi-turn dialogues.")
+    gen_per_family: int = _f(0, "Generation rows come from only the first N kept objects of each "
+                                "family (procedural shapes by family; every other source counts "
+                                "as one family); the rest are read, not written. 0 = every "
+                                "object.")
+    gen_repeats: int = _f(1, "Generation rows per mesh of the generation pool, each worded "
+                             "anew (with --gen-per-family the understanding rows are scaled "
+                             "to keep --mix).")
     splits: tuple[float, float, float] = _f((0.9, 0.05, 0.05), "Train/validation/test "
                                                                "fractions (by source object).")
     max_file_bytes: int = _f(64 * 1024 * 1024, "Skip mesh files larger than this.")
@@ -105,6 +112,8 @@ class BuildConfig:
             raise BuildError("--splits needs three non-negative fractions")
         if self.max_length < 1 or self.workers < 1 or not 0 <= self.multi_turn <= 1:
             raise BuildError("--max-length and --workers must be >= 1, --multi-turn in 0..1")
+        if self.gen_per_family < 0 or self.gen_repeats < 1:
+            raise BuildError("--gen-per-family must be >= 0 and --gen-repeats >= 1")
         if self.max_segments is not None and self.max_segments < 6:
             raise BuildError(f"--max-segments must be >= 6, got {self.max_segments}")
         if self.families:

@@ -175,7 +175,8 @@ def dialogue(task: str, caption: str, encodings: Encodings, start: int,
 
 def object_rows(source: str, caption: str, encodings: Encodings, *, seed: int,
                 understanding_ratio: float = 0.5, multi_turn: float = 0.25,
-                system_prompt: str | None = None, max_tokens: int = 8192) -> list[dict]:
+                system_prompt: str | None = None, max_tokens: int = 8192,
+                generation_repeats: int = 1) -> list[dict]:
     """All rows for one object.
 
     Parameters
@@ -190,6 +191,8 @@ def object_rows(source: str, caption: str, encodings: Encodings, *, seed: int,
     multi_turn : probability that a row is a dialogue rather than a single exchange.
     system_prompt : if given, a system message opens every row.
     max_tokens : soft limit for dialogue length (see :func:`dialogue`).
+    generation_repeats : generation rows per encoding, each worded anew (0: none; the
+        understanding rows are still ``len(encodings) * understanding_ratio``).
 
     Returns rows ``{"messages", "task", "source"}``: generation rows first, by rotation order.
     """
@@ -209,7 +212,8 @@ def object_rows(source: str, caption: str, encodings: Encodings, *, seed: int,
         rows.append({"messages": msgs, "task": task, "source": source})
 
     for i in range(len(encodings)):
-        add("generation", i)
+        for _ in range(generation_repeats):
+            add("generation", i)
     want = len(encodings) * understanding_ratio
     n_und = int(want) + int(rng.random() < want - int(want))
     perm = rng.permutation(len(encodings))
