@@ -152,6 +152,7 @@ class Demo:
     engine: Any = None
     model: str | None = None
     workdir: Path | None = None
+    threads: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self):
@@ -166,7 +167,7 @@ class Demo:
             if self.engine is None:
                 from meshlm.infer import load
 
-                self.engine = load(self.model)
+                self.engine = load(self.model, threads=self.threads)
             return self.engine
 
     # -- files ------------------------------------------------------------------------------------
@@ -430,13 +431,13 @@ def _gradio(up: Update | None, gr) -> tuple:
 
 
 def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, *,
-          engine=None, block: bool = True):
+          engine=None, block: bool = True, threads: int | None = None):
     """Load the model (``None`` = bundled) and serve the demo on ``host:port``.
 
     Raises MeshlmError if the model cannot load (before anything listens). Returns what
     ``Blocks.launch`` returns (only when ``block=False``; otherwise it serves until interrupted).
     """
-    demo = Demo(engine=engine, model=model)
+    demo = Demo(engine=engine, model=model, threads=threads)
     demo.get_engine()
     app = demo.build()
     return app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES,

@@ -15,6 +15,7 @@ import pytest
 
 from meshlm import decode
 from meshlm.cli import main
+from meshlm.errors import MeshlmError
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -134,6 +135,25 @@ def test_cli_generate_with_gguf(gguf_path, tmp_path, capsys):
                 (tmp_path / "r.txt").read_text().index("v "):]).to_text().split("\n")[-1])
     else:
         assert row["cut_off"]
+
+
+def test_threads_reach_the_backend_and_do_not_change_the_output(gguf_path, tmp_path, capsys):
+    from meshlm.infer import load
+
+    one, two = load(str(gguf_path), threads=1), load(str(gguf_path), threads=2)
+    assert (one.backend.llm.n_threads, two.backend.llm.n_threads) == (1, 2)
+    a = one.generate("a table", seed=5, max_new_tokens=200, temperature=0.0)
+    b = two.generate("a table", seed=5, max_new_tokens=200, temperature=0.0)
+    assert a.text == b.text
+    one.backend.llm.close()
+    two.backend.llm.close()
+    with pytest.raises(MeshlmError, match="threads must be >= 1, got 0"):
+        load(str(gguf_path), threads=0)
+    assert main(["generate", "a stool", "-o", str(tmp_path / "m.obj"), "--model",
+                 str(gguf_path), "--threads", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["meshlm: error: threads must be >= 1, got 0"]
+    assert not (tmp_path / "m.obj").exists()
 
 
 def test_generate_warns_when_the_model_does_not_know_the_family(gguf_path, tmp_path, capsys):

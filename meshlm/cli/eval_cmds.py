@@ -47,6 +47,8 @@ def eval_generate_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     model: str | None = ModelOpt,
     backend: str = typer.Option("auto", "--backend", "-b"),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: one per "
+                                       "core)."),
     references: Path | None = typer.Option(
         None, "--references", help="meshlm-shapes folder to judge families by."
     ),
@@ -62,7 +64,7 @@ def eval_generate_cmd(
 
     rows = load_jsonl(prompts)[:limit]
     refs = load_references(references) if references else None
-    engine = load(model, backend)
+    engine = load(model, backend, threads=threads)
     s = Sampling(
         temperature=temperature,
         max_new_tokens=max_new_tokens,
@@ -83,6 +85,8 @@ def eval_understand_cmd(
     out: Path = typer.Option(..., "--out", "-o"),
     model: str | None = ModelOpt,
     backend: str = typer.Option("auto", "--backend", "-b"),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: one per "
+                                       "core)."),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
     limit: int | None = typer.Option(None, "--limit"),
 ) -> None:
@@ -94,7 +98,7 @@ def eval_understand_cmd(
     rows = _understand_rows(data)[:limit]
     if not rows:
         raise MeshlmError(f"{data}: no understanding samples")
-    engine = load(model, backend)
+    engine = load(model, backend, threads=threads)
     s = Sampling(temperature=0.0, max_new_tokens=max_new_tokens, constrain=False)
     metrics = eval_understand(engine, rows, out, s, families=list_families())
     _summary(f"eval understand ({len(rows)} meshes) -> {out}", metrics)

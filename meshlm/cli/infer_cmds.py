@@ -18,13 +18,17 @@ BackendOpt = typer.Option("auto", "--backend", "-b", help="auto, transformers, l
 BaseUrlOpt = typer.Option(
     None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
 )
+ThreadsOpt = typer.Option(
+    None, "--threads", help="CPU threads (default: one per core; on a busy machine fewer can be "
+    "much faster with llama.cpp)."
+)
 MESH_SUFFIXES = {".obj", ".glb", ".ply", ".stl", ".off"}
 
 
-def _engine(model, backend, base_url):
+def _engine(model, backend, base_url, threads=None):
     from meshlm.infer import load
 
-    return load(model, backend, base_url=base_url)
+    return load(model, backend, base_url=base_url, threads=threads)
 
 
 def _sampling(seed, temperature, top_p, top_k, max_new_tokens, constrain, min_faces=0):
@@ -65,6 +69,7 @@ def generate_cmd(
     model: str | None = ModelOpt,
     backend: str = BackendOpt,
     base_url: str | None = BaseUrlOpt,
+    threads: int | None = ThreadsOpt,
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same mesh)."),
     temperature: float | None = typer.Option(None, "--temperature", "-t", help="0 = greedy."),
     top_p: float | None = typer.Option(None, "--top-p"),
@@ -84,7 +89,7 @@ def generate_cmd(
     for o in out:
         if o.suffix.lower() not in MESH_SUFFIXES:
             raise fail(f"{o}: output must be .obj, .glb, .ply, .stl or .off", code=2)
-    engine = _engine(model, backend, base_url)
+    engine = _engine(model, backend, base_url, threads)
     sampling = _sampling(seed, temperature, top_p, top_k, max_new_tokens, not no_constrain,
                          min_faces)
     unknown = engine.unknown_family(prompt)
@@ -130,6 +135,7 @@ def describe_cmd(
     model: str | None = ModelOpt,
     backend: str = BackendOpt,
     base_url: str | None = BaseUrlOpt,
+    threads: int | None = ThreadsOpt,
     question: str | None = typer.Option(None, "--question", "-q", help="Ask something else."),
     seed: int = typer.Option(0, "--seed"),
     temperature: float = typer.Option(0.0, "--temperature", "-t", help="0 = greedy."),
@@ -140,7 +146,7 @@ def describe_cmd(
     from meshlm.cli.mesh_cmds import load_any
 
     mesh = load_any(meshfile, 64)
-    engine = _engine(model, backend, base_url)
+    engine = _engine(model, backend, base_url, threads)
     sampling = _sampling(seed, temperature, None, None, max_new_tokens, False)
     result = engine.chat([{"role": "user", "content": _question(mesh, question)}], sampling)
     if json_out:
@@ -164,6 +170,7 @@ def chat_cmd(
     model: str | None = ModelOpt,
     backend: str = BackendOpt,
     base_url: str | None = BaseUrlOpt,
+    threads: int | None = ThreadsOpt,
     out_dir: Path = typer.Option(Path("out/chat"), "--out-dir", help="Where reply meshes go."),
     seed: int = typer.Option(0, "--seed"),
     temperature: float | None = typer.Option(None, "--temperature", "-t"),
@@ -174,7 +181,7 @@ def chat_cmd(
     from meshlm.cli.mesh_cmds import load_any
     from meshlm.files import save_mesh
 
-    engine = _engine(model, backend, base_url)
+    engine = _engine(model, backend, base_url, threads)
     sampling = _sampling(seed, temperature, None, None, max_new_tokens, False)
     messages: list[dict] = []
     pending_mesh: str | None = None

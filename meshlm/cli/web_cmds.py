@@ -14,6 +14,8 @@ def serve_cmd(
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the demo to the network."),
     port: int = typer.Option(7860, "--port", "-p", help="Port to listen on."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for the model (default: one per core)."),
 ) -> None:
     """Serve the web demo: a chat that writes meshes (live 3D viewer) and reads uploaded ones."""
     try:
@@ -28,4 +30,4 @@ def serve_cmd(
         typer.echo(f"meshlm: warning: serving on {host}: anyone who can reach it can use the "
                    "model", err=True)
     typer.echo(f"meshlm: loading {model or 'the bundled model'} ...", err=True)
-    serve(model, host, port)
+    serve(model, host, port, threads=threads)

@@ -278,11 +278,16 @@ def load(
     base_url: str | None = None,
     api_key: str | None = None,
     bins: int = DEFAULT_BINS,
+    threads: int | None = None,
 ) -> Engine:
     """Load a model: a local folder or hub id (transformers), a ``.gguf`` file (llama.cpp), or a
     model name on an OpenAI-compatible server (``backend="openai"`` with ``base_url``).
     ``model=None`` is the bundled model. ``backend="auto"`` picks llama.cpp for ``.gguf`` paths,
-    openai when ``base_url`` is given, else transformers."""
+    openai when ``base_url`` is given, else transformers. ``threads``: CPU threads for llama.cpp
+    (default: one per core) or, for transformers, torch's intra-op threads (process-wide); on a
+    machine busy with other work fewer threads than cores can be much faster with llama.cpp."""
+    if threads is not None and threads < 1:
+        raise MeshlmError(f"threads must be >= 1, got {threads}")
     name = str(model) if model is not None else str(BUNDLED_MODEL)
     if model is None and not BUNDLED_MODEL.exists():
         raise MeshlmError(f"the bundled model is missing at {BUNDLED_MODEL}")
@@ -298,12 +303,16 @@ def load(
     if backend in ("transformers", "hf"):
         from meshlm.infer.hf import HFBackend
 
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         return Engine(HFBackend.load(name, device=device), bins=bins,
                       shape_families=model_shape_families(name))
     if backend in ("llamacpp", "llama.cpp", "gguf"):
         from meshlm.infer.llamacpp import LlamaCppBackend
 
-        return Engine(LlamaCppBackend.load(name), bins=bins,
+        return Engine(LlamaCppBackend.load(name, n_threads=threads), bins=bins,
                       shape_families=model_shape_families(name))
     if backend == "openai":
         from meshlm.infer.openai_http import OpenAIBackend
