@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from meshlm.cli.app import app
+from meshlm.cli.infer_cmds import ThreadsOpt
 from meshlm.errors import MeshlmError
 
 eval_app = typer.Typer(
@@ -47,8 +48,7 @@ def eval_generate_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     model: str | None = ModelOpt,
     backend: str = typer.Option("auto", "--backend", "-b"),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: one per "
-                                       "core)."),
+    threads: int | None = ThreadsOpt,
     references: Path | None = typer.Option(
         None, "--references", help="meshlm-shapes folder to judge families by."
     ),
@@ -85,8 +85,7 @@ def eval_understand_cmd(
     out: Path = typer.Option(..., "--out", "-o"),
     model: str | None = ModelOpt,
     backend: str = typer.Option("auto", "--backend", "-b"),
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: one per "
-                                       "core)."),
+    threads: int | None = ThreadsOpt,
     max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
     limit: int | None = typer.Option(None, "--limit"),
 ) -> None:
@@ -113,6 +112,7 @@ def _understand_rows(data: Path) -> list[dict]:
     if not test.is_file():
         raise MeshlmError(f"{data}: neither a JSONL file nor a dataset folder with test.jsonl")
     from meshlm.data.conversations import mesh_text
+    from meshlm.shapes import family_of_uid
 
     rows = []
     for r in load_jsonl(test):
@@ -125,7 +125,7 @@ def _understand_rows(data: Path) -> list[dict]:
         row = {"mesh": mesh, "caption": answer}
         src = str(r.get("source", ""))
         if src.startswith("procedural:"):
-            row["family"] = src.split(":", 1)[1].rsplit("_", 2)[0]
+            row["family"] = family_of_uid(src.split(":", 1)[1])
         rows.append(row)
     return rows
 

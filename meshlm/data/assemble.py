@@ -162,7 +162,9 @@ def family_of(obj) -> str:
     """The family an object counts in for ``--gen-per-family``: a procedural shape's family
     (its uid is ``<family>_<seed>_<index>``), otherwise the name of its source."""
     if obj.kind == "procedural":
-        return obj.id.removeprefix("procedural:").rsplit("_", 2)[0]
+        from meshlm.shapes import family_of_uid
+
+        return family_of_uid(obj.id.removeprefix("procedural:"))
     return obj.kind
 
 

@@ -55,6 +55,11 @@ def check_families(names, error: type[MeshlmError] = MeshlmError) -> None:
         raise error(f"unknown shape family: {', '.join(unknown)} (see meshlm shapes --list)")
 
 
+def family_of_uid(uid: str) -> str:
+    """The family in a sample uid made by :func:`generate` (``<family>_<seed>_<index>``)."""
+    return uid.rsplit("_", 2)[0]
+
+
 def _rng(rng_or_seed: int | np.random.Generator | None) -> np.random.Generator:
     if isinstance(rng_or_seed, np.random.Generator):
         return rng_or_seed
