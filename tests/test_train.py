@@ -96,6 +96,28 @@ def test_recipe_and_overrides(tmp_path):
         TrainConfig.load(recipe, ["--max_steps", "many"])
     with pytest.raises(ConfigError, match="not a multiple"):
         TrainConfig.load(recipe, ["--per_device_batch_size", "3"]).resolve()
+    with pytest.raises(ConfigError, match="loss_averaging must be 'token', 'sample' or 'mesh'"):
+        TrainConfig.load(recipe, ["--loss_averaging", "row"]).validate()
+    with pytest.raises(ConfigError, match="mesh_loss_tokens must be >= 1"):
+        TrainConfig.load(recipe, ["--mesh_loss_tokens", "0"]).validate()
+
+
+def test_mesh_token_mask_marks_the_mesh_lines_of_every_turn():
+    """The bundled tokenizer: v/f lines of the user's and the assistant's turn (their newline
+    included), not the prose, not a line of prose that starts with 'v', not the end of turn."""
+    from transformers import AutoTokenizer
+
+    from meshlm.train.mesh_loss import MeshTokenMask
+
+    tok = AutoTokenizer.from_pretrained(ROOT / "models" / "meshlm-bundled")
+    text = tok.apply_chat_template([
+        {"role": "user", "content": "Name it:\nv 0 0 0\nv 0 12 63\nf 1 2 3"},
+        {"role": "assistant", "content": "v 1 2 is not a vertex. Here:\n\nv 0 0 0\nf 1 2 3"},
+    ], tokenize=False)
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    marked = "".join(tok.decode([i]) for i, m in zip(ids, MeshTokenMask(tok)(ids), strict=True)
+                     if m)
+    assert marked == "v 0 0 0\nv 0 12 63\nf 1 2 3" + "v 0 0 0\nf 1 2 3"
 
 
 def _no_network(monkeypatch):
@@ -370,11 +392,29 @@ def test_two_process_data_parallel_gloo(data_dir, tokenizer_dir, tmp_path):
     assert (out / "model.safetensors").is_file() and (out / "loss.png").is_file()
 
 
-@pytest.mark.parametrize("mode", ["token", "sample"])
+def _mesh_positions(tokenizer, ids: list[int]) -> list[bool]:
+    """Mesh tokens by a rule of meshlm's tokenizer (not the regex of meshlm.train.mesh_loss):
+    a 'v'/'f' token that starts a line, the number tokens after it and the newline ending it."""
+    pieces = [tokenizer.decode([i]) for i in ids]
+    out = [False] * len(ids)
+    for t, p in enumerate(pieces):
+        if p in ("v", "f") and (t == 0 or pieces[t - 1].endswith("\n")):
+            k = t + 1
+            while k < len(pieces) and pieces[k].startswith(" ") and pieces[k][1:].isdigit():
+                k += 1
+            if k - t - 1 >= 3:
+                end = k + 1 if k < len(pieces) and pieces[k] == "\n" else k
+                out[t:end] = [True] * (end - t)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["token", "sample", "mesh"])
 def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, tmp_path, mode):
     """Two micro-batches of one conversation each (a long mesh reply, a short caption): the
-    gradient the Trainer accumulates is that of the token-weighted mean ('token') or of the mean
-    of the two conversations' means ('sample'), computed here by hand."""
+    gradient the Trainer accumulates is that of the token-weighted mean ('token'), of the mean
+    of the two conversations' means ('sample'), or ('mesh') of the mean over conversations of
+    prose mean + summed loss of every mesh token (the user's mesh too) / mesh_loss_tokens,
+    computed here by hand."""
     import torch
     import torch.nn.functional as F
 
@@ -389,7 +429,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
     batches = [tr.data_collator([tr.train_dataset[i]]) for i in (gen, und)]
     model = tr.model
     model.train()
-    sums, counts = [], []
+    sums, counts, per_row = [], [], []
     for b in batches:
         logits = model(input_ids=b["input_ids"]).logits[0, :-1]
         target = b["labels"][0, 1:]
@@ -397,11 +437,20 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
         nll = F.cross_entropy(logits[keep], target[keep], reduction="sum")
         sums.append(nll)
         counts.append(int(keep.sum()))
+        ids = b["input_ids"][0].tolist()
+        mesh = torch.tensor(_mesh_positions(tr.processing_class, ids))[1:]
+        ce = F.cross_entropy(logits, b["input_ids"][0, 1:], reduction="none")
+        prose = keep & ~mesh
+        per_row.append(ce[prose].sum() / prose.sum() + ce[mesh].sum() / 512)
+        if b is batches[1]:  # the understanding row: its mesh is in the user turn
+            assert mesh.sum() > 30 and not (mesh & keep).any()
     assert counts[0] > 3 * counts[1]  # the mesh reply has many more supervised tokens
     if mode == "token":
         want = (sums[0] + sums[1]) / (counts[0] + counts[1])
-    else:
+    elif mode == "sample":
         want = (sums[0] / counts[0] + sums[1] / counts[1]) / 2
+    else:
+        want = (per_row[0] + per_row[1]) / 2
     model.zero_grad()
     want.backward()
     expected = model.get_input_embeddings().weight.grad.clone()

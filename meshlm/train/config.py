@@ -80,7 +80,11 @@ class TrainConfig:
                              "a step weighs the same: long mesh replies dominate) or 'sample' "
                              "(every micro-batch's mean weighs the same; with "
                              "per_device_batch_size 1, every conversation: a 15-token caption "
-                             "answer counts as much as a 1,000-token mesh).")
+                             "answer counts as much as a 1,000-token mesh) or 'mesh' (prose "
+                             "per conversation plus every mesh line of any turn, the user's too, "
+                             "per token: see meshlm/train/mesh_loss.py).")
+    mesh_loss_tokens: int = _f(512, "With loss_averaging 'mesh': a conversation's mesh tokens "
+                               "add their summed loss divided by this number.")
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
     max_eval_samples: int | None = _f(256, "Use only the first N validation rows for evaluation.")
 
@@ -181,11 +185,11 @@ class TrainConfig:
         if self.method != "full" and self.model == SCRATCH:
             raise ConfigError("LoRA/QLoRA adapt an existing model: set model to a folder or hub id")
         for name in ("max_length", "global_batch_size", "per_device_batch_size", "logging_steps",
-                     "save_steps", "tokenizer_vocab_size", "lora_r"):
+                     "save_steps", "tokenizer_vocab_size", "lora_r", "mesh_loss_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.loss_averaging not in ("token", "sample"):
-            raise ConfigError(f"loss_averaging must be 'token' or 'sample', "
+        if self.loss_averaging not in ("token", "sample", "mesh"):
+            raise ConfigError(f"loss_averaging must be 'token', 'sample' or 'mesh', "
                               f"got {self.loss_averaging!r}")
         if self.world_size() < 1:
             raise ConfigError("num_processes must be >= 1")
