@@ -16,6 +16,7 @@ from meshlm.eval.runner import (
     load_jsonl,
     load_references,
     nearest_family,
+    strict_error_kind,
 )
 
 torch = pytest.importorskip("torch")
@@ -102,10 +103,34 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
         assert r["strict"] or r["cut_off"]
     assert (tmp_path / "gen" / "grid.png").stat().st_size > 0
     assert json.loads((tmp_path / "gen" / "metrics.json").read_text())["samples"] == 3
+    free = eval_generate(engine, rows, tmp_path / "free",
+                         Sampling(seed=0, max_new_tokens=60, constrain=False), refs, grid=False)
+    bad = [json.loads(x) for x in (tmp_path / "free" / "samples.jsonl").read_text().splitlines()
+           if not json.loads(x)["strict"]]
+    assert bad and all(r["strict_error"].startswith("<text>:") for r in bad)  # a random model
+    assert sum(free["strict_errors"].values()) == len(bad)
     u = eval_understand(engine, load_jsonl(heldout["understand"]), tmp_path / "und",
                         Sampling(temperature=0, max_new_tokens=12, constrain=False),
                         families=["box", "table", "mug"])
     assert u["samples"] == 3 and 0 <= u["bleu1"] <= 1 and 0 <= u["family_accuracy"] <= 1
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("v 0 0 0\nv 0 0 0\nv 1 1 1\nf 1 2 3\n", "duplicate vertex"),
+    ("v 0 0 1\nv 0 0 0\nv 1 1 1\nf 1 2 3\n", "vertices out of order"),
+    ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 1 2 9\n", "face index N out of range"),
+    ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 1 1 3\n", "face repeats a vertex"),
+    ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 2 3 1\n", "face does not start with its smallest index"),
+    ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 1 2 3\nf 1 2 3\n", "duplicate face"),
+    ("v 0 0 0\nv 0 0 1\nv 1 1 70\nf 1 2 3\n", "coordinate N out of range N..N"),
+])
+def test_strict_error_kind_drops_numbers_and_quotes(text, kind):
+    from meshlm.codec import decode
+    from meshlm.errors import MeshFormatError
+
+    with pytest.raises(MeshFormatError) as exc:
+        decode(text)
+    assert strict_error_kind(exc.value) == kind
 
 
 def test_eval_commands_fail_cleanly(tmp_path, capsys):

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -121,8 +123,10 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
         try:
             decode(res.text[mesh_start(res.text):])
             row["strict"] = True
-        except MeshFormatError:
+        except MeshFormatError as exc:
             row["strict"] = False
+            row["strict_error"] = str(exc)
+            row["strict_error_kind"] = strict_error_kind(exc)
         if res.mesh is not None:
             path = out / "meshes" / f"{i:04d}.obj"
             save_mesh(res.mesh, path)
@@ -153,6 +157,13 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
     return metrics
 
 
+def strict_error_kind(exc: MeshFormatError) -> str:
+    """The kind of a strict-decoding failure, without its numbers and quoted text:
+    ``'face index N out of range'``, ``'duplicate vertex'``, ``'vertices out of order'``, ..."""
+    head = re.split(r":|\s\(|'", exc.problem, maxsplit=1)[0]
+    return re.sub(r"\d+", "N", head).strip()
+
+
 def _generation_metrics(rows, texts, meshes) -> dict:
     n = len(rows)
     m = {
@@ -164,6 +175,8 @@ def _generation_metrics(rows, texts, meshes) -> dict:
         "tokens_per_s": float(np.mean([r["tokens_per_s"] for r in rows])) if n else 0.0,
         "new_tokens_mean": float(np.mean([r["new_tokens"] for r in rows])) if n else 0.0,
         "repairs": repair_counts(texts) if texts else {},
+        "strict_errors": dict(Counter(r["strict_error_kind"] for r in rows
+                                      if "strict_error_kind" in r).most_common()),
     }
     if meshes:
         m["topology"] = topology_stats(meshes)
