@@ -123,6 +123,7 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
     ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 2 3 1\n", "face does not start with its smallest index"),
     ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 1 2 3\nf 1 2 3\n", "duplicate face"),
     ("v 0 0 0\nv 0 0 1\nv 1 1 70\nf 1 2 3\n", "coordinate N out of range N..N"),
+    ("v 0 0 0\nv 0 0 1\nv 1 2 it's\nf 1 2 3\n", "malformed vertex line"),
 ])
 def test_strict_error_kind_drops_numbers_and_quotes(text, kind):
     from meshlm.codec import decode

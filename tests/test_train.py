@@ -100,6 +100,8 @@ def test_recipe_and_overrides(tmp_path):
         TrainConfig.load(recipe, ["--loss_averaging", "row"]).validate()
     with pytest.raises(ConfigError, match="mesh_loss_tokens must be >= 1"):
         TrainConfig.load(recipe, ["--mesh_loss_tokens", "0"]).validate()
+    with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
+        TrainConfig.load(recipe, ["--loss_averaging", "mesh", "--packing"]).validate()
 
 
 def test_mesh_token_mask_marks_the_mesh_lines_of_every_turn():
@@ -118,6 +120,37 @@ def test_mesh_token_mask_marks_the_mesh_lines_of_every_turn():
     marked = "".join(tok.decode([i]) for i, m in zip(ids, MeshTokenMask(tok)(ids), strict=True)
                      if m)
     assert marked == "v 0 0 0\nv 0 12 63\nf 1 2 3" + "v 0 0 0\nf 1 2 3"
+
+
+def _fast_tokenizer(pre, decoder, texts):
+    from tokenizers import Tokenizer, models, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer, tok.decoder = pre, decoder
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>"]))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>")
+
+
+def test_mesh_token_mask_reads_sentencepiece_pieces_and_refuses_what_it_cannot_read():
+    """A SentencePiece-style tokenizer ('\u2581' for spaces) drops a token's leading space when
+    the token is decoded alone; the mask still finds the mesh lines. A tokenizer whose decoding
+    loses the newlines cannot have its mesh lines found: refused with MeshMaskError."""
+    from tokenizers import decoders, pre_tokenizers
+
+    from meshlm.train.mesh_loss import MeshMaskError, MeshTokenMask
+
+    texts = ["x\nv 1 2 3\nv 10 20 30\nf 1 2 3\n", "Here is a box:\nv 0 0 0\nf 3 2 1\n"] * 20
+    sp = _fast_tokenizer(pre_tokenizers.Metaspace(), decoders.Metaspace(), texts)
+    ids = sp("Box:\nv 10 2 3\nf 1 2 3", add_special_tokens=False)["input_ids"]
+    assert any(sp.decode([i]) != sp.convert_ids_to_tokens(i).replace("\u2581", " ")
+               for i in ids)  # the trap: pieces decoded alone lose their space
+    mask = MeshTokenMask(sp)(ids)
+    marked = "".join(MeshTokenMask(sp)._pieces([i for i, m in zip(ids, mask, strict=True) if m]))
+    assert marked.endswith("v 10 2 3\nf 1 2 3") and "Box" not in marked  # a merged ':\nv' may lead
+    lossy = _fast_tokenizer(pre_tokenizers.Whitespace(), None, texts)
+    with pytest.raises(MeshMaskError, match="cannot find the mesh lines"):
+        MeshTokenMask(lossy)
 
 
 def _no_network(monkeypatch):
@@ -422,7 +455,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
 
     tr = build_trainer(tiny_cfg(data_dir, tmp_path, tokenizer=str(tokenizer_dir),
                                 loss_averaging=mode, per_device_batch_size=1,
-                                global_batch_size=2))
+                                global_batch_size=2, mesh_loss_tokens=300))
     rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
     gen = next(i for i, r in enumerate(rows) if r["task"] == "generation")
     und = next(i for i, r in enumerate(rows) if r["task"] == "understanding")
@@ -441,7 +474,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
         mesh = torch.tensor(_mesh_positions(tr.processing_class, ids))[1:]
         ce = F.cross_entropy(logits, b["input_ids"][0, 1:], reduction="none")
         prose = keep & ~mesh
-        per_row.append(ce[prose].sum() / prose.sum() + ce[mesh].sum() / 512)
+        per_row.append(ce[prose].sum() / prose.sum() + ce[mesh].sum() / 300)
         if b is batches[1]:  # the understanding row: its mesh is in the user turn
             assert mesh.sum() > 30 and not (mesh & keep).any()
     assert counts[0] > 3 * counts[1]  # the mesh reply has many more supervised tokens

@@ -160,7 +160,7 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
 def strict_error_kind(exc: MeshFormatError) -> str:
     """The kind of a strict-decoding failure, without its numbers and quoted text:
     ``'face index N out of range'``, ``'duplicate vertex'``, ``'vertices out of order'``, ..."""
-    head = re.split(r":|\s\(|'", exc.problem, maxsplit=1)[0]
+    head = re.split(r":|\s[\"'(]", exc.problem, maxsplit=1)[0]
     return re.sub(r"\d+", "N", head).strip()
 
 

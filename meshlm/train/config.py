@@ -191,6 +191,9 @@ class TrainConfig:
         if self.loss_averaging not in ("token", "sample", "mesh"):
             raise ConfigError(f"loss_averaging must be 'token', 'sample' or 'mesh', "
                               f"got {self.loss_averaging!r}")
+        if self.loss_averaging == "mesh" and self.packing:
+            raise ConfigError("loss_averaging 'mesh' weighs each conversation on its own: set "
+                              "packing false")
         if self.world_size() < 1:
             raise ConfigError("num_processes must be >= 1")
         if self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads:

@@ -11,8 +11,9 @@ The rule here, per conversation (micro-batch row)::
     loss = mean CE over its supervised prose tokens            (answers, preambles, end of turn)
          + sum CE over all its mesh tokens / mesh_loss_tokens   (v/f lines of *any* turn)
 
-A mesh token is a token inside a line of the form ``v X Y Z`` or ``f A B C ...`` (found on the
-decoded text, so it works with any tokenizer). Mesh lines in user turns are trained as plain
+A mesh token is a token whose last character lies inside a line of the form ``v X Y Z`` or
+``f A B C ...`` (found on the decoded text, so it works with any tokenizer that spells its pieces
+back; one that does not is refused). Mesh lines in user turns are trained as plain
 language modelling (the mesh syntax, vertex order and face indexing the model must learn to
 write); the user's prose stays unsupervised. Rows are then averaged, as with ``sample``.
 """
@@ -22,18 +23,48 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# a v/f line; it may end at a newline, the end of the text or a special token (``<|eot_id|>``)
-MESH_LINE = re.compile(r"^[vf](?: -?\d+){3,}(?![\d.])[ \t]*\n?", re.MULTILINE)
+from meshlm.errors import MeshlmError
+
+
+class MeshMaskError(MeshlmError, ValueError):
+    """The tokenizer's pieces do not spell mesh lines back, so mesh tokens cannot be found."""
+
+
+# a whole v/f line: it ends at a newline, the end of the text or a special token (``<|eot_id|>``)
+MESH_LINE = re.compile(r"^[vf](?: -?\d+){3,}[ \t]*(?:\r?\n|\Z|(?=<))", re.MULTILINE)
+PROBE = "x\nv 1 2 3\nf 1 2 3\n"
 
 
 class MeshTokenMask:
-    """Marks the tokens of a sequence that lie inside mesh lines (``v``/``f`` lines)."""
+    """Marks the tokens of a sequence that lie inside mesh lines (``v``/``f`` lines).
+
+    Each token's text is taken as it reads after another token (``decode([a, i])`` minus
+    ``decode([a])``): SentencePiece tokenizers drop a token's leading space when it is decoded
+    alone, which would glue ``v 1 2 3`` into ``v123``. A tokenizer whose pieces still do not
+    spell a mesh line back is refused (:class:`MeshMaskError`) rather than trained as if its
+    meshes were prose.
+    """
 
     def __init__(self, tokenizer) -> None:
-        self.pieces = [tokenizer.decode([i]) for i in range(len(tokenizer))]
+        anchor = tokenizer("x", add_special_tokens=False)["input_ids"][-1]
+        head = tokenizer.decode([anchor])
+        self.pieces = []
+        for i in range(len(tokenizer)):
+            both = tokenizer.decode([anchor, i])
+            self.pieces.append(both[len(head):] if both.startswith(head) else
+                               tokenizer.decode([i]))
+        ids = tokenizer(PROBE, add_special_tokens=False)["input_ids"]
+        got = "".join(p for p, m in zip(self._pieces(ids), self(ids), strict=True) if m)
+        if not got.rstrip("\n").endswith(PROBE[2:].rstrip("\n")):
+            raise MeshMaskError(
+                f"loss_averaging 'mesh': cannot find the mesh lines of {PROBE!r} in this "
+                f"tokenizer's pieces (found {got!r}); use loss_averaging 'sample' or 'token'")
+
+    def _pieces(self, ids: list[int]) -> list[str]:
+        return [self.pieces[i] if 0 <= i < len(self.pieces) else "" for i in ids]
 
     def __call__(self, ids: list[int]) -> list[bool]:
-        pieces = [self.pieces[i] if 0 <= i < len(self.pieces) else "" for i in ids]
+        pieces = self._pieces(ids)
         ends, pos = [], 0
         for p in pieces:
             pos += len(p)
@@ -42,11 +73,10 @@ class MeshTokenMask:
         mask = [False] * len(ids)
         spans = [(m.start(), m.end()) for m in MESH_LINE.finditer(text)]
         k = 0
-        for t, end in enumerate(ends):
-            start = end - len(pieces[t])
-            while k < len(spans) and spans[k][1] < end:
+        for t, end in enumerate(ends):  # a token is a mesh token if its last character is
+            while k < len(spans) and spans[k][1] < end:  # inside a mesh line
                 k += 1
-            if k < len(spans) and spans[k][0] <= start and end <= spans[k][1] and end > start:
+            if k < len(spans) and spans[k][0] < end <= spans[k][1] and pieces[t]:
                 mask[t] = True
         return mask
 
@@ -89,10 +119,15 @@ def mesh_loss_trainer_class(base: type) -> type:
                                 dtype=torch.bool, device=ids.device)
             fwd: dict[str, Any] = {k: v for k, v in inputs.items() if k != "labels"}
             fwd["use_cache"] = False
+            aux = getattr(self, "aux_loss_enabled", False)
+            if aux:  # mixture-of-experts: the router's load-balancing loss, as TRL adds it
+                fwd["output_router_logits"] = True
             outputs = model(**fwd)
             loss, correct, scored = mesh_weighted_loss(
                 outputs.logits, ids, inputs["labels"], mask, inputs.get("attention_mask"),
                 self.mesh_loss_tokens)
+            if aux:
+                loss = loss + self.router_aux_loss_coef * outputs.aux_loss
             mode = "train" if model.training else "eval"
             n = self.accelerator.gather_for_metrics(scored).sum()
             c = self.accelerator.gather_for_metrics(correct).sum()
@@ -100,8 +135,8 @@ def mesh_loss_trainer_class(base: type) -> type:
             if mode == "train":
                 seen = ids.numel() if inputs.get("attention_mask") is None else int(
                     inputs["attention_mask"].sum())
-                self._total_train_tokens += int(
-                    self.accelerator.gather_for_metrics(torch.tensor(seen)).sum())
+                self._total_train_tokens += int(self.accelerator.gather_for_metrics(
+                    torch.tensor(seen, device=ids.device)).sum())
             self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
             return (loss, outputs) if return_outputs else loss
 
