@@ -82,7 +82,8 @@ class TrainConfig:
                              "per_device_batch_size 1, every conversation: a 15-token caption "
                              "answer counts as much as a 1,000-token mesh) or 'mesh' (prose "
                              "per conversation plus every mesh line of any turn, the user's too, "
-                             "per token: see meshlm/train/mesh_loss.py).")
+                             "per token: see meshlm/train/mesh_loss.py; unpacked rows only, and "
+                             "it builds the full logits, fine for small vocabularies).")
     mesh_loss_tokens: int = _f(512, "With loss_averaging 'mesh': a conversation's mesh tokens "
                                "add their summed loss divided by this number.")
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
