@@ -106,16 +106,16 @@ def mesh_loss_trainer_class(base: type) -> type:
     """A subclass of TRL's ``SFTTrainer`` (``base``) whose loss is :func:`mesh_weighted_loss`."""
 
     class MeshLossSFTTrainer(base):  # type: ignore[misc, valid-type]
+        """Set ``mesh_mask`` (a :class:`MeshTokenMask`) and ``mesh_loss_tokens`` before training."""
+
+        mesh_mask: MeshTokenMask
         mesh_loss_tokens: int = 512
-        _mesh_mask: MeshTokenMask | None = None
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             import torch
 
-            if self._mesh_mask is None:
-                self._mesh_mask = MeshTokenMask(self.processing_class)
             ids = inputs["input_ids"]
-            mask = torch.tensor([self._mesh_mask(row) for row in ids.tolist()],
+            mask = torch.tensor([self.mesh_mask(row) for row in ids.tolist()],
                                 dtype=torch.bool, device=ids.device)
             fwd: dict[str, Any] = {k: v for k, v in inputs.items() if k != "labels"}
             fwd["use_cache"] = False

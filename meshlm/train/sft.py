@@ -251,6 +251,11 @@ def build_trainer(cfg: TrainConfig):
     args = sft_config(cfg)
     train_ds, val_ds = load_splits(cfg)
     tokenizer = load_tokenizer(cfg, args)
+    trainer_class, mesh_mask = trl.SFTTrainer, None
+    if cfg.loss_averaging == "mesh":  # checked before the model is built: a refusal costs nothing
+        from meshlm.train.mesh_loss import MeshTokenMask, mesh_loss_trainer_class
+
+        trainer_class, mesh_mask = mesh_loss_trainer_class(trl.SFTTrainer), MeshTokenMask(tokenizer)
     quantization = None
     if cfg.model == SCRATCH:
         from meshlm.train.model import build_model
@@ -264,17 +269,13 @@ def build_trainer(cfg: TrainConfig):
             quantization = transformers.BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=torch.bfloat16)
-    trainer_class = trl.SFTTrainer
-    if cfg.loss_averaging == "mesh":
-        from meshlm.train.mesh_loss import mesh_loss_trainer_class
-
-        trainer_class = mesh_loss_trainer_class(trl.SFTTrainer)
-        trainer_class.mesh_loss_tokens = cfg.mesh_loss_tokens
     trainer = trainer_class(
         model=model, args=args, train_dataset=train_ds,
         eval_dataset=val_ds if len(val_ds) else None,
         processing_class=tokenizer, peft_config=peft_config(cfg),
         quantization_config=quantization)
+    if mesh_mask is not None:
+        trainer.mesh_mask, trainer.mesh_loss_tokens = mesh_mask, cfg.mesh_loss_tokens
     if cfg.loss_averaging in ("sample", "mesh"):
         # Without loss kwargs the Trainer passes no token count across micro-batches: TRL takes
         # each micro-batch's own token mean and the Trainer divides by the accumulation steps.
