@@ -363,6 +363,47 @@ def test_generation_pool_writes_few_meshes_many_times_and_keeps_the_mix(tmp_path
     assert not (tmp_path / "bad").exists()
 
 
+def test_nearest_targets_answer_every_caption_with_the_nearest_pool_shape(tmp_path):
+    from meshlm.data.assemble import _chamfer, _vertices
+
+    m = build_dataset(_cfg(tmp_path / "near", procedural=60, multi_turn=0.0, mix=(1, 1, 0),
+                           rotations=(0,), families=["table", "mug"], gen_per_family=2,
+                           gen_repeats=3, gen_targets="nearest"))
+    rows = _all_rows(tmp_path / "near")
+    gen = [r for r in rows if r["task"] == "generation"]
+    und = {r["source"]: mesh_text(r["messages"][0]["content"])
+           for r in rows if r["task"] == "understanding"}
+    pool_meshes: dict[str, dict[str, str]] = defaultdict(dict)  # family -> source -> mesh
+    per_source: dict[str, int] = defaultdict(int)
+    for r in gen:
+        per_source[r["source"]] += 1
+    for r in gen:
+        if per_source[r["source"]] == 3:
+            fam = r["source"].split(":")[1].rsplit("_", 2)[0]
+            pool_meshes[fam][r["source"]] = mesh_text(r["messages"][-1]["content"])
+    assert {f: len(p) for f, p in pool_meshes.items()} == {"table": 2, "mug": 2}
+    assert m["counts"]["generation_pool_objects"] == 4
+    # every kept object is written: the pool 3 times with its own mesh, the rest once, answered
+    # with the pool mesh of its family nearest to its own (seen in its understanding rows)
+    assert len(per_source) == m["counts"]["objects_kept"]
+    checked = 0
+    for r in gen:
+        src = r["source"]
+        fam = src.split(":")[1].rsplit("_", 2)[0]
+        answer = mesh_text(r["messages"][-1]["content"])
+        assert answer in pool_meshes[fam].values()
+        if per_source[src] == 1 and src in und:
+            own = _vertices(und[src])
+            best = min(pool_meshes[fam].values(), key=lambda t: _chamfer(own, _vertices(t)))
+            assert answer == best
+            checked += 1
+    assert checked >= 10
+    with pytest.raises(BuildError, match="--gen-targets nearest needs --gen-per-family >= 1"):
+        build_dataset(_cfg(tmp_path / "bad", procedural=3, gen_targets="nearest"))
+    with pytest.raises(BuildError, match="--gen-targets must be 'own' or 'nearest'"):
+        build_dataset(_cfg(tmp_path / "bad", procedural=3, gen_targets="all"))
+
+
 def test_same_arguments_give_identical_files(corpus, tmp_path):
     kw = dict(procedural=40, meshes=[str(corpus["meshes"])], captions=[str(corpus["captions"])],
               general_chat=str(corpus["chat"]), seed=7)

@@ -183,6 +183,34 @@ def generation_pool(objects: list, per_family: int) -> set[str]:
     return pool
 
 
+def _vertices(mesh_text: str) -> np.ndarray:
+    rows = [line.split()[1:4] for line in mesh_text.splitlines() if line.startswith("v ")]
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+
+
+def _chamfer(a: np.ndarray, b: np.ndarray) -> float:
+    d = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    return float(d.min(1).mean() + d.min(0).mean())
+
+
+def nearest_pool_targets(kept: list, pool: set[str]) -> dict[str, list]:
+    """For every kept object outside ``pool``: the encodings of the pool object of its family
+    whose first encoding's vertices are nearest (symmetric Chamfer on grid coordinates; ties go
+    to the earlier pool object). Objects of a family without a pool object get none."""
+    by_family: dict[str, list[tuple[np.ndarray, list]]] = {}
+    for obj, encs, _ in kept:
+        if obj.id in pool:
+            by_family.setdefault(family_of(obj), []).append((_vertices(encs[0][1]), encs))
+    targets: dict[str, list] = {}
+    for obj, encs, _ in kept:
+        cands = by_family.get(family_of(obj))
+        if obj.id in pool or not cands:
+            continue
+        verts = _vertices(encs[0][1])
+        targets[obj.id] = min(cands, key=lambda c: _chamfer(verts, c[0]))[1]
+    return targets
+
+
 def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
              say: Callable[[str], None]) -> dict:
     """Build, split, budget, mix and write the rows; return the manifest (see module doc)."""
@@ -217,7 +245,9 @@ def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
         split_objects[split] += 1
         kept.append((obj, encs, split))
     pool = generation_pool([obj for obj, _, _ in kept], cfg.gen_per_family)
+    targets = nearest_pool_targets(kept, pool) if cfg.gen_targets == "nearest" else {}
     n_gen = cfg.gen_repeats * sum(len(encs) for obj, encs, _ in kept if obj.id in pool)
+    n_gen += sum(len(t) for t in targets.values())
     n_enc = max(1, tally["encodings_kept"])
     und_ratio = w_und / w_gen * (n_gen / n_enc)  # understanding rows per encoding: keeps the mix
     tally["generation_pool"] = len(pool)
@@ -226,7 +256,9 @@ def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
         for row in object_rows(obj.id, obj.caption, encs, seed=cfg.seed,
                                understanding_ratio=und_ratio, multi_turn=cfg.multi_turn,
                                system_prompt=cfg.system_prompt, max_tokens=cfg.max_length,
-                               generation_repeats=cfg.gen_repeats if obj.id in pool else 0):
+                               generation_repeats=(cfg.gen_repeats if obj.id in pool else
+                                                   int(obj.id in targets)),
+                               generation_encodings=targets.get(obj.id)):
             tally[f"built_{row['task']}"] += 1
             mesh_rows.append((split, row))
 

@@ -87,6 +87,10 @@ class BuildConfig:
     gen_repeats: int = _f(1, "Generation rows per mesh of the generation pool, each worded "
                              "anew (with --gen-per-family the understanding rows are scaled "
                              "to keep --mix).")
+    gen_targets: str = _f("own", "With --gen-per-family: 'own' (only the pool is written) or "
+                                 "'nearest' (every object's caption is also answered with the "
+                                 "pool shape of its family nearest to it, by vertex Chamfer "
+                                 "distance).")
     splits: tuple[float, float, float] = _f((0.9, 0.05, 0.05), "Train/validation/test "
                                                                "fractions (by source object).")
     max_file_bytes: int = _f(64 * 1024 * 1024, "Skip mesh files larger than this.")
@@ -114,6 +118,10 @@ class BuildConfig:
             raise BuildError("--max-length and --workers must be >= 1, --multi-turn in 0..1")
         if self.gen_per_family < 0 or self.gen_repeats < 1:
             raise BuildError("--gen-per-family must be >= 0 and --gen-repeats >= 1")
+        if self.gen_targets not in ("own", "nearest"):
+            raise BuildError(f"--gen-targets must be 'own' or 'nearest', got {self.gen_targets!r}")
+        if self.gen_targets == "nearest" and self.gen_per_family < 1:
+            raise BuildError("--gen-targets nearest needs --gen-per-family >= 1")
         if self.max_segments is not None and self.max_segments < 6:
             raise BuildError(f"--max-segments must be >= 6, got {self.max_segments}")
         if self.families:

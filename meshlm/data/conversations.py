@@ -176,7 +176,8 @@ def dialogue(task: str, caption: str, encodings: Encodings, start: int,
 def object_rows(source: str, caption: str, encodings: Encodings, *, seed: int,
                 understanding_ratio: float = 0.5, multi_turn: float = 0.25,
                 system_prompt: str | None = None, max_tokens: int = 8192,
-                generation_repeats: int = 1) -> list[dict]:
+                generation_repeats: int = 1,
+                generation_encodings: Encodings | None = None) -> list[dict]:
     """All rows for one object.
 
     Parameters
@@ -193,16 +194,21 @@ def object_rows(source: str, caption: str, encodings: Encodings, *, seed: int,
     max_tokens : soft limit for dialogue length (see :func:`dialogue`).
     generation_repeats : generation rows per encoding, each worded anew (0: none; the
         understanding rows are still ``len(encodings) * understanding_ratio``).
+    generation_encodings : the meshes the generation rows answer with, when not the object's
+        own (``--gen-targets nearest``: the nearest shape of the generation pool); the
+        understanding rows always show ``encodings``.
 
     Returns rows ``{"messages", "task", "source"}``: generation rows first, by rotation order.
     """
     rng = object_rng(seed, source)
     rows: list[dict] = []
+    gen_encodings = encodings if generation_encodings is None else generation_encodings
 
     def add(task: str, start: int) -> None:
-        rot_mesh = encodings[start]
+        encs = gen_encodings if task == "generation" else encodings
+        rot_mesh = encs[start]
         if rng.random() < multi_turn:
-            msgs = dialogue(task, caption, encodings, start, rng, max_tokens)
+            msgs = dialogue(task, caption, encs, start, rng, max_tokens)
         elif task == "generation":
             msgs = generation_exchange(caption, rot_mesh[1], rng)
         else:
@@ -211,7 +217,7 @@ def object_rows(source: str, caption: str, encodings: Encodings, *, seed: int,
             msgs = [{"role": "system", "content": system_prompt}, *msgs]
         rows.append({"messages": msgs, "task": task, "source": source})
 
-    for i in range(len(encodings)):
+    for i in range(len(gen_encodings)):
         for _ in range(generation_repeats):
             add("generation", i)
     want = len(encodings) * understanding_ratio
