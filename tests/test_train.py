@@ -100,6 +100,11 @@ def test_recipe_and_overrides(tmp_path):
         TrainConfig.load(recipe, ["--loss_averaging", "row"]).validate()
     with pytest.raises(ConfigError, match="mesh_loss_tokens must be >= 1"):
         TrainConfig.load(recipe, ["--mesh_loss_tokens", "0"]).validate()
+    with pytest.raises(ConfigError, match="mesh_head_tokens must be >= 0"):
+        TrainConfig.load(recipe, ["--loss_averaging", "mesh",
+                                  "--mesh_head_tokens", "-1"]).validate()
+    with pytest.raises(ConfigError, match="mesh_head_tokens needs loss_averaging 'mesh'"):
+        TrainConfig.load(recipe, ["--mesh_head_tokens", "15"]).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
         TrainConfig.load(recipe, ["--loss_averaging", "mesh", "--packing"]).validate()
 
@@ -441,21 +446,24 @@ def _mesh_positions(tokenizer, ids: list[int]) -> list[bool]:
     return out
 
 
-@pytest.mark.parametrize("mode", ["token", "sample", "mesh"])
+@pytest.mark.parametrize("mode", ["token", "sample", "mesh", "mesh+head"])
 def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, tmp_path, mode):
     """Two micro-batches of one conversation each (a long mesh reply, a short caption): the
     gradient the Trainer accumulates is that of the token-weighted mean ('token'), of the mean
     of the two conversations' means ('sample'), or ('mesh') of the mean over conversations of
     prose mean + summed loss of every mesh token (the user's mesh too) / mesh_loss_tokens,
-    computed here by hand."""
+    computed here by hand; 'mesh+head' adds the mean loss of the first 7 mesh tokens the
+    assistant writes."""
     import torch
     import torch.nn.functional as F
 
     from meshlm.train import build_trainer
 
+    head = 7 if mode == "mesh+head" else 0
     tr = build_trainer(tiny_cfg(data_dir, tmp_path, tokenizer=str(tokenizer_dir),
-                                loss_averaging=mode, per_device_batch_size=1,
-                                global_batch_size=2, mesh_loss_tokens=300))
+                                loss_averaging=mode.split("+")[0], per_device_batch_size=1,
+                                global_batch_size=2, mesh_loss_tokens=300,
+                                mesh_head_tokens=head))
     rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
     gen = next(i for i, r in enumerate(rows) if r["task"] == "generation")
     und = next(i for i, r in enumerate(rows) if r["task"] == "understanding")
@@ -475,8 +483,13 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
         ce = F.cross_entropy(logits, b["input_ids"][0, 1:], reduction="none")
         prose = keep & ~mesh
         per_row.append(ce[prose].sum() / prose.sum() + ce[mesh].sum() / 300)
+        written = torch.nonzero(mesh & keep).flatten()
+        if head and len(written):  # the reply's first mesh tokens, found here by position
+            per_row[-1] = per_row[-1] + ce[written[:head]].mean()
         if b is batches[1]:  # the understanding row: its mesh is in the user turn
-            assert mesh.sum() > 30 and not (mesh & keep).any()
+            assert mesh.sum() > 30 and not len(written)
+        else:
+            assert len(written) > 50
     assert counts[0] > 3 * counts[1]  # the mesh reply has many more supervised tokens
     if mode == "token":
         want = (sums[0] + sums[1]) / (counts[0] + counts[1])

@@ -86,6 +86,10 @@ class TrainConfig:
                              "it builds the full logits, fine for small vocabularies).")
     mesh_loss_tokens: int = _f(512, "With loss_averaging 'mesh': a conversation's mesh tokens "
                                "add their summed loss divided by this number.")
+    mesh_head_tokens: int = _f(0, "With loss_averaging 'mesh': the first N mesh tokens the "
+                               "assistant writes in a conversation (the opening vertex lines, "
+                               "where the reply commits to a shape) also add their mean loss, "
+                               "weighing as much as the prose. 0 = off.")
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
     max_eval_samples: int | None = _f(256, "Use only the first N validation rows for evaluation.")
 
@@ -192,6 +196,10 @@ class TrainConfig:
         if self.loss_averaging not in ("token", "sample", "mesh"):
             raise ConfigError(f"loss_averaging must be 'token', 'sample' or 'mesh', "
                               f"got {self.loss_averaging!r}")
+        if self.mesh_head_tokens < 0:
+            raise ConfigError(f"mesh_head_tokens must be >= 0, got {self.mesh_head_tokens}")
+        if self.mesh_head_tokens and self.loss_averaging != "mesh":
+            raise ConfigError("mesh_head_tokens needs loss_averaging 'mesh'")
         if self.loss_averaging == "mesh" and self.packing:
             raise ConfigError("loss_averaging 'mesh' weighs each conversation on its own: set "
                               "packing false")

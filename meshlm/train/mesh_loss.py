@@ -10,10 +10,15 @@ The rule here, per conversation (micro-batch row)::
 
     loss = mean CE over its supervised prose tokens            (answers, preambles, end of turn)
          + sum CE over all its mesh tokens / mesh_loss_tokens   (v/f lines of *any* turn)
+         + mean CE over its first mesh_head_tokens supervised mesh tokens     (if > 0)
 
 A mesh token is a token whose last character lies inside a line of the form ``v X Y Z`` or
 ``f A B C ...`` (found on the decoded text, so it works with any tokenizer that spells its pieces
-back; one that does not is refused). Mesh lines in user turns are trained as plain
+back; one that does not is refused). The optional head term is for the tokens where a reply
+commits to a shape: the opening vertex lines of a canonical mesh are what the prompt decides, the
+rest follows from them, so under a per-token weight those few decisions get ~1 % of a reply's
+gradient and a small model learns to write *a* mesh but ignores which one was asked for (v6
+on its own training prompts, before the term). Mesh lines in user turns are trained as plain
 language modelling (the mesh syntax, vertex order and face indexing the model must learn to
 write); the user's prose stays unsupervised. Rows are then averaged, as with ``sample``.
 """
@@ -81,7 +86,8 @@ class MeshTokenMask:
         return mask
 
 
-def mesh_weighted_loss(logits, input_ids, labels, mesh_mask, attention_mask, mesh_tokens: int):
+def mesh_weighted_loss(logits, input_ids, labels, mesh_mask, attention_mask, mesh_tokens: int,
+                       head_tokens: int = 0):
     """The loss of the module docstring for one micro-batch; returns (loss, n_correct, n_scored)."""
     import torch
     import torch.nn.functional as F
@@ -95,7 +101,12 @@ def mesh_weighted_loss(logits, input_ids, labels, mesh_mask, attention_mask, mes
     prose_n = prose.sum(1)
     prose_term = (ce * prose).sum(1) / prose_n.clamp(min=1)
     mesh_term = (ce * mesh).sum(1) / float(mesh_tokens)
-    loss = (prose_term + mesh_term).mean()
+    loss = prose_term + mesh_term
+    if head_tokens > 0:
+        written = mesh & (labels[:, 1:] != -100)
+        head = written & (written.cumsum(1) <= head_tokens)
+        loss = loss + (ce * head).sum(1) / head.sum(1).clamp(min=1)
+    loss = loss.mean()
     scored = prose | mesh
     with torch.no_grad():
         correct = ((logits[:, :-1].argmax(-1) == target) & scored).sum()
@@ -106,10 +117,12 @@ def mesh_loss_trainer_class(base: type) -> type:
     """A subclass of TRL's ``SFTTrainer`` (``base``) whose loss is :func:`mesh_weighted_loss`."""
 
     class MeshLossSFTTrainer(base):  # type: ignore[misc, valid-type]
-        """Set ``mesh_mask`` (a :class:`MeshTokenMask`) and ``mesh_loss_tokens`` before training."""
+        """Set ``mesh_mask`` (a :class:`MeshTokenMask`), ``mesh_loss_tokens`` and
+        ``mesh_head_tokens`` before training."""
 
         mesh_mask: MeshTokenMask
         mesh_loss_tokens: int = 512
+        mesh_head_tokens: int = 0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             import torch
@@ -125,7 +138,7 @@ def mesh_loss_trainer_class(base: type) -> type:
             outputs = model(**fwd)
             loss, correct, scored = mesh_weighted_loss(
                 outputs.logits, ids, inputs["labels"], mask, inputs.get("attention_mask"),
-                self.mesh_loss_tokens)
+                self.mesh_loss_tokens, self.mesh_head_tokens)
             if aux:
                 loss = loss + self.router_aux_loss_coef * outputs.aux_loss
             mode = "train" if model.training else "eval"
