@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.meshlm-installed
 
 .PHONY: demo test install lint bench clean bundled-model
 
-# the shape families of the bundled model (v3): those whose meshes at --max-segments 6 come in
+# the shape families of the bundled model (v5): those whose meshes at --max-segments 6 come in
 # few face-index templates (see models/meshlm-bundled/README.md)
 BUNDLED_FAMILIES := box cone cylinder pyramid arch stairs table bowl bench mug cup hammer capsule sphere torus car axe house tower sword
 
@@ -37,7 +37,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/codec.py
 
-# Rebuild the bundled model from scratch (about 1 h 35 min on a 2-core CPU): data, training,
+# Rebuild the bundled model from scratch (about 1 h 40 min on a 2-core CPU): data, training,
 # GGUF export.
 bundled-model: $(STAMP)
 	$(BIN)/meshlm build-data --procedural 14000 --max-segments 6 --rotations 0 --max-faces 200 \
