@@ -21,7 +21,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 #: Extra phrases that name a shape family (meshlm's procedural families); used by
 #: :func:`find_family` for the families present in its ``families`` argument. They cover every
-#: noun meshlm's own captions use (tests/test_eval.py checks that each family's captions name
+#: noun meshlm's own captions use (tests/test_metrics.py checks that each family's captions name
 #: it): a model that answers with the caption it learnt must be judged right. Phrases that
 #: start where a shorter one does win ("coffee cup" -> mug, "glass bottle" -> bottle).
 DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
