@@ -531,3 +531,49 @@ def test_shape_families_come_from_the_dataset_manifest():
     assert fams({"procedural": 100, "families": []}) == list_families()
     assert fams({"procedural": 100}) == list_families()  # built before --family existed
     assert fams({"procedural": 0, "meshes": ["x"]}) == [] and shape_families({}) == []
+
+
+def _words_dataset(folder: Path, words: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    row = {"messages": [{"role": "user", "content": words},
+                        {"role": "assistant", "content": f"{words}\nv 0 0 0\nv 1 0 0\nv 0 1 0\n"
+                                                         "f 1 2 3"}]}
+    (folder / "train.jsonl").write_text((json.dumps(row) + "\n") * 20)
+    return folder
+
+
+def test_tokenizer_data_trains_the_vocabulary_on_another_dataset(data_dir, tmp_path):
+    """A scratch run on data_dir with tokenizer_data=OTHER gets exactly the tokenizer trained on
+    OTHER's train split (its words whole), not the one of its own data. (2,600 leaves room for
+    BPE merges beside the 2,048 integer tokens.)"""
+    from transformers import AutoTokenizer
+
+    from meshlm.train import train
+    from meshlm.train.tokenizer import train_tokenizer_from_dataset
+
+    other = _words_dataset(tmp_path / "other", "quokka marmot axolotl pangolin " * 4)
+    out = tmp_path / "run"
+    train(tiny_cfg(data_dir, out, tokenizer_data=str(other), tokenizer_vocab_size=2600,
+                   max_steps=1, eval_steps=0))
+    want = train_tokenizer_from_dataset(other, vocab_size=2600, model_max_length=512)
+    want.save_pretrained(tmp_path / "want")
+    got = json.loads((out / "tokenizer" / "tokenizer.json").read_text())
+    assert got == json.loads((tmp_path / "want" / "tokenizer.json").read_text())
+    tok = AutoTokenizer.from_pretrained(out)
+    assert len(tok(" axolotl", add_special_tokens=False)["input_ids"]) == 1
+    own = train_tokenizer_from_dataset(data_dir, vocab_size=2600, model_max_length=512)
+    assert len(own(" axolotl", add_special_tokens=False)["input_ids"]) > 1
+
+
+def test_tokenizer_data_needs_a_scratch_model_without_tokenizer(data_dir, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="tokenizer_data"):
+        tiny_cfg(data_dir, tmp_path, tokenizer_data=str(data_dir), tokenizer="x").validate()
+    with pytest.raises(ConfigError, match="tokenizer_data"):
+        tiny_cfg(data_dir, tmp_path, tokenizer_data=str(data_dir), model="some/model").validate()
+    recipe = write_recipe(tmp_path / "r.yaml", **TINY, data_dir=str(data_dir),
+                          tokenizer_data=str(tmp_path / "nowhere"),
+                          output_dir=str(tmp_path / "out"))
+    assert main(["train", "--config", str(recipe)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"meshlm: error: {tmp_path / 'nowhere' / 'train.jsonl'}: no such file "
+                       "(the tokenizer's training text)")

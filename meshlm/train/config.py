@@ -45,6 +45,10 @@ class TrainConfig:
     tokenizer: str | None = _f(
         None, "Tokenizer folder or hub id. None: the base model's tokenizer, or, with "
         "model=scratch, a meshlm tokenizer trained on the train split.")
+    tokenizer_data: str | None = _f(
+        None, "Dataset folder whose train split trains that meshlm tokenizer (model=scratch, "
+        "tokenizer None). None: data_dir. Lets a run on one dataset share the vocabulary of "
+        "another (the bundled model's phases all use the tokenizer of data/bundled).")
     tokenizer_vocab_size: int = _f(
         4096, "Vocabulary size of a meshlm tokenizer trained from the data (includes the 1024 "
         "integer tokens and the special tokens).")
@@ -200,6 +204,9 @@ class TrainConfig:
             raise ConfigError(f"mesh_head_tokens must be >= 0, got {self.mesh_head_tokens}")
         if self.mesh_head_tokens and self.loss_averaging != "mesh":
             raise ConfigError("mesh_head_tokens needs loss_averaging 'mesh'")
+        if self.tokenizer_data and (self.tokenizer or self.model != SCRATCH):
+            raise ConfigError("tokenizer_data trains the tokenizer of a scratch model: it needs "
+                              "model scratch and no tokenizer")
         if self.loss_averaging == "mesh" and self.packing:
             raise ConfigError("loss_averaging 'mesh' weighs each conversation on its own: set "
                               "packing false")

@@ -205,7 +205,8 @@ def load_splits(cfg: TrainConfig):
 
 def load_tokenizer(cfg: TrainConfig, args):
     """The tokenizer: ``cfg.tokenizer``, else the base model's, else (scratch model) a meshlm
-    tokenizer trained on the train split and saved to ``OUTPUT_DIR/tokenizer`` (reused on resume
+    tokenizer trained on the train split (of ``cfg.tokenizer_data`` if set, else of the training
+    data) and saved to ``OUTPUT_DIR/tokenizer`` (reused on resume
     and by the other processes of a distributed run)."""
     transformers = require("transformers", "train", "training")
     from meshlm.train import tokenizer as mtok
@@ -225,7 +226,11 @@ def load_tokenizer(cfg: TrainConfig, args):
     tok_dir = Path(cfg.output_dir) / "tokenizer"
     with args.main_process_first(desc="meshlm tokenizer"):
         if not (tok_dir / "tokenizer.json").is_file():
-            tok = mtok.train_tokenizer_from_dataset(cfg.data_dir, cfg.tokenizer_vocab_size,
+            corpus = Path(cfg.tokenizer_data or cfg.data_dir) / "train.jsonl"
+            if not corpus.is_file():
+                raise TrainDataError(f"{corpus}: no such file (the tokenizer's training text)")
+            tok = mtok.train_tokenizer_from_dataset(cfg.tokenizer_data or cfg.data_dir,
+                                                    cfg.tokenizer_vocab_size,
                                                     model_max_length=cfg.max_length)
             tok.save_pretrained(tok_dir)
     return transformers.AutoTokenizer.from_pretrained(tok_dir)
