@@ -161,6 +161,15 @@ class Demo:
         self.workdir = Path(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
 
+    def default_temperature(self) -> float:
+        """The settings panel's first temperature: the loaded model's recommended one (its
+        generation_config.json; 0 = greedy), else meshlm's default."""
+        from meshlm.infer import Sampling
+
+        if self.engine is None:
+            return Sampling().temperature
+        return self.engine.default_sampling().temperature
+
     def get_engine(self):
         """The engine, loading it on first call. Raises MeshlmError if the model cannot load."""
         with self._lock:
@@ -376,7 +385,8 @@ class Demo:
                     downloads = gr.File(label="Downloads (OBJ, GLB)", file_count="multiple",
                                         interactive=False, elem_id="downloads")
                     with gr.Accordion("Settings", open=False):
-                        temperature = gr.Slider(0.0, 1.5, value=0.7, step=0.05,
+                        temperature = gr.Slider(0.0, 1.5, value=self.default_temperature(),
+                                                step=0.05,
                                                 label="Temperature (0 = greedy)")
                         max_tokens = gr.Slider(64, MAX_NEW_TOKENS, value=1024, step=64,
                                                label="Max new tokens", elem_id="max-tokens")

@@ -275,3 +275,37 @@ def test_cli_describe_with_gguf(gguf_path, tmp_path, capsys):
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and row["file"].endswith("s.ply") and row["backend"] == "llama.cpp"
     assert row["new_tokens"] <= 12
+
+
+def test_generation_config_sets_the_default_decoding_and_flags_override_it(gguf_path, tmp_path):
+    """A model folder's generation_config.json is its recommended decoding: do_sample false makes
+    `meshlm generate` greedy (every seed gives the -t 0 reply); a flag still wins."""
+    import shutil
+
+    from meshlm.infer import load
+    from meshlm.infer.engine import model_sampling_defaults
+
+    gguf = shutil.copy(gguf_path, tmp_path / "m.gguf")
+    assert model_sampling_defaults(gguf) == {}
+
+    def reply(model, *flags):
+        path = tmp_path / "reply.txt"
+        main(["generate", "a stool", "-o", str(tmp_path / "m.obj"), "--model", str(model),
+              "--max-new-tokens", "40", "--no-constrain", "--json", "--save-reply", str(path),
+              *flags])
+        return path.read_text()
+
+    sampled = [reply(gguf, "--seed", s) for s in ("1", "2")]
+    assert sampled[0] != sampled[1]  # meshlm's default decoding samples
+    (tmp_path / "generation_config.json").write_text(json.dumps({"do_sample": False}))
+    assert model_sampling_defaults(gguf) == {"temperature": 0.0}
+    greedy = reply(gguf, "-t", "0")
+    assert [reply(gguf, "--seed", s) for s in ("1", "2")] == [greedy, greedy]
+    assert reply(gguf, "--seed", "1", "-t", "0.7") == sampled[0]
+    (tmp_path / "generation_config.json").write_text(json.dumps(
+        {"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 20}))
+    assert model_sampling_defaults(tmp_path) == {"temperature": 0.6, "top_p": 0.9, "top_k": 20}
+    engine = load(str(gguf))
+    assert engine.default_sampling(top_k=5).top_k == 5
+    assert engine.default_sampling().temperature == 0.6
+    engine.backend.llm.close()

@@ -247,3 +247,17 @@ def test_serve_command_fails_in_one_line_for_a_missing_model(tmp_path, capsys):
     assert err[-1].startswith("meshlm: error: ")
     assert "nope" in err[-1] and "no such model folder" in err[-1]
     assert main(["serve", "--port", "70000"]) == 2
+
+
+def test_temperature_slider_starts_at_the_models_recommended_decoding(tmp_path):
+    from meshlm.infer import Engine, Sampling
+    from meshlm.infer.hf import HFBackend
+
+    model, tok = make_tiny_model()
+    for defaults, want in (({}, Sampling().temperature), ({"temperature": 0.0}, 0.0)):
+        d = Demo(engine=Engine(HFBackend(model, tok, "cpu"), sampling_defaults=defaults),
+                 workdir=tmp_path / str(want))
+        sliders = [b for b in d.build().blocks.values()
+                   if getattr(b, "label", None) == "Temperature (0 = greedy)"]
+        assert [s.value for s in sliders] == [want]
+        d.close()

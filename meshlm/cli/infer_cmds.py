@@ -31,14 +31,12 @@ def _engine(model, backend, base_url, threads=None):
     return load(model, backend, base_url=base_url, threads=threads)
 
 
-def _sampling(seed, temperature, top_p, top_k, max_new_tokens, constrain, min_faces=0):
-    from meshlm.infer import Sampling
-
-    kw = dict(seed=seed, max_new_tokens=max_new_tokens, constrain=constrain, min_faces=min_faces)
-    for k, v in (("temperature", temperature), ("top_p", top_p), ("top_k", top_k)):
-        if v is not None:
-            kw[k] = v
-    return Sampling(**kw)
+def _sampling(engine, seed, temperature, top_p, top_k, max_new_tokens, constrain, min_faces=0):
+    """The flags given, else the model's recommended decoding (its generation_config.json),
+    else meshlm's defaults."""
+    return engine.default_sampling(seed=seed, max_new_tokens=max_new_tokens, constrain=constrain,
+                                   min_faces=min_faces, temperature=temperature, top_p=top_p,
+                                   top_k=top_k)
 
 
 def _stream_with_progress(parts, quiet: bool):
@@ -90,7 +88,7 @@ def generate_cmd(
         if o.suffix.lower() not in MESH_SUFFIXES:
             raise fail(f"{o}: output must be .obj, .glb, .ply, .stl or .off", code=2)
     engine = _engine(model, backend, base_url, threads)
-    sampling = _sampling(seed, temperature, top_p, top_k, max_new_tokens, not no_constrain,
+    sampling = _sampling(engine, seed, temperature, top_p, top_k, max_new_tokens, not no_constrain,
                          min_faces)
     unknown = engine.unknown_family(prompt)
     if unknown:
@@ -147,7 +145,7 @@ def describe_cmd(
 
     mesh = load_any(meshfile, 64)
     engine = _engine(model, backend, base_url, threads)
-    sampling = _sampling(seed, temperature, None, None, max_new_tokens, False)
+    sampling = _sampling(engine, seed, temperature, None, None, max_new_tokens, False)
     result = engine.chat([{"role": "user", "content": _question(mesh, question)}], sampling)
     if json_out:
         typer.echo(
@@ -182,7 +180,7 @@ def chat_cmd(
     from meshlm.files import save_mesh
 
     engine = _engine(model, backend, base_url, threads)
-    sampling = _sampling(seed, temperature, None, None, max_new_tokens, False)
+    sampling = _sampling(engine, seed, temperature, None, None, max_new_tokens, False)
     messages: list[dict] = []
     pending_mesh: str | None = None
     n = 0

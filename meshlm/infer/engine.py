@@ -58,12 +58,21 @@ class Engine:
     """Inference over one loaded model (any backend with ``stream_reply``)."""
 
     def __init__(self, backend, bins: int = DEFAULT_BINS, system_prompt: str | None = None,
-                 shape_families: list[str] | None = None):
+                 shape_families: list[str] | None = None,
+                 sampling_defaults: dict | None = None):
         self.backend = backend
         self.bins = bins
         self.system_prompt = system_prompt
         # the procedural families the model was trained on (its meshlm.json), None if unknown
         self.shape_families = shape_families
+        # the decoding its author recommends (its generation_config.json): Sampling fields
+        self.sampling_defaults = dict(sampling_defaults or {})
+
+    def default_sampling(self, **overrides) -> Sampling:
+        """:class:`Sampling` with the model's recommended decoding, then ``overrides`` (None
+        values ignored)."""
+        return Sampling(**{**self.sampling_defaults,
+                           **{k: v for k, v in overrides.items() if v is not None}})
 
     def unknown_family(self, prompt: str) -> str | None:
         """The shape family ``prompt`` asks for when the model was trained on a list of families
@@ -101,7 +110,7 @@ class Engine:
         """Stream a reply. ``mesh=True`` expects a mesh (constrained if ``sampling.constrain``);
         ``prefix`` continues a reply cut off earlier. The last item has ``done=True`` and
         ``result``."""
-        sampling = _sampling(sampling, overrides)
+        sampling = _sampling(sampling or self.default_sampling(), overrides)
         msgs = self._messages(prompt)
         constrained = mesh and sampling.constrain
         make = None
@@ -210,7 +219,7 @@ class Engine:
     ) -> GenerationResult:
         """One assistant turn of a conversation whose turns may carry meshes. The reply is free
         text; any meshes in it are decoded leniently into ``result.mesh`` (the largest)."""
-        sampling = _sampling(sampling, overrides)
+        sampling = _sampling(sampling or self.default_sampling(), overrides)
         result = _last(self.stream(messages, sampling, mesh=False)).result
         try:
             from meshlm.lenient import decode_lenient
@@ -254,6 +263,31 @@ def model_shape_families(model: str | Path) -> list[str] | None:
     except (OSError, ValueError, AttributeError):
         return None
     return list(fams) if isinstance(fams, list) and fams else None
+
+
+def model_sampling_defaults(model: str | Path) -> dict:
+    """The decoding a model folder (or the folder of a ``.gguf``) recommends in its
+    ``generation_config.json``, as :class:`Sampling` fields: ``do_sample: false`` is greedy
+    (``temperature 0``); otherwise its ``temperature``, ``top_p`` and ``top_k`` where set.
+    Empty for a hub id or a folder without one."""
+    import json
+
+    p = Path(model)
+    path = (p.parent if p.suffix == ".gguf" else p) / "generation_config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(cfg, dict):
+        return {}
+    if cfg.get("do_sample") is False:
+        return {"temperature": 0.0}
+    out = {}
+    for key, kind in (("temperature", float), ("top_p", float), ("top_k", int)):
+        v = cfg.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            out[key] = kind(v)
+    return out
 
 
 def mesh_start(text: str) -> int:
@@ -308,12 +342,14 @@ def load(
 
             torch.set_num_threads(threads)
         return Engine(HFBackend.load(name, device=device), bins=bins,
-                      shape_families=model_shape_families(name))
+                      shape_families=model_shape_families(name),
+                      sampling_defaults=model_sampling_defaults(name))
     if backend in ("llamacpp", "llama.cpp", "gguf"):
         from meshlm.infer.llamacpp import LlamaCppBackend
 
         return Engine(LlamaCppBackend.load(name, n_threads=threads), bins=bins,
-                      shape_families=model_shape_families(name))
+                      shape_families=model_shape_families(name),
+                      sampling_defaults=model_sampling_defaults(name))
     if backend == "openai":
         from meshlm.infer.openai_http import OpenAIBackend
 
