@@ -592,3 +592,32 @@ def test_killed_build_resumes_to_identical_output(big_folder, corpus, tmp_path):
         m.pop("arguments")
     assert man[0] == man[1]
     assert man[0]["counts"]["objects_kept"] == 600
+
+
+def test_wide_phrasings_word_requests_anew_and_never_like_the_heldout_ones(tmp_path):
+    from meshlm.eval.runner import HELDOUT_REQUESTS
+
+    new = T.WIDE_GENERATION_REQUESTS + T.REQUEST_OPENERS + T.REQUEST_CLOSERS
+    pieces = [p.strip(" .?,:") for h in HELDOUT_REQUESTS for p in h.split("{obj}")
+              if len(p.split()) >= 2]  # "Could you create", "as a 3D model", ...
+    for t in new:
+        assert not any(p in t for p in pieces), (t, [p for p in pieces if p in t])
+    build_dataset(_cfg(tmp_path / "wide", procedural=80, multi_turn=0.2, mix=(1, 1, 0),
+                       rotations=(0,), families=["table", "mug"], phrasings="wide"))
+    asks = [r["messages"][0]["content"] for r in _all_rows(tmp_path / "wide")
+            if r["task"] == "generation"]
+    assert len(asks) >= 60
+    wide_heads = tuple(t.split("{")[0] for t in T.WIDE_GENERATION_REQUESTS if t.split("{")[0])
+    core = list(asks)
+    for o in T.REQUEST_OPENERS:  # strip small talk to see the request itself
+        core = [c[len(o):] if c.startswith(o) else c for c in core]
+    opened = sum(a != c for a, c in zip(asks, core, strict=True))
+    closed = sum(a.endswith(T.REQUEST_CLOSERS) for a in asks)
+    assert 0.15 < opened / len(asks) < 0.5 and 0.15 < closed / len(asks) < 0.5
+    assert sum(c.lower().startswith(tuple(h.lower() for h in wide_heads)) for c in core) >= 5
+    heads = tuple(h.split("{")[0] for h in HELDOUT_REQUESTS if len(h.split("{")[0].split()) >= 2)
+    assert not any(c.startswith(heads) for c in core)
+    for a in asks:  # a comma opener lower-cases the request, never "I"
+        assert ", i " not in a and ", i'" not in a
+    with pytest.raises(BuildError, match="--phrasings must be 'base' or 'wide'"):
+        _cfg(tmp_path / "bad", phrasings="many").validate()

@@ -258,7 +258,8 @@ def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
                                system_prompt=cfg.system_prompt, max_tokens=cfg.max_length,
                                generation_repeats=(cfg.gen_repeats if obj.id in pool else
                                                    int(obj.id in targets)),
-                               generation_encodings=targets.get(obj.id)):
+                               generation_encodings=targets.get(obj.id),
+                               wide_phrasings=cfg.phrasings == "wide"):
             tally[f"built_{row['task']}"] += 1
             mesh_rows.append((split, row))
 

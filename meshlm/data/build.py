@@ -91,6 +91,9 @@ class BuildConfig:
                                  "'nearest' (every object's caption is also answered with the "
                                  "pool shape of its family nearest to it, by vertex Chamfer "
                                  "distance).")
+    phrasings: str = _f("base", "Wording of generation requests: 'base' (the 35 request "
+                                "templates) or 'wide' (a second set of 24, and small talk that "
+                                "may open or close a request).")
     splits: tuple[float, float, float] = _f((0.9, 0.05, 0.05), "Train/validation/test "
                                                                "fractions (by source object).")
     max_file_bytes: int = _f(64 * 1024 * 1024, "Skip mesh files larger than this.")
@@ -118,6 +121,8 @@ class BuildConfig:
             raise BuildError("--max-length and --workers must be >= 1, --multi-turn in 0..1")
         if self.gen_per_family < 0 or self.gen_repeats < 1:
             raise BuildError("--gen-per-family must be >= 0 and --gen-repeats >= 1")
+        if self.phrasings not in ("base", "wide"):
+            raise BuildError(f"--phrasings must be 'base' or 'wide', got {self.phrasings!r}")
         if self.gen_targets not in ("own", "nearest"):
             raise BuildError(f"--gen-targets must be 'own' or 'nearest', got {self.gen_targets!r}")
         if self.gen_targets == "nearest" and self.gen_per_family < 1:

@@ -21,6 +21,7 @@ depend on which other objects are in the build (shards and resumed builds agree)
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -92,12 +93,32 @@ def mesh_stats(mesh: str) -> dict[str, object]:
             "d": ext[2], "axis": " and ".join(longest)}
 
 
-def generation_exchange(caption: str, mesh: str, rng: np.random.Generator) -> list[Message]:
-    """User asks for the object; the assistant answers with the mesh (maybe after a lead-in)."""
-    ask = T.fill(_pick(rng, T.GENERATION_REQUESTS), caption)
+def generation_exchange(caption: str, mesh: str, rng: np.random.Generator,
+                        wide: bool = False) -> list[Message]:
+    """User asks for the object; the assistant answers with the mesh (maybe after a lead-in).
+    ``wide`` (``--phrasings wide``): the request is drawn from both request lists and may get
+    an opener and a closer (each with probability 1/3)."""
+    if wide:
+        ask = wide_request(caption, rng)
+    else:
+        ask = T.fill(_pick(rng, T.GENERATION_REQUESTS), caption)
     lead = T.fill(_pick(rng, T.GENERATION_LEADINS), caption)
     return [{"role": "user", "content": ask},
             {"role": "assistant", "content": _mesh_answer(lead, mesh)}]
+
+
+def wide_request(caption: str, rng: np.random.Generator) -> str:
+    """A request from :data:`T.GENERATION_REQUESTS` + :data:`T.WIDE_GENERATION_REQUESTS`, maybe
+    opened and closed by small talk (the opener lower-cases the request after a comma)."""
+    ask = T.fill(_pick(rng, T.GENERATION_REQUESTS + T.WIDE_GENERATION_REQUESTS), caption)
+    if rng.random() < 1 / 3:
+        opener = _pick(rng, T.REQUEST_OPENERS)
+        if opener.endswith(", ") and not re.match(r"I\b", ask):
+            ask = ask[:1].lower() + ask[1:]
+        ask = opener + ask
+    if rng.random() < 1 / 3:
+        ask += _pick(rng, T.REQUEST_CLOSERS)
+    return ask
 
 
 def understanding_exchange(caption: str, mesh: str, rng: np.random.Generator) -> list[Message]:
@@ -134,7 +155,7 @@ def _rotate_exchange(caption: str, from_rot: int, to_rot: int, mesh: str,
 
 
 def dialogue(task: str, caption: str, encodings: Encodings, start: int,
-             rng: np.random.Generator, max_tokens: int) -> list[Message]:
+             rng: np.random.Generator, max_tokens: int, wide: bool = False) -> list[Message]:
     """A multi-turn conversation about one object, opening with ``task`` at ``encodings[start]``.
 
     ``task`` is ``"generation"`` (at most :data:`MAX_GENERATION_TURNS` exchanges) or
@@ -146,7 +167,7 @@ def dialogue(task: str, caption: str, encodings: Encodings, start: int,
     """
     rot, mesh = encodings[start]
     if task == "generation":
-        messages, limit = generation_exchange(caption, mesh, rng), MAX_GENERATION_TURNS
+        messages, limit = generation_exchange(caption, mesh, rng, wide), MAX_GENERATION_TURNS
     else:
         messages, limit = understanding_exchange(caption, mesh, rng), MAX_UNDERSTANDING_TURNS
     kinds = ["faces", "vertices", "shape"] + (["describe"] if task == "generation" else [])
@@ -177,7 +198,8 @@ def object_rows(source: str, caption: str, encodings: Encodings, *, seed: int,
                 understanding_ratio: float = 0.5, multi_turn: float = 0.25,
                 system_prompt: str | None = None, max_tokens: int = 8192,
                 generation_repeats: int = 1,
-                generation_encodings: Encodings | None = None) -> list[dict]:
+                generation_encodings: Encodings | None = None,
+                wide_phrasings: bool = False) -> list[dict]:
     """All rows for one object.
 
     Parameters
@@ -197,6 +219,7 @@ def object_rows(source: str, caption: str, encodings: Encodings, *, seed: int,
     generation_encodings : the meshes the generation rows answer with, when not the object's
         own (``--gen-targets nearest``: the nearest shape of the generation pool); the
         understanding rows always show ``encodings``.
+    wide_phrasings : generation requests worded by :func:`wide_request` (``--phrasings wide``).
 
     Returns rows ``{"messages", "task", "source"}``: generation rows first, by rotation order.
     """
@@ -208,9 +231,9 @@ def object_rows(source: str, caption: str, encodings: Encodings, *, seed: int,
         encs = gen_encodings if task == "generation" else encodings
         rot_mesh = encs[start]
         if rng.random() < multi_turn:
-            msgs = dialogue(task, caption, encs, start, rng, max_tokens)
+            msgs = dialogue(task, caption, encs, start, rng, max_tokens, wide_phrasings)
         elif task == "generation":
-            msgs = generation_exchange(caption, rot_mesh[1], rng)
+            msgs = generation_exchange(caption, rot_mesh[1], rng, wide_phrasings)
         else:
             msgs = understanding_exchange(caption, rot_mesh[1], rng)
         if system_prompt:

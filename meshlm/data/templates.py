@@ -49,6 +49,45 @@ GENERATION_REQUESTS: tuple[str, ...] = (
     "Render {obj} as mesh text in OBJ format.",
 )
 
+#: ``build-data --phrasings wide``: a second set of request wordings, and small talk that may
+#: open or close any request, so that a small model learns to find the object in words it has
+#: not seen. None of the evaluation's held-out phrasings (meshlm.eval.runner.HELDOUT_REQUESTS)
+#: is among them (tests/test_data.py checks).
+WIDE_GENERATION_REQUESTS: tuple[str, ...] = (
+    "I would like {obj} in 3D.",
+    "Can I get a mesh of {obj}?",
+    "Need {obj} in OBJ form.",
+    "Please generate a low-poly {obj_bare}.",
+    "Mesh request: {obj}.",
+    "Model this: {obj}.",
+    "Make a 3D version of {obj}.",
+    "Give me the OBJ for {obj}.",
+    "Create a triangle mesh of {obj}.",
+    "{Obj}, modelled in 3D, if you can.",
+    "{Obj} -- can you make that in 3D?",
+    "Could you build {obj} out of triangles?",
+    "Let's see {obj} in 3D.",
+    "Write me a mesh: {obj}.",
+    "I'm after a 3D model of {obj}.",
+    "Would you model {obj}?",
+    "Make the OBJ of {obj}.",
+    "Do a quick 3D model of {obj}.",
+    "Generate the mesh for {obj}.",
+    "Please produce {obj} as a 3D object.",
+    "Model {obj}.",
+    "A 3D model of {obj}, please.",
+    "Turn {obj} into a mesh.",
+    "Create {obj} in 3D.",
+)
+REQUEST_OPENERS: tuple[str, ...] = (
+    "Hi! ", "Hello. ", "Hey, ", "Okay, ", "Quick one: ", "For my game: ", "Next: ",
+    "Good morning! ", "One more: ", "New task. ",
+)
+REQUEST_CLOSERS: tuple[str, ...] = (
+    " Thanks!", " Thank you.", " Keep it simple.", " Low poly is fine.", " Just the mesh.",
+    " Y is up.", " Nothing fancy.", " Cheers.", " It's for a prototype.", " Go!",
+)
+
 #: User gives a mesh and asks what it is (the assistant answers with the caption).
 #: At least 30 distinct phrasings; ``{mesh}`` may come first or last.
 UNDERSTANDING_QUESTIONS: tuple[str, ...] = (
