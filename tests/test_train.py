@@ -577,3 +577,21 @@ def test_tokenizer_data_needs_a_scratch_model_without_tokenizer(data_dir, tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (f"meshlm: error: {tmp_path / 'nowhere' / 'train.jsonl'}: no such file "
                        "(the tokenizer's training text)")
+
+
+def test_greedy_recipe_saves_a_model_meshlm_decodes_greedily(data_dir, tokenizer_dir, tmp_path):
+    from transformers import GenerationConfig
+
+    from meshlm.infer.engine import model_sampling_defaults
+    from meshlm.train import train
+
+    plain, greedy = tmp_path / "plain", tmp_path / "greedy"
+    train(tiny_cfg(data_dir, plain, tokenizer=str(tokenizer_dir), max_steps=1, eval_steps=0))
+    train(tiny_cfg(data_dir, greedy, tokenizer=str(tokenizer_dir), max_steps=1, eval_steps=0,
+                   greedy=True))
+    assert model_sampling_defaults(plain) == {}
+    assert model_sampling_defaults(greedy) == {"temperature": 0.0}
+    saved = json.loads((greedy / "generation_config.json").read_text())
+    assert saved["do_sample"] is False and saved["eos_token_id"] == json.loads(
+        (plain / "generation_config.json").read_text())["eos_token_id"]
+    assert GenerationConfig.from_pretrained(greedy).do_sample is False

@@ -124,6 +124,9 @@ class TrainConfig:
     save_total_limit: int | None = _f(2, "Keep at most N checkpoints (None: keep all).")
     resume: bool = _f(True, "Resume from the last checkpoint in output_dir when there is one.")
     dataloader_num_workers: int = _f(0, "Worker processes per data loader.")
+    greedy: bool = _f(False, "Write do_sample false into the saved model's "
+                      "generation_config.json: meshlm then decodes it greedily unless a "
+                      "temperature is given (the bundled model is measured greedy).")
     recipe: str | None = _f(None, "Path of the YAML recipe this config came from (set by loader).")
 
     # ------------------------------------------------------------------------------------

@@ -236,6 +236,16 @@ def load_tokenizer(cfg: TrainConfig, args):
     return transformers.AutoTokenizer.from_pretrained(tok_dir)
 
 
+def recommend_greedy(folder: Path) -> None:
+    """Set ``do_sample: false`` in ``folder/generation_config.json`` (written explicitly:
+    transformers leaves default values out of the file, and meshlm reads an explicit false as
+    "decode greedily by default")."""
+    path = folder / "generation_config.json"
+    cfg = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    cfg["do_sample"] = False
+    path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+
+
 def peft_config(cfg: TrainConfig):
     """``peft.LoraConfig`` for lora/qlora, else None."""
     if cfg.method == "full":
@@ -337,6 +347,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     trainer.save_model(cfg.output_dir)  # model or adapter, plus tokenizer (chat template inside)
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(cfg.output_dir)
+        if cfg.greedy:
+            recommend_greedy(Path(cfg.output_dir))
         meta = build_metadata(cfg, trainer, metrics, resume, time.time() - start)
         write_json(Path(cfg.output_dir) / METADATA_FILE, meta)
         plot_losses(trainer.state.log_history, Path(cfg.output_dir) / PLOT_FILE)
