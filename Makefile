@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.meshlm-installed
 
 .PHONY: demo test install lint bench clean bundled-model
 
-# the shape families of the bundled model (v5): those whose meshes at --max-segments 6 come in
+# the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see models/meshlm-bundled/README.md)
 BUNDLED_FAMILIES := box cone cylinder pyramid arch stairs table bowl bench mug cup hammer capsule sphere torus car axe house tower sword
 
@@ -37,13 +37,29 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/codec.py
 
-# Rebuild the bundled model from scratch (about 1 h 40 min on a 2-core CPU): data, training,
-# GGUF export.
+# Rebuild the bundled model from scratch (1 h 45 min of training on a 2-core CPU, plus about a
+# minute of data): three datasets, three training phases, GGUF export. See
+# models/meshlm-bundled/README.md for what each phase is for.
+BUNDLED_SHAPES := --max-segments 6 --rotations 0 --max-faces 200 --max-length 3072 -j 2 \
+	--overwrite $(foreach f,$(BUNDLED_FAMILIES),--family $(f))
+BUNDLED_POOL := --seed 1 --multi-turn 0 --gen-per-family 3 --gen-repeats 4 --gen-targets nearest
+BUNDLED_TRAIN := $(BIN)/meshlm train --config recipes/bundled.yaml
+
 bundled-model: $(STAMP)
-	$(BIN)/meshlm build-data --procedural 14000 --max-segments 6 --rotations 0 --max-faces 200 \
-		--multi-turn 0.1 --mix 0.6,0.4,0 --max-length 3072 --seed 0 --out data/bundled -j 2 \
-		--overwrite $(foreach f,$(BUNDLED_FAMILIES),--family $(f))
-	$(BIN)/meshlm train --config recipes/bundled.yaml
+	$(BIN)/meshlm build-data --procedural 14000 --multi-turn 0.1 --mix 0.6,0.4,0 --seed 0 \
+		--out data/bundled $(BUNDLED_SHAPES)
+	$(BIN)/meshlm build-data --procedural 3400 --mix 1,0,0 $(BUNDLED_POOL) --out data/genpool \
+		$(BUNDLED_SHAPES)
+	$(BIN)/meshlm build-data --procedural 10000 --mix 0.6,0.4,0 $(BUNDLED_POOL) --out data/genmix \
+		$(BUNDLED_SHAPES)
+	$(BUNDLED_TRAIN)
+	$(BUNDLED_TRAIN) --model out/bundled-phase1 --tokenizer out/bundled-phase1 \
+		--tokenizer_data null --max_steps 420 --learning_rate 1e-3 --warmup_steps 10 \
+		--eval_steps 210 --save_steps 105 --output_dir out/bundled-phase2
+	$(BUNDLED_TRAIN) --model out/bundled-phase2 --tokenizer out/bundled-phase2 \
+		--tokenizer_data null --data_dir data/genmix --max_steps 900 --learning_rate 1e-3 \
+		--warmup_steps 20 --eval_steps 200 --save_steps 50 --greedy \
+		--output_dir models/meshlm-bundled
 	$(BIN)/meshlm export-gguf models/meshlm-bundled -o models/meshlm-bundled/model-f16.gguf \
 		--dtype f16
 

@@ -71,3 +71,32 @@ def test_bundled_model_describes_a_mesh():
     s = make_shape("table", 3)
     text = engine.describe(canonicalize(s.mesh.vertices, s.mesh.faces))
     assert text and "v " not in text
+
+
+def test_bundled_model_writes_and_names_the_families_it_knows():
+    """Greedy by default (its generation_config.json), and without any decoding constraint: meshes
+    of five known families parse strictly, and five shown meshes are named right -- at least 4 of
+    5 each (held-out measurements in the model card: 96 % strict, 92 % named)."""
+    from meshlm import canonicalize
+    from meshlm.eval.text_metrics import find_family
+    from meshlm.infer import load
+    from meshlm.shapes import list_families, make_shape
+
+    engine = load()
+    assert engine.default_sampling().temperature == 0.0
+    fams = ["table", "mug", "car", "house", "torus"]
+    strict = 0
+    for fam in fams:
+        r = engine.generate(f"Create a 3D model of a {fam}.", constrain=False, max_new_tokens=2500)
+        try:
+            decode(r.text[r.text.index("v "):])
+            strict += 1
+        except Exception:  # noqa: BLE001 -- counted
+            pass
+    assert strict >= 4
+    named = 0
+    for i, fam in enumerate(fams):
+        s = make_shape(fam, 100 + i, max_segments=6)
+        text = engine.describe(canonicalize(s.mesh.vertices, s.mesh.faces))
+        named += find_family(text, list_families()) == fam
+    assert named >= 4

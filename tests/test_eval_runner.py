@@ -102,7 +102,10 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
     for r in samples:  # constrained: every mesh that finished passes the strict decoder
         assert r["strict"] or r["cut_off"]
     assert (tmp_path / "gen" / "grid.png").stat().st_size > 0
-    assert json.loads((tmp_path / "gen" / "metrics.json").read_text())["samples"] == 3
+    written = json.loads((tmp_path / "gen" / "metrics.json").read_text())
+    assert written["samples"] == 3
+    assert written["sampling"] == {"temperature": 1.0, "top_p": 0.95, "top_k": 50, "seed": 0,
+                                   "constrain": True}
     free = eval_generate(engine, rows, tmp_path / "free",
                          Sampling(seed=0, max_new_tokens=60, constrain=False), refs, grid=False)
     bad = [json.loads(x) for x in (tmp_path / "free" / "samples.jsonl").read_text().splitlines()

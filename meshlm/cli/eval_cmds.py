@@ -53,24 +53,22 @@ def eval_generate_cmd(
         None, "--references", help="meshlm-shapes folder to judge families by."
     ),
     no_constrain: bool = typer.Option(False, "--no-constrain"),
-    temperature: float = typer.Option(0.7, "--temperature", "-t"),
+    temperature: float | None = typer.Option(
+        None, "--temperature", "-t",
+        help="0 = greedy. Default: the model's generation_config.json, else 0.7."),
     max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
     seed: int = typer.Option(0, "--seed"),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
 ) -> None:
     """Generate a mesh for every prompt; write metrics.json, samples.jsonl and grid.png."""
     from meshlm.eval.runner import eval_generate, load_jsonl, load_references
-    from meshlm.infer import Sampling, load
+    from meshlm.infer import load
 
     rows = load_jsonl(prompts)[:limit]
     refs = load_references(references) if references else None
     engine = load(model, backend, threads=threads)
-    s = Sampling(
-        temperature=temperature,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        constrain=not no_constrain,
-    )
+    s = engine.default_sampling(temperature=temperature, max_new_tokens=max_new_tokens,
+                                seed=seed, constrain=not no_constrain)
     metrics = eval_generate(engine, rows, out, s, refs)
     _summary(f"eval generate ({len(rows)} prompts) -> {out}", metrics)
 

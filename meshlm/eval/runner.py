@@ -149,6 +149,9 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
     metrics = _generation_metrics(rows, texts, [m for m in meshes if m is not None])
     if references:
         metrics["family_references"] = len(references)
+    used = sampling or engine.default_sampling()
+    metrics["sampling"] = {k: getattr(used, k) for k in
+                           ("temperature", "top_p", "top_k", "seed", "constrain")}
     _write(out, rows, metrics)
     if grid and rows:
         from meshlm.render import render_grid
