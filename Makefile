@@ -38,7 +38,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/codec.py
 
 # Rebuild the bundled model from scratch (1 h 45 min of training on a 2-core CPU, plus about a
-# minute of data): three datasets, three training phases, GGUF export. See
+# minute of data): three datasets, three training phases, GGUF export. It starts afresh (an
+# earlier run's phase folders would otherwise be "resumed" at their last step). See
 # models/meshlm-bundled/README.md for what each phase is for.
 BUNDLED_SHAPES := --max-segments 6 --rotations 0 --max-faces 200 --max-length 3072 -j 2 \
 	--overwrite $(foreach f,$(BUNDLED_FAMILIES),--family $(f))
@@ -46,6 +47,7 @@ BUNDLED_POOL := --seed 1 --multi-turn 0 --gen-per-family 3 --gen-repeats 4 --gen
 BUNDLED_TRAIN := $(BIN)/meshlm train --config recipes/bundled.yaml
 
 bundled-model: $(STAMP)
+	rm -rf out/bundled-phase1 out/bundled-phase2 models/meshlm-bundled/checkpoint-*
 	$(BIN)/meshlm build-data --procedural 14000 --multi-turn 0.1 --mix 0.6,0.4,0 --seed 0 \
 		--out data/bundled $(BUNDLED_SHAPES)
 	$(BIN)/meshlm build-data --procedural 3400 --mix 1,0,0 $(BUNDLED_POOL) --out data/genpool \
@@ -60,6 +62,7 @@ bundled-model: $(STAMP)
 		--tokenizer_data null --data_dir data/genmix --max_steps 900 --learning_rate 1e-3 \
 		--warmup_steps 20 --eval_steps 200 --save_steps 50 --greedy \
 		--output_dir models/meshlm-bundled
+	rm -rf models/meshlm-bundled/checkpoint-* models/meshlm-bundled/training_args.bin
 	$(BIN)/meshlm export-gguf models/meshlm-bundled -o models/meshlm-bundled/model-f16.gguf \
 		--dtype f16
 

@@ -126,22 +126,27 @@ class Update:
 
 @dataclass
 class Settings:
-    """The settings panel: passed to :class:`meshlm.infer.Sampling` as is."""
+    """The settings panel, passed to :class:`meshlm.infer.Sampling` over the model's recommended
+    decoding (``temperature`` None: the model's, see :meth:`Demo.default_temperature`)."""
 
-    temperature: float = 0.7
+    temperature: float | None = None
     max_new_tokens: int = 1024
     constrain: bool = True
     seed: int = 0
 
-    def sampling(self):
+    def sampling(self, defaults: dict | None = None):
+        """:class:`Sampling` from these settings over ``defaults`` (the engine's
+        ``sampling_defaults``)."""
         from meshlm.infer import Sampling
 
         if not 1 <= int(self.max_new_tokens) <= MAX_NEW_TOKENS:
             raise LimitError(f"max new tokens must be 1..{MAX_NEW_TOKENS}, "
                              f"got {self.max_new_tokens}")
-        return Sampling(temperature=float(self.temperature),
-                        max_new_tokens=int(self.max_new_tokens),
-                        constrain=bool(self.constrain), seed=int(self.seed or 0))
+        mine = dict(max_new_tokens=int(self.max_new_tokens), constrain=bool(self.constrain),
+                    seed=int(self.seed or 0))
+        if self.temperature is not None:
+            mine["temperature"] = float(self.temperature)
+        return Sampling(**{**(defaults or {}), **mine})
 
 
 @dataclass
@@ -271,6 +276,7 @@ class Demo:
             chat[-1] = {"role": "assistant", "content": f"⚠️ {msg}"}
             yield Update(chat, history, warning=msg, done=True)
             return
+        sampling = settings.sampling(engine.sampling_defaults)
         yield from self._stream(engine, chat, history, user_turn, sampling, want_mesh)
 
     def _stream(self, engine, chat, history, user_turn, sampling, want_mesh) -> Iterator[Update]:

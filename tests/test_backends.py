@@ -305,6 +305,13 @@ def test_generation_config_sets_the_default_decoding_and_flags_override_it(gguf_
     (tmp_path / "generation_config.json").write_text(json.dumps(
         {"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 20}))
     assert model_sampling_defaults(tmp_path) == {"temperature": 0.6, "top_p": 0.9, "top_k": 20}
+    (tmp_path / "generation_config.json").write_text(  # unusable values are skipped
+        '{"do_sample": true, "temperature": NaN, "top_p": 0, "top_k": -1}')
+    assert model_sampling_defaults(gguf) == {}
+    (tmp_path / "generation_config.json").write_text("[1, 2]")
+    assert model_sampling_defaults(gguf) == {}
+    (tmp_path / "generation_config.json").write_text(json.dumps(
+        {"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 20}))
     engine = load(str(gguf))
     assert engine.default_sampling(top_k=5).top_k == 5
     assert engine.default_sampling().temperature == 0.6

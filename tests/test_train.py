@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -595,3 +596,37 @@ def test_greedy_recipe_saves_a_model_meshlm_decodes_greedily(data_dir, tokenizer
     assert saved["do_sample"] is False and saved["eos_token_id"] == json.loads(
         (plain / "generation_config.json").read_text())["eos_token_id"]
     assert GenerationConfig.from_pretrained(greedy).do_sample is False
+    # sampling-only keys go (transformers calls them inconsistent with greedy decoding)
+    from meshlm.train.sft import recommend_greedy
+
+    (plain / "generation_config.json").write_text(json.dumps(
+        {"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 5, "eos_token_id": 3}))
+    recommend_greedy(plain)
+    assert json.loads((plain / "generation_config.json").read_text()) == {
+        "do_sample": False, "eos_token_id": 3}
+    with pytest.raises(ConfigError, match="greedy .* full fine-tuning only"):
+        tiny_cfg(data_dir, tmp_path, model=str(greedy), method="lora", greedy=True).validate()
+
+
+@pytest.mark.skipif(not shutil.which("make"), reason="needs make")
+def test_make_bundled_model_phases_resolve(monkeypatch, capsys):
+    """The three `meshlm train` commands of `make bundled-model` (read from `make -n`, so the
+    Makefile's variables expand) resolve, with the steps the model card reports."""
+    import shlex
+
+    _no_network(monkeypatch)
+    text = subprocess.run(["make", "-n", "-B", "bundled-model"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.replace("\\\n", " ")
+    runs = [shlex.split(line)[1:] for line in text.splitlines() if " train --config " in line]
+    assert len(runs) == 3
+    plans = []
+    for args in runs:
+        assert main([*args, "--dry-run"]) == 0
+        plans.append(json.loads(capsys.readouterr().out)["config"])
+    assert [p["max_steps"] for p in plans] == [450, 420, 900]
+    assert [p["data_dir"] for p in plans] == ["data/genpool", "data/genpool", "data/genmix"]
+    assert [p["model"] for p in plans] == ["scratch", "out/bundled-phase1", "out/bundled-phase2"]
+    assert [p["tokenizer_data"] for p in plans] == ["data/bundled", None, None]
+    assert [p["greedy"] for p in plans] == [False, False, True]
+    assert plans[-1]["output_dir"] == "models/meshlm-bundled"
+    assert all(p["mesh_head_tokens"] == 20 and p["loss_averaging"] == "mesh" for p in plans)

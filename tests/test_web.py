@@ -261,3 +261,8 @@ def test_temperature_slider_starts_at_the_models_recommended_decoding(tmp_path):
                    if getattr(b, "label", None) == "Temperature (0 = greedy)"]
         assert [s.value for s in sliders] == [want]
         d.close()
+    # a turn without a temperature decodes as the model recommends; a set one wins
+    assert Settings().sampling({"temperature": 0.0, "top_k": 7}).temperature == 0.0
+    assert Settings().sampling({"temperature": 0.0, "top_k": 7}).top_k == 7
+    assert Settings(temperature=0.9).sampling({"temperature": 0.0}).temperature == 0.9
+    assert Settings().sampling().temperature == Sampling().temperature

@@ -207,6 +207,9 @@ class TrainConfig:
             raise ConfigError(f"mesh_head_tokens must be >= 0, got {self.mesh_head_tokens}")
         if self.mesh_head_tokens and self.loss_averaging != "mesh":
             raise ConfigError("mesh_head_tokens needs loss_averaging 'mesh'")
+        if self.greedy and self.method != "full":
+            raise ConfigError("greedy writes the saved model's generation_config.json: full "
+                              "fine-tuning only (set it on the merged model of an adapter)")
         if self.tokenizer_data and (self.tokenizer or self.model != SCRATCH):
             raise ConfigError("tokenizer_data trains the tokenizer of a scratch model: it needs "
                               "model scratch and no tokenizer")

@@ -243,6 +243,8 @@ def recommend_greedy(folder: Path) -> None:
     path = folder / "generation_config.json"
     cfg = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     cfg["do_sample"] = False
+    for key in ("temperature", "top_p", "top_k"):  # sampling-only: inconsistent with greedy
+        cfg.pop(key, None)
     path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
 
