@@ -31,14 +31,6 @@ def _engine(model, backend, base_url, threads=None):
     return load(model, backend, base_url=base_url, threads=threads)
 
 
-def _sampling(engine, seed, temperature, top_p, top_k, max_new_tokens, constrain, min_faces=0):
-    """The flags given, else the model's recommended decoding (its generation_config.json),
-    else meshlm's defaults."""
-    return engine.default_sampling(seed=seed, max_new_tokens=max_new_tokens, constrain=constrain,
-                                   min_faces=min_faces, temperature=temperature, top_p=top_p,
-                                   top_k=top_k)
-
-
 def _stream_with_progress(parts, quiet: bool):
     """Consume a stream, showing one live line (tokens/s, vertices, faces) on stderr."""
     from rich.console import Console
@@ -88,8 +80,9 @@ def generate_cmd(
         if o.suffix.lower() not in MESH_SUFFIXES:
             raise fail(f"{o}: output must be .obj, .glb, .ply, .stl or .off", code=2)
     engine = _engine(model, backend, base_url, threads)
-    sampling = _sampling(engine, seed, temperature, top_p, top_k, max_new_tokens, not no_constrain,
-                         min_faces)
+    sampling = engine.default_sampling(seed=seed, temperature=temperature, top_p=top_p,
+                                       top_k=top_k, max_new_tokens=max_new_tokens,
+                                       constrain=not no_constrain, min_faces=min_faces)
     unknown = engine.unknown_family(prompt)
     if unknown:
         typer.echo(f"meshlm: warning: the model was trained on {len(engine.shape_families)} "
@@ -145,7 +138,8 @@ def describe_cmd(
 
     mesh = load_any(meshfile, 64)
     engine = _engine(model, backend, base_url, threads)
-    sampling = _sampling(engine, seed, temperature, None, None, max_new_tokens, False)
+    sampling = engine.default_sampling(seed=seed, temperature=temperature,
+                                       max_new_tokens=max_new_tokens, constrain=False)
     result = engine.chat([{"role": "user", "content": _question(mesh, question)}], sampling)
     if json_out:
         typer.echo(
@@ -180,7 +174,8 @@ def chat_cmd(
     from meshlm.files import save_mesh
 
     engine = _engine(model, backend, base_url, threads)
-    sampling = _sampling(engine, seed, temperature, None, None, max_new_tokens, False)
+    sampling = engine.default_sampling(seed=seed, temperature=temperature,
+                                       max_new_tokens=max_new_tokens, constrain=False)
     messages: list[dict] = []
     pending_mesh: str | None = None
     n = 0

@@ -251,17 +251,24 @@ def _last(parts):
     return deque(parts, maxlen=1)[0]
 
 
-def model_shape_families(model: str | Path) -> list[str] | None:
-    """``shape_families`` of the meshlm.json in a model folder (or beside a ``.gguf``), or None
-    (a hub id, a model trained elsewhere, or metadata that predates the field)."""
+def _model_json(model: str | Path, name: str) -> dict | None:
+    """The JSON object in file ``name`` of a model folder (or beside a ``.gguf``), or None (a hub
+    id, no such file, not a JSON object)."""
     import json
 
     p = Path(model)
-    meta = (p.parent if p.suffix == ".gguf" else p) / "meshlm.json"
     try:
-        fams = json.loads(meta.read_text(encoding="utf-8")).get("shape_families")
-    except (OSError, ValueError, AttributeError):
+        data = json.loads(((p.parent if p.suffix == ".gguf" else p) / name).read_text(
+            encoding="utf-8"))
+    except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def model_shape_families(model: str | Path) -> list[str] | None:
+    """``shape_families`` of the meshlm.json in a model folder (or beside a ``.gguf``), or None
+    (a hub id, a model trained elsewhere, or metadata that predates the field)."""
+    fams = (_model_json(model, "meshlm.json") or {}).get("shape_families")
     return list(fams) if isinstance(fams, list) and fams else None
 
 
@@ -272,15 +279,8 @@ def model_sampling_defaults(model: str | Path) -> dict:
     usable (out-of-range values such as ``top_k: -1`` are skipped). Empty for a hub id or a
     folder without one. An explicit ``Sampling`` passed to :meth:`Engine.generate` is used as
     it is; these defaults fill in only when none is given (and for the CLI's unset flags)."""
-    import json
-
-    p = Path(model)
-    path = (p.parent if p.suffix == ".gguf" else p) / "generation_config.json"
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(cfg, dict):
+    cfg = _model_json(model, "generation_config.json")
+    if cfg is None:
         return {}
     if cfg.get("do_sample") is False:
         return {"temperature": 0.0}
