@@ -1,0 +1,564 @@
+"""The ``parts`` mesh text format: plain OBJ, written part by part, in connectivity order.
+
+The LLaMA-Mesh format (:mod:`meshlm.codec`) sorts all vertices by their coordinates, so which
+vertex numbers form each triangle changes with every proportion of a shape: a table and a
+slightly wider table have unrelated face lines. This format writes the *same* vertices and
+triangles so that the face lines depend on the mesh's connectivity alone, and a few templates
+repeat across shapes (measured in ``docs/benchmarks.md``)::
+
+    v 0 13 9        a part: its vertex lines (integer bins, as in the LLaMA-Mesh format) ...
+    v 0 13 54
+    ...
+    f -8 -7 -6      ... then its faces, with relative (negative) vertex indices
+    f -8 -6 -5
+    ...
+    v 8 0 9         the next part
+    ...
+
+It is standard OBJ text (Wavefront OBJ: a negative index ``-k`` is the k-th most recently defined
+vertex, so ``-1`` is the last ``v`` line above the face), which any OBJ reader loads.
+
+Encoding (:func:`encode_parts`):
+
+1. Quantize, merge, drop degenerate and duplicate faces and unused vertices exactly as
+   :func:`meshlm.codec.canonicalize` does (same bins, same normalization): the vertex set and the
+   set of (wound) triangles equal those of the LLaMA-Mesh encoding of the same input.
+2. Split into *parts*: connected pieces (vertices linked by faces).
+3. Within a part, order the vertices by a walk over its connectivity from a canonical start
+   (:func:`_label`): breadth first; the unvisited neighbours of each vertex are taken in the
+   order the faces' winding goes around it (a rotation system), starting from its
+   earliest-labelled neighbour. Given the first two vertices the whole order depends on the
+   connectivity alone.
+4. The start (first vertex and first neighbour) is chosen by connectivity too: colour refinement
+   (vertex degree, then the multiset of the neighbours' colours, 1-WL) picks the rarest vertex
+   class (e.g. the pole of a surface of revolution); every start edge out of that class is tried
+   and the one whose face lines (step 5) are smallest wins, ties broken by the smallest vertex
+   coordinates in order. Parts with many candidates try only the first
+   ``max(8, START_BUDGET // faces)`` of them in coordinate order, so encoding stays fast.
+5. Faces of a part: labels rotated so the earliest vertex comes first (winding kept), sorted
+   by their sorted labels (the LLaMA-Mesh rules, applied within the part), written after all the
+   part's vertices as ``-(n - label)`` for a part of ``n`` vertices.
+6. Parts ordered by their bounding box's minimum corner ``(x, y, z)``, then maximum corner, then
+   vertex count, then their text.
+
+Quads and n-gons are fan-triangulated as in :func:`meshlm.codec.triangulate`.
+
+Strict decoding (:func:`decode_parts`, ``strict=True``) accepts exactly this grammar and order
+and raises :class:`~meshlm.errors.MeshFormatError` naming the line: malformed lines, leading
+zeros, coordinates out of range, a relative index that points before the current part or to no
+vertex, faces that repeat a vertex, a part with fewer than 3 vertices or no faces, duplicate
+vertices or faces, unused vertices, a part that is not connected, and any departure from the
+canonical order of steps 3-6 (the error quotes the expected line). As in the LLaMA-Mesh strict
+decoder, coordinates need not span the whole grid. Lenient decoding (``strict=False``) reads model
+replies with :func:`meshlm.lenient.decode_lenient` (relative indices, prose around, cut-off
+lines), joins the parts it splits the text into, merges vertices that two parts share and reports
+every repair in a :class:`~meshlm.codec.RepairReport`.
+
+Needs numpy alone. :data:`FORMATS` maps ``"llama-mesh"`` and ``"parts"`` to their encode and
+decode functions (same signatures). Design and measurements: issue 19, ``docs/format.md``
+("The parts format").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from meshlm import codec
+from meshlm.codec import DEFAULT_BINS, Mesh, RepairReport, canonicalize, check_bins
+from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
+
+#: Face-label work allowed per part when trying start edges (candidates x faces, see step 4).
+START_BUDGET = 20_000
+
+__all__ = [
+    "FORMATS",
+    "TextFormat",
+    "decode_parts",
+    "encode_parts",
+    "format_parts",
+    "get_format",
+    "split_parts",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Canonical order
+# --------------------------------------------------------------------------------------------
+
+
+class Part(NamedTuple):
+    """One connected piece in canonical order.
+
+    ``vertices`` : global vertex ids, in the order they are written;
+    ``faces`` : triangles as part-local labels (0 = first written vertex), rotated and sorted
+    as written.
+    """
+
+    vertices: list[int]
+    faces: list[tuple[int, int, int]]
+
+
+def _components(n: int, faces: np.ndarray) -> list[np.ndarray]:
+    """Connected pieces of the vertices used by ``faces``: a list of face-row index arrays."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b, c in faces.tolist():
+        ra, rb, rc = find(a), find(b), find(c)
+        if rb != ra:
+            parent[rb] = ra
+        if rc != ra and rc != rb:
+            parent[rc] = ra
+    roots = np.array([find(int(a)) for a in faces[:, 0]], dtype=np.int64)
+    order = np.argsort(roots, kind="stable")
+    splits = np.flatnonzero(np.diff(roots[order])) + 1
+    return np.split(order, splits)
+
+
+class _Fans:
+    """Adjacency of one part: neighbours, and around each vertex u the faces' winding as maps
+    ``succ[u][a] = [b, ...]`` and ``pred[u][b] = [a, ...]`` for every face (u, a, b)."""
+
+    def __init__(self, faces: list[tuple[int, int, int]]):
+        self.nbrs: dict[int, set[int]] = {}
+        self.succ: dict[int, dict[int, list[int]]] = {}
+        self.pred: dict[int, dict[int, list[int]]] = {}
+        for a, b, c in faces:
+            for u, x, y in ((a, b, c), (b, c, a), (c, a, b)):
+                self.nbrs.setdefault(u, set()).update((x, y))
+                self.succ.setdefault(u, {}).setdefault(x, []).append(y)
+                self.pred.setdefault(u, {}).setdefault(y, []).append(x)
+
+
+def _label(s: int, t: int, fans: _Fans, rank: np.ndarray) -> list[int]:
+    """The part's vertices in walk order from the start edge (s, t) (step 3 of the docstring).
+
+    Vertices are processed in label order. Around vertex u, a walk starts at its
+    earliest-labelled neighbour and follows the faces' winding (u, cur, next) forward, then
+    backward from the start; neighbours the walks do not reach (non-manifold fans) start new
+    walks. Where several faces continue a walk (non-manifold edges), the earliest-labelled
+    neighbour wins, else the one with the smallest coordinates (``rank``). Unlabelled neighbours
+    get the next labels in the order the walks meet them.
+    """
+    label = {s: 0, t: 1}
+    order = [s, t]
+    i = 0
+    while i < len(order):
+        u = order[i]
+        i += 1
+        nb = fans.nbrs[u]
+        if all(x in label for x in nb):
+            continue
+        seen: set[int] = set()
+        fresh: list[int] = []
+        while True:
+            rest = [x for x in nb if x not in seen]
+            if all(x in label for x in rest):
+                break
+            known = [x for x in rest if x in label]
+            start = min(known, key=label.__getitem__) if known else min(rest, key=rank.__getitem__)
+            seen.add(start)
+            if start not in label:
+                fresh.append(start)
+            for step in (fans.succ[u], fans.pred[u]):
+                cur = start
+                while True:
+                    cands = [y for y in step.get(cur, ()) if y not in seen]
+                    if not cands:
+                        break
+                    cur = min(cands, key=lambda y: (0, label[y]) if y in label else (1, rank[y]))
+                    seen.add(cur)
+                    if cur not in label:
+                        fresh.append(cur)
+        for x in fresh:
+            label[x] = len(order)
+            order.append(x)
+    return order
+
+
+def _local_faces(order: list[int], faces: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Faces in part labels, each rotated to start at its smallest label, sorted by sorted labels."""
+    lab = {v: i for i, v in enumerate(order)}
+    out = []
+    for a, b, c in faces:
+        x, y, z = lab[a], lab[b], lab[c]
+        if y < x and y < z:
+            x, y, z = y, z, x
+        elif z < x and z < y:
+            x, y, z = z, x, y
+        out.append((x, y, z))
+    out.sort(key=lambda f: (f[0], min(f[1], f[2]), max(f[1], f[2])))
+    return out
+
+
+def _refine(fans: _Fans, verts: list[int]) -> dict[int, int]:
+    """Colour refinement (1-WL): canonical integer colours from degrees and neighbour colours."""
+    color = {v: len(fans.nbrs[v]) for v in verts}
+    classes = len(set(color.values()))
+    for _ in range(len(verts)):
+        sig = {v: (color[v], tuple(sorted(color[x] for x in fans.nbrs[v]))) for v in verts}
+        ranks = {s: r for r, s in enumerate(sorted(set(sig.values())))}
+        color = {v: ranks[sig[v]] for v in verts}
+        if len(ranks) == classes:
+            break
+        classes = len(ranks)
+    return color
+
+
+def _order_part(
+    faces: list[tuple[int, int, int]], rank: np.ndarray, start: str, start_rank: np.ndarray
+) -> Part:
+    fans = _Fans(faces)
+    verts = list(fans.nbrs)
+    if start in ("coord", "ycoord"):  # ablations: smallest vertex, its smallest neighbour
+        s = min(verts, key=start_rank.__getitem__)
+        t = min(fans.nbrs[s], key=start_rank.__getitem__)
+        cands = [(s, t)]
+    else:
+        color = _refine(fans, verts)
+        size: dict[int, int] = {}
+        for c in color.values():
+            size[c] = size.get(c, 0) + 1
+        best_class = min(size, key=lambda c: (size[c], c))
+        starts = sorted((v for v in verts if color[v] == best_class), key=rank.__getitem__)
+        cands = [(s, t) for s in starts for t in sorted(fans.nbrs[s], key=rank.__getitem__)]
+        cands = cands[: max(8, START_BUDGET // len(faces))]
+    best = None
+    for s, t in cands:
+        order = _label(s, t, fans, rank)
+        key = (_local_faces(order, faces), [int(rank[v]) for v in order])
+        if best is None or key < best[0]:
+            best = (key, order)
+    assert best is not None
+    return Part(best[1], best[0][0])
+
+
+def _coord_rank(q: np.ndarray) -> np.ndarray:
+    """Rank of each vertex by (x, y, z): its position in LLaMA-Mesh order (rows are distinct)."""
+    order = np.lexsort((q[:, 2], q[:, 1], q[:, 0]))
+    rank = np.empty(len(q), dtype=np.int64)
+    rank[order] = np.arange(len(q))
+    return rank
+
+
+def split_parts(quantized: np.ndarray, faces: np.ndarray, *, start: str = "topo",
+                within: str = "walk", part_key: str = "xyz") -> list[Part]:
+    """The canonical parts of a mesh on the grid, in writing order (steps 2-6 of the docstring).
+
+    quantized : (n, 3) int, distinct rows; faces : (m, 3) int, 0-based, no degenerate faces and no
+    two faces on the same vertex set (what :func:`meshlm.codec.canonicalize` returns).
+    Works on the coordinates as given (no re-normalization). Vertices no face uses are left out.
+
+    ``start``, ``within`` and ``part_key`` select the rules of the shipped format
+    (``"topo"``, ``"walk"``, ``"xyz"``); the other values exist for the ablations of
+    ``benchmarks/formats.py``: ``start`` ``"coord"`` (smallest vertex by (x, y, z) and its
+    smallest neighbour) or ``"ycoord"`` (by (y, x, z)); ``within`` ``"sort"`` (vertices sorted
+    by (x, y, z) within the part, no walk); ``part_key`` ``"yxz"`` (bottom first).
+    """
+    q = np.asarray(quantized, dtype=np.int64)
+    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    rank = _coord_rank(q)
+    start_rank = _coord_rank(q[:, [1, 0, 2]]) if start == "ycoord" else rank
+    parts = []
+    for rows in _components(len(q), f):
+        tris = [tuple(t) for t in f[rows].tolist()]
+        if within == "sort":
+            order = sorted({v for t in tris for v in t}, key=rank.__getitem__)
+            part = Part(order, _local_faces(order, tris))
+        else:
+            part = _order_part(tris, rank, start, start_rank)
+        parts.append(part)
+    axes = [1, 0, 2] if part_key == "yxz" else [0, 1, 2]
+
+    def key(p: Part):
+        pq = q[p.vertices][:, axes]
+        return (
+            tuple(pq.min(axis=0).tolist()),
+            tuple(pq.max(axis=0).tolist()),
+            len(p.vertices),
+            p.faces,
+            [int(rank[v]) for v in p.vertices],
+        )
+
+    parts.sort(key=key)
+    return parts
+
+
+def _part_lines(q: np.ndarray, part: Part) -> list[str]:
+    n = len(part.vertices)
+    lines = ["v %d %d %d" % tuple(row) for row in q[part.vertices].tolist()]
+    lines += [f"f -{n - a} -{n - b} -{n - c}" for a, b, c in part.faces]
+    return lines
+
+
+def _text(q: np.ndarray, parts: list[Part]) -> str:
+    return "\n".join(line for p in parts for line in _part_lines(q, p))
+
+
+def format_parts(mesh: Mesh) -> str:
+    """The parts text of a mesh's grid coordinates as they are (no re-normalization), like
+    :meth:`meshlm.codec.Mesh.to_text` for the LLaMA-Mesh format. Vertices no face uses are left
+    out. Raises MeshFormatError if two vertices share a cell or two faces a vertex set."""
+    q = np.asarray(mesh.quantized, dtype=np.int64)
+    f = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
+    if len(np.unique(q, axis=0)) < len(q):
+        raise MeshFormatError("two vertices share a grid cell (encode the mesh instead)")
+    if len(np.unique(np.sort(f, axis=1), axis=0)) < len(f) or (
+        (f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 0] == f[:, 2])
+    ).any():
+        raise MeshFormatError("degenerate or duplicate faces (encode the mesh instead)")
+    return _text(q, split_parts(q, f))
+
+
+def encode_parts(vertices, faces, bins: int = DEFAULT_BINS) -> str:
+    """Encode a triangle mesh as canonical ``parts`` text.
+
+    Parameters
+    ----------
+    vertices : (n, 3) float
+        Positions, Y up; any translation and uniform scale (normalized away).
+    faces : (m, 3) int, (m, k) int or a ragged list of polygons
+        0-based vertex indices; quads and n-gons are fan-triangulated around their first vertex.
+    bins : int
+        Levels per axis, 2..1024 (LLaMA-Mesh: 64).
+
+    Returns the text (``v``/``f`` lines, single spaces, ``\\n``-separated, no trailing newline).
+    Its vertices and wound triangles are exactly those of :func:`meshlm.codec.encode` of the same
+    input; only their order and the index notation differ. Deterministic; invariant to vertex
+    order, face order, translation and uniform scale. Raises :class:`~meshlm.errors.MeshError`
+    when the mesh cannot be encoded (the codec's errors).
+    """
+    mesh = canonicalize(vertices, faces, bins=bins)
+    return _text(mesh.quantized, split_parts(mesh.quantized, mesh.faces))
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------
+
+_VLINE = re.compile(r"v (0|[1-9]\d*) (0|[1-9]\d*) (0|[1-9]\d*)", re.ASCII)
+_FLINE = re.compile(r"f -([1-9]\d*) -([1-9]\d*) -([1-9]\d*)", re.ASCII)
+
+
+def decode_parts(
+    text: str, strict: bool = True, bins: int = DEFAULT_BINS, source: str | None = None
+) -> Mesh:
+    """Decode ``parts`` text into a :class:`~meshlm.codec.Mesh` (vertices in text order).
+
+    ``strict=True``: ``text`` (surrounding whitespace allowed) must be canonical parts text; any
+    problem raises :class:`~meshlm.errors.MeshFormatError` with the 1-based line and the problem
+    (see the module docstring for the list).
+
+    ``strict=False``: for model replies; finds the mesh among prose, repairs what it can and
+    lists every repair and drop in ``mesh.report``. Raises
+    :class:`~meshlm.errors.NoMeshFoundError` only when the text holds no mesh.
+    """
+    bins = check_bins(bins)
+    if not strict:
+        return _decode_lenient(text, bins, source)
+    if not isinstance(text, str):
+        raise MeshFormatError(f"expected text, got {type(text).__name__}", source=source)
+    body = text.strip()
+    lead = text[: len(text) - len(text.lstrip())].count("\n")
+    if not body:
+        raise MeshFormatError("empty text: no mesh", line=1 + lead, source=source)
+    lines = body.split("\n")
+
+    def err(problem: str, i: int) -> MeshFormatError:
+        return MeshFormatError(problem, line=i + 1 + lead, source=source)
+
+    verts: list[tuple[int, int, int]] = []
+    vline: list[int] = []  # text line of each vertex
+    where: dict[tuple[int, int, int], int] = {}
+    faces: list[tuple[int, int, int]] = []
+    fline: list[int] = []
+    face_at: dict[tuple[int, int, int], int] = {}
+    parts: list[tuple[int, int]] = []  # (first vertex, first line) of each part
+    in_faces = True  # so that the first vertex line opens a part
+    for i, line in enumerate(lines):
+        if line.startswith("v"):
+            m = _VLINE.fullmatch(line)
+            if not m:
+                raise err(f"malformed vertex line {line[:60]!r} (expected 'v X Y Z', integers)", i)
+            xyz = (int(m[1]), int(m[2]), int(m[3]))
+            if max(xyz) >= bins:
+                raise err(f"coordinate {max(xyz)} out of range 0..{bins - 1}", i)
+            if xyz in where:
+                raise err(f"duplicate vertex {xyz} (first on line {where[xyz] + 1 + lead})", i)
+            if in_faces:
+                parts.append((len(verts), i))
+                in_faces = False
+            where[xyz] = i
+            verts.append(xyz)
+            vline.append(i)
+        elif line.startswith("f"):
+            m = _FLINE.fullmatch(line)
+            if not m:
+                raise err(
+                    f"malformed face line {line[:60]!r} (expected 'f -A -B -C', relative indices)",
+                    i,
+                )
+            if not verts:
+                raise err("face before any vertex", i)
+            first, part_line = parts[-1]
+            have = len(verts) - first
+            if not in_faces and have < 3:
+                raise err(f"part has {have} vertices before its faces (need at least 3)", i)
+            in_faces = True
+            ks = (int(m[1]), int(m[2]), int(m[3]))
+            for k in ks:
+                if k > len(verts):
+                    raise err(f"relative index -{k} points to no vertex ({len(verts)} so far)", i)
+                if k > have:
+                    raise err(
+                        f"relative index -{k} points before the current part "
+                        f"({have} vertices, from line {part_line + 1 + lead})",
+                        i,
+                    )
+            if len(set(ks)) < 3:
+                raise err(f"face repeats a vertex: {line}", i)
+            tri = (len(verts) - ks[0], len(verts) - ks[1], len(verts) - ks[2])
+            key = tuple(sorted(tri))
+            if key in face_at:
+                raise err(f"duplicate face (same vertices as line {face_at[key] + 1 + lead})", i)
+            face_at[key] = i
+            faces.append(tri)
+            fline.append(i)
+        elif not line:
+            raise err("empty line inside the mesh", i)
+        else:
+            raise err(f"not a vertex or face line: {line[:60]!r}", i)
+    if not in_faces:
+        raise err("part has no face lines", len(lines) - 1)
+    q = np.array(verts, dtype=np.int64).reshape(-1, 3)
+    f = np.array(faces, dtype=np.int64).reshape(-1, 3)
+    _check_canonical(q, f, lines, parts, vline, err)
+    return Mesh(quantized=q, faces=f, bins=bins)
+
+
+def _check_canonical(q, f, lines, parts, vline, err) -> None:
+    """Raise at the first line where the text departs from the canonical parts order."""
+    used = np.zeros(len(q), dtype=bool)
+    used[f.reshape(-1)] = True
+    if not used.all():
+        i = int(np.flatnonzero(~used)[0])
+        raise err("vertex used by no face", vline[i])
+    canon = split_parts(q, f)
+    # each part of the text must be one connected piece
+    piece = np.empty(len(q), dtype=np.int64)
+    for j, p in enumerate(canon):
+        piece[p.vertices] = j
+    bounds = [p[0] for p in parts] + [len(q)]
+    for (first, line), end in zip(parts, bounds[1:], strict=True):
+        k = len(np.unique(piece[first:end]))
+        if k > 1:
+            raise err(f"part is not connected ({k} pieces: write each as its own part)", line)
+    want, canon_at = [], {}  # canonical lines; line index -> that part's vertices
+    for p in canon:
+        canon_at[len(want)] = p.vertices
+        want += _part_lines(q, p)
+    starts = {line: (first, end) for (first, line), end in zip(parts, bounds[1:], strict=True)}
+    for i, (got, exp) in enumerate(zip(lines, want, strict=True)):
+        if got == exp:
+            continue
+        if i in starts and i in canon_at:
+            first, end = starts[i]
+            if set(range(first, end)) != set(canon_at[i]):
+                raise err(f"parts out of canonical order (expected the part of {exp!r})", i)
+        if got[0] == "v" and exp[0] == "v":
+            raise err(f"vertex out of canonical order (expected {exp!r})", i)
+        if got[0] == "f" and exp[0] == "f":
+            raise err(f"face out of canonical order or rotation (expected {exp!r})", i)
+        raise err(f"not in canonical order (expected {exp!r})", i)  # pragma: no cover
+
+
+def _decode_lenient(text, bins: int, source: str | None) -> Mesh:
+    """Lenient decoding: :func:`meshlm.lenient.decode_lenient`, then the parts it returned as
+    separate meshes (a ``v`` after ``f`` lines starts one) are joined when only whitespace lies
+    between them; vertices in the same cell are merged, faces that collapse or repeat dropped."""
+    from meshlm.lenient import decode_lenient
+
+    meshes = decode_lenient(text, bins=bins, source=source)
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8", errors="replace")
+    group = [meshes[0]]
+    for m in meshes[1:]:
+        if text[group[-1].report.span[1] : m.report.span[0]].strip():
+            break
+        group.append(m)
+    report = RepairReport()
+    qs, fs, base = [], [], 0
+    for m in group:
+        report.repairs.update(m.report.repairs)
+        report.drops.update(m.report.drops)
+        report.notes += m.report.notes[: max(0, RepairReport.MAX_NOTES - len(report.notes))]
+        report.truncated |= m.report.truncated
+        qs.append(m.quantized)
+        fs.append(m.faces + base)
+        base += len(m.quantized)
+    report.span = (group[0].report.span[0], group[-1].report.span[1])
+    q = np.concatenate(qs)
+    f = np.concatenate(fs)
+    cells, inverse = np.unique(q, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if len(cells) < len(q):
+        report.repair("vertices in the same cell merged", n=len(q) - len(cells))
+        f = inverse[f]
+        q = cells
+        ok = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
+        if not ok.all():
+            report.drop("face collapsed by a merge", n=int((~ok).sum()))
+            f = f[ok]
+        _, first = np.unique(np.sort(f, axis=1), axis=0, return_index=True)
+        if len(first) < len(f):
+            report.drop("duplicate face", n=len(f) - len(first))
+            f = f[np.sort(first)]
+        if len(f) == 0:
+            raise NoMeshFoundError("no mesh found (every face collapsed)", source=source)
+        used = np.unique(f)
+        if len(used) < len(q):
+            report.drop("vertex no face uses", n=len(q) - len(used))
+            renum = np.full(len(q), -1, dtype=np.int64)
+            renum[used] = np.arange(len(used))
+            q, f = q[used], renum[f]
+    return Mesh(quantized=q, faces=f, bins=bins, report=report)
+
+
+# --------------------------------------------------------------------------------------------
+# The formats
+# --------------------------------------------------------------------------------------------
+
+
+class TextFormat(NamedTuple):
+    """A mesh text format: ``encode(vertices, faces, bins=64) -> str`` and
+    ``decode(text, strict=True, bins=64, source=None) -> Mesh``."""
+
+    name: str
+    encode: Callable[..., str]
+    decode: Callable[..., Mesh]
+
+
+#: The mesh text formats by name; ``"llama-mesh"`` is the default (what LLaMA-Mesh reads).
+FORMATS: dict[str, TextFormat] = {
+    "llama-mesh": TextFormat("llama-mesh", codec.encode, codec.decode),
+    "parts": TextFormat("parts", encode_parts, decode_parts),
+}
+
+
+def get_format(name: str) -> TextFormat:
+    """The format called ``name``; raises MeshlmError (one line, listing the names) otherwise."""
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise MeshlmError(
+            f"unknown mesh text format {name!r} (known: {', '.join(FORMATS)})"
+        ) from None
