@@ -38,8 +38,10 @@ Encoding (:func:`encode_parts`):
 5. Faces of a part: labels rotated so the earliest vertex comes first (winding kept), sorted
    by their sorted labels (the LLaMA-Mesh rules, applied within the part), written after all the
    part's vertices as ``-(n - label)`` for a part of ``n`` vertices.
-6. Parts ordered by their bounding box's minimum corner ``(x, y, z)``, then maximum corner, then
-   vertex count, then their text.
+6. Parts ordered by their vertex count, then their face lines (so parts of one shape, e.g. the
+   legs of a table, come together and a mesh's face lines depend only on which parts it has),
+   then their bounding box's minimum corner ``(x, y, z)``, then maximum corner, then their
+   vertex coordinates.
 
 Quads and n-gons are fan-triangulated as in :func:`meshlm.codec.triangulate`.
 
@@ -251,7 +253,7 @@ def _coord_rank(q: np.ndarray) -> np.ndarray:
 
 
 def split_parts(quantized: np.ndarray, faces: np.ndarray, *, start: str = "topo",
-                within: str = "walk", part_key: str = "xyz") -> list[Part]:
+                within: str = "walk", part_key: str = "topo") -> list[Part]:
     """The canonical parts of a mesh on the grid, in writing order (steps 2-6 of the docstring).
 
     quantized : (n, 3) int, distinct rows; faces : (m, 3) int, 0-based, no degenerate faces and no
@@ -259,10 +261,11 @@ def split_parts(quantized: np.ndarray, faces: np.ndarray, *, start: str = "topo"
     Works on the coordinates as given (no re-normalization). Vertices no face uses are left out.
 
     ``start``, ``within`` and ``part_key`` select the rules of the shipped format
-    (``"topo"``, ``"walk"``, ``"xyz"``); the other values exist for the ablations of
+    (``"topo"``, ``"walk"``, ``"topo"``); the other values exist for the ablations of
     ``benchmarks/formats.py``: ``start`` ``"coord"`` (smallest vertex by (x, y, z) and its
     smallest neighbour) or ``"ycoord"`` (by (y, x, z)); ``within`` ``"sort"`` (vertices sorted
-    by (x, y, z) within the part, no walk); ``part_key`` ``"yxz"`` (bottom first).
+    by (x, y, z) within the part, no walk); ``part_key`` ``"xyz"`` / ``"yxz"`` (parts by their
+    bounding box's minimum corner first, not by their face lines).
     """
     q = np.asarray(quantized, dtype=np.int64)
     f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
@@ -281,13 +284,10 @@ def split_parts(quantized: np.ndarray, faces: np.ndarray, *, start: str = "topo"
 
     def key(p: Part):
         pq = q[p.vertices][:, axes]
-        return (
-            tuple(pq.min(axis=0).tolist()),
-            tuple(pq.max(axis=0).tolist()),
-            len(p.vertices),
-            p.faces,
-            [int(rank[v]) for v in p.vertices],
-        )
+        where = (tuple(pq.min(axis=0).tolist()), tuple(pq.max(axis=0).tolist()))
+        shape = (len(p.vertices), p.faces)
+        rest = [int(rank[v]) for v in p.vertices]
+        return (shape, where, rest) if part_key == "topo" else (where, shape, rest)
 
     parts.sort(key=key)
     return parts

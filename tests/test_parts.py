@@ -324,18 +324,17 @@ def test_trimesh_reads_several_parts(tmp_path):
 
 # --- strict decoding -------------------------------------------------------------------------
 
-TWO = CUBE_TEXT + "\n" + "\n".join(
+TETRA_TEXT = "\n".join(
     ["v 5 1 1", "v 5 1 9", "v 5 9 1", "v 9 1 1", "f -4 -3 -2", "f -4 -1 -3", "f -4 -2 -1",
      "f -3 -1 -2"]
 )
-
-
+TWO = TETRA_TEXT + "\n" + CUBE_TEXT  # the smaller part first; the cube's lines are 9-28
 _L = TWO.split("\n")
 # both pieces in one part: cube vertices, tetrahedron vertices, cube faces (4 more vertices
 # after them now), tetrahedron faces
 ONE_BLOCK = "\n".join(
-    _L[:8] + _L[20:24] + ["f " + " ".join(f"-{int(k[1:]) + 4}" for k in ln.split()[1:])
-                          for ln in _L[8:20]] + _L[24:]
+    _L[8:16] + _L[:4] + ["f " + " ".join(f"-{int(k[1:]) + 4}" for k in ln.split()[1:])
+                         for ln in _L[16:]] + _L[4:8]
 )
 
 
@@ -371,7 +370,7 @@ def test_two_part_text_is_canonical():
         (replace_line(CUBE_TEXT, 9, "f -8 -7 -0"), 9, "malformed face"),
         (replace_line(CUBE_TEXT, 9, "f -8 -7 -6 -5"), 9, "malformed face"),
         (replace_line(CUBE_TEXT, 9, "f -9 -7 -6"), 9, "points to no vertex"),
-        (replace_line(TWO, 21 + 4, "f -5 -3 -2"), 25, "points before the current part"),
+        (replace_line(TWO, 17, "f -9 -7 -6"), 17, "points before the current part (8 vert"),
         (replace_line(CUBE_TEXT, 9, "f -8 -7 -7"), 9, "repeats a vertex"),
         (replace_line(CUBE_TEXT, 10, "f -7 -6 -8"), 10, "duplicate face"),
         (replace_line(CUBE_TEXT, 9, "f -7 -6 -8"), 9, "face out of canonical order or rotation"),
@@ -384,7 +383,7 @@ def test_two_part_text_is_canonical():
         (CUBE_TEXT + "\nv 9 9 9", 21, "no face lines"),
         ("f -1 -2 -3", 1, "face before any vertex"),
         ("v 9 9 9\n" + CUBE_TEXT, 1, "used by no face"),
-        ("\n".join(TWO.split("\n")[20:] + TWO.split("\n")[:20]), 1, "parts out of canonical"),
+        ("\n".join(_L[8:] + _L[:8]), 1, "parts out of canonical order"),
         (ONE_BLOCK, 1, "not connected"),
     ],
 )
@@ -452,13 +451,13 @@ def test_lenient_finds_the_parts_in_a_reply_and_joins_them():
 
 
 def test_lenient_repairs_and_reports():
-    bad = replace_line(TWO, 25, "f -5 -3 -2")  # points before its part: dropped
-    bad = replace_line(bad, 9, "f -8 -7 -6 -1")  # a quad: triangulated, one new face
+    bad = replace_line(TWO, 18, "f -9 -2 -7")  # points before its part: dropped
+    bad = replace_line(bad, 17, "f -8 -7 -6 -1")  # a quad: triangulated, one new face
     m = decode_parts(bad + "\nv 1 2", strict=False)  # a cut-off last line
     assert m.report.drops["face with out-of-range index"] == 1
     assert m.report.repairs["quad triangulated"] == 1
     assert m.report.truncated
-    assert len(m.faces) == 12 + 1 + 3
+    assert len(m.faces) == 4 + 12 - 1 + 1
 
 
 def test_lenient_merges_a_vertex_two_parts_share():
