@@ -277,10 +277,10 @@ def test_cli_refuses_an_unknown_family_before_writing(tmp_path, capsys):
 def test_cli_lists_the_families_the_bundled_model_knows(tmp_path, capsys, monkeypatch):
     import json
 
-    from meshlm.infer import engine
+    from meshlm import modelfolder
 
     main = _cli()
-    monkeypatch.setattr(engine, "BUNDLED_MODEL", tmp_path)
+    monkeypatch.setattr(modelfolder, "BUNDLED_MODEL", tmp_path)
     (tmp_path / "meshlm.json").write_text(json.dumps({"shape_families": ["mug", "box"]}))
     assert main(["shapes", "--list", "--known"]) == 0
     assert capsys.readouterr().out.splitlines() == ["mug", "box"]

@@ -307,8 +307,8 @@ def test_output_folder_describes_itself(trained_run, data_dir):
         assert (out / name).is_file(), name
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     meta = json.loads((out / "meshlm.json").read_text())
-    assert meta["format"]["bins"] == 64 and meta["format"]["name"] == "llama-mesh-obj"
-    assert meta["meshlm_version"] and meta["kind"] == "model"
+    assert meta["format"]["bins"] == 64 and meta["format"]["name"] == "llama-mesh"
+    assert meta["schema_version"] == 2 and meta["versions"]["meshlm"] and meta["kind"] == "model"
     assert meta["recipe"]["learning_rate"] == TINY["learning_rate"]
     assert meta["recipe"]["gradient_accumulation_steps"] == 2
     manifest_hash = __import__("hashlib").sha256((data_dir / "manifest.json").read_bytes())

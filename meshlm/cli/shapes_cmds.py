@@ -13,13 +13,14 @@ from meshlm.errors import MeshlmError
 def known_families() -> list[str]:
     """The shape families the bundled model was trained on (``shape_families`` in its
     meshlm.json; every family for a model card that predates the field)."""
-    from meshlm.infer.engine import BUNDLED_MODEL, model_shape_families
+    from meshlm import modelfolder
     from meshlm.shapes import list_families
 
-    if not (BUNDLED_MODEL / "meshlm.json").is_file():
-        raise MeshlmError(f"{BUNDLED_MODEL / 'meshlm.json'}: no bundled model metadata "
-                          "(is the bundled model installed?)")
-    return model_shape_families(BUNDLED_MODEL) or list_families()
+    info = modelfolder.read(modelfolder.BUNDLED_MODEL)
+    if info is None:
+        raise MeshlmError(f"{modelfolder.BUNDLED_MODEL / modelfolder.FILE}: no bundled model "
+                          "metadata (is the bundled model installed?)")
+    return info.shape_families or list_families()
 
 
 @app.command("shapes")

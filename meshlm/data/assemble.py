@@ -30,6 +30,7 @@ import meshlm
 from meshlm.data.build import BuildConfig, BuildError, Collected, shard_of
 from meshlm.data.conversations import object_rows, stable_int
 from meshlm.data.sources import load_general_chats
+from meshlm.modelfolder import format_block
 
 SPLITS = ("train", "validation", "test")
 TASKS = ("generation", "understanding", "general")
@@ -337,9 +338,7 @@ def _manifest(cfg, col, by_split, rejects, tally, warnings, split_objects, w_gen
     args = {k: v for k, v in asdict(cfg).items() if k not in ("progress", "overwrite")}
     return {
         "meshlm_version": meshlm.__version__,
-        "format": {"name": "llama-mesh-obj", "bins": cfg.bins, "up_axis": "y",
-                   "vertex_lines": "v X Y Z, integers 0..bins-1, sorted",
-                   "face_lines": "f A B C, 1-based triangles"},
+        "format": format_block(cfg.bins),  # the same block a model folder's meshlm.json has
         "seed": cfg.seed,
         "arguments": args,
         "sources": {"meshes": list(cfg.meshes), "captions": list(cfg.captions),

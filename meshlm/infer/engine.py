@@ -13,22 +13,20 @@ constraint in, counts, decodes and reports. The CLI and the web demo are thin la
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from meshlm.codec import DEFAULT_BINS, Mesh, decode
+from meshlm import modelfolder
+from meshlm.codec import Mesh, decode
 from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
 from meshlm.infer.constrain import MeshConstraint
 from meshlm.infer.types import GenerationResult, Partial, Sampling, Stats
+from meshlm.modelfolder import MeshFormat, ModelInfo
 
-BUNDLED_MODEL = Path(
-    os.environ.get("MESHLM_MODEL")
-    or Path(__file__).resolve().parent.parent.parent / "models" / "meshlm-bundled"
-)
+BUNDLED_MODEL = modelfolder.BUNDLED_MODEL  # where the bundled model is (meshlm.modelfolder)
 
 _REQUEST = re.compile(
     r"^\s*(create|generate|make|model|build|design|produce|give|draw|sculpt|write|output|"
@@ -55,18 +53,34 @@ def mesh_question(mesh: Mesh | str, question: str | None = None) -> str:
 
 
 class Engine:
-    """Inference over one loaded model (any backend with ``stream_reply``)."""
+    """Inference over one loaded model (any backend with ``stream_reply``).
 
-    def __init__(self, backend, bins: int = DEFAULT_BINS, system_prompt: str | None = None,
+    ``mesh_format`` (name and bins) is what the constraint, the strict and lenient decoders and
+    the HTTP grammar use: the model folder's (``info.format``, its meshlm.json), else
+    LLaMA-Mesh at 64 bins; ``bins`` overrides its bins. ``notes``: one-line remarks for the
+    user (an override that differs from the model's bins)."""
+
+    def __init__(self, backend, bins: int | None = None, system_prompt: str | None = None,
                  shape_families: list[str] | None = None,
-                 sampling_defaults: dict | None = None):
+                 sampling_defaults: dict | None = None, *, info: ModelInfo | None = None,
+                 mesh_format: MeshFormat | None = None):
         self.backend = backend
-        self.bins = bins
+        self.info = info
+        self.mesh_format = modelfolder.with_bins(
+            mesh_format or (info.format if info else MeshFormat()), bins)
+        self.notes: list[str] = []
+        if hasattr(backend, "bins"):  # a server backend sends the format (GBNF) itself
+            backend.bins = self.bins
         self.system_prompt = system_prompt
         # the procedural families the model was trained on (its meshlm.json), None if unknown
         self.shape_families = shape_families
         # the decoding its author recommends (its generation_config.json): Sampling fields
         self.sampling_defaults = dict(sampling_defaults or {})
+
+    @property
+    def bins(self) -> int:
+        """Quantization levels per axis the model writes and reads (its mesh format's)."""
+        return self.mesh_format.bins
 
     def default_sampling(self, **overrides) -> Sampling:
         """:class:`Sampling` with the model's recommended decoding, then ``overrides`` (None
@@ -251,25 +265,12 @@ def _last(parts):
     return deque(parts, maxlen=1)[0]
 
 
-def _model_json(model: str | Path, name: str) -> dict | None:
-    """The JSON object in file ``name`` of a model folder (or beside a ``.gguf``), or None (a hub
-    id, no such file, not a JSON object)."""
-    import json
-
-    p = Path(model)
-    try:
-        data = json.loads(((p.parent if p.suffix == ".gguf" else p) / name).read_text(
-            encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def model_shape_families(model: str | Path) -> list[str] | None:
     """``shape_families`` of the meshlm.json in a model folder (or beside a ``.gguf``), or None
-    (a hub id, a model trained elsewhere, or metadata that predates the field)."""
-    fams = (_model_json(model, "meshlm.json") or {}).get("shape_families")
-    return list(fams) if isinstance(fams, list) and fams else None
+    (a hub id, a model trained elsewhere, or metadata that predates the field). Raises
+    :class:`meshlm.modelfolder.ModelFolderError` for a meshlm.json with a bad field."""
+    info = modelfolder.read(model)
+    return list(info.shape_families) if info is not None and info.shape_families else None
 
 
 def model_sampling_defaults(model: str | Path) -> dict:
@@ -279,7 +280,7 @@ def model_sampling_defaults(model: str | Path) -> dict:
     usable (out-of-range values such as ``top_k: -1`` are skipped). Empty for a hub id or a
     folder without one. An explicit ``Sampling`` passed to :meth:`Engine.generate` is used as
     it is; these defaults fill in only when none is given (and for the CLI's unset flags)."""
-    cfg = _model_json(model, "generation_config.json")
+    cfg = modelfolder.read_json(model, "generation_config.json")
     if cfg is None:
         return {}
     if cfg.get("do_sample") is False:
@@ -315,7 +316,7 @@ def load(
     device: str | None = None,
     base_url: str | None = None,
     api_key: str | None = None,
-    bins: int = DEFAULT_BINS,
+    bins: int | None = None,
     threads: int | None = None,
 ) -> Engine:
     """Load a model: a local folder or hub id (transformers), a ``.gguf`` file (llama.cpp), or a
@@ -323,15 +324,24 @@ def load(
     ``model=None`` is the bundled model. ``backend="auto"`` picks llama.cpp for ``.gguf`` paths,
     openai when ``base_url`` is given, else transformers. ``threads``: CPU threads for llama.cpp
     (default: one per core) or, for transformers, torch's intra-op threads (process-wide); on a
-    machine busy with other work fewer threads than cores can be much faster with llama.cpp."""
+    machine busy with other work fewer threads than cores can be much faster with llama.cpp.
+
+    The mesh format (name and bins) comes from the model folder's meshlm.json
+    (:mod:`meshlm.modelfolder`; LLaMA-Mesh at 64 bins without one, e.g. a hub id or a server);
+    ``bins`` overrides it, with a note in ``engine.notes`` when the two differ. Raises
+    :class:`meshlm.modelfolder.ModelFolderError` for a bad meshlm.json and ``MeshlmError`` for a
+    format this meshlm cannot decode."""
     if threads is not None and threads < 1:
         raise MeshlmError(f"threads must be >= 1, got {threads}")
-    name = str(model) if model is not None else str(BUNDLED_MODEL)
-    if model is None and not BUNDLED_MODEL.exists():
-        raise MeshlmError(f"the bundled model is missing at {BUNDLED_MODEL}")
+    if bins is not None and not 2 <= bins <= 1024:
+        raise MeshlmError(f"bins must be 2..1024, got {bins}")
+    bundled = modelfolder.BUNDLED_MODEL
+    name = str(model) if model is not None else str(bundled)
+    if model is None and not bundled.exists():
+        raise MeshlmError(f"the bundled model is missing at {bundled}")
     if model is None and backend == "auto" and not base_url:
         # the bundled model ships a GGUF too: llama.cpp is ~10x faster than transformers on CPU
-        gguf = BUNDLED_MODEL / BUNDLED_GGUF
+        gguf = bundled / BUNDLED_GGUF
         if gguf.is_file() and _importable("llama_cpp"):
             name, backend = str(gguf), "llamacpp"
     if backend == "auto":
@@ -345,15 +355,17 @@ def load(
             import torch
 
             torch.set_num_threads(threads)
-        return Engine(HFBackend.load(name, device=device), bins=bins,
-                      shape_families=model_shape_families(name),
-                      sampling_defaults=model_sampling_defaults(name))
+        info = _model_info(name)
+        return _with_notes(Engine(HFBackend.load(name, device=device), bins=bins, info=info,
+                                  shape_families=_families(info),
+                                  sampling_defaults=model_sampling_defaults(name)), name)
     if backend in ("llamacpp", "llama.cpp", "gguf"):
         from meshlm.infer.llamacpp import LlamaCppBackend
 
-        return Engine(LlamaCppBackend.load(name, n_threads=threads), bins=bins,
-                      shape_families=model_shape_families(name),
-                      sampling_defaults=model_sampling_defaults(name))
+        info = _model_info(name)
+        return _with_notes(Engine(LlamaCppBackend.load(name, n_threads=threads), bins=bins,
+                                  info=info, shape_families=_families(info),
+                                  sampling_defaults=model_sampling_defaults(name)), name)
     if backend == "openai":
         from meshlm.infer.openai_http import OpenAIBackend
 
@@ -361,3 +373,29 @@ def load(
             raise MeshlmError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         return Engine(OpenAIBackend(base_url, name, api_key=api_key), bins=bins)
     raise MeshlmError(f"unknown backend {backend!r} (transformers, llamacpp, openai)")
+
+
+def _model_info(name: str) -> ModelInfo | None:
+    """The model folder's meshlm.json, read before the weights (a bad one fails first); refuses
+    a mesh format this meshlm cannot decode."""
+    info = modelfolder.read(name)
+    if info is not None and info.format.name not in modelfolder.FORMATS:
+        raise MeshlmError(
+            f"{modelfolder.folder_of(name) / modelfolder.FILE}: mesh format "
+            f"'{info.format.name}' is not one this meshlm decodes "
+            f"({', '.join(modelfolder.FORMATS)})")
+    return info
+
+
+def _families(info: ModelInfo | None) -> list[str] | None:
+    return list(info.shape_families) if info is not None and info.shape_families else None
+
+
+def _with_notes(engine: Engine, name: str) -> Engine:
+    declared = engine.info.format.bins if engine.info is not None else None
+    if declared is not None and declared != engine.bins:
+        engine.notes.append(
+            f"bins {engine.bins} overrides the model's {declared} "
+            f"({modelfolder.folder_of(name) / modelfolder.FILE}); its meshes are read at "
+            f"{engine.bins}")
+    return engine

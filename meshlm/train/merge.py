@@ -3,7 +3,8 @@
 ``merge_adapter(ADAPTER_DIR, OUT)`` loads the base model named in ``adapter_config.json`` (a
 local folder or a hub id), applies the adapter, folds the LoRA weights into the base weights
 (PEFT ``merge_and_unload``) and saves a plain transformers model with the adapter's tokenizer
-and chat template. ``meshlm.json`` is carried over with ``kind: model`` and ``merged_from``.
+and chat template. ``meshlm.json`` is carried over (upgraded to the current schema, see
+:mod:`meshlm.modelfolder`) with ``kind: model`` and ``merged_from``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 import shutil
 from pathlib import Path
 
+from meshlm import modelfolder
 from meshlm.errors import MeshlmError, require
-from meshlm.train.sft import METADATA_FILE, PLOT_FILE, write_json
+from meshlm.train.sft import PLOT_FILE
 
 
 class AdapterError(MeshlmError, ValueError):
@@ -34,6 +36,7 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "fl
     if not config_path.is_file():
         raise AdapterError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
     base = json.loads(config_path.read_text()).get("base_model_name_or_path")
+    meta = modelfolder.read(adapter_dir) or modelfolder.ModelInfo()  # a bad one fails first
     try:
         model = peft.AutoPeftModelForCausalLM.from_pretrained(
             str(adapter_dir), dtype=getattr(torch, dtype))
@@ -45,11 +48,9 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "fl
     merged.save_pretrained(out_dir)
     tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").is_file() else base
     transformers.AutoTokenizer.from_pretrained(str(tokenizer_source)).save_pretrained(out_dir)
-    meta_path = adapter_dir / METADATA_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta.update({"kind": "model", "merged_from": {"adapter": str(adapter_dir.resolve()),
-                                                  "base_model": base}})
-    write_json(out_dir / METADATA_FILE, meta)
+    meta.kind = "model"
+    meta.extra["merged_from"] = {"adapter": str(adapter_dir.resolve()), "base_model": base}
+    modelfolder.write(out_dir, meta)
     if (adapter_dir / PLOT_FILE).is_file():
         shutil.copy2(adapter_dir / PLOT_FILE, out_dir / PLOT_FILE)
     return out_dir

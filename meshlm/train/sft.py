@@ -9,7 +9,8 @@ leaves a folder that describes itself:
       config.json, model.safetensors        the model (LoRA: adapter_config.json, adapter_model.*)
       tokenizer.json, tokenizer_config.json, chat_template.jinja
       meshlm.json                           mesh format + bins, resolved recipe, dataset manifest
-                                            hash and counts, final metrics, versions
+                                            hash and counts, final metrics, versions (schema:
+                                            meshlm.modelfolder)
       loss.png                              training and validation loss against step
       checkpoint-N/                         the last checkpoints (resume points)
 
@@ -20,7 +21,6 @@ The same code runs unchanged as one process or under ``torchrun`` / ``accelerate
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import platform
 import time
@@ -28,14 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshlm import modelfolder
 from meshlm.errors import MeshlmError, require
 from meshlm.train.config import SCRATCH, TrainConfig
 
-METADATA_FILE = "meshlm.json"
+METADATA_FILE = modelfolder.FILE
 PLOT_FILE = "loss.png"
-FORMAT = {"name": "llama-mesh-obj", "coordinates": "integers 0..bins-1",
-          "faces": "1-based triangles", "up_axis": "y",
-          "order": "canonical (vertices sorted, faces sorted)"}
 
 
 class QLoRAUnavailableError(MeshlmError, RuntimeError):
@@ -90,24 +88,10 @@ def split_paths(data_dir: str | Path) -> dict[str, Path]:
 
 
 def dataset_summary(data_dir: str | Path) -> dict[str, Any]:
-    """Manifest hash and row counts of a dataset folder, for ``meshlm.json``."""
-    data_dir = Path(data_dir)
-    manifest = data_dir / "manifest.json"
-    out: dict[str, Any] = {"dir": str(data_dir.resolve()), "manifest_sha256": None,
-                           "manifest": None, "counts": {}}
-    if manifest.is_file():
-        raw = manifest.read_bytes()
-        out["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
-        try:
-            out["manifest"] = json.loads(raw)
-        except json.JSONDecodeError:
-            pass
-    for split in ("train", "validation", "test"):
-        path = data_dir / f"{split}.jsonl"
-        if path.is_file():
-            with path.open("rb") as fh:
-                out["counts"][split] = sum(1 for line in fh if line.strip())
-    return out
+    """Manifest hash, row counts and parsed manifest of a dataset folder, for ``meshlm.json``:
+    ``{"dir", "manifest_sha256", "counts", "manifest"}``."""
+    ref, manifest = modelfolder.dataset_ref(data_dir)
+    return {**dataclasses.asdict(ref), "manifest": manifest}
 
 
 def shape_families(summary: dict[str, Any]) -> list[str]:
@@ -121,16 +105,6 @@ def shape_families(summary: dict[str, Any]) -> list[str]:
     from meshlm.shapes import list_families
 
     return list_families()
-
-
-def _bins(summary: dict[str, Any]) -> int:
-    manifest = summary.get("manifest") or {}
-    for holder in (manifest, manifest.get("format") or {}, manifest.get("config") or {}):
-        if isinstance(holder, dict) and isinstance(holder.get("bins"), int):
-            return holder["bins"]
-    from meshlm.codec import DEFAULT_BINS
-
-    return DEFAULT_BINS
 
 
 # ------------------------------------------------------------------------------------------
@@ -330,6 +304,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     :class:`TrainDataError` for a missing/ill-formed dataset, ``ConfigError`` for bad values.
     """
     start = time.time()
+    modelfolder.dataset_format(cfg.data_dir)  # a bad format block fails now, not after training
     trainer = build_trainer(cfg)
     resume = last_checkpoint(cfg.output_dir) if cfg.resume else None
     out = trainer.train(resume_from_checkpoint=resume)
@@ -352,7 +327,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         if cfg.greedy:
             recommend_greedy(Path(cfg.output_dir))
         meta = build_metadata(cfg, trainer, metrics, resume, time.time() - start)
-        write_json(Path(cfg.output_dir) / METADATA_FILE, meta)
+        modelfolder.write(cfg.output_dir, meta)
         plot_losses(trainer.state.log_history, Path(cfg.output_dir) / PLOT_FILE)
     trainer.accelerator.wait_for_everyone()
     return TrainResult(Path(cfg.output_dir), int(trainer.state.global_step), metrics,
@@ -360,8 +335,10 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 
 def build_metadata(cfg: TrainConfig, trainer, metrics: dict[str, float],
-                   resumed_from: str | None, wall_seconds: float) -> dict[str, Any]:
-    """The content of ``meshlm.json``: what this folder holds and how it was made."""
+                   resumed_from: str | None, wall_seconds: float) -> modelfolder.ModelInfo:
+    """The content of ``meshlm.json``: what this folder holds and how it was made. The mesh
+    format (name and bins) is the dataset manifest's ``format`` block, read in one place
+    (:func:`meshlm.modelfolder.dataset_format`)."""
     import meshlm
     from meshlm.train.model import count_parameters
 
@@ -371,39 +348,33 @@ def build_metadata(cfg: TrainConfig, trainer, metrics: dict[str, float],
             versions[name] = __import__(name).__version__
         except ImportError:
             pass
-    data = dataset_summary(cfg.data_dir)
+    ref, manifest = modelfolder.dataset_ref(cfg.data_dir)
     model = trainer.model
-    return {
-        "meshlm_version": meshlm.__version__,
-        "kind": "adapter" if cfg.method != "full" else "model",
-        "format": {**FORMAT, "bins": _bins(data)},
-        "base_model": cfg.model,
-        "method": cfg.method,
-        "architecture": model.config.architectures or [type(model).__name__],
-        "parameters": count_parameters(model),
-        "trainable_parameters": count_parameters(model, trainable_only=True),
-        "chat_template": "chat_template.jinja (tokenizer files)",
-        "stop_token": trainer.processing_class.eos_token,
-        "recipe": {**dataclasses.asdict(cfg),
-                   "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
-                   "world_size": trainer.args.world_size},
-        "dataset": {k: v for k, v in data.items() if k != "manifest"},
-        "shape_families": shape_families(data),
-        "global_step": int(trainer.state.global_step),
-        "resumed_from": None if resumed_from is None else Path(resumed_from).name,
-        "metrics": metrics,
-        "wall_seconds_this_run": round(wall_seconds, 1),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": platform.machine(),
-        "versions": versions,
-    }
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON atomically (temp file + rename)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    return modelfolder.ModelInfo(
+        format=modelfolder.dataset_format(cfg.data_dir),
+        kind="adapter" if cfg.method != "full" else "model",
+        base_model=cfg.model,
+        method=cfg.method,
+        shape_families=shape_families({"manifest": manifest}),
+        recipe={**dataclasses.asdict(cfg),
+                "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
+                "world_size": trainer.args.world_size},
+        dataset=ref,
+        metrics=metrics,
+        versions=versions,
+        extra={
+            "architecture": model.config.architectures or [type(model).__name__],
+            "parameters": count_parameters(model),
+            "trainable_parameters": count_parameters(model, trainable_only=True),
+            "chat_template": "chat_template.jinja (tokenizer files)",
+            "stop_token": trainer.processing_class.eos_token,
+            "global_step": int(trainer.state.global_step),
+            "resumed_from": None if resumed_from is None else Path(resumed_from).name,
+            "wall_seconds_this_run": round(wall_seconds, 1),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": platform.machine(),
+        },
+    )
 
 
 def plot_losses(log_history: list[dict], path: Path) -> Path:
