@@ -9,15 +9,18 @@ counts per family:
   is each connected piece's faces renumbered in LLaMA-Mesh order (vertices sorted by (x, y, z)
   within the piece): the measure issue 19 quotes;
 * characters per mesh, and tokens per face with the bundled model's tokenizer
-  (``models/meshlm-bundled``) and, where one can be loaded, a Llama-3-class tokenizer
+  (``models/meshlm-bundled``), with that tokenizer plus one token for each space-led negative
+  integer (`` -1`` .. `` -1023``, as it has for `` 0`` .. `` 1023``: what a tokenizer trained
+  for the parts format would add) and, where one can be loaded, a Llama-3-class tokenizer
   (``--llama3 DIR``: a folder or hub id; default: cl100k_base, Llama-3's BPE without its extra
   28k tokens, built offline by ``tests/llama3_vocab.py``);
 * encode time per mesh.
 
 Ablations of the ``parts`` rules (``meshlm.parts.split_parts`` options) are measured in the same
 run: the start edge by coordinates instead of connectivity, the lowest vertex first, parts
-ordered by position instead of by shape, and faces written right after the vertex that completes them ("interleaved")
-instead of after the part's vertices.
+ordered by position instead of by shape, vertices sorted by (x, y, z) within each part (issue
+19's first measurement), and faces written right after the vertex that completes them
+("interleaved") instead of after the part's vertices.
 
     python benchmarks/formats.py [--per-family 30] [--json out.json]
 """
@@ -59,7 +62,7 @@ def blocked(q: np.ndarray, parts: list[Part]) -> str:
     lines = []
     for p in parts:
         n = len(p.vertices)
-        lines += ["v %d %d %d" % tuple(r) for r in q[p.vertices].tolist()]
+        lines += [f"v {x} {y} {z}" for x, y, z in q[p.vertices].tolist()]
         lines += [f"f -{n - a} -{n - b} -{n - c}" for a, b, c in p.faces]
     return "\n".join(lines)
 
@@ -72,7 +75,7 @@ def interleaved(q: np.ndarray, parts: list[Part]) -> str:
         for f in p.faces:
             by_last[max(f)].append(f)
         for lab, row in enumerate(q[p.vertices].tolist()):
-            lines.append("v %d %d %d" % tuple(row))
+            lines.append("v {} {} {}".format(*row))
             for f in sorted(by_last[lab], key=lambda f: sorted(f)):
                 lines.append("f " + " ".join(f"-{lab + 1 - x}" for x in f))
     return "\n".join(lines)
@@ -118,15 +121,23 @@ def corpora(per_family: int) -> dict[str, list[tuple[str, np.ndarray, np.ndarray
     n = per_family * len(list_families())
     out = {"fixtures": fixtures}
     for name, cap in (("procedural, --max-segments 6", 6), ("procedural, full detail", None)):
-        out[name] = [(s.family, np.asarray(s.mesh.vertices), np.asarray(s.mesh.faces))
-                     for s in generate(n, seed=0, max_segments=cap)]
+        out[name] = [
+            (s.family, np.asarray(s.mesh.vertices), np.asarray(s.mesh.faces))
+            for s in generate(n, seed=0, max_segments=cap)
+        ]
     return out
 
 
 def load_tokenizers(llama3: str | None) -> dict[str, object]:
-    from tokenizers import Tokenizer
+    from tokenizers import AddedToken, Tokenizer
 
-    toks = {"bundled": Tokenizer.from_file(str(ROOT / "models/meshlm-bundled/tokenizer.json"))}
+    bundled = str(ROOT / "models/meshlm-bundled/tokenizer.json")
+    toks = {"bundled": Tokenizer.from_file(bundled)}
+    # what a tokenizer trained for the parts format would have: " -k" as one token, like the
+    # bundled tokenizer's " k" (meshlm.train.tokenizer adds " 0".." 1023")
+    neg = Tokenizer.from_file(bundled)
+    neg.add_tokens([AddedToken(f" -{i}", normalized=False) for i in range(1, 1024)])
+    toks["bundled + ' -k' tokens"] = neg
     if llama3:
         from meshlm.tokens import load_tokenizer
 
@@ -200,7 +211,9 @@ def summarize(fams) -> dict:
                 "meshes": len(row["skeleton"]),
                 "templates": len(set(row["skeleton"])),
                 "part_templates": len(set(row["parts"])) if row["parts"] else None,
-                "parts_per_mesh": len(row["parts"]) / len(row["skeleton"]) if row["parts"] else None,
+                "parts_per_mesh": len(row["parts"]) / len(row["skeleton"])
+                if row["parts"]
+                else None,
                 "chars": float(np.mean(row["chars"])),
             }
             for k, vals in row.items():
@@ -229,8 +242,10 @@ def totals(summary: dict, names: list[str]) -> dict:
     out = {}
     for n in names:
         rows = [summary[f][n] for f in summary if n in summary[f]]
-        agg = {"templates": sum(r["templates"] for r in rows),
-               "meshes": sum(r["meshes"] for r in rows)}
+        agg = {
+            "templates": sum(r["templates"] for r in rows),
+            "meshes": sum(r["meshes"] for r in rows),
+        }
         if all(r["part_templates"] is not None for r in rows):
             agg["part_templates"] = sum(r["part_templates"] for r in rows)
         for k in rows[0]:
@@ -247,8 +262,10 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write the full results here")
     args = ap.parse_args()
     toks = load_tokenizers(args.llama3)
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}, tokenizers: {', '.join(toks)}\n")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, tokenizers: {', '.join(toks)}\n"
+    )
     results = {}
     for cname, meshes in corpora(args.per_family).items():
         t0 = time.perf_counter()
@@ -258,8 +275,12 @@ def main() -> None:
         print(f"## {cname}: {len(meshes)} meshes ({time.perf_counter() - t0:.0f} s)\n")
         print("totals (templates summed over families; the rest averaged):\n")
         for n, agg in results[cname]["totals"].items():
-            print(f"- {n}: " + ", ".join(
-                f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in agg.items()))
+            print(
+                f"- {n}: "
+                + ", ".join(
+                    f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in agg.items()
+                )
+            )
         main_names = ["llama-mesh", "parts"]
         print("\ndistinct whole-mesh templates:\n")
         print(table(summary, main_names, "templates"))

@@ -23,7 +23,10 @@ Encoding (:func:`encode_parts`):
 1. Quantize, merge, drop degenerate and duplicate faces and unused vertices exactly as
    :func:`meshlm.codec.canonicalize` does (same bins, same normalization): the vertex set and the
    set of (wound) triangles equal those of the LLaMA-Mesh encoding of the same input.
-2. Split into *parts*: connected pieces (vertices linked by faces).
+2. Split into *parts*: pieces of faces joined through edges that exactly two faces share. Parts
+   that touch at a corner, or are welded along an edge (an edge of four faces, e.g. a chair's
+   seat and back sharing two corners), stay separate parts; a vertex they share is written in
+   each of them (the decoder merges vertex lines with equal coordinates).
 3. Within a part, order the vertices by a walk over its connectivity from a canonical start
    (:func:`_label`): breadth first; the unvisited neighbours of each vertex are taken in the
    order the faces' winding goes around it (a rotation system), starting from its
@@ -48,13 +51,13 @@ Quads and n-gons are fan-triangulated as in :func:`meshlm.codec.triangulate`.
 Strict decoding (:func:`decode_parts`, ``strict=True``) accepts exactly this grammar and order
 and raises :class:`~meshlm.errors.MeshFormatError` naming the line: malformed lines, leading
 zeros, coordinates out of range, a relative index that points before the current part or to no
-vertex, faces that repeat a vertex, a part with fewer than 3 vertices or no faces, duplicate
-vertices or faces, unused vertices, a part that is not connected, and any departure from the
-canonical order of steps 3-6 (the error quotes the expected line). As in the LLaMA-Mesh strict
-decoder, coordinates need not span the whole grid. Lenient decoding (``strict=False``) reads model
-replies with :func:`meshlm.lenient.decode_lenient` (relative indices, prose around, cut-off
-lines), joins the parts it splits the text into, merges vertices that two parts share and reports
-every repair in a :class:`~meshlm.codec.RepairReport`.
+vertex, faces that repeat a vertex, a part with fewer than 3 vertices or no faces, a vertex twice
+in one part, duplicate faces, unused vertices, a part that is more than one piece, and any
+departure from the canonical order of steps 2-6 (the error quotes the expected line). As in the
+LLaMA-Mesh strict decoder, coordinates need not span the whole grid. Lenient decoding
+(``strict=False``) reads model replies with :func:`meshlm.lenient.decode_lenient` (relative
+indices, prose around, cut-off lines), joins the parts it splits the text into, merges vertices
+written in several parts and reports every repair in a :class:`~meshlm.codec.RepairReport`.
 
 Needs numpy alone. :data:`FORMATS` maps ``"llama-mesh"`` and ``"parts"`` to their encode and
 decode functions (same signatures). Design and measurements: issue 19, ``docs/format.md``
@@ -63,6 +66,8 @@ decode functions (same signatures). Design and measurements: issue 19, ``docs/fo
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Callable
 from typing import NamedTuple
@@ -104,9 +109,15 @@ class Part(NamedTuple):
     faces: list[tuple[int, int, int]]
 
 
-def _components(n: int, faces: np.ndarray) -> list[np.ndarray]:
-    """Connected pieces of the vertices used by ``faces``: a list of face-row index arrays."""
-    parent = list(range(n))
+def _pieces(faces: np.ndarray) -> list[np.ndarray]:
+    """Split faces into pieces: faces joined through edges that exactly two faces share.
+
+    faces : (m, 3) int64 -> list of face-row index arrays, each sorted, in order of first row.
+    An edge of three or more faces (two closed parts welded along an edge) and a vertex alone
+    (parts touching at a corner) join nothing, so each such part stays a piece of its own.
+    """
+    m = len(faces)
+    parent = list(range(m))
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -114,13 +125,16 @@ def _components(n: int, faces: np.ndarray) -> list[np.ndarray]:
             x = parent[x]
         return x
 
-    for a, b, c in faces.tolist():
-        ra, rb, rc = find(a), find(b), find(c)
-        if rb != ra:
-            parent[rb] = ra
-        if rc != ra and rc != rb:
-            parent[rc] = ra
-    roots = np.array([find(int(a)) for a in faces[:, 0]], dtype=np.int64)
+    edges: dict[tuple[int, int], list[int]] = {}
+    for r, (a, b, c) in enumerate(faces.tolist()):
+        for x, y in ((a, b), (b, c), (c, a)):
+            edges.setdefault((x, y) if x < y else (y, x), []).append(r)
+    for rows in edges.values():
+        if len(rows) == 2:
+            ra, rb = find(rows[0]), find(rows[1])
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(r) for r in range(m)], dtype=np.int64)
     order = np.argsort(roots, kind="stable")
     splits = np.flatnonzero(np.diff(roots[order])) + 1
     return np.split(order, splits)
@@ -187,8 +201,8 @@ def _label(s: int, t: int, fans: _Fans, rank: np.ndarray) -> list[int]:
     return order
 
 
-def _local_faces(order: list[int], faces: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
-    """Faces in part labels, each rotated to start at its smallest label, sorted by sorted labels."""
+def _local_faces(order: list[int], faces: list[tuple[int, int, int]]) -> list[tuple[int, ...]]:
+    """Faces in part labels, rotated to start at their smallest label, sorted by sorted labels."""
     lab = {v: i for i, v in enumerate(order)}
     out = []
     for a, b, c in faces:
@@ -252,8 +266,14 @@ def _coord_rank(q: np.ndarray) -> np.ndarray:
     return rank
 
 
-def split_parts(quantized: np.ndarray, faces: np.ndarray, *, start: str = "topo",
-                within: str = "walk", part_key: str = "topo") -> list[Part]:
+def split_parts(
+    quantized: np.ndarray,
+    faces: np.ndarray,
+    *,
+    start: str = "topo",
+    within: str = "walk",
+    part_key: str = "topo",
+) -> list[Part]:
     """The canonical parts of a mesh on the grid, in writing order (steps 2-6 of the docstring).
 
     quantized : (n, 3) int, distinct rows; faces : (m, 3) int, 0-based, no degenerate faces and no
@@ -272,7 +292,7 @@ def split_parts(quantized: np.ndarray, faces: np.ndarray, *, start: str = "topo"
     rank = _coord_rank(q)
     start_rank = _coord_rank(q[:, [1, 0, 2]]) if start == "ycoord" else rank
     parts = []
-    for rows in _components(len(q), f):
+    for rows in _pieces(f):
         tris = [tuple(t) for t in f[rows].tolist()]
         if within == "sort":
             order = sorted({v for t in tris for v in t}, key=rank.__getitem__)
@@ -295,7 +315,7 @@ def split_parts(quantized: np.ndarray, faces: np.ndarray, *, start: str = "topo"
 
 def _part_lines(q: np.ndarray, part: Part) -> list[str]:
     n = len(part.vertices)
-    lines = ["v %d %d %d" % tuple(row) for row in q[part.vertices].tolist()]
+    lines = [f"v {x} {y} {z}" for x, y, z in q[part.vertices].tolist()]
     lines += [f"f -{n - a} -{n - b} -{n - c}" for a, b, c in part.faces]
     return lines
 
@@ -312,9 +332,10 @@ def format_parts(mesh: Mesh) -> str:
     f = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
     if len(np.unique(q, axis=0)) < len(q):
         raise MeshFormatError("two vertices share a grid cell (encode the mesh instead)")
-    if len(np.unique(np.sort(f, axis=1), axis=0)) < len(f) or (
-        (f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 0] == f[:, 2])
-    ).any():
+    if (
+        len(np.unique(np.sort(f, axis=1), axis=0)) < len(f)
+        or ((f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 0] == f[:, 2])).any()
+    ):
         raise MeshFormatError("degenerate or duplicate faces (encode the mesh instead)")
     return _text(q, split_parts(q, f))
 
@@ -333,7 +354,8 @@ def encode_parts(vertices, faces, bins: int = DEFAULT_BINS) -> str:
 
     Returns the text (``v``/``f`` lines, single spaces, ``\\n``-separated, no trailing newline).
     Its vertices and wound triangles are exactly those of :func:`meshlm.codec.encode` of the same
-    input; only their order and the index notation differ. Deterministic; invariant to vertex
+    input; only their order, the index notation and the repetition of a vertex in each part it
+    belongs to differ. Deterministic; invariant to vertex
     order, face order, translation and uniform scale. Raises :class:`~meshlm.errors.MeshError`
     when the mesh cannot be encoded (the codec's errors).
     """
@@ -352,7 +374,10 @@ _FLINE = re.compile(r"f -([1-9]\d*) -([1-9]\d*) -([1-9]\d*)", re.ASCII)
 def decode_parts(
     text: str, strict: bool = True, bins: int = DEFAULT_BINS, source: str | None = None
 ) -> Mesh:
-    """Decode ``parts`` text into a :class:`~meshlm.codec.Mesh` (vertices in text order).
+    """Decode ``parts`` text into a :class:`~meshlm.codec.Mesh`.
+
+    The mesh's vertices are the distinct coordinates in order of first appearance (a vertex
+    written in two parts is one vertex); faces are 0-based into them.
 
     ``strict=True``: ``text`` (surrounding whitespace allowed) must be canonical parts text; any
     problem raises :class:`~meshlm.errors.MeshFormatError` with the 1-based line and the problem
@@ -376,13 +401,16 @@ def decode_parts(
     def err(problem: str, i: int) -> MeshFormatError:
         return MeshFormatError(problem, line=i + 1 + lead, source=source)
 
-    verts: list[tuple[int, int, int]] = []
-    vline: list[int] = []  # text line of each vertex
-    where: dict[tuple[int, int, int], int] = {}
-    faces: list[tuple[int, int, int]] = []
+    verts: list[tuple[int, int, int]] = []  # one per vertex line
+    vline: list[int] = []  # text line of each vertex line
+    merged: dict[tuple[int, int, int], int] = {}  # coordinates -> vertex of the decoded mesh
+    vid: list[int] = []  # vertex line -> vertex of the decoded mesh
+    in_part: dict[tuple[int, int, int], int] = {}  # coordinates -> line, in the current part
+    faces: list[tuple[int, int, int]] = []  # in decoded-mesh vertices
     fline: list[int] = []
     face_at: dict[tuple[int, int, int], int] = {}
-    parts: list[tuple[int, int]] = []  # (first vertex, first line) of each part
+    used: set[int] = set()  # vertex lines some face uses
+    parts: list[tuple[int, int]] = []  # (first vertex line, its text line) of each part
     in_faces = True  # so that the first vertex line opens a part
     for i, line in enumerate(lines):
         if line.startswith("v"):
@@ -392,12 +420,17 @@ def decode_parts(
             xyz = (int(m[1]), int(m[2]), int(m[3]))
             if max(xyz) >= bins:
                 raise err(f"coordinate {max(xyz)} out of range 0..{bins - 1}", i)
-            if xyz in where:
-                raise err(f"duplicate vertex {xyz} (first on line {where[xyz] + 1 + lead})", i)
             if in_faces:
                 parts.append((len(verts), i))
                 in_faces = False
-            where[xyz] = i
+                in_part = {}
+            if xyz in in_part:
+                raise err(
+                    f"duplicate vertex {xyz} in one part (first on line {in_part[xyz] + 1 + lead})",
+                    i,
+                )
+            in_part[xyz] = i
+            vid.append(merged.setdefault(xyz, len(merged)))
             verts.append(xyz)
             vline.append(i)
         elif line.startswith("f"):
@@ -426,7 +459,9 @@ def decode_parts(
                     )
             if len(set(ks)) < 3:
                 raise err(f"face repeats a vertex: {line}", i)
-            tri = (len(verts) - ks[0], len(verts) - ks[1], len(verts) - ks[2])
+            rows = [len(verts) - k for k in ks]
+            used.update(rows)
+            tri = (vid[rows[0]], vid[rows[1]], vid[rows[2]])
             key = tuple(sorted(tri))
             if key in face_at:
                 raise err(f"duplicate face (same vertices as line {face_at[key] + 1 + lead})", i)
@@ -439,52 +474,60 @@ def decode_parts(
             raise err(f"not a vertex or face line: {line[:60]!r}", i)
     if not in_faces:
         raise err("part has no face lines", len(lines) - 1)
-    q = np.array(verts, dtype=np.int64).reshape(-1, 3)
+    if len(used) < len(verts):
+        raise err("vertex used by no face", vline[min(set(range(len(verts))) - used)])
+    q = np.array(list(merged), dtype=np.int64).reshape(-1, 3)
     f = np.array(faces, dtype=np.int64).reshape(-1, 3)
-    _check_canonical(q, f, lines, parts, vline, err)
+    _check_canonical(q, f, lines, parts, fline, err)
     return Mesh(quantized=q, faces=f, bins=bins)
 
 
-def _check_canonical(q, f, lines, parts, vline, err) -> None:
+def _check_canonical(q, f, lines, parts, fline, err) -> None:
     """Raise at the first line where the text departs from the canonical parts order."""
-    used = np.zeros(len(q), dtype=bool)
-    used[f.reshape(-1)] = True
-    if not used.all():
-        i = int(np.flatnonzero(~used)[0])
-        raise err("vertex used by no face", vline[i])
     canon = split_parts(q, f)
-    # each part of the text must be one connected piece
-    piece = np.empty(len(q), dtype=np.int64)
+    piece_of: dict[tuple[int, ...], int] = {}  # sorted face -> its piece
     for j, p in enumerate(canon):
-        piece[p.vertices] = j
-    bounds = [p[0] for p in parts] + [len(q)]
-    for (first, line), end in zip(parts, bounds[1:], strict=True):
-        k = len(np.unique(piece[first:end]))
-        if k > 1:
-            raise err(f"part is not connected ({k} pieces: write each as its own part)", line)
-    want, canon_at = [], {}  # canonical lines; line index -> that part's vertices
-    for p in canon:
-        canon_at[len(want)] = p.vertices
+        for face in p.faces:
+            piece_of[tuple(sorted(p.vertices[x] for x in face))] = j
+    # each part of the text must be one piece
+    part_lines = [line for _, line in parts]
+    seen: dict[int, set[int]] = {}
+    for tri, line in zip(f.tolist(), fline, strict=True):
+        start = part_lines[bisect.bisect_right(part_lines, line) - 1]
+        seen.setdefault(start, set()).add(piece_of[tuple(sorted(tri))])
+    for start, pieces in seen.items():
+        if len(pieces) > 1:
+            raise err(
+                f"part is not one piece ({len(pieces)} pieces joined by no edge of two faces: "
+                "write each as its own part)",
+                start,
+            )
+    want, canon_at = [], {}  # canonical lines; line index -> that part's piece
+    for j, p in enumerate(canon):
+        canon_at[len(want)] = j
         want += _part_lines(q, p)
-    starts = {line: (first, end) for (first, line), end in zip(parts, bounds[1:], strict=True)}
-    for i, (got, exp) in enumerate(zip(lines, want, strict=True)):
+    for i, (got, exp) in enumerate(itertools.zip_longest(lines, want, fillvalue="")):
         if got == exp:
             continue
-        if i in starts and i in canon_at:
-            first, end = starts[i]
-            if set(range(first, end)) != set(canon_at[i]):
-                raise err(f"parts out of canonical order (expected the part of {exp!r})", i)
+        if not got:  # a vertex shared by two parts must be written in each
+            raise err(f"mesh ends early (expected {exp!r} next)", len(lines) - 1)
+        if not exp:
+            raise err("line after the end of the canonical text (a shared vertex twice?)", i)
+        if i in seen and i in canon_at and seen[i] != {canon_at[i]}:
+            raise err(f"parts out of canonical order (expected the part of {exp!r})", i)
         if got[0] == "v" and exp[0] == "v":
             raise err(f"vertex out of canonical order (expected {exp!r})", i)
         if got[0] == "f" and exp[0] == "f":
             raise err(f"face out of canonical order or rotation (expected {exp!r})", i)
-        raise err(f"not in canonical order (expected {exp!r})", i)  # pragma: no cover
+        raise err(f"not in canonical order (expected {exp!r})", i)
 
 
 def _decode_lenient(text, bins: int, source: str | None) -> Mesh:
     """Lenient decoding: :func:`meshlm.lenient.decode_lenient`, then the parts it returned as
     separate meshes (a ``v`` after ``f`` lines starts one) are joined when only whitespace lies
-    between them; vertices in the same cell are merged, faces that collapse or repeat dropped."""
+    between them, and a vertex written in several parts becomes one vertex (the format's
+    meaning). Two vertices in one cell within a part are merged too (a repair); faces that this
+    collapses or repeats are dropped."""
     from meshlm.lenient import decode_lenient
 
     meshes = decode_lenient(text, bins=bins, source=source)
@@ -496,32 +539,36 @@ def _decode_lenient(text, bins: int, source: str | None) -> Mesh:
             break
         group.append(m)
     report = RepairReport()
-    qs, fs, base = [], [], 0
+    qs, fs, base, inside = [], [], 0, 0
     for m in group:
         report.repairs.update(m.report.repairs)
         report.drops.update(m.report.drops)
         report.notes += m.report.notes[: max(0, RepairReport.MAX_NOTES - len(report.notes))]
         report.truncated |= m.report.truncated
+        inside += len(m.quantized) - len(np.unique(m.quantized, axis=0))
         qs.append(m.quantized)
         fs.append(m.faces + base)
         base += len(m.quantized)
     report.span = (group[0].report.span[0], group[-1].report.span[1])
     q = np.concatenate(qs)
     f = np.concatenate(fs)
-    cells, inverse = np.unique(q, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    if len(cells) < len(q):
-        report.repair("vertices in the same cell merged", n=len(q) - len(cells))
-        f = inverse[f]
-        q = cells
+    if inside:
+        report.repair("vertices in the same cell merged", n=inside)
+    # first-occurrence order, as the strict decoder gives
+    _, first, inverse = np.unique(q, axis=0, return_index=True, return_inverse=True)
+    if len(first) < len(q):
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        f = rank[inverse.reshape(-1)][f]
+        q = q[np.sort(first)]
         ok = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
         if not ok.all():
             report.drop("face collapsed by a merge", n=int((~ok).sum()))
             f = f[ok]
-        _, first = np.unique(np.sort(f, axis=1), axis=0, return_index=True)
-        if len(first) < len(f):
-            report.drop("duplicate face", n=len(f) - len(first))
-            f = f[np.sort(first)]
+        _, keep = np.unique(np.sort(f, axis=1), axis=0, return_index=True)
+        if len(keep) < len(f):
+            report.drop("duplicate face", n=len(f) - len(keep))
+            f = f[np.sort(keep)]
         if len(f) == 0:
             raise NoMeshFoundError("no mesh found (every face collapsed)", source=source)
         used = np.unique(f)

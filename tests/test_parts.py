@@ -90,8 +90,22 @@ def vertex_set(mesh) -> set[tuple]:
 
 def cube():
     v = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=float)
-    f = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
-                  [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]])
+    f = np.array(
+        [
+            [0, 1, 3],
+            [0, 3, 2],
+            [4, 6, 7],
+            [4, 7, 5],
+            [0, 4, 5],
+            [0, 5, 1],
+            [2, 3, 7],
+            [2, 7, 6],
+            [0, 2, 6],
+            [0, 6, 4],
+            [1, 5, 7],
+            [1, 7, 3],
+        ]
+    )
     return v, f
 
 
@@ -147,7 +161,8 @@ def test_two_pieces_are_two_parts_in_corner_order():
 def test_every_box_is_written_with_the_same_face_lines(scene):
     text = try_encode(*scene)
     m = decode_parts(text)
-    ref = split_parts(*(lambda m: (m.quantized, m.faces))(decode_parts(encode_parts(*box((1, 1, 1))))))
+    unit = decode_parts(encode_parts(*box((1, 1, 1))))
+    ref = split_parts(unit.quantized, unit.faces)
     seen = 0
     for part in split_parts(m.quantized, m.faces):
         if len(part.vertices) == 8 and len(part.faces) == 12:  # a box that touches nothing
@@ -176,17 +191,31 @@ def test_surfaces_of_revolution_have_one_template_per_topology(segments, radii, 
     assert skeleton(text) == skeleton(ref)
 
 
-def test_chair_parts_share_templates():
-    """Six boxes: the seat and the back share two corners (one part), the four legs are four
-    parts with one template."""
+def test_chair_is_six_boxes_with_one_template():
+    """Six boxes; the seat and the back share two corners (an edge of four faces), which does
+    not join them: six parts, one template, the shared corners written in both."""
     pytest.importorskip("trimesh")
     from mesh_helpers import chair
 
     c = chair()
-    m = decode_parts(encode_parts(c.vertices, c.faces))
+    text = encode_parts(c.vertices, c.faces)
+    m = decode_parts(text)
     parts = split_parts(m.quantized, m.faces)
-    assert sorted(len(p.vertices) for p in parts) == [8, 8, 8, 8, 14]
-    assert len({tuple(p.faces) for p in parts}) == 2
+    assert [len(p.vertices) for p in parts] == [8] * 6
+    assert len({tuple(p.faces) for p in parts}) == 1
+    assert len(m.quantized) == 46 and text.count("v ") == 48
+    assert triangles(m) == triangles(decode(encode(c.vertices, c.faces)))
+
+
+def test_parts_welded_at_a_vertex_or_an_edge_stay_apart():
+    a = box((1, 1, 1), (0, 0, 0))
+    for shift in ((1, 1, 1), (1, 1, 0)):  # a corner, an edge in common
+        b = box((1, 1, 1), shift)
+        text = encode_parts(np.vstack([a[0], b[0]]), np.vstack([a[1], b[1] + 8]))
+        lines = text.split("\n")
+        assert [ln[0] for ln in lines] == (["v"] * 8 + ["f"] * 12) * 2, shift
+        m = decode_parts(text)
+        assert len(m.quantized) == 16 - {(1, 1, 1): 1, (1, 1, 0): 2}[shift]
 
 
 # --- properties ------------------------------------------------------------------------------
@@ -315,8 +344,11 @@ def test_obj_readers_that_follow_the_spec_get_the_same_triangles(tmp_path):
     assert load_with_trimesh(one, tmp_path) == triangles(decode_parts(one))
 
 
-@pytest.mark.xfail(strict=True, reason="trimesh resolves negative OBJ indices against the file's "
-                   "last vertex, not the face's position (mikedh/trimesh#2364, open)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="trimesh resolves negative OBJ indices against the file's "
+    "last vertex, not the face's position (mikedh/trimesh#2364, open)",
+)
 def test_trimesh_reads_several_parts(tmp_path):
     text = two_piece_text()
     assert load_with_trimesh(text, tmp_path) == triangles(decode_parts(text))
@@ -325,16 +357,26 @@ def test_trimesh_reads_several_parts(tmp_path):
 # --- strict decoding -------------------------------------------------------------------------
 
 TETRA_TEXT = "\n".join(
-    ["v 5 1 1", "v 5 1 9", "v 5 9 1", "v 9 1 1", "f -4 -3 -2", "f -4 -1 -3", "f -4 -2 -1",
-     "f -3 -1 -2"]
+    [
+        "v 5 1 1",
+        "v 5 1 9",
+        "v 5 9 1",
+        "v 9 1 1",
+        "f -4 -3 -2",
+        "f -4 -1 -3",
+        "f -4 -2 -1",
+        "f -3 -1 -2",
+    ]
 )
 TWO = TETRA_TEXT + "\n" + CUBE_TEXT  # the smaller part first; the cube's lines are 9-28
 _L = TWO.split("\n")
 # both pieces in one part: cube vertices, tetrahedron vertices, cube faces (4 more vertices
 # after them now), tetrahedron faces
 ONE_BLOCK = "\n".join(
-    _L[8:16] + _L[:4] + ["f " + " ".join(f"-{int(k[1:]) + 4}" for k in ln.split()[1:])
-                         for ln in _L[16:]] + _L[4:8]
+    _L[8:16]
+    + _L[:4]
+    + ["f " + " ".join(f"-{int(k[1:]) + 4}" for k in ln.split()[1:]) for ln in _L[16:]]
+    + _L[4:8]
 )
 
 
@@ -375,8 +417,13 @@ def test_two_part_text_is_canonical():
         (replace_line(CUBE_TEXT, 10, "f -7 -6 -8"), 10, "duplicate face"),
         (replace_line(CUBE_TEXT, 9, "f -7 -6 -8"), 9, "face out of canonical order or rotation"),
         (replace_line(CUBE_TEXT, 9, "f -8 -6 -7"), 2, "vertex out of canonical order"),  # winding
-        (replace_line(CUBE_TEXT, 2, "v 0 63 63") .replace("v 0 63 63\nv 0 63 63",
-         "v 0 63 63\nv 0 0 63"), 2, "vertex out of canonical order"),
+        (
+            replace_line(CUBE_TEXT, 2, "v 0 63 63").replace(
+                "v 0 63 63\nv 0 63 63", "v 0 63 63\nv 0 0 63"
+            ),
+            2,
+            "vertex out of canonical order",
+        ),
         (replace_line(CUBE_TEXT, 9, ""), 9, "empty line"),
         (replace_line(CUBE_TEXT, 9, "g part"), 9, "not a vertex or face line"),
         ("v 0 0 0\nv 0 0 1\nf -2 -1 -1", 3, "2 vertices before its faces"),
@@ -384,7 +431,7 @@ def test_two_part_text_is_canonical():
         ("f -1 -2 -3", 1, "face before any vertex"),
         ("v 9 9 9\n" + CUBE_TEXT, 1, "used by no face"),
         ("\n".join(_L[8:] + _L[:8]), 1, "parts out of canonical order"),
-        (ONE_BLOCK, 1, "not connected"),
+        (ONE_BLOCK, 1, "part is not one piece (2 pieces"),
     ],
 )
 def test_strict_errors_name_the_line_and_problem(text, line, what):
@@ -424,7 +471,7 @@ def test_strict_accepts_an_edited_text_only_if_it_is_canonical(mesh, data):
     pos = data.draw(st.integers(0, len(text)))
     edit = data.draw(st.sampled_from(["", "0", "1", "9", " ", "\n", "v", "f", "-", "x"]))
     cut = data.draw(st.integers(0, 2))
-    bad = text[:pos] + edit + text[pos + cut:]
+    bad = text[:pos] + edit + text[pos + cut :]
     try:
         m = decode_parts(bad)
     except MeshFormatError as exc:
@@ -447,7 +494,7 @@ def test_lenient_finds_the_parts_in_a_reply_and_joins_them():
     reply = "Here is your mesh:\n```\n" + TWO + "\n```\nEnjoy!"
     m = decode_parts(reply, strict=False)
     assert triangles(m) == triangles(decode_parts(TWO))
-    assert reply[m.report.span[0]:m.report.span[1]] == TWO
+    assert reply[m.report.span[0] : m.report.span[1]] == TWO
 
 
 def test_lenient_repairs_and_reports():
@@ -460,11 +507,15 @@ def test_lenient_repairs_and_reports():
     assert len(m.faces) == 4 + 12 - 1 + 1
 
 
-def test_lenient_merges_a_vertex_two_parts_share():
-    shared = TWO.replace("v 5 1 1", "v 0 0 0")
+def test_lenient_merges_vertices_parts_share_and_repairs_duplicates_in_a_part():
+    shared = TWO.replace("v 5 1 1", "v 0 0 0")  # the tetrahedron's first corner on the cube's
     m = decode_parts(shared, strict=False)
-    assert m.report.repairs["vertices in the same cell merged"] == 1
+    assert m.report.clean
     assert len(m.quantized) == 11 and len(m.faces) == 16
+    twice = replace_line(TWO, 10, "v 0 0 0")  # two cube corners in one cell: a repair
+    m = decode_parts(twice, strict=False)
+    assert m.report.repairs["vertices in the same cell merged"] == 1
+    assert m.report.drops["face collapsed by a merge"] >= 1
 
 
 def test_lenient_without_a_mesh_raises_no_mesh_found():
