@@ -9,16 +9,27 @@ A reply is scanned line by line (``\\n``, ``\\r\\n`` or ``\\r``). Lines are clas
   and blank lines, which are skipped inside a mesh;
 * anything else (prose, code fences), which ends a mesh.
 
+A ``v`` or ``f`` line ending in a backslash continues on the next line (the OBJ spec's line
+continuation: Wavefront "Object Files (.obj)", Advanced Visualizer manual Appendix B1,
+"File structure").
+
 A ``v`` line after ``f`` lines starts a new mesh, unless the new part's faces point at earlier
 vertices (OBJ files with several objects index vertices globally), in which case it continues
 the same mesh. Faces alone after text join the preceding vertices.
 
-Repairs: float coordinates that are whole numbers become bins; coordinates that are not all whole
-numbers are re-normalized and quantized like :func:`meshlm.codec.quantize`; whole numbers outside
-``0..bins-1`` are clipped. Drops: faces with fewer than three indices, index 0, out-of-range or
-repeated indices, faces touching a malformed vertex line, duplicate faces, and vertices no face
-uses. A last line cut off mid-way (text without a final newline) is dropped and the mesh is marked
-``truncated``. Every repair and drop is counted in the mesh's :class:`~meshlm.codec.RepairReport`.
+Dialects of other models and tools, each read with a repair note:
+
+* 0-based face indices (``f 0 1 2``): detected for a whole mesh (see :func:`_zero_based`);
+* coordinates outside the grid: another integer resolution (``0..127``, ``0..255``),
+  dequantized floats in a unit cube ([-0.5, 0.5], [0, 1], [-1, 1]) or world-unit floats are
+  re-quantized into ``0..bins-1`` (the rule: :func:`_to_bins`); a model's off-by-one
+  (``64`` or ``-1`` on a 64-bin grid) is clipped.
+
+Drops: faces with fewer than three indices, index 0 (1-based meshes), out-of-range or repeated
+indices, faces touching a malformed vertex line, duplicate faces, and vertices no face uses. A
+last line cut off mid-way (text without a final newline) is dropped and the mesh is marked
+``truncated``. Every repair and drop is counted in the mesh's
+:class:`~meshlm.codec.RepairReport`.
 
 Only :class:`~meshlm.errors.NoMeshFoundError` is raised, whatever the input.
 """
@@ -108,6 +119,35 @@ def _lines(text: str):
             yield n, m.start(), m.group(1), True
 
 
+# a v or f statement that may continue on the next line (its keyword alone, or numbers follow)
+_CONTINUABLE = re.compile(r"\s*(?:v\s+[-+.0-9]|f\s+[-+0-9]|[vf]\s*\\)", re.ASCII)
+
+
+def _statements(text: str):
+    """Yield (line number, start, end, statement, break followed, lines joined).
+
+    A ``v`` or ``f`` line whose last non-blank character is a backslash continues on the next
+    line (OBJ spec, "Line continuation"); the joined statement keeps its first line's number and
+    start offset. Prose ending in a backslash is left alone, so it cannot swallow a mesh line.
+    """
+    pending = None  # (line number, start, text so far, lines joined, end of the last piece)
+    for n, start, raw, had_break in _lines(text):
+        end = start + len(raw)
+        joins = 0
+        if pending is not None:
+            n, start, head, joins, _ = pending
+            raw, joins = head + " " + raw, joins + 1
+            pending = None
+        stripped = raw.rstrip()
+        if stripped.endswith("\\") and had_break and _CONTINUABLE.match(stripped):
+            pending = (n, start, stripped[:-1], joins, end)
+            continue
+        yield n, start, end, raw, had_break, joins
+    if pending is not None:  # the text ended right after a backslash: an unfinished statement
+        n, start, head, joins, end = pending
+        yield n, start, end, head, False, joins
+
+
 def _segment(text: str, cut_off: bool = False) -> list[_Segment]:
     segments: list[_Segment] = []
     cur: _Segment | None = None
@@ -118,9 +158,8 @@ def _segment(text: str, cut_off: bool = False) -> list[_Segment]:
             segments.append(cur)
         cur = None
 
-    for n, start, raw, had_break in _lines(text):
+    for n, start, end, raw, had_break, joins in _statements(text):
         line = raw.strip()
-        end = start + len(raw)
         if not line:
             continue
         if cut_off and not had_break and line[:1] in ("v", "f"):
@@ -159,6 +198,8 @@ def _segment(text: str, cut_off: bool = False) -> list[_Segment]:
             cur.verts.append(vert)
             cur.vlines.append(n)
             cur.end = end
+            if joins:
+                cur.report.repair("line continued with a backslash", n, n=joins)
         elif _F_START.match(line):
             m = _F.fullmatch(line)
             if cur is None:
@@ -180,6 +221,8 @@ def _segment(text: str, cut_off: bool = False) -> list[_Segment]:
                 cur.report.repair("slash face indices reduced to vertex index", n)
             cur.faces.append((idx, n, len(cur.verts)))
             cur.end = end
+            if joins:
+                cur.report.repair("line continued with a backslash", n, n=joins)
         elif _OTHER_OBJ.match(line):
             if cur is not None:
                 cur.report.repair(f"ignored '{line.split()[0][:8]}' line", n)
@@ -228,12 +271,15 @@ def _build(seg: _Segment, bins: int) -> Mesh | None:
     valid = np.array([v is not None for v in seg.verts], dtype=bool)
     tris: list[tuple[int, int, int]] = []
     tri_lines: list[int] = []
+    base = 0 if _zero_based(seg.faces, seg.verts) else 1
+    if base == 0:
+        rep.repair("0-based face indices read as 0-based")
     for idx, n, seen in seg.faces:
-        if 0 in idx:
+        if base and 0 in idx:
             rep.drop("face with index 0", n)
             continue
-        # 1-based; -1 is the last vertex defined before this line
-        res = [seen + i if i < 0 else i - 1 for i in idx]
+        # -1 is the last vertex defined before this line, whatever the base
+        res = [seen + i if i < 0 else i - base for i in idx]
         if any(i < 0 or i >= nv for i in res):
             rep.drop("face with out-of-range index", n)
             continue
@@ -274,20 +320,105 @@ def _build(seg: _Segment, bins: int) -> Mesh | None:
     return Mesh(quantized=q, faces=f, bins=bins, report=rep)
 
 
+def _zero_based(faces: list, verts: list) -> bool:
+    """Whether a mesh's face lines count vertices from 0 (a convention some models and tools use).
+
+    ``faces``: the segment's (indices, line, vertices seen) triples; ``verts``: its (x, y, z)
+    tuples (``None`` for a malformed line). A 1-based mesh never uses index 0; a 0-based one
+    uses 0 and never uses ``n`` (the vertex count). When both hold, 0 in two or more face lines
+    settles it. A single face with 0 may be a stray in a 1-based mesh (one cut off before its
+    last vertex is used): then the reading whose other faces have the shorter total edge length
+    wins (meshes join neighbouring vertices; a misread shift draws long diagonals; a tie, or a
+    lone face, is read 0-based, which keeps the face). Negative (relative) indices mean the same
+    in both readings.
+    """
+    nv = len(verts)
+    with_zero, both = 0, []
+    for idx, _, _ in faces:
+        if any(i == nv for i in idx):
+            return False
+        if 0 in idx:
+            with_zero += 1
+        elif idx and min(idx) > 0 and max(idx) < nv:
+            both.append(idx)
+    if with_zero != 1:
+        return with_zero >= 2
+
+    def length(base: int) -> float:
+        total = 0.0
+        for idx in both:
+            pts = [verts[i - base] for i in idx]
+            if any(p is None for p in pts):
+                continue
+            total += sum(math.dist(p, q) for p, q in zip(pts, pts[1:] + pts[:1], strict=True))
+        return total
+
+    return not both or length(0) <= length(1) * (1 + 1e-9)  # a tie keeps the 0 face
+
+
+#: Integer grids recognised above ``bins`` levels: powers of two up to the largest bins allowed.
+_GRIDS = tuple(2**k for k in range(2, 11))
+#: Unit-cube frames recognised for float coordinates, tried in this order (smallest first).
+_FRAMES = ((-0.5, 0.5), (0.0, 1.0), (-1.0, 1.0))
+_FRAME_TOL = 1e-6  # float error (float32 storage, -0.5000000000000001) still inside a frame
+_SNAP = 0.05  # bins: a value this close to a whole bin is that bin (text printed at 3+ decimals)
+
+
+def _snap(x: np.ndarray, top: int) -> np.ndarray:
+    """Floor positions on the bin scale, except values within ``_SNAP`` of a whole bin round."""
+    r = np.rint(x)
+    q = np.where(np.abs(x - r) <= _SNAP, r, np.floor(x))
+    return np.clip(q, 0, top).astype(np.int64)
+
+
 def _to_bins(
     coords: np.ndarray, bins: int, rep: RepairReport, float_lines: int = 0
 ) -> np.ndarray | None:
-    whole = np.all(coords == np.round(coords))
-    if whole:
+    """Read the used vertices' coordinates as bins ``0..bins-1``, recognising other ranges.
+
+    The rule (documented in docs/format.md, "Model-reply dialects"); ``top = bins - 1``:
+
+    1. whole numbers in ``0..top`` are bins as written (a mesh, or a part of one, may use only
+       part of the grid: ``v 1 0 1`` is bin 1), unless they are all 0 or 1 written as floats
+       (``v 1.0 0.0 1.0``: a unit cube at [0, 1]): then rule 3;
+    2. whole numbers, none below -1 and none above ``bins``, not all within -1..1: a model's
+       off-by-one; clipped to ``0..top``;
+    3. all coordinates within a unit-cube frame -- [-0.5, 0.5] (meshlm's and LLaMA-Mesh's
+       dequantized cube), else [0, 1], else [-1, 1]: a dequantized mesh; re-quantized in that
+       frame, so that text from :attr:`Mesh.vertices` comes back to the same bins;
+    4. whole numbers, none negative, largest at most 1023: a grid of ``L`` levels, ``L`` the
+       smallest power of two above the largest (64..127 -> 128, 128..255 -> 256, ...);
+       re-quantized by ``q * top / (L - 1)``;
+    5. anything else (world-unit floats, negative or huge integers): re-normalized and
+       quantized like :func:`meshlm.codec.quantize` (the shape is kept, the placement is not).
+
+    Re-quantized positions floor to a bin (like :func:`~meshlm.codec.quantize`), except that a
+    value within 0.05 bins of a whole bin rounds to it (text printed with few decimals).
+    """
+    top = bins - 1
+    lo, hi = float(coords.min()), float(coords.max())
+    whole = bool(np.all(coords == np.round(coords)))
+    in_unit = lo >= -1.0 - _FRAME_TOL and hi <= 1.0 + _FRAME_TOL
+    if whole and lo >= 0 and hi <= top and not (float_lines and hi <= 1 < top):
+        if float_lines:
+            rep.repair("float coordinates read as whole bins", n=float_lines)
+        return coords.astype(np.int64)
+    if whole and lo >= -1 and hi <= bins and not in_unit:
         if float_lines:
             rep.repair("float coordinates read as whole bins", n=float_lines)
         q = coords.astype(np.int64)
-        out = (q < 0) | (q > bins - 1)
-        if out.any():
-            rep.repair(f"coordinate clipped to 0..{bins - 1}", n=int(out.sum()))
-            q = np.clip(q, 0, bins - 1)
-        return q
-    rep.repair("float coordinates re-normalized and quantized")
+        out = (q < 0) | (q > top)
+        rep.repair(f"coordinate clipped to 0..{top}", n=int(out.sum()))
+        return np.clip(q, 0, top)
+    if in_unit:
+        a, b = next((a, b) for a, b in _FRAMES if lo >= a - _FRAME_TOL and hi <= b + _FRAME_TOL)
+        rep.repair(f"unit-cube coordinates ({a:g}..{b:g}) re-quantized to {bins} bins")
+        return _snap((coords - a) * (top / (b - a)), top)
+    if whole and lo >= 0 and hi <= _GRIDS[-1] - 1:
+        levels = next(g for g in _GRIDS if g - 1 >= hi)
+        rep.repair(f"coordinates read as a {levels}-level grid and re-quantized to {bins} bins")
+        return _snap(coords * (top / (levels - 1)), top)
+    rep.repair(("integer" if whole else "float") + " coordinates re-normalized and quantized")
     try:
         return quantize(coords, bins)
     except MeshError:

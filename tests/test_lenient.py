@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meshlm import NoMeshFoundError, decode, decode_all, encode
+from meshlm import MeshFormatError, NoMeshFoundError, decode, decode_all, encode
+from meshlm.codec import normalize, quantize
+from meshlm.errors import MeshError
 
 TRI = "v 0 0 0\nv 0 0 63\nv 0 63 0\nv 63 0 0\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 4 3"
 
@@ -111,10 +113,19 @@ def test_malformed_vertex_keeps_indices_aligned():
 
 
 def test_out_of_range_integers_clipped_and_float_obj_requantized():
+    # one over the grid at either end: a model's off-by-one, clipped
     m = decode("v 0 0 0\nv 0 0 64\nv 0 63 0\nf 1 2 3", strict=False)
     assert m.quantized.max() == 63 and m.report.repairs["coordinate clipped to 0..63"] == 1
+    m = decode("v -1 0 0\nv 0 0 63\nv 0 63 0\nf 1 2 3", strict=False)
+    assert m.quantized.tolist() == [[0, 0, 0], [0, 0, 63], [0, 63, 0]]
+    assert m.report.repairs["coordinate clipped to 0..63"] == 1
+    # floats in the unit cube at the origin: re-quantized in that frame (c + 0.5) * 63
     m = decode("v -0.5 0 0\nv 0.5 0 0\nv 0 0.25 0\nf 1 2 3", strict=False)
-    assert m.quantized[:, 0].tolist() == [0, 63, 31]
+    assert m.quantized.tolist() == [[0, 31, 31], [63, 31, 31], [31, 47, 31]]
+    assert m.report.repairs["unit-cube coordinates (-0.5..0.5) re-quantized to 64 bins"] == 1
+    # floats in world units: re-normalized like encode
+    m = decode("v -3.5 0 0\nv 4.5 0 0\nv 0 2 0\nf 1 2 3", strict=False)
+    assert m.quantized.tolist() == [[0, 23, 31], [63, 23, 31], [27, 39, 31]]
     assert m.report.repairs["float coordinates re-normalized and quantized"] == 1
 
 
@@ -158,6 +169,205 @@ def test_bytes_and_non_text():
         decode_all(None)
 
 
+# --- dialects of other models and tools -------------------------------------------------------
+
+# a unit cube, outward triangles (0-based), corners at 0/1
+CUBE_V = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=float)
+CUBE_F = np.array(
+    [
+        [0, 1, 3],
+        [0, 3, 2],
+        [4, 6, 7],
+        [4, 7, 5],
+        [0, 4, 5],
+        [0, 5, 1],
+        [2, 3, 7],
+        [2, 7, 6],
+        [0, 2, 6],
+        [0, 6, 4],
+        [1, 5, 7],
+        [1, 7, 3],
+    ]
+)
+BOX = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.3, 0.3) for z in (-0.1, 0.1)])
+
+
+def closed_and_consistent(faces) -> bool:
+    """Every directed edge once and its reverse once: watertight with one winding throughout."""
+    edges = [(int(a), int(b)) for f in faces for a, b in ((f[0], f[1]), (f[1], f[2]), (f[2], f[0]))]
+    return len(set(edges)) == len(edges) and all((b, a) in set(edges) for a, b in edges)
+
+
+def signed_volume(m) -> float:
+    v = m.vertices[m.faces]
+    return float(np.einsum("ij,ij->i", v[:, 0], np.cross(v[:, 1], v[:, 2])).sum() / 6)
+
+
+def obj_text(verts, faces, base=1, fmt="%d") -> str:
+    vl = [
+        ("v " + " ".join([fmt] * 3)) % tuple(map(float if "d" not in fmt else int, p))
+        for p in verts
+    ]
+    fl = ["f " + " ".join(str(int(i) + base) for i in f) for f in faces]
+    return "\n".join(vl + fl)
+
+
+def test_zero_based_cube_reads_as_the_one_based_cube():
+    canonical = encode(CUBE_V, CUBE_F)
+    # the canonical text with every index one lower, as a 0-based model writes it
+    zero = "\n".join(
+        line if line[0] == "v" else "f " + " ".join(str(int(i) - 1) for i in line.split()[1:])
+        for line in canonical.split("\n")
+    )
+    assert zero.count("\nf 0 ") == 6 and " 8" not in zero
+    m = decode(zero, strict=False)
+    assert m.encode() == canonical
+    assert len(m.faces) == 12 and closed_and_consistent(m.faces.tolist())
+    assert signed_volume(m) == pytest.approx(1.0)  # outward, the whole unit cube
+    assert m.report.repairs == {"0-based face indices read as 0-based": 1} and not m.report.drops
+    # the same cube as any tool writes it 0-based: its own vertex order, quads, in a reply
+    quads = [[0, 1, 3, 2], [4, 6, 7, 5], [0, 4, 5, 1], [2, 3, 7, 6], [0, 2, 6, 4], [1, 5, 7, 3]]
+    reply = "Here is a cube:\n```obj\n" + obj_text(CUBE_V * 63, quads, base=0) + "\n```\n"
+    m = decode(reply, strict=False)
+    assert m.encode() == canonical and closed_and_consistent(m.faces.tolist())
+    assert m.report.repairs["0-based face indices read as 0-based"] == 1
+    assert m.report.repairs["quad triangulated"] == 6
+    # a lone 0-based triangle
+    m = decode("v 0 0 0\nv 63 0 0\nv 0 63 0\nf 0 1 2", strict=False)
+    assert m.faces.tolist() == [[0, 1, 2]] and not m.report.drops
+    # an open 0-based strip whose vertex 0 is in one face only
+    strip = [[0, 0, 0], [9, 0, 0], [0, 9, 0], [9, 9, 0], [0, 18, 0], [9, 18, 0]]
+    m = decode(obj_text(strip, [[0, 1, 2], [1, 3, 2], [2, 3, 4], [3, 5, 4]], base=0), strict=False)
+    assert m.faces.tolist() == [[0, 1, 2], [1, 3, 2], [2, 3, 4], [3, 5, 4]]
+    assert m.report.repairs["0-based face indices read as 0-based"] == 1 and not m.report.drops
+
+
+def test_one_based_meshes_are_never_read_as_zero_based():
+    canonical = encode(CUBE_V, CUBE_F)
+    assert decode(canonical, strict=False).report.clean
+    # a 1-based mesh cut off before its last vertex is used, with one stray 0: the stray drops
+    body = canonical.split("\n")
+    text = "\n".join([*body[:8], "f 0 2 3", *[ln for ln in body[8:] if "8" not in ln.split()]])
+    m = decode(text, strict=False)
+    assert m.report.drops == {"face with index 0": 1, "vertex no face uses": 1}
+    assert "0-based face indices read as 0-based" not in m.report.repairs
+    assert len(m.faces) == 12 - 6  # the six faces at vertex 8 were never written
+    # any face using index n (the vertex count) makes the mesh 1-based, whatever uses 0
+    m = decode("v 0 0 0\nv 0 0 63\nv 0 63 0\nf 0 1 2\nf 0 2 1\nf 1 2 3", strict=False)
+    assert m.faces.tolist() == [[0, 1, 2]] and m.report.drops["face with index 0"] == 2
+
+
+@pytest.mark.parametrize("levels", [128, 256, 1024])
+def test_integers_of_another_resolution_are_requantized(levels):
+    q = quantize(BOX, levels)
+    assert q.max() == levels - 1
+    m = decode(obj_text(q, CUBE_F), strict=False)
+    assert np.abs(m.quantized - quantize(BOX, 64)).max() <= 1
+    assert m.quantized.max() == 63 and len(m.faces) == 12
+    reason = f"coordinates read as a {levels}-level grid and re-quantized to 64 bins"
+    assert m.report.repairs == {reason: 1}
+    # bins is a parameter: the same text read at 32 bins
+    m32 = decode(obj_text(q, CUBE_F), strict=False, bins=32)
+    assert np.abs(m32.quantized - quantize(BOX, 32)).max() <= 1
+
+
+@pytest.mark.parametrize("frame", [(-0.5, 0.5), (-1.0, 1.0), (0.0, 1.0)])
+@pytest.mark.parametrize("fmt", ["%r", "%.4f"])
+def test_floats_in_a_unit_cube_are_requantized_in_that_frame(frame, fmt):
+    a, b = frame
+    floats = (BOX + 0.5) * (b - a) + a  # the box scaled into the frame
+    m = decode(obj_text(floats, CUBE_F, fmt=fmt), strict=False)
+    assert np.abs(m.quantized - quantize(BOX, 64)).max() <= 1
+    assert m.report.repairs == {f"unit-cube coordinates ({a:g}..{b:g}) re-quantized to 64 bins": 1}
+    assert m.encode() == encode(BOX, CUBE_F)
+
+
+def test_dequantized_mesh_pasted_back_gives_the_same_bins():
+    """Mesh.vertices printed (full precision or 4 decimals) reads back to exactly its bins."""
+    canonical = encode(*_sphere())
+    m = decode(canonical)
+    for fmt in ("%r", "%.4f", "%.3f"):
+        back = decode(obj_text(m.vertices, m.faces, fmt=fmt), strict=False)
+        assert np.array_equal(back.quantized, m.quantized), fmt
+        assert back.to_text() == canonical
+
+
+def test_whole_number_floats_in_the_unit_cube_do_not_collapse():
+    # the cube as -1/1 (floats or integers) or as 0/1 floats: the unit cube, not bins 0 and 1
+    for frame, verts, fmt in (
+        ("-1..1", CUBE_V * 2 - 1, "%.1f"),
+        ("-1..1", CUBE_V * 2 - 1, "%d"),
+        ("0..1", CUBE_V, "%.1f"),
+    ):
+        m = decode(obj_text(verts, CUBE_F, fmt=fmt), strict=False)
+        assert sorted(set(m.quantized.ravel().tolist())) == [0, 63], (frame, fmt)
+        assert m.encode() == encode(CUBE_V, CUBE_F)
+        assert m.report.repairs == {f"unit-cube coordinates ({frame}) re-quantized to 64 bins": 1}
+    # plain integers 0/1 are bins 0 and 1 (a part of a mesh may sit there): same shape, smaller
+    m = decode(obj_text(CUBE_V, CUBE_F), strict=False)
+    assert np.array_equal(m.quantized, CUBE_V) and m.report.clean
+    assert m.encode() == encode(CUBE_V, CUBE_F)
+
+
+def test_a_mesh_using_part_of_the_grid_is_not_rescaled():
+    q = quantize(BOX, 41)  # bins 0..40 only
+    assert q.max() == 40
+    m = decode(obj_text(q, CUBE_F), strict=False)
+    assert np.array_equal(m.quantized, q) and m.report.clean
+    # the same with whole-number floats: read as bins, noted
+    m = decode(obj_text(q, CUBE_F, fmt="%.1f"), strict=False)
+    assert np.array_equal(m.quantized, q)
+    assert m.report.repairs == {"float coordinates read as whole bins": 8}
+
+
+def test_world_unit_or_negative_integers_are_renormalized():
+    for verts in (BOX * 5000 + 2500, BOX * 200):  # huge, or centred on 0 with negatives
+        m = decode(obj_text(np.round(verts), CUBE_F), strict=False)
+        assert np.array_equal(m.quantized, quantize(np.round(verts)))
+        assert m.report.repairs == {"integer coordinates re-normalized and quantized": 1}
+
+
+def test_backslash_continues_vertex_and_face_lines():
+    text = (
+        "v 0 0 0\n"
+        "v 0 0 \\\n63\n"
+        "v 0 \\\n  63 \\\n 0\n"
+        "v 63 0 0\n"
+        "f 1 2 \\\n3\n"
+        "f 1 2 4\\\n\n"  # continued onto an empty line
+        "f 1 3 4\n"
+        "f 2 4 3"
+    )
+    m = decode(text, strict=False)
+    assert m.to_text() == TRI
+    assert m.report.repairs == {"line continued with a backslash": 5}
+    assert m.report.notes == [f"line {n}: line continued with a backslash" for n in (2, 4, 8, 10)]
+    # prose ending in a backslash does not swallow the mesh line after it
+    m = decode("Some text \\\n" + TRI, strict=False)
+    assert m.to_text() == TRI and m.report.clean
+    # text ending right after a backslash: an unfinished last line, dropped when cut off
+    from meshlm.lenient import decode_lenient
+
+    (m,) = decode_lenient(TRI + "\nf 1 3 \\\n", cut_off=True)
+    assert m.to_text() == TRI and m.report.truncated
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("v 0 0 0\nv 0 0 63\nv 0 63 0\nf 0 1 2", 4),  # 0-based
+        ("v 0 0 0\nv 0 0 127\nv 0 127 0\nf 1 2 3", 2),  # 128 levels
+        ("v -0.5 0 0\nv 0.5 0 0\nv 0 0.5 0\nf 1 2 3", 1),  # floats
+        ("v 0 0 0\nv 0 0 \\\n63\nv 0 63 0\nf 1 2 3", 2),  # continuation
+    ],
+)
+def test_strict_decoding_refuses_every_dialect(text, line):
+    with pytest.raises(MeshFormatError) as exc:
+        decode(text)
+    assert exc.value.line == line and not isinstance(exc.value, NoMeshFoundError)
+    assert len(decode(text, strict=False).faces) == 1
+
+
 # --- fuzzing ---------------------------------------------------------------------------------
 
 
@@ -183,10 +393,28 @@ def lenient_or_none(text, cut_off=False):
 
 number = st.one_of(
     st.integers(-5, 80).map(str),
+    st.integers(0, 1100).map(str),
+    st.floats(-1.5, 1.5).map(lambda x: f"{x:.3f}"),
     st.integers(-(10**60), 10**60).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.sampled_from(
-        ["1e400", "-1e999", "٣", "１２", "3.", ".5", "+7", "--1", "1/2/3", "7//8", "0x10"]
+        [
+            "1e400",
+            "-1e999",
+            "٣",
+            "１２",
+            "3.",
+            ".5",
+            "+7",
+            "--1",
+            "1/2/3",
+            "7//8",
+            "0x10",
+            "0",
+            "\\",
+            "1//",
+            "-1",
+        ]
     ),
 )
 obj_line = st.one_of(
@@ -238,6 +466,38 @@ def test_fuzz_cut_canonical_mesh_keeps_complete_faces(cut, before, after):
         got = {tuple(sorted(map(tuple, m.quantized[t].tolist()))) for t in m.faces.tolist()}
         want = {tuple(sorted(map(tuple, decode(full).quantized[list(t)].tolist()))) for t in orig}
         assert got <= want
+
+
+points = st.lists(
+    st.tuples(*[st.floats(-10, 10, allow_nan=False)] * 3), min_size=3, max_size=30
+).map(lambda p: np.array(p, dtype=float))
+
+
+def fan_text(rows, fmt) -> str:
+    faces = [(1, k, k + 1) for k in range(2, len(rows))]
+    return "\n".join([fmt % tuple(r) for r in rows] + [f"f {a} {b} {c}" for a, b, c in faces])
+
+
+@settings(max_examples=150, deadline=None)
+@given(points, st.sampled_from([128, 256, 512, 1024]), st.sampled_from([16, 64]))
+def test_fuzz_other_resolutions_and_unit_cubes_land_within_one_bin(p, levels, bins):
+    try:
+        want = quantize(p, bins)
+        q = quantize(p, levels)
+    except MeshError:
+        return  # all points coincide
+    c = (q / (levels - 1) - 0.5).tolist()  # the dequantized points, at the other resolution
+    for text in (
+        fan_text(q.tolist(), "v %d %d %d"),
+        fan_text(normalize(p).tolist(), "v %r %r %r"),
+        fan_text((2 * normalize(p)).tolist(), "v %.6f %.6f %.6f"),
+    ):
+        m = decode(text, strict=False, bins=bins)
+        assert m.quantized.shape == p.shape
+        assert np.abs(m.quantized - want).max() <= 1
+    # a mesh dequantized from bins reads back to exactly those bins
+    exact = decode(fan_text(c, "v %r %r %r"), strict=False, bins=levels)
+    assert np.array_equal(exact.quantized, q)
 
 
 def _sphere():
