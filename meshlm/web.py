@@ -197,6 +197,8 @@ class Demo:
 
     def load_upload(self, path: str | Path):
         """Read an uploaded mesh file within the upload limits -> (codec Mesh, one-line summary).
+        The mesh is quantized at the model's bins (the engine is loaded once the file passed
+        the limits).
 
         Raises LimitError (too large, too many faces) or another MeshlmError (unreadable)."""
         from meshlm.codec import canonicalize
@@ -213,7 +215,7 @@ class Demo:
                                  max_faces=MAX_UPLOAD_FACES)
         except (MeshFileTooLargeError, TooManyFacesError) as exc:
             raise LimitError(f"{exc}: simplify the mesh first") from None
-        mesh = canonicalize(tm.vertices, tm.faces)
+        mesh = canonicalize(tm.vertices, tm.faces, bins=self.get_engine().bins)
         if len(mesh.faces) > MAX_UPLOAD_FACES:
             raise LimitError(f"{name}: {len(mesh.faces)} faces is over the limit of "
                              f"{MAX_UPLOAD_FACES}")

@@ -177,3 +177,12 @@ def test_cli_reports_a_bad_meshlm_json_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"meshlm: error: {tmp_path / 'meshlm.json'}: field 'format.bins': must be an "
                    'integer 2..1024, got "many"']
+
+
+def test_a_server_backend_sends_the_engines_bins():
+    """No model folder behind a server: --bins sets the grammar's range, with no warning."""
+    from meshlm.infer import load
+
+    engine = load("llama-mesh", "openai", base_url="http://127.0.0.1:9/v1", bins=128)
+    assert engine.bins == engine.backend.bins == 128 and engine.notes == []
+    assert load("llama-mesh", "openai", base_url="http://127.0.0.1:9/v1").backend.bins == 64

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from meshlm.cli.app import app
-from meshlm.cli.infer_cmds import ThreadsOpt
+from meshlm.cli.infer_cmds import ModelBinsOpt, ThreadsOpt, warn_notes
 from meshlm.errors import MeshlmError
 
 eval_app = typer.Typer(
@@ -49,6 +49,7 @@ def eval_generate_cmd(
     model: str | None = ModelOpt,
     backend: str = typer.Option("auto", "--backend", "-b"),
     threads: int | None = ThreadsOpt,
+    bins: int | None = ModelBinsOpt,
     references: Path | None = typer.Option(
         None, "--references", help="meshlm-shapes folder to judge families by."
     ),
@@ -66,7 +67,7 @@ def eval_generate_cmd(
 
     rows = load_jsonl(prompts)[:limit]
     refs = load_references(references) if references else None
-    engine = load(model, backend, threads=threads)
+    engine = warn_notes(load(model, backend, threads=threads, bins=bins))
     s = engine.default_sampling(temperature=temperature, max_new_tokens=max_new_tokens,
                                 seed=seed, constrain=not no_constrain)
     metrics = eval_generate(engine, rows, out, s, refs)
@@ -84,6 +85,7 @@ def eval_understand_cmd(
     model: str | None = ModelOpt,
     backend: str = typer.Option("auto", "--backend", "-b"),
     threads: int | None = ThreadsOpt,
+    bins: int | None = ModelBinsOpt,
     max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
     limit: int | None = typer.Option(None, "--limit"),
 ) -> None:
@@ -95,7 +97,7 @@ def eval_understand_cmd(
     rows = _understand_rows(data)[:limit]
     if not rows:
         raise MeshlmError(f"{data}: no understanding samples")
-    engine = load(model, backend, threads=threads)
+    engine = warn_notes(load(model, backend, threads=threads, bins=bins))
     s = Sampling(temperature=0.0, max_new_tokens=max_new_tokens, constrain=False)
     metrics = eval_understand(engine, rows, out, s, families=list_families())
     _summary(f"eval understand ({len(rows)} meshes) -> {out}", metrics)

@@ -22,13 +22,24 @@ ThreadsOpt = typer.Option(
     None, "--threads", help="CPU threads (default: one per core; on a busy machine fewer can be "
     "much faster with llama.cpp)."
 )
+ModelBinsOpt = typer.Option(
+    None, "--bins", help="Quantization levels per axis of the model's meshes. Default: the "
+    "model's (its meshlm.json), else 64; a different value is used with a warning."
+)
 MESH_SUFFIXES = {".obj", ".glb", ".ply", ".stl", ".off"}
 
 
-def _engine(model, backend, base_url, threads=None):
+def _engine(model, backend, base_url, threads=None, bins=None):
     from meshlm.infer import load
 
-    return load(model, backend, base_url=base_url, threads=threads)
+    return warn_notes(load(model, backend, base_url=base_url, threads=threads, bins=bins))
+
+
+def warn_notes(engine):
+    """Print the engine's notes (e.g. a --bins that differs from the model's) as warnings."""
+    for note in engine.notes:
+        typer.echo(f"meshlm: warning: {note}", err=True)
+    return engine
 
 
 def _stream_with_progress(parts, quiet: bool):
@@ -60,6 +71,7 @@ def generate_cmd(
     backend: str = BackendOpt,
     base_url: str | None = BaseUrlOpt,
     threads: int | None = ThreadsOpt,
+    bins: int | None = ModelBinsOpt,
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same mesh)."),
     temperature: float | None = typer.Option(None, "--temperature", "-t", help="0 = greedy."),
     top_p: float | None = typer.Option(None, "--top-p"),
@@ -79,7 +91,7 @@ def generate_cmd(
     for o in out:
         if o.suffix.lower() not in MESH_SUFFIXES:
             raise fail(f"{o}: output must be .obj, .glb, .ply, .stl or .off", code=2)
-    engine = _engine(model, backend, base_url, threads)
+    engine = _engine(model, backend, base_url, threads, bins)
     sampling = engine.default_sampling(seed=seed, temperature=temperature, top_p=top_p,
                                        top_k=top_k, max_new_tokens=max_new_tokens,
                                        constrain=not no_constrain, min_faces=min_faces)
@@ -127,6 +139,7 @@ def describe_cmd(
     backend: str = BackendOpt,
     base_url: str | None = BaseUrlOpt,
     threads: int | None = ThreadsOpt,
+    bins: int | None = ModelBinsOpt,
     question: str | None = typer.Option(None, "--question", "-q", help="Ask something else."),
     seed: int = typer.Option(0, "--seed"),
     temperature: float = typer.Option(0.0, "--temperature", "-t", help="0 = greedy."),
@@ -136,8 +149,8 @@ def describe_cmd(
     """Ask the model what a mesh is."""
     from meshlm.cli.mesh_cmds import load_any
 
-    mesh = load_any(meshfile, 64)
-    engine = _engine(model, backend, base_url, threads)
+    engine = _engine(model, backend, base_url, threads, bins)
+    mesh = load_any(meshfile, engine.bins)  # shown to the model at its own bins
     sampling = engine.default_sampling(seed=seed, temperature=temperature,
                                        max_new_tokens=max_new_tokens, constrain=False)
     result = engine.chat([{"role": "user", "content": _question(mesh, question)}], sampling)
@@ -163,6 +176,7 @@ def chat_cmd(
     backend: str = BackendOpt,
     base_url: str | None = BaseUrlOpt,
     threads: int | None = ThreadsOpt,
+    bins: int | None = ModelBinsOpt,
     out_dir: Path = typer.Option(Path("out/chat"), "--out-dir", help="Where reply meshes go."),
     seed: int = typer.Option(0, "--seed"),
     temperature: float | None = typer.Option(None, "--temperature", "-t"),
@@ -173,7 +187,7 @@ def chat_cmd(
     from meshlm.cli.mesh_cmds import load_any
     from meshlm.files import save_mesh
 
-    engine = _engine(model, backend, base_url, threads)
+    engine = _engine(model, backend, base_url, threads, bins)
     sampling = engine.default_sampling(seed=seed, temperature=temperature,
                                        max_new_tokens=max_new_tokens, constrain=False)
     messages: list[dict] = []
@@ -193,8 +207,11 @@ def chat_cmd(
         if line.startswith("/load"):
             path = line[5:].strip()
             try:
-                pending_mesh = load_any(path, 64).to_text()
-                typer.echo(f"loaded {path}: it goes with your next message", err=True)
+                loaded = load_any(path, engine.bins)  # at the model's bins
+                pending_mesh = loaded.to_text()
+                typer.echo(f"loaded {path} ({len(loaded.quantized)} vertices, "
+                           f"{len(loaded.faces)} faces, {engine.bins} bins): it goes with your "
+                           "next message", err=True)
             except MeshlmError as exc:
                 typer.echo(f"meshlm: error: {exc}", err=True)
             continue

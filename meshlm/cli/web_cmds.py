@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from meshlm.cli.app import app, fail
+from meshlm.cli.infer_cmds import ModelBinsOpt, warn_notes
 
 
 @app.command("serve")
@@ -16,6 +17,7 @@ def serve_cmd(
     port: int = typer.Option(7860, "--port", "-p", help="Port to listen on."),
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for the model (default: one per core)."),
+    bins: int | None = ModelBinsOpt,
 ) -> None:
     """Serve the web demo: a chat that writes meshes (live 3D viewer) and reads uploaded ones."""
     try:
@@ -24,10 +26,12 @@ def serve_cmd(
         raise fail("the web demo needs gradio: pip install 'meshlm[web]'") from None
     if not 0 < port < 65536:
         raise fail(f"--port must be 1..65535, got {port}", code=2)
+    from meshlm.infer import load
     from meshlm.web import serve
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"meshlm: warning: serving on {host}: anyone who can reach it can use the "
                    "model", err=True)
     typer.echo(f"meshlm: loading {model or 'the bundled model'} ...", err=True)
-    serve(model, host, port, threads=threads)
+    engine = warn_notes(load(model, threads=threads, bins=bins))
+    serve(model, host, port, engine=engine, threads=threads)

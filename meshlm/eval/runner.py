@@ -108,7 +108,8 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
                   references: list[tuple[str, np.ndarray]] | None = None,
                   grid: bool = True) -> dict:
     """Generate a mesh per prompt row (``prompt``, optional ``family``, optional ``reference``
-    mesh path) and score it. Writes ``samples.jsonl``, ``metrics.json``, ``grid.png``."""
+    mesh path) and score it. Writes ``samples.jsonl``, ``metrics.json``, ``grid.png``. Replies
+    are checked and decoded at the engine's mesh format (``engine.bins``: the model's)."""
     from meshlm.files import load_mesh, save_mesh
 
     out = Path(out_dir)
@@ -121,7 +122,7 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
         row = {"i": i, "prompt": item["prompt"], **res.stats.to_dict(), "error": res.error}
         texts.append(res.text)
         try:
-            decode(res.text[mesh_start(res.text):])
+            decode(res.text[mesh_start(res.text):], bins=engine.bins)
             row["strict"] = True
         except MeshFormatError as exc:
             row["strict"] = False
@@ -146,7 +147,9 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
         rows.append(row)
         meshes.append(res.mesh)
         captions.append(item["prompt"][:60])
-    metrics = _generation_metrics(rows, texts, [m for m in meshes if m is not None])
+    metrics = _generation_metrics(rows, texts, [m for m in meshes if m is not None],
+                                  engine.bins)
+    metrics["mesh_format"] = {"name": engine.mesh_format.name, "bins": engine.bins}
     if references:
         metrics["family_references"] = len(references)
     used = sampling or engine.default_sampling()
@@ -167,17 +170,17 @@ def strict_error_kind(exc: MeshFormatError) -> str:
     return re.sub(r"\d+", "N", head).strip()
 
 
-def _generation_metrics(rows, texts, meshes) -> dict:
+def _generation_metrics(rows, texts, meshes, bins: int) -> dict:
     n = len(rows)
     m = {
         "samples": n,
         "mesh_rate": sum(r.get("mesh") is not None for r in rows) / n if n else 0.0,
         "strict_rate_of_mesh_part": sum(r["strict"] for r in rows) / n if n else 0.0,
-        "strict_parse_rate_whole_reply": strict_parse_rate(texts) if texts else 0.0,
+        "strict_parse_rate_whole_reply": strict_parse_rate(texts, bins) if texts else 0.0,
         "cut_off_rate": sum(r["cut_off"] for r in rows) / n if n else 0.0,
         "tokens_per_s": float(np.mean([r["tokens_per_s"] for r in rows])) if n else 0.0,
         "new_tokens_mean": float(np.mean([r["new_tokens"] for r in rows])) if n else 0.0,
-        "repairs": repair_counts(texts) if texts else {},
+        "repairs": repair_counts(texts, bins) if texts else {},
         "strict_errors": dict(Counter(r["strict_error_kind"] for r in rows
                                       if "strict_error_kind" in r).most_common()),
     }
@@ -202,7 +205,7 @@ def eval_understand(engine, items: list[dict], out_dir: str | Path, sampling=Non
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, item in enumerate(_progress(items, "describe")):
-        mesh_text = _item_mesh(item, i)
+        mesh_text = _item_mesh(item, i, engine.bins)
         row = {"i": i, "caption": item.get("caption", "")}
         try:  # e.g. a mesh too long for the model's context: scored as a wrong answer
             answer = engine.chat(
@@ -233,14 +236,14 @@ def eval_understand(engine, items: list[dict], out_dir: str | Path, sampling=Non
     return metrics
 
 
-def _item_mesh(item: dict, i: int) -> str:
+def _item_mesh(item: dict, i: int, bins: int) -> str:
     if item.get("mesh"):
         return item["mesh"]
     if item.get("path"):
         from meshlm.files import load_mesh
 
         tm = load_mesh(item["path"])
-        return canonicalize(tm.vertices, tm.faces).to_text()
+        return canonicalize(tm.vertices, tm.faces, bins=bins).to_text()
     raise MeshlmError(f"row {i + 1}: needs 'mesh' (text) or 'path'")
 
 
