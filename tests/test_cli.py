@@ -191,3 +191,111 @@ def test_console_script_never_prints_a_traceback(tmp_path):
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# --- the --json output contract (real console script, stdout parsed as JSON) --------------------
+
+
+def meshlm_cli(*args, timeout=300) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "meshlm"
+    env = {**os.environ, "MESHLM_DEBUG": "", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [str(exe), *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def json_line(stdout: str):
+    """The one JSON object stdout must hold (one line), parsed."""
+    lines = stdout.splitlines()
+    assert len(lines) == 1, stdout
+    return json.loads(lines[0])
+
+
+def test_generate_json_gives_paths_as_json_strings(tmp_path):
+    """One -o: "out" is the path string; several: a list of path strings; png a string."""
+    from meshlm.files import load_mesh
+
+    gen = ["a box", "--threads", "1", "--max-new-tokens", "400", "--json"]
+    one = meshlm_cli("generate", *gen, "-o", tmp_path / "a.obj")
+    assert one.returncode == 0 and one.stderr == ""
+    row = json_line(one.stdout)
+    assert row["out"] == str(tmp_path / "a.obj") and row["png"] is None and row["error"] is None
+    assert row["faces"] == len(load_mesh(tmp_path / "a.obj").faces) > 0
+    assert row["repairs"] == {"repairs": {}, "drops": {}, "truncated": False, "notes": []}
+    outs = ["-o", tmp_path / "b.obj", "-o", tmp_path / "b.glb", "--png", tmp_path / "b.png"]
+    several = meshlm_cli("generate", *gen, *outs)
+    assert several.returncode == 0 and several.stderr == ""
+    row = json_line(several.stdout)
+    assert row["out"] == [str(tmp_path / "b.obj"), str(tmp_path / "b.glb")]
+    assert row["png"] == str(tmp_path / "b.png")
+    assert all((tmp_path / n).stat().st_size > 0 for n in ("b.obj", "b.glb", "b.png"))
+    assert "Path(" not in one.stdout + several.stdout
+
+
+def test_generate_json_failure_is_one_object_with_the_error(tmp_path):
+    # three tokens cannot hold a mesh (a mesh line alone is five)
+    flags = "--threads 1 --no-constrain --max-new-tokens 3 --json".split()
+    p = meshlm_cli("generate", "a box", "-o", tmp_path / "a.obj", *flags)
+    assert p.returncode == 1
+    row = json_line(p.stdout)
+    assert row["error"] == "the reply holds no mesh: <text>: no mesh found"
+    assert (row["out"], row["png"], row["repairs"], row["new_tokens"]) == (None, None, None, 3)
+    assert p.stderr == "meshlm: error: the reply holds no mesh: <text>: no mesh found\n"
+    assert not (tmp_path / "a.obj").exists()
+
+
+def test_describe_json(tmp_path):
+    trimesh.creation.box().export(tmp_path / "box.ply")
+    p = meshlm_cli(
+        "describe", tmp_path / "box.ply", "--threads", "1", "--max-new-tokens", "8", "--json"
+    )
+    assert p.returncode == 0 and p.stderr == ""
+    row = json_line(p.stdout)
+    assert row["file"] == str(tmp_path / "box.ply") and row["backend"] == "llama.cpp"
+    assert isinstance(row["description"], str) and 0 < row["new_tokens"] <= 8
+
+
+@pytest.mark.parametrize("verb", ["generate", "describe", "stats"])
+def test_json_bad_input_gives_the_error_object_and_the_one_line(tmp_path, verb):
+    prose = tmp_path / "prose.txt"
+    prose.write_text("no mesh here\n")
+    args, message = {
+        "generate": (
+            ["a box", "-o", tmp_path / "a.obj", "--model", tmp_path / "nope"],
+            f"{tmp_path / 'nope'}: no such model folder",
+        ),
+        "describe": ([prose, "--threads", "1"], f"{prose}: no mesh found"),
+        "stats": ([prose], f"{prose}: no mesh found"),
+    }[verb]
+    p = meshlm_cli(verb, *args, "--json")
+    assert p.returncode == 1
+    row = json_line(p.stdout)
+    want = {"file": str(prose), "error": message} if verb == "stats" else {"error": message}
+    assert row == want
+    assert p.stderr == f"meshlm: error: {message}\n"
+
+
+def test_json_stats_keeps_going_and_reports_each_failure(tmp_path):
+    box = trimesh.creation.box()
+    box.export(tmp_path / "box.stl")
+    missing = tmp_path / "missing.obj"
+    p = meshlm_cli("stats", tmp_path / "box.stl", missing, tmp_path / "box.stl", "--json")
+    assert p.returncode == 1
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    chars = len(encode(box.vertices, box.faces))
+    good = {"file": str(tmp_path / "box.stl"), "vertices": 8, "faces": 12, "characters": chars}
+    assert rows[0] == rows[2] == good
+    assert rows[1] == {"file": str(missing), "error": f"{missing}: no such file"}
+    assert p.stderr == f"meshlm: error: {missing}: no such file\n"
+
+
+def test_json_bad_usage_exits_2_with_an_error_object(tmp_path):
+    p = meshlm_cli("generate", "a box", "-o", tmp_path / "a.txt", "--json")
+    assert p.returncode == 2
+    message = f"{tmp_path / 'a.txt'}: output must be .obj, .glb, .ply, .stl or .off"
+    assert json_line(p.stdout) == {"error": message}
+    assert p.stderr == f"meshlm: error: {message}\n"
+    p = meshlm_cli("stats", "x.obj", "--bins", "many", "--json")  # the verb never ran
+    assert p.returncode == 2
+    assert json_line(p.stdout)["error"].startswith("Invalid value for '--bins'")
+    assert "Traceback" not in p.stderr

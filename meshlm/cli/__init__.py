@@ -3,11 +3,13 @@
 Each group of verbs lives in its own module under ``meshlm/cli/`` and registers its commands on
 :data:`app` when imported. :func:`main` turns library errors into one line on stderr and an exit
 code (0 ok, 1 bad input, 2 bad usage, 130 interrupted); no traceback reaches the user unless
-``MESHLM_DEBUG=1`` is set.
+``MESHLM_DEBUG=1`` is set. Under a verb's ``--json`` the error is also printed on stdout as a
+JSON object ``{"error": ...}`` (the contract: :mod:`meshlm.cli.app`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -15,7 +17,12 @@ import typer
 
 # Command modules register themselves on `app`; import order is the order in --help.
 from meshlm.cli import mesh_cmds  # noqa: E402,F401
-from meshlm.cli.app import app, fail  # noqa: E402,F401  (re-exported for command modules)
+from meshlm.cli.app import (  # noqa: E402,F401  (re-exported for command modules)
+    app,
+    fail,
+    json_output,
+    report_error,
+)
 
 for _optional in (
     "shapes_cmds", "data_cmds", "train_cmds", "base_cmds", "infer_cmds", "eval_cmds", "web_cmds"
@@ -45,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             aborts += (m.Abort,)
     aborts += (getattr(typer, "Abort", KeyboardInterrupt),)
 
+    json_output(False)  # a verb with --json turns it on
     try:
         rv = app(args=argv, standalone_mode=False)
         return int(rv) if isinstance(rv, int) else 0
@@ -54,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("meshlm: interrupted", err=True)
         return 130
     except usage_errors as exc:  # usage errors: bad option, missing argument
+        if "--json" in (sys.argv[1:] if argv is None else argv):  # the verb never ran: look
+            typer.echo(json.dumps({"error": exc.format_message()}))
         exc.show()
         return 2
     except KeyboardInterrupt:
@@ -62,19 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     except MeshlmError as exc:
         if os.environ.get("MESHLM_DEBUG"):
             raise
-        typer.echo(f"meshlm: error: {exc}", err=True)
+        report_error(str(exc))
         return 1
     except (OSError, MemoryError, RecursionError, ValueError) as exc:
         if os.environ.get("MESHLM_DEBUG"):
             raise
-        typer.echo(f"meshlm: error: {type(exc).__name__}: {exc}", err=True)
+        report_error(f"{type(exc).__name__}: {exc}")
         return 1
     except Exception as exc:  # last resort: never a traceback on the user's terminal
         if os.environ.get("MESHLM_DEBUG"):
             raise
-        typer.echo(
-            f"meshlm: internal error: {type(exc).__name__}: {exc} (set MESHLM_DEBUG=1 for details)",
-            err=True,
+        report_error(
+            f"{type(exc).__name__}: {exc} (set MESHLM_DEBUG=1 for details)",
+            prefix="internal error",
         )
         return 1
 

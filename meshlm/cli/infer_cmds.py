@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from meshlm.cli.app import app, fail
+from meshlm.cli.app import app, fail, json_output
 from meshlm.errors import MeshlmError
 
 ModelOpt = typer.Option(
@@ -87,7 +87,12 @@ def generate_cmd(
     save_reply: Path | None = typer.Option(None, "--save-reply", help="Write the raw reply text."),
     json_out: bool = typer.Option(False, "--json", help="Print the stats as one JSON object."),
 ) -> None:
-    """Generate a mesh from a text prompt and write it (OBJ, GLB, PLY or STL)."""
+    """Generate a mesh from a text prompt and write it (OBJ, GLB, PLY or STL).
+
+    With --json: one object of stats, repairs, "out" (the path as a string; a list of strings
+    when -o is given several times) and "png"; on failure the same object with "error" set.
+    """
+    json_output(json_out)
     for o in out:
         if o.suffix.lower() not in MESH_SUFFIXES:
             raise fail(f"{o}: output must be .obj, .glb, .ply, .stl or .off", code=2)
@@ -105,9 +110,10 @@ def generate_cmd(
         save_reply.parent.mkdir(parents=True, exist_ok=True)
         save_reply.write_text(result.text, encoding="utf-8")
     if result.mesh is None:
-        if json_out:
-            typer.echo(json.dumps({**result.to_dict(), "out": None}))
-        raise fail(f"the reply holds no mesh: {result.error}")
+        raise fail(
+            f"the reply holds no mesh: {result.error}",
+            fields={**result.to_dict(), "out": None, "png": None},
+        )
     from meshlm.files import save_mesh
 
     for o in out:
@@ -117,8 +123,15 @@ def generate_cmd(
 
         render_png(result.mesh, png)
     if json_out:
+        paths = [str(o) for o in out]
         typer.echo(
-            json.dumps({**result.to_dict(), "out": str(out), "png": str(png) if png else None})
+            json.dumps(
+                {
+                    **result.to_dict(),
+                    "out": paths[0] if len(paths) == 1 else paths,
+                    "png": str(png) if png else None,
+                }
+            )
         )
         return
     s = result.stats
@@ -146,9 +159,14 @@ def describe_cmd(
     max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Ask the model what a mesh is."""
+    """Ask the model what a mesh is.
+
+    With --json: one object (file, description and the generation stats); on failure
+    {"error": ...}.
+    """
     from meshlm.cli.mesh_cmds import load_any
 
+    json_output(json_out)
     engine = _engine(model, backend, base_url, threads, bins)
     mesh = load_any(meshfile, engine.bins)  # shown to the model at its own bins
     sampling = engine.default_sampling(seed=seed, temperature=temperature,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from meshlm.cli.app import app, fail
+from meshlm.cli.app import app, fail, json_output
 from meshlm.codec import DEFAULT_BINS, Mesh, canonicalize, decode
 from meshlm.errors import MeshlmError
 
@@ -115,9 +115,14 @@ def stats_cmd(
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file per line."),
     bins: int = BinsOpt,
 ) -> None:
-    """Vertices, faces, characters (and tokens, tokens per face) of each file's encoding."""
+    """Vertices, faces, characters (and tokens, tokens per face) of each file's encoding.
+
+    With --json: one object per file per line; a file that fails gives {"file", "error"} there
+    and its one-line message on stderr (exit 1 once all files are done).
+    """
     from meshlm.tokens import load_tokenizer, token_stats
 
+    json_output(json_out)
     tok = load_tokenizer(tokenizer) if tokenizer else None
     rows, failed = [], 0
     for f in files:
@@ -135,6 +140,8 @@ def stats_cmd(
         rows.append(row)
         if json_out:
             typer.echo(json.dumps(row))
+            if "error" in row:
+                typer.echo(f"meshlm: error: {row['error']}", err=True)
     if not json_out:
         _print_table(rows, with_tokens=tok is not None)
     if failed:
