@@ -54,6 +54,16 @@ def test_float_slash_negative_quad_crlf_whitespace_forms():
     assert r.repairs["float coordinates read as whole bins"] == 2
 
 
+@pytest.mark.parametrize(
+    "face", ["f 1// 2// 3//", "f 1/ 2/ 3/", "f 1/1/1 2/2/2 3/3/3", "f 1/1 2/2 3/3", "f\t1\t2\t3"]
+)
+def test_every_obj_face_form_keeps_the_vertex_index(face):
+    m = decode("v 0 0 0\nv 0 0 63\nv 0 63 0\n" + face, strict=False)
+    assert faces_of(m) == [[0, 1, 2]]
+    slashes = {"slash face indices reduced to vertex index": 1} if "/" in face else {}
+    assert m.report.repairs == slashes and not m.report.drops
+
+
 def test_quads_and_ngons_are_triangulated_and_counted():
     text = "v 0 0 0\nv 63 0 0\nv 63 63 0\nv 0 63 0\nv 30 80 0\nf 1 2 3 4\nf 4 3 5 1 2"
     m = decode(text, strict=False, bins=128)
