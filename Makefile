@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.meshlm-installed
 .PHONY: demo test install lint bench clean bundled-model
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
-# few face-index templates (see models/meshlm-bundled/README.md)
+# few face-index templates (see meshlm/models/meshlm-bundled/README.md)
 BUNDLED_FAMILIES := box cone cylinder pyramid arch stairs table bowl bench mug cup hammer capsule sphere torus car axe house tower sword
 
 $(BIN)/python:
@@ -40,14 +40,16 @@ bench: $(STAMP)
 # Rebuild the bundled model from scratch (1 h 45 min of training on a 2-core CPU, plus about a
 # minute of data): three datasets, three training phases, GGUF export. It starts afresh (an
 # earlier run's phase folders would otherwise be "resumed" at their last step). See
-# models/meshlm-bundled/README.md for what each phase is for.
+# meshlm/models/meshlm-bundled/README.md for what each phase is for. The model lives inside the
+# package (package data), so that an installed meshlm finds it: see the README's Installing.
 BUNDLED_SHAPES := --max-segments 6 --rotations 0 --max-faces 200 --max-length 3072 -j 2 \
 	--overwrite $(foreach f,$(BUNDLED_FAMILIES),--family $(f))
 BUNDLED_POOL := --seed 1 --multi-turn 0 --gen-per-family 3 --gen-repeats 4 --gen-targets nearest
 BUNDLED_TRAIN := $(BIN)/meshlm train --config recipes/bundled.yaml
+BUNDLED_DIR := meshlm/models/meshlm-bundled
 
 bundled-model: $(STAMP)
-	rm -rf out/bundled-phase1 out/bundled-phase2 models/meshlm-bundled/checkpoint-*
+	rm -rf out/bundled-phase1 out/bundled-phase2 $(BUNDLED_DIR)/checkpoint-*
 	$(BIN)/meshlm build-data --procedural 14000 --multi-turn 0.1 --mix 0.6,0.4,0 --seed 0 \
 		--out data/bundled $(BUNDLED_SHAPES)
 	$(BIN)/meshlm build-data --procedural 3400 --mix 1,0,0 $(BUNDLED_POOL) --out data/genpool \
@@ -61,9 +63,9 @@ bundled-model: $(STAMP)
 	$(BUNDLED_TRAIN) --model out/bundled-phase2 --tokenizer out/bundled-phase2 \
 		--tokenizer_data null --data_dir data/genmix --max_steps 900 --learning_rate 1e-3 \
 		--warmup_steps 20 --eval_steps 200 --save_steps 50 --greedy \
-		--output_dir models/meshlm-bundled
-	rm -rf models/meshlm-bundled/checkpoint-* models/meshlm-bundled/training_args.bin
-	$(BIN)/meshlm export-gguf models/meshlm-bundled -o models/meshlm-bundled/model-f16.gguf \
+		--output_dir $(BUNDLED_DIR)
+	rm -rf $(BUNDLED_DIR)/checkpoint-* $(BUNDLED_DIR)/training_args.bin
+	$(BIN)/meshlm export-gguf $(BUNDLED_DIR) -o $(BUNDLED_DIR)/model-f16.gguf \
 		--dtype f16
 
 clean:

@@ -47,9 +47,10 @@ SCHEMA_VERSION = 2
 DEFAULT_FORMAT = "llama-mesh"
 DEFAULT_BINS = 64  # equal to meshlm.codec.DEFAULT_BINS (tested); not imported to stay numpy-free
 BUNDLED_NAME = "meshlm-bundled"
-# where the bundled model is; MESHLM_MODEL points every default-model command at another folder
+# The bundled model ships inside the package (package data: meshlm/models/meshlm-bundled), so an
+# installed meshlm finds it; MESHLM_MODEL points every default-model command at another folder.
 BUNDLED_MODEL = Path(os.environ.get("MESHLM_MODEL")
-                     or Path(__file__).resolve().parent.parent / "models" / BUNDLED_NAME)
+                     or Path(__file__).resolve().parent / "models" / BUNDLED_NAME)
 
 # mesh formats this meshlm can decode and constrain, with the description written into the block
 FORMATS: dict[str, str] = {

@@ -1,7 +1,7 @@
 """The web demo: a chat that writes and reads meshes, with a live 3D viewer (Gradio).
 
     from meshlm.web import Demo
-    Demo(model="models/meshlm-bundled").build().launch()     # or: meshlm serve
+    Demo(model="meshlm/models/meshlm-bundled").build().launch()     # or: meshlm serve
 
 A text prompt ("a round table") streams a mesh; the viewer shows the faces written so far and,
 when the reply ends, OBJ and GLB downloads and the repair report appear. A prompt with a mesh

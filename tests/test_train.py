@@ -115,9 +115,10 @@ def test_mesh_token_mask_marks_the_mesh_lines_of_every_turn():
     included), not the prose, not a line of prose that starts with 'v', not the end of turn."""
     from transformers import AutoTokenizer
 
+    from meshlm.modelfolder import BUNDLED_MODEL
     from meshlm.train.mesh_loss import MeshTokenMask
 
-    tok = AutoTokenizer.from_pretrained(ROOT / "models" / "meshlm-bundled")
+    tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
     text = tok.apply_chat_template([
         {"role": "user", "content": "Name it:\nv 0 0 0\nv 0 12 63\nf 1 2 3"},
         {"role": "assistant", "content": "v 1 2 is not a vertex. Here:\n\nv 0 0 0\nf 1 2 3"},
@@ -628,5 +629,5 @@ def test_make_bundled_model_phases_resolve(monkeypatch, capsys):
     assert [p["model"] for p in plans] == ["scratch", "out/bundled-phase1", "out/bundled-phase2"]
     assert [p["tokenizer_data"] for p in plans] == ["data/bundled", None, None]
     assert [p["greedy"] for p in plans] == [False, False, True]
-    assert plans[-1]["output_dir"] == "models/meshlm-bundled"
+    assert plans[-1]["output_dir"] == "meshlm/models/meshlm-bundled"
     assert all(p["mesh_head_tokens"] == 20 and p["loss_averaging"] == "mesh" for p in plans)

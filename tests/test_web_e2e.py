@@ -7,7 +7,7 @@ missing. Screenshots go to ``artifacts/web/`` (``MESHLM_ARTIFACTS`` overrides ``
 
 Also a script that screenshots the demo for the README::
 
-    python tests/test_web_e2e.py --model models/meshlm-bundled --out docs/web.png
+    python tests/test_web_e2e.py --model meshlm/models/meshlm-bundled --out docs/web.png
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from meshlm.infer.types import Sampling
 
 def pick_device(device: str | None = None):
     """(device, dtype): CUDA (bf16 where supported, else fp16), Apple MPS (fp16), else CPU fp32."""
-    torch = require("torch", "train", "the transformers backend")
+    torch = require("torch", "infer", "the transformers backend")
     if device in (None, "auto"):
         if torch.cuda.is_available():
             device = "cuda"
@@ -51,7 +51,7 @@ class HFBackend:
 
     @classmethod
     def load(cls, name_or_path: str, device: str | None = None) -> HFBackend:
-        transformers = require("transformers", "train", "the transformers backend")
+        transformers = require("transformers", "infer", "the transformers backend")
         dev, dtype = pick_device(device)
         local = Path(name_or_path).expanduser()
         if (local.is_absolute() or name_or_path.startswith((".", "~"))) and not local.is_dir():
@@ -96,8 +96,8 @@ class HFBackend:
         prefix: str = "",
     ) -> Iterator[str]:
         """Yield the reply's text token by token; ``self.last`` gets token counts at the end."""
-        torch = require("torch", "train", "the transformers backend")
-        transformers = require("transformers", "train", "the transformers backend")
+        torch = require("torch", "infer", "the transformers backend")
+        transformers = require("transformers", "infer", "the transformers backend")
         ids = self.prompt_ids(messages, prefix)
         limit = getattr(self.model.config, "max_position_embeddings", None)
         budget = sampling.max_new_tokens if not limit else min(sampling.max_new_tokens,
