@@ -7,7 +7,9 @@
  *
  * encode(vertices: buffer of float64 (n*3), faces: buffer of int64 (m*3), n, m, bins)
  *     -> (text, nv, nf), or an int error code (ERR_* below): codec.py then
- *     reruns the numpy path, which raises the error with its message.
+ *     reruns the numpy path, which raises the error with its message -- or, for
+ *     ERR_TWO_SIDED (a vertex set present with both windings), orients the double-sided
+ *     pieces itself (codec._orient_pieces).
  * canonical(...) same arguments -> (q, f): bytearrays of int64 (nv*3, nf*3), or an error code.
  * decode(body: str) where body is stripped text plus one "\n", bins
  *     -> (q, f) bytearrays when it is valid canonical text, else None (codec.py then finds
@@ -23,7 +25,10 @@
 #define QUANT_EPS 1e-4
 
 enum { OK = 0, ERR_NONFINITE = 1, ERR_ZERO_SIZE = 2, ERR_COLLAPSE = 3, ERR_INDEX = 4,
-       ERR_NOFACES = 5, ERR_MEMORY = 6 };
+       ERR_NOFACES = 5, ERR_MEMORY = 6, ERR_TWO_SIDED = 7 };
+
+/* Bumped whenever the kernel's output or bail-outs change; codec.py ignores an older build. */
+#define REVISION 2
 
 typedef struct { int64_t key; int64_t idx; } KeyIdx;
 
@@ -149,8 +154,11 @@ static int canonical(const double *v, const int64_t *faces_in, int64_t n, int64_
     qsort(fk, (size_t)m, sizeof(FaceKey), cmp_face);
     int64_t nf = 0;
     for (int64_t i = 0; i < m; i++) {
-        if (i && fk[i].r0 == fk[i - 1].r0 && fk[i].lo == fk[i - 1].lo && fk[i].hi == fk[i - 1].hi)
+        if (i && fk[i].r0 == fk[i - 1].r0 && fk[i].lo == fk[i - 1].lo && fk[i].hi == fk[i - 1].hi) {
+            /* the same vertex set with both windings (double-sided): numpy chooses per piece */
+            if (fk[i].flag != fk[i - 1].flag) { rc = ERR_TWO_SIDED; goto done; }
             continue;
+        }
         fq[3 * nf] = fk[i].r0; fq[3 * nf + 1] = fk[i].r1; fq[3 * nf + 2] = fk[i].r2;
         nf++;
     }
@@ -318,4 +326,8 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_ccodec",
                                     "Compiled fast path of meshlm.codec.", -1, methods};
 
-PyMODINIT_FUNC PyInit__ccodec(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__ccodec(void) {
+    PyObject *mod = PyModule_Create(&module);
+    if (mod && PyModule_AddIntConstant(mod, "REVISION", REVISION) < 0) { Py_DECREF(mod); return NULL; }
+    return mod;
+}

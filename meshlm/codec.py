@@ -17,9 +17,11 @@ produced by :func:`encode` as follows:
    an integer counts as that integer, so float32 storage in GLB/PLY/STL cannot move a bin;
    63 stays 63);
 3. merge vertices that fall in the same cell, drop faces that become degenerate and duplicate
-   faces (the same vertex set; of two windings the lexicographically smallest is kept), drop
-   vertices no face uses -- and, if dropping faces shrank the bounding box, redo 1-3 on what is
-   left, so that encoding is idempotent on its own output;
+   faces (the same vertex set and winding), drop vertices no face uses -- and, if dropping faces
+   shrank the bounding box, redo 1-3 on what is left, so that encoding is idempotent on its own
+   output. A vertex set present with both windings (double-sided geometry, as glTF exporters
+   write it) keeps one face, wound to agree with its neighbours and, for a piece that is all
+   double-sided, to face outward (:func:`_orient_pieces`);
 4. sort vertices ascending by (x, y, z) and renumber;
 5. rotate each face cyclically so its smallest index comes first (winding kept);
 6. sort faces ascending by the tuple of their sorted indices.
@@ -52,6 +54,11 @@ except ImportError:  # pragma: no cover - depends on the install
     _ccodec = None
 if os.environ.get("MESHLM_PURE_NUMPY") == "1":
     _ccodec = None
+#: The kernel revision this module's numpy path matches (``REVISION`` in _ccodec.c); a build
+#: left from an older source is not used, as its output could differ.
+KERNEL_REVISION = 2
+if _ccodec is not None and getattr(_ccodec, "REVISION", 1) != KERNEL_REVISION:
+    _ccodec = None  # pragma: no cover - a stale build: reinstall (pip install -e .)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,6 +198,13 @@ def quantize(vertices: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
 
 def _quantize(v: np.ndarray, bins: int) -> np.ndarray:
     lo, hi = v.min(axis=0), v.max(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        overflow = not (np.isfinite(hi - lo).all() and np.isfinite(lo + hi).all())
+    if overflow and np.isfinite(v).all():
+        # coordinates near the float64 limit: their span overflows. Scaling by a power of two is
+        # exact, so the bins are those of the same mesh at a smaller scale.
+        v = v * 0.25
+        lo, hi = lo * 0.25, hi * 0.25
     extent = float((hi - lo).max())
     if not np.isfinite(extent) or extent <= 0.0:
         raise MeshError("mesh has zero size (all vertices coincide)")
@@ -212,30 +226,144 @@ def dequantize(quantized: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def triangulate(faces) -> np.ndarray:
-    """Turn a face list into (m, 3) int64 triangles.
+def triangulate(faces, vertices=None) -> np.ndarray:
+    """Turn a face list into (m, 3) int64 triangles, keeping each polygon's winding.
 
-    Accepts an (m, k) integer array (k >= 3) or a ragged sequence of index sequences. A polygon
-    ``(a, b, c, d, ...)`` becomes the fan ``(a, b, c), (a, c, d), ...`` around its first vertex,
-    which keeps the winding and is exact for convex polygons (what OBJ quads and n-gons are in
-    practice). Faces with fewer than 3 indices raise MeshError.
+    Parameters
+    ----------
+    faces : (m, k) int array (k >= 3) or a ragged sequence of index sequences
+        0-based vertex indices of triangles, quads and n-gons.
+    vertices : (n, 3) float, optional
+        Positions. With them, a polygon that is not convex is triangulated by ear clipping so that
+        the triangles cover exactly the polygon (a U-shaped 8-gon keeps its notch open).
+
+    A triangle is kept as is. A convex polygon ``(a, b, c, d, ...)`` -- and every polygon when
+    ``vertices`` is not given -- becomes the fan ``(a, b, c), (a, c, d), ...`` around its first
+    vertex: exact for convex polygons, and what meshlm always did, so the canonical text of every
+    mesh of triangles and convex polygons is unchanged. A polygon is convex when, on its best-fit
+    plane (Newell's normal), it turns the same way at every corner and once around. The others
+    are ear-clipped on that plane (:func:`_ear_clip`; Eberly, "Triangulation by Ear Clipping",
+    Geometric Tools 2002); a polygon with ``k`` corners always gives ``k - 2`` triangles. Polygons
+    with an index outside ``vertices`` are fanned (the caller reports the index).
+
+    Returns (sum of k - 2, 3) int64, the triangles of each polygon in polygon order.
+    Raises MeshError for a face with fewer than 3 indices.
     """
     if isinstance(faces, np.ndarray) and faces.ndim == 2:
-        arr = faces
-        if arr.shape[1] < 3:
-            raise MeshError(f"faces need at least 3 indices each, got shape {arr.shape}")
-        if arr.shape[1] == 3:
-            return arr.astype(np.int64, copy=False)
-        k = arr.shape[1]
-        tris = [arr[:, [0, i, i + 1]] for i in range(1, k - 1)]
-        return np.stack(tris, axis=1).reshape(-1, 3).astype(np.int64)
-    out: list[tuple[int, int, int]] = []
-    for poly in faces:
-        poly = [int(i) for i in poly]
-        if len(poly) < 3:
-            raise MeshError(f"a face needs at least 3 indices, got {poly}")
-        out.extend((poly[0], poly[i], poly[i + 1]) for i in range(1, len(poly) - 1))
-    return np.asarray(out, dtype=np.int64).reshape(-1, 3)
+        if faces.shape[1] < 3:
+            raise MeshError(f"faces need at least 3 indices each, got shape {faces.shape}")
+        groups = {faces.shape[1]: (np.arange(len(faces)), faces.astype(np.int64, copy=False))}
+        sizes = np.full(len(faces), faces.shape[1], dtype=np.int64)
+    else:
+        polys = [[int(i) for i in poly] for poly in faces]
+        for poly in polys:
+            if len(poly) < 3:
+                raise MeshError(f"a face needs at least 3 indices, got {poly}")
+        sizes = np.array([len(p) for p in polys], dtype=np.int64)
+        groups = {}
+        for k in np.unique(sizes).tolist():
+            rows = np.flatnonzero(sizes == k)
+            groups[k] = (rows, np.array([polys[i] for i in rows], dtype=np.int64).reshape(-1, k))
+    if len(groups) == 1 and 3 in groups:
+        return groups[3][1]
+    v = None if vertices is None else np.asarray(vertices, dtype=np.float64)
+    start = np.concatenate(([0], np.cumsum(sizes - 2)))
+    out = np.empty((int(start[-1]), 3), dtype=np.int64)
+    for k, (rows, arr) in groups.items():
+        tris = np.stack([arr[:, [0, i, i + 1]] for i in range(1, k - 1)], axis=1)
+        if k > 3 and v is not None and v.ndim == 2 and v.shape[1:] == (3,) and len(arr):
+            for j in np.flatnonzero(~_convex(arr, v)).tolist():
+                tris[j] = _ear_clip(arr[j], v)
+        out[start[rows][:, None] + np.arange(k - 2)] = tris
+    return out
+
+
+def _convex(polys: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(m, k) polygons -> (m,) bool: convex (or degenerate, or indexing outside ``v``), where
+    the fan is exact or as good as any triangulation."""
+    ok = (polys >= 0).all(axis=1) & (polys < len(v)).all(axis=1)
+    result = np.ones(len(polys), dtype=bool)
+    if not ok.any():
+        return result
+    p = v[polys[ok]]  # (m, k, 3)
+    nxt = np.roll(p, -1, axis=1)
+    normal = np.cross(p, nxt).sum(axis=1)  # Newell: twice the vector area
+    size = np.linalg.norm(normal, axis=1)
+    edges = nxt - p
+    turn = np.cross(np.roll(edges, 1, axis=1), edges)  # at each corner
+    sin = np.einsum("mkj,mj->mk", turn, normal)
+    cos = np.einsum("mkj,mkj->mk", np.roll(edges, 1, axis=1), edges) * size[:, None]
+    angle = np.arctan2(sin, cos)  # signed exterior angle at each corner
+    lengths = np.linalg.norm(edges, axis=2)
+    scale = np.roll(lengths, 1, axis=1) * lengths * size[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bent = sin < -1e-9 * scale  # a corner that turns the other way
+    once = np.abs(angle.sum(axis=1) - 2 * np.pi) < 1e-6  # not a star (turns twice around)
+    flat = size <= 1e-12 * np.maximum(lengths.max(axis=1), 1e-300) ** 2
+    result[ok] = flat | (~bent.any(axis=1) & once)
+    return result
+
+
+def _ear_clip(poly: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Ear-clip one simple polygon ``poly`` (k,) on its best-fit plane -> (k - 2, 3) triangles
+    with the polygon's winding. An ear is a convex corner whose triangle holds no other corner of
+    what is left (corners at the same position as the ear's own do not count). Corners are tried
+    in order from the last ear, so the result depends on the polygon alone. If no ear is left (a
+    self-intersecting polygon), the sharpest convex corner -- or the first corner -- is cut."""
+    p = v[poly]
+    normal = np.cross(p, np.roll(p, -1, axis=0)).sum(axis=0)
+    n = normal / np.linalg.norm(normal)
+    axis = np.eye(3)[int(np.argmin(np.abs(n)))]
+    u = np.cross(n, axis)
+    u /= np.linalg.norm(u)
+    w = np.cross(n, u)  # (u, w, n) right-handed: the polygon runs counter-clockwise in (u, w)
+    xy = np.stack((p @ u, p @ w), axis=1)
+    eps = 1e-12 * float(np.ptp(xy, axis=0).max()) ** 2
+    left = list(range(len(poly)))
+    tris: list[tuple[int, int, int]] = []
+    i = 0
+    while len(left) > 3:
+        m = len(left)
+        best, best_cross = None, 0.0
+        for step in range(m):
+            j = (i + step) % m
+            a, b, c = left[j - 1], left[j], left[(j + 1) % m]
+            cross = _cross2(xy[a], xy[b], xy[c])
+            if cross <= eps:
+                continue  # reflex or flat corner
+            if best is None or cross > best_cross:
+                best, best_cross = j, cross
+            if not _holds_a_corner(xy, left, a, b, c, eps):
+                break
+        else:
+            j = best if best is not None else 0
+        a, b, c = left[j - 1], left[j], left[(j + 1) % m]
+        tris.append((a, b, c))
+        del left[j]
+        i = j % len(left)
+    tris.append(tuple(left))
+    return poly[np.asarray(tris, dtype=np.int64)]
+
+
+def _cross2(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+    return float((b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0]))
+
+
+def _holds_a_corner(xy: np.ndarray, left: list[int], a: int, b: int, c: int, eps: float) -> bool:
+    """True when a remaining corner other than a, b, c lies in or on the triangle (a, b, c)."""
+    others = [k for k in left if k not in (a, b, c)]
+    pts = xy[others]
+    corners = xy[[a, b, c]]
+    same = (np.abs(pts[:, None, :] - corners[None]).max(axis=2) == 0).any(axis=1)
+    pts = pts[~same]
+    if not len(pts):
+        return False
+    d = []
+    for s, t in ((a, b), (b, c), (c, a)):
+        e = xy[t] - xy[s]
+        d.append(e[0] * (pts[:, 1] - xy[s][1]) - e[1] * (pts[:, 0] - xy[s][0]))
+    inside = (d[0] >= -eps) & (d[1] >= -eps) & (d[2] >= -eps)
+    return bool(inside.any())
 
 
 def _check_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
@@ -247,7 +375,7 @@ def _check_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
         raise MeshError(f"vertices must have shape (n, 3), got {v.shape}")
     if not np.isfinite(v).all():
         raise MeshError("vertices contain NaN or infinite coordinates")
-    f = triangulate(faces)
+    f = triangulate(faces, v)
     if len(f) == 0:
         raise MeshError("mesh has no faces")
     if f.min() < 0 or f.max() >= len(v):
@@ -272,9 +400,13 @@ def _unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ks[new], order[new], inverse
 
 
-def _canonical_faces(f: np.ndarray, n: int) -> np.ndarray:
-    """Rotate faces min-first, sort by sorted-index tuple, drop duplicates (the smallest
-    winding of a duplicate pair is kept). ``f`` : (m, 3) int64 without degenerate faces."""
+def _canonical_faces(f: np.ndarray, n: int, q: np.ndarray | None = None) -> np.ndarray:
+    """Rotate faces min-first, sort by sorted-index tuple, drop duplicates. ``f`` : (m, 3) int64
+    cell indices without degenerate faces; ``q`` : (n, 3) int64 cell coordinates.
+
+    Of two faces on the same vertex set with the same winding one is kept. A vertex set present
+    with both windings (double-sided geometry) gets its orientation from :func:`_orient_pieces`;
+    without ``q`` the lexicographically smallest winding is kept."""
     a, b, c = f[:, 0], f[:, 1], f[:, 2]
     b_first = (b < a) & (b < c)
     c_first = (c < a) & (c < b)
@@ -286,23 +418,110 @@ def _canonical_faces(f: np.ndarray, n: int) -> np.ndarray:
         k_sorted = (r0 * n + lo) * n + (r1 + r2 - lo)
         order = np.argsort(k_sorted * 2 + (r1 != lo), kind="stable")
         ks = k_sorted[order]
-        keep = np.empty(len(ks), dtype=bool)
-        keep[:1] = True
-        np.not_equal(ks[1:], ks[:-1], out=keep[1:])
+        same = ks[1:] == ks[:-1]
     else:
         hi = r1 + r2 - lo
         order = np.lexsort((r1, hi, lo, r0))
         s = np.stack((r0, lo, hi), axis=1)[order]
-        keep = np.ones(len(s), dtype=bool)
-        keep[1:] = np.any(s[1:] != s[:-1], axis=1)
+        same = np.all(s[1:] == s[:-1], axis=1)
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = ~same
     idx = order[keep]
-    return np.stack((r0[idx], r1[idx], r2[idx]), axis=1)
+    out = np.stack((r0[idx], r1[idx], r2[idx]), axis=1)
+    flipped = (r1 != lo)[order]
+    both = same & (flipped[1:] != flipped[:-1])  # a set seen with both windings
+    if q is None or not both.any():
+        return out
+    group = np.cumsum(keep) - 1
+    two_sided = np.zeros(len(out), dtype=bool)
+    two_sided[group[1:][both]] = True
+    return _orient_pieces(out, two_sided, q)
+
+
+def _orient_pieces(faces: np.ndarray, two_sided: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Choose the winding of double-sided faces (vertex sets present with both windings).
+
+    ``faces`` : (m, 3) int64 canonical faces (min-first, sorted, one per vertex set);
+    ``two_sided`` : (m,) bool; ``q`` : (n, 3) int64 coordinates. Returns ``faces`` with some
+    double-sided faces turned over (``(a, b, c)`` -> ``(a, c, b)``, so the order is unchanged).
+
+    Faces are linked when they share an edge. A double-sided face takes the winding that agrees
+    with a neighbour whose winding is known (two faces agree when they run their shared edge in
+    opposite directions), breadth first from the one-sided faces in canonical order. A piece of
+    double-sided faces that touches no one-sided face is made consistent from its first face and
+    then turned so that it faces outward: its signed volume about its centroid positive (for a
+    closed piece that is its volume), else, for a flat piece, its area vector's largest component
+    positive. Depends on the set of faces alone, not on their input order.
+    """
+    m = len(faces)
+    edges: dict[tuple[int, int], list[int]] = {}
+    for i, (a, b, c) in enumerate(faces.tolist()):
+        for s, t in ((a, b), (b, c), (c, a)):
+            edges.setdefault((s, t) if s < t else (t, s), []).append(i)
+    # +1 if the face (as stored) runs the edge from its smaller to its larger vertex
+    sign = np.zeros(m, dtype=np.int8)  # 0 = not decided, +1 keep, -1 turn over
+    sign[~two_sided] = 1
+
+    def neighbours(i: int):
+        a, b, c = faces[i].tolist()
+        for s, t in ((a, b), (b, c), (c, a)):
+            key = (s, t) if s < t else (t, s)
+            d_i = 1 if s < t else -1
+            for j in edges[key]:
+                if j != i:
+                    x, y, z = faces[j].tolist()
+                    d_j = 1 if (x, y) == key or (y, z) == key or (z, x) == key else -1
+                    yield j, -d_i * d_j
+
+    def spread(queue: list[int], members: list[int] | None) -> None:
+        head = 0
+        while head < len(queue):
+            i = queue[head]
+            head += 1
+            for j, rel in neighbours(i):
+                if sign[j] == 0:
+                    sign[j] = sign[i] * rel
+                    queue.append(j)
+                    if members is not None:
+                        members.append(j)
+
+    spread(np.flatnonzero(~two_sided).tolist(), None)
+    for seed in np.flatnonzero(sign == 0).tolist():
+        if sign[seed] != 0:
+            continue
+        sign[seed] = 1
+        piece = [seed]
+        spread([seed], piece)
+        sign[piece] *= _outward(faces[piece], sign[piece], q)
+    out = faces.copy()
+    turn = sign < 0
+    out[turn, 1], out[turn, 2] = faces[turn, 2], faces[turn, 1]
+    return out
+
+
+def _outward(faces: np.ndarray, sign: np.ndarray, q: np.ndarray) -> int:
+    """+1 if the piece ``faces`` wound as ``sign`` says faces outward, else -1 (see
+    :func:`_orient_pieces`)."""
+    f = faces.copy()
+    f[sign < 0, 1], f[sign < 0, 2] = faces[sign < 0, 2], faces[sign < 0, 1]
+    p = q[f].astype(np.float64)
+    used = np.unique(f)
+    centre = q[used].astype(np.float64).mean(axis=0)
+    a, b, c = p[:, 0] - centre, p[:, 1] - centre, p[:, 2] - centre
+    volume = float(np.einsum("ij,ij->", a, np.cross(b, c)))
+    area = np.cross(b - a, c - a).sum(axis=0)
+    scale = float(np.ptp(q[used], axis=0).max()) or 1.0
+    if abs(volume) > 1e-9 * scale**3:
+        return 1 if volume > 0 else -1
+    k = int(np.argmax(np.abs(area)))
+    return -1 if area[k] < 0 else 1
 
 
 def canonicalize(vertices, faces, bins: int = DEFAULT_BINS) -> Mesh:
     """Quantize and order a mesh canonically (steps 1-6 of the module docstring).
 
-    vertices : (n, 3) float; faces : (m, 3) int (or (m, k) / ragged polygons, fan-triangulated).
+    vertices : (n, 3) float; faces : (m, 3) int (or (m, k) / ragged polygons, triangulated by
+    :func:`triangulate` with the vertices: fan if convex, ear clipping if not).
     Returns a :class:`Mesh` whose ``to_text()`` is the canonical text. Invariant to vertex order,
     face order, translation and uniform (positive) scale of the input.
     Raises MeshError for bad arrays, zero size, or a mesh that collapses to nothing at ``bins``.
@@ -354,7 +573,8 @@ def _canonicalize_numpy(vertices, faces, bins: int) -> Mesh:
         if int(still.sum()) == n_used:
             break
         # some vertex lost all its faces: the bounding box may shrink, normalize again
-    return Mesh(quantized=q[first], faces=_canonical_faces(cf, len(cells)), bins=bins)
+    faces = _canonical_faces(cf, len(cells), q[first])
+    return Mesh(quantized=q[first], faces=faces, bins=bins)
 
 
 def format_text(quantized: np.ndarray, faces: np.ndarray) -> str:
@@ -374,7 +594,8 @@ def encode(vertices, faces, bins: int = DEFAULT_BINS) -> str:
     vertices : (n, 3) float
         Positions, Y up. Any translation and uniform scale (normalized away).
     faces : (m, 3) int, (m, k) int or a ragged list of polygons
-        0-based vertex indices. Quads and n-gons are fan-triangulated around their first vertex.
+        0-based vertex indices. Quads and n-gons are triangulated by :func:`triangulate`: convex
+        ones as the fan around their first vertex, concave ones by ear clipping.
     bins : int
         Levels per axis, 2..1024 (LLaMA-Mesh: 64).
 
