@@ -147,6 +147,7 @@ def test_threads_reach_the_backend_and_do_not_change_the_output(gguf_path, tmp_p
     assert a.text == b.text
     one.backend.llm.close()
     two.backend.llm.close()
+    assert not one.backend.auto_threads
     with pytest.raises(MeshlmError, match="threads must be >= 1, got 0"):
         load(str(gguf_path), threads=0)
     assert main(["generate", "a stool", "-o", str(tmp_path / "m.obj"), "--model",
@@ -154,6 +155,30 @@ def test_threads_reach_the_backend_and_do_not_change_the_output(gguf_path, tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["meshlm: error: threads must be >= 1, got 0"]
     assert not (tmp_path / "m.obj").exists()
+
+
+def test_automatic_threads_leave_a_busy_core_to_its_job(gguf_path):
+    """Without --threads, llama.cpp gets the cores other processes leave free (issue 18), counted
+    at load and again before a generation; the reply is the one a fixed count gives."""
+    from meshlm.infer import load
+    from meshlm.infer.cpu import usable_cores
+
+    n = usable_cores()
+    auto = load(str(gguf_path))
+    assert auto.backend.auto_threads and 1 <= auto.backend.llm.n_threads <= n
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        auto.backend.RECOUNT_S = 0.0  # count again before this generation
+        a = auto.generate("a table", seed=5, max_new_tokens=120, temperature=0.0)
+        assert auto.backend.llm.n_threads == auto.backend.llm.n_threads_batch <= max(1, n - 1)
+    finally:
+        hog.kill()
+        hog.wait()
+    one = load(str(gguf_path), threads=1)
+    assert one.generate("a table", seed=5, max_new_tokens=120, temperature=0.0).text == a.text
+    auto.backend.llm.close()
+    one.backend.llm.close()
 
 
 def test_generate_warns_when_the_model_does_not_know_the_family(gguf_path, tmp_path, capsys):

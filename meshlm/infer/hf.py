@@ -7,6 +7,7 @@ grammar refuses (it runs before temperature/top-k/top-p, so sampling only sees v
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -15,7 +16,21 @@ from pathlib import Path
 
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
+from meshlm.infer.cpu import default_threads
 from meshlm.infer.types import Sampling
+
+
+def set_torch_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads (process-wide) and return them: ``threads`` when given, else
+    the cores other processes leave free (:func:`meshlm.infer.cpu.default_threads`; torch's
+    OpenMP threads wait on each other like llama.cpp's). With ``OMP_NUM_THREADS`` set and no
+    ``threads``, torch's own choice stands."""
+    torch = require("torch", "infer", "the transformers backend")
+    if threads is None and os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    n = threads or default_threads()
+    torch.set_num_threads(n)
+    return n
 
 
 def pick_device(device: str | None = None):

@@ -13,13 +13,18 @@ this relies on, the swap does not happen and the logits processor masks as befor
 
 The prompt is the model's own chat template (stored in the GGUF) rendered with Jinja, then
 tokenized by llama.cpp. The vocabulary is classified once from llama.cpp's own token pieces.
+
+Threads: without ``n_threads`` the backend uses the cores that other processes leave free
+(:func:`meshlm.infer.cpu.default_threads`), counted at load and again before a generation when
+the last count is more than ``RECOUNT_S`` seconds old -- llama.cpp's threads wait on each other
+at every step, so one thread on a core another job holds slows all of them (issue 18: 78 s for
+the demo mesh with two threads on a 2-core machine running one other job, 5.6 s with one).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +33,7 @@ import numpy as np
 
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
+from meshlm.infer.cpu import default_threads
 from meshlm.infer.types import Sampling
 
 _DEFAULT_TEMPLATE = (  # Llama-3 layout, for GGUFs that carry no template
@@ -43,6 +49,8 @@ class LlamaCppBackend:
     name = "llama.cpp"
     #: run the constraint as llama.cpp's first sampler stage (False: the logits-processor mask)
     fast_filter = True
+    #: with automatic threads, count the free cores again before a generation after this long
+    RECOUNT_S = 5.0
 
     def __init__(self, llm, path: str):
         self.llm = llm
@@ -53,22 +61,39 @@ class LlamaCppBackend:
         self.eos_ids = sorted(self._eos_ids(meta))
         self._index: VocabIndex | None = None
         self.last: dict = {}
+        self.auto_threads = False  # set by load() when the caller gave no thread count
+        self._counted_at = time.monotonic()
 
     @classmethod
     def load(cls, path: str, n_ctx: int | None = None,
              n_threads: int | None = None) -> LlamaCppBackend:
-        """Open a GGUF; ``n_ctx`` defaults to the model's training context (at most 8192)."""
+        """Open a GGUF; ``n_ctx`` defaults to the model's training context (at most 8192);
+        ``n_threads`` (generation and prompt processing) defaults to the free cores."""
         llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
         if not Path(path).is_file():
             raise MeshlmError(f"{path}: no such GGUF file")
         try:
             if n_ctx is None:
                 n_ctx = min(8192, _context_length(path))
+            threads = n_threads or default_threads()
             llm = _mesh_llama_class(llama_cpp)(model_path=str(path), n_ctx=n_ctx, verbose=False,
-                                  n_threads=n_threads or os.cpu_count() or 1)
+                                               n_threads=threads, n_threads_batch=threads)
         except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError on bad files
             raise MeshlmError(f"{path}: llama.cpp cannot load it: {exc}") from None
-        return cls(llm, str(path))
+        backend = cls(llm, str(path))
+        backend.auto_threads = n_threads is None
+        return backend
+
+    def _recount_threads(self) -> None:
+        """With automatic threads, use the cores free now if the last count is stale."""
+        if not self.auto_threads or time.monotonic() - self._counted_at < self.RECOUNT_S:
+            return
+        n = default_threads(0.05)
+        self._counted_at = time.monotonic()
+        ctx = getattr(self.llm, "_ctx", None)
+        if n != self.llm.n_threads and hasattr(ctx, "set_n_threads"):
+            ctx.set_n_threads(n, n)
+            self.llm.n_threads = self.llm.n_threads_batch = n
 
     def _piece(self, tok: int, special: bool = True) -> str:
         return self.llm.detokenize([tok], special=special).decode("utf-8", errors="replace")
@@ -110,6 +135,7 @@ class LlamaCppBackend:
     def stream_reply(self, messages: list[dict], sampling: Sampling,
                      make_constraint: Callable[[VocabIndex], MeshConstraint] | None = None,
                      prefix: str = "") -> Iterator[str]:
+        self._recount_threads()
         ids = self.prompt_ids(messages, prefix)
         budget = min(sampling.max_new_tokens, self.llm.n_ctx() - len(ids))
         if budget < 1:
