@@ -323,8 +323,9 @@ def load(
     model name on an OpenAI-compatible server (``backend="openai"`` with ``base_url``).
     ``model=None`` is the bundled model. ``backend="auto"`` picks llama.cpp for ``.gguf`` paths,
     openai when ``base_url`` is given, else transformers. ``threads``: CPU threads for llama.cpp
-    (default: one per core) or, for transformers, torch's intra-op threads (process-wide); on a
-    machine busy with other work fewer threads than cores can be much faster with llama.cpp.
+    or, for transformers, torch's intra-op threads (process-wide); default: the cores other
+    processes leave free (:func:`meshlm.infer.cpu.default_threads`; on a busy machine one thread
+    per core collapses).
 
     The mesh format (name and bins) comes from the model folder's meshlm.json
     (:mod:`meshlm.modelfolder`; LLaMA-Mesh at 64 bins without one, e.g. a hub id or a server);
@@ -349,12 +350,9 @@ def load(
             "openai" if base_url else ("llamacpp" if name.endswith(".gguf") else "transformers")
         )
     if backend in ("transformers", "hf"):
-        from meshlm.infer.hf import HFBackend
+        from meshlm.infer.hf import HFBackend, set_torch_threads
 
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
+        set_torch_threads(threads)  # None: the free cores (process-wide)
         info = _model_info(name)
         return _with_notes(Engine(HFBackend.load(name, device=device), bins=bins, info=info,
                                   shape_families=_families(info),
