@@ -15,8 +15,8 @@ the stream's first snapshot holding 100 complete faces (prompt processing includ
 local backend, llama.cpp also with one thread (for a model this small, threads mostly wait on
 each other; on a busy machine two spinning threads are much slower than one).
 
-    python benchmarks/infer.py [--model meshlm/models/meshlm-bundled] [--n 6] [--max-new-tokens 2048]
-                               [--faces 100] [--skip-cost]
+    python benchmarks/infer.py [--model meshlm/models/meshlm-bundled] [--n 6]
+                               [--max-new-tokens 2048] [--faces 100] [--skip-cost]
 """
 
 from __future__ import annotations

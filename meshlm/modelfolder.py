@@ -49,13 +49,14 @@ DEFAULT_BINS = 64  # equal to meshlm.codec.DEFAULT_BINS (tested); not imported t
 BUNDLED_NAME = "meshlm-bundled"
 # The bundled model ships inside the package (package data: meshlm/models/meshlm-bundled), so an
 # installed meshlm finds it; MESHLM_MODEL points every default-model command at another folder.
-BUNDLED_MODEL = Path(os.environ.get("MESHLM_MODEL")
-                     or Path(__file__).resolve().parent / "models" / BUNDLED_NAME)
+BUNDLED_MODEL = Path(
+    os.environ.get("MESHLM_MODEL") or Path(__file__).resolve().parent / "models" / BUNDLED_NAME
+)
 
 # mesh formats this meshlm can decode and constrain, with the description written into the block
 FORMATS: dict[str, str] = {
     "llama-mesh": "v X Y Z lines (integers 0..bins-1, sorted by x, y, z), then f A B C lines "
-                  "(1-based triangles, canonical order); docs/format.md",
+    "(1-based triangles, canonical order); docs/format.md",
 }
 _OLD_FORMAT_NAMES = {"llama-mesh-obj": "llama-mesh"}  # schema 1 (and dataset manifests of then)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -84,12 +85,15 @@ class MeshFormat:
 
     def to_dict(self) -> dict[str, Any]:
         """The format block (same keys in ``meshlm.json`` and a dataset's ``manifest.json``)."""
-        return {"name": self.name, "bins": self.bins, "up_axis": "y",
-                "description": FORMATS.get(self.name, "")}
+        return {
+            "name": self.name,
+            "bins": self.bins,
+            "up_axis": "y",
+            "description": FORMATS.get(self.name, ""),
+        }
 
     @classmethod
-    def from_dict(cls, block: Any, path: str | Path = FILE, prefix: str = "format"
-                  ) -> MeshFormat:
+    def from_dict(cls, block: Any, path: str | Path = FILE, prefix: str = "format") -> MeshFormat:
         """Read a format block (missing keys take the defaults; an old name is renamed).
 
         Raises :class:`ModelFolderError` naming ``path`` and the field for a bad name or bins.
@@ -101,12 +105,16 @@ class MeshFormat:
         name = block.get("name", DEFAULT_FORMAT)
         name = _OLD_FORMAT_NAMES.get(name, name) if isinstance(name, str) else name
         if not isinstance(name, str) or not _NAME.match(name):
-            raise ModelFolderError(path, f"must be a format name like {DEFAULT_FORMAT!r}, got "
-                                   f"{_show(name)}", f"{prefix}.name")
+            raise ModelFolderError(
+                path,
+                f"must be a format name like {DEFAULT_FORMAT!r}, got {_show(name)}",
+                f"{prefix}.name",
+            )
         bins = block.get("bins", DEFAULT_BINS)
         if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= 1024:
-            raise ModelFolderError(path, f"must be an integer 2..1024, got {_show(bins)}",
-                                   f"{prefix}.bins")
+            raise ModelFolderError(
+                path, f"must be an integer 2..1024, got {_show(bins)}", f"{prefix}.bins"
+            )
         return cls(name, bins)
 
 
@@ -152,13 +160,22 @@ class ModelInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object written to ``meshlm.json`` (known fields first, then ``extra``)."""
-        d = {"schema_version": self.schema_version, "kind": self.kind,
-             "format": self.format.to_dict(), "base_model": self.base_model,
-             "method": self.method, "shape_families": list(self.shape_families),
-             "recipe": self.recipe,
-             "dataset": {"dir": self.dataset.dir, "manifest_sha256": self.dataset.manifest_sha256,
-                         "counts": dict(self.dataset.counts)},
-             "metrics": self.metrics, "versions": self.versions}
+        d = {
+            "schema_version": self.schema_version,
+            "kind": self.kind,
+            "format": self.format.to_dict(),
+            "base_model": self.base_model,
+            "method": self.method,
+            "shape_families": list(self.shape_families),
+            "recipe": self.recipe,
+            "dataset": {
+                "dir": self.dataset.dir,
+                "manifest_sha256": self.dataset.manifest_sha256,
+                "counts": dict(self.dataset.counts),
+            },
+            "metrics": self.metrics,
+            "versions": self.versions,
+        }
         return {**d, **{k: v for k, v in self.extra.items() if k not in d}}
 
     @classmethod
@@ -167,15 +184,17 @@ class ModelInfo:
         ``path`` and the first bad field."""
         data = upgrade(data, path)
         if data["kind"] not in KINDS:
-            raise ModelFolderError(path, f"must be one of {', '.join(KINDS)}, got "
-                                   f"{_show(data['kind'])}", "kind")
+            raise ModelFolderError(
+                path, f"must be one of {', '.join(KINDS)}, got {_show(data['kind'])}", "kind"
+            )
         for key in ("base_model", "method"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise ModelFolderError(path, f"must be a string, got {_show(data[key])}", key)
         fams = data.get("shape_families") or []
         if not isinstance(fams, list) or not all(isinstance(f, str) for f in fams):
-            raise ModelFolderError(path, f"must be a list of names, got {_show(fams)}",
-                                   "shape_families")
+            raise ModelFolderError(
+                path, f"must be a list of names, got {_show(fams)}", "shape_families"
+            )
         for key in ("recipe", "metrics", "versions"):
             if not isinstance(data.get(key) or {}, dict):
                 raise ModelFolderError(path, f"must be an object, got {_show(data[key])}", key)
@@ -184,18 +203,33 @@ class ModelInfo:
                 raise ModelFolderError(path, f"must be a number, got {_show(v)}", f"metrics.{k}")
         for k, v in (data.get("versions") or {}).items():
             if not isinstance(v, str):
-                raise ModelFolderError(path, f"must be a version string, got {_show(v)}",
-                                       f"versions.{k}")
-        known = {"schema_version", "kind", "format", "base_model", "method", "shape_families",
-                 "recipe", "dataset", "metrics", "versions"}
-        return cls(format=MeshFormat.from_dict(data.get("format"), path),
-                   kind=data["kind"], base_model=data.get("base_model"),
-                   method=data.get("method"), shape_families=list(fams),
-                   recipe=dict(data.get("recipe") or {}),
-                   dataset=_dataset(data.get("dataset"), path),
-                   metrics=dict(data.get("metrics") or {}),
-                   versions=dict(data.get("versions") or {}),
-                   extra={k: v for k, v in data.items() if k not in known})
+                raise ModelFolderError(
+                    path, f"must be a version string, got {_show(v)}", f"versions.{k}"
+                )
+        known = {
+            "schema_version",
+            "kind",
+            "format",
+            "base_model",
+            "method",
+            "shape_families",
+            "recipe",
+            "dataset",
+            "metrics",
+            "versions",
+        }
+        return cls(
+            format=MeshFormat.from_dict(data.get("format"), path),
+            kind=data["kind"],
+            base_model=data.get("base_model"),
+            method=data.get("method"),
+            shape_families=list(fams),
+            recipe=dict(data.get("recipe") or {}),
+            dataset=_dataset(data.get("dataset"), path),
+            metrics=dict(data.get("metrics") or {}),
+            versions=dict(data.get("versions") or {}),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
 
 
 def upgrade(data: Any, path: str | Path = FILE) -> dict[str, Any]:
@@ -210,22 +244,33 @@ def upgrade(data: Any, path: str | Path = FILE) -> dict[str, Any]:
         raise ModelFolderError(path, f"must hold a JSON object, got {_show(data)}")
     version = data.get("schema_version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelFolderError(path, f"must be a positive integer, got {_show(version)}",
-                               "schema_version")
+        raise ModelFolderError(
+            path, f"must be a positive integer, got {_show(version)}", "schema_version"
+        )
     if version > SCHEMA_VERSION:
-        raise ModelFolderError(path, f"{version} was written by a newer meshlm; this one reads "
-                               f"up to {SCHEMA_VERSION} (upgrade meshlm)", "schema_version")
+        raise ModelFolderError(
+            path,
+            f"{version} was written by a newer meshlm; this one reads "
+            f"up to {SCHEMA_VERSION} (upgrade meshlm)",
+            "schema_version",
+        )
     out = dict(data)
     if version == 1:
-        fmt = dict(out.get("format") or {}) if isinstance(out.get("format"), dict) else \
-            out.get("format")
+        fmt = (
+            dict(out.get("format") or {})
+            if isinstance(out.get("format"), dict)
+            else out.get("format")
+        )
         if isinstance(fmt, dict):
             fmt["name"] = _OLD_FORMAT_NAMES.get(fmt.get("name"), fmt.get("name", DEFAULT_FORMAT))
             for key in ("coordinates", "faces", "order"):  # v1's prose, now one description
                 fmt.pop(key, None)
             out["format"] = fmt
-        versions = dict(out.get("versions") or {}) if isinstance(out.get("versions"), dict) \
+        versions = (
+            dict(out.get("versions") or {})
+            if isinstance(out.get("versions"), dict)
             else out.get("versions")
+        )
         old = out.pop("meshlm_version", None)
         if isinstance(versions, dict) and isinstance(old, str):
             versions.setdefault("meshlm", old)
@@ -340,13 +385,16 @@ def _dataset(block: Any, path: str | Path) -> DatasetRef:
         raise ModelFolderError(path, f"must be an object, got {_show(block)}", "dataset")
     sha = block.get("manifest_sha256")
     if sha is not None and (not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha)):
-        raise ModelFolderError(path, f"must be 64 hex digits or null, got {_show(sha)}",
-                               "dataset.manifest_sha256")
+        raise ModelFolderError(
+            path, f"must be 64 hex digits or null, got {_show(sha)}", "dataset.manifest_sha256"
+        )
     counts = block.get("counts") or {}
     if not isinstance(counts, dict) or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
-        raise ModelFolderError(path, f"must map splits to row counts, got {_show(counts)}",
-                               "dataset.counts")
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
+    ):
+        raise ModelFolderError(
+            path, f"must map splits to row counts, got {_show(counts)}", "dataset.counts"
+        )
     d = block.get("dir")
     return DatasetRef(dir=None if d is None else str(d), manifest_sha256=sha, counts=dict(counts))
 

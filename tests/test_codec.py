@@ -317,12 +317,36 @@ def test_strict_raises_only_format_errors_on_arbitrary_text(text):
 
 # --- the compiled kernel against the numpy path ------------------------------------------------
 
+def _c_toolchain() -> str | None:
+    """Why the optional kernel cannot be built here (no C compiler, no Python headers), or None
+    when it can: pyproject marks the extension optional, so a machine without them installs
+    meshlm on numpy alone."""
+    import shlex
+    import shutil
+    import sysconfig
+    from pathlib import Path
+
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
+    if shutil.which(cc) is None:
+        return f"no C compiler ({cc!r} not found): meshlm._ccodec is optional and not built"
+    include = sysconfig.get_paths().get("include") or ""
+    if not (Path(include) / "Python.h").is_file():
+        return f"no Python headers ({include}/Python.h): meshlm._ccodec cannot be built"
+    return None
+
+
 def test_kernel_is_built_and_used():
-    """The install builds the optional kernel on this platform (gcc is present); CI must see it
-    used, or the speed the benchmark reports is not what users get."""
+    """Where a C compiler and Python's headers exist, the install builds the optional kernel;
+    CI must see it used, or the speed the benchmark reports is not what users get. Without
+    them the test skips and says why."""
     import meshlm.codec as codec
 
-    assert codec._ccodec is not None, "meshlm._ccodec was not built (pip install -e . with gcc)"
+    why = _c_toolchain()
+    if why is not None:
+        pytest.skip(why)
+    assert codec._ccodec is not None, (
+        "meshlm._ccodec was not built although a C compiler and Python headers exist "
+        "(reinstall: pip install -e .)")
     text = encode(*cube())
     q, f = codec._ccodec.decode(text + "\n", 64)  # valid text takes the compiled path
     assert np.array_equal(np.frombuffer(f, dtype=np.int64).reshape(-1, 3), decode(text).faces)

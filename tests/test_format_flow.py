@@ -23,11 +23,26 @@ from meshlm.modelfolder import format_block, read  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains a model (about a minute on 2 CPU cores)
 BINS = 128
-TINY = dict(model="scratch", tokenizer_vocab_size=1400, hidden_size=32, num_layers=2,
-            num_heads=4, num_kv_heads=2, intermediate_size=64, max_position_embeddings=1024,
-            max_length=512, learning_rate=3e-3, warmup_steps=1, global_batch_size=2,
-            per_device_batch_size=2, max_steps=4, logging_steps=1, eval_steps=0,
-            save_steps=100, max_eval_samples=4)
+TINY = dict(
+    model="scratch",
+    tokenizer_vocab_size=1400,
+    hidden_size=32,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=1024,
+    max_length=512,
+    learning_rate=3e-3,
+    warmup_steps=1,
+    global_batch_size=2,
+    per_device_batch_size=2,
+    max_steps=4,
+    logging_steps=1,
+    eval_steps=0,
+    save_steps=100,
+    max_eval_samples=4,
+)
 SAMPLING = dict(temperature=1.0, max_new_tokens=240, min_faces=2)
 
 
@@ -39,18 +54,44 @@ def model_dir(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("flow")
     data = root / "data"
-    assert main(["build-data", "--procedural", "16", "--family", "box", "--family", "cone",
-                 "--max-segments", "6", "--rotations", "0", "--bins", str(BINS),
-                 "--mix", "0.7,0.3,0", "--multi-turn", "0", "--splits", "0.75,0.125,0.125",
-                 "-j", "1", "--no-progress", "--out", str(data)]) == 0
+    assert (
+        main(
+            [
+                "build-data",
+                "--procedural",
+                "16",
+                "--family",
+                "box",
+                "--family",
+                "cone",
+                "--max-segments",
+                "6",
+                "--rotations",
+                "0",
+                "--bins",
+                str(BINS),
+                "--mix",
+                "0.7,0.3,0",
+                "--multi-turn",
+                "0",
+                "--splits",
+                "0.75,0.125,0.125",
+                "-j",
+                "1",
+                "--no-progress",
+                "--out",
+                str(data),
+            ]
+        )
+        == 0
+    )
     out = root / "model"
     train(TrainConfig.from_dict({**TINY, "data_dir": str(data), "output_dir": str(out)}))
     return data, out
 
 
 def _coords(text: str) -> list[int]:
-    return [int(x) for line in text.splitlines() if line.startswith("v ")
-            for x in line.split()[1:]]
+    return [int(x) for line in text.splitlines() if line.startswith("v ") for x in line.split()[1:]]
 
 
 def test_training_copies_the_dataset_format_block(model_dir):
@@ -64,8 +105,11 @@ def test_training_copies_the_dataset_format_block(model_dir):
     info = read(out)
     assert info.format.bins == BINS and info.shape_families == ["box", "cone"]
     # the data really is at 128 bins: the longest axis of every mesh spans 0..127
-    row = next(json.loads(line) for line in (data / "train.jsonl").open()
-               if json.loads(line)["task"] == "generation")
+    row = next(
+        json.loads(line)
+        for line in (data / "train.jsonl").open()
+        if json.loads(line)["task"] == "generation"
+    )
     assert max(_coords(row["messages"][-1]["content"])) == BINS - 1
 
 
@@ -84,7 +128,7 @@ def test_engine_constrains_and_decodes_at_the_models_bins(model_dir):
         assert res.mesh.quantized.max() == max(coords)
         seen.append(max(coords))
         if not res.stats.cut_off and max(coords) > 63:  # the strict decoder read it at 128
-            body = res.text[res.text.index("v "):]
+            body = res.text[res.text.index("v ") :]
             assert decode(body, strict=True, bins=BINS).quantized.max() == max(coords)
             with pytest.raises(MeshFormatError, match="out of range|0..63"):
                 decode(body, strict=True, bins=64)
@@ -110,8 +154,12 @@ def test_evaluation_checks_replies_at_the_models_bins(model_dir, tmp_path):
 
 def _obj_top(path) -> int:
     """The largest bin of a saved OBJ of a 128-bin mesh (its floats are q / 127 - 0.5)."""
-    top = max(float(x) for line in path.read_text().splitlines() if line.startswith("v ")
-              for x in line.split()[1:])
+    top = max(
+        float(x)
+        for line in path.read_text().splitlines()
+        if line.startswith("v ")
+        for x in line.split()[1:]
+    )
     q = round((top + 0.5) * (BINS - 1))
     assert abs((top + 0.5) * (BINS - 1) - q) < 1e-6
     return q
@@ -129,12 +177,15 @@ def test_chat_load_and_the_bins_override(model_dir, tmp_path, capsys, monkeypatc
     assert f"loaded {box} (8 vertices, 12 faces, {BINS} bins)" in err and "warning" not in err
     # --bins that differs from the model's: used, with one warning line
     monkeypatch.setattr("sys.stdin", io.StringIO(f"/load {box}\n/quit\n"))
-    assert main(["chat", "--model", str(out), "--bins", "64", "--out-dir",
-                 str(tmp_path / "c")]) == 0
+    assert (
+        main(["chat", "--model", str(out), "--bins", "64", "--out-dir", str(tmp_path / "c")]) == 0
+    )
     err = capsys.readouterr().err.splitlines()
     warnings = [line for line in err if "warning" in line]
-    assert warnings == [f"meshlm: warning: bins 64 overrides the model's {BINS} "
-                        f"({out / 'meshlm.json'}); its meshes are read at 64"]
+    assert warnings == [
+        f"meshlm: warning: bins 64 overrides the model's {BINS} "
+        f"({out / 'meshlm.json'}); its meshes are read at 64"
+    ]
     assert any(f"loaded {box} (8 vertices, 12 faces, 64 bins)" in line for line in err)
     engine = load(out, "transformers", bins=64)
     assert engine.bins == 64 and engine.info.format.bins == BINS and len(engine.notes) == 1
@@ -145,15 +196,35 @@ def test_generate_cli_writes_the_mesh_read_at_128(model_dir, tmp_path, capsys):
     _, out = model_dir
     reply, obj = tmp_path / "reply.txt", tmp_path / "m.obj"
     for seed in range(4):
-        assert main(["generate", "a box", "-o", str(obj), "--model", str(out), "--seed",
-                     str(seed), "-t", "1", "--max-new-tokens", "240", "--min-faces", "2",
-                     "--save-reply", str(reply), "--json"]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    "a box",
+                    "-o",
+                    str(obj),
+                    "--model",
+                    str(out),
+                    "--seed",
+                    str(seed),
+                    "-t",
+                    "1",
+                    "--max-new-tokens",
+                    "240",
+                    "--min-faces",
+                    "2",
+                    "--save-reply",
+                    str(reply),
+                    "--json",
+                ]
+            )
+            == 0
+        )
         stats = json.loads(capsys.readouterr().out)
         coords = _coords(reply.read_text())
         if max(coords) > 63:
             break
     assert max(coords) > 63
     # the OBJ holds the dequantized coordinates of a 128-bin mesh: q / 127 - 0.5
-    assert sum(line.startswith("v ") for line in obj.read_text().splitlines()) == \
-        stats["vertices"]
+    assert sum(line.startswith("v ") for line in obj.read_text().splitlines()) == stats["vertices"]
     assert _obj_top(obj) == max(coords)

@@ -28,11 +28,18 @@ BUNDLED = modelfolder.BUNDLED_MODEL
 
 
 def _info() -> ModelInfo:
-    return ModelInfo(format=MeshFormat("llama-mesh", 128), kind="adapter", base_model="b",
-                     method="lora", shape_families=["box", "mug"], recipe={"lr": 0.1},
-                     dataset=DatasetRef("/d", "ab" * 32, {"train": 3, "test": 1}),
-                     metrics={"eval_loss": 0.5, "global": 3}, versions={"meshlm": "0.1.0"},
-                     extra={"global_step": 7, "merged_from": {"adapter": "a"}})
+    return ModelInfo(
+        format=MeshFormat("llama-mesh", 128),
+        kind="adapter",
+        base_model="b",
+        method="lora",
+        shape_families=["box", "mug"],
+        recipe={"lr": 0.1},
+        dataset=DatasetRef("/d", "ab" * 32, {"train": 3, "test": 1}),
+        metrics={"eval_loss": 0.5, "global": 3},
+        versions={"meshlm": "0.1.0"},
+        extra={"global_step": 7, "merged_from": {"adapter": "a"}},
+    )
 
 
 def test_bundled_model_folder_written_by_schema_1_still_loads():
@@ -61,8 +68,11 @@ def test_write_read_round_trip_keeps_every_field(tmp_path):
     assert path == tmp_path / "meshlm.json" and not list(tmp_path.glob("*.tmp"))
     raw = json.loads(path.read_text())
     assert raw["schema_version"] == 2 and raw["format"] == {
-        "name": "llama-mesh", "bins": 128, "up_axis": "y",
-        "description": modelfolder.FORMATS["llama-mesh"]}
+        "name": "llama-mesh",
+        "bins": 128,
+        "up_axis": "y",
+        "description": modelfolder.FORMATS["llama-mesh"],
+    }
     assert raw["global_step"] == 7 and raw["merged_from"] == {"adapter": "a"}
     assert read(tmp_path) == info
 
@@ -75,22 +85,30 @@ def test_format_block_is_the_same_in_a_dataset_manifest_and_a_model_folder(tmp_p
     write(tmp_path, ModelInfo(format=modelfolder.dataset_format(tmp_path)))
     assert json.loads((tmp_path / "meshlm.json").read_text())["format"] == block
     # a manifest of the time before this module: old name, prose keys; none at all: defaults
-    (tmp_path / "manifest.json").write_text(json.dumps(
-        {"format": {"name": "llama-mesh-obj", "bins": 32, "vertex_lines": "v X Y Z"}}))
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"format": {"name": "llama-mesh-obj", "bins": 32, "vertex_lines": "v X Y Z"}})
+    )
     assert modelfolder.dataset_format(tmp_path) == MeshFormat("llama-mesh", 32)
     (tmp_path / "manifest.json").unlink()
     assert modelfolder.dataset_format(tmp_path) == MeshFormat("llama-mesh", 64)
 
 
 def test_upgrade_from_schema_1():
-    old = {"meshlm_version": "0.0.9", "format": {"name": "llama-mesh-obj", "bins": 64,
-                                                 "coordinates": "integers 0..bins-1"},
-           "shape_families": ["box"], "versions": {"torch": "2.4"}}
+    old = {
+        "meshlm_version": "0.0.9",
+        "format": {"name": "llama-mesh-obj", "bins": 64, "coordinates": "integers 0..bins-1"},
+        "shape_families": ["box"],
+        "versions": {"torch": "2.4"},
+    }
     new = upgrade(old)
     assert old["meshlm_version"] == "0.0.9"  # the input is not changed
-    assert new == {"schema_version": 2, "kind": "model",
-                   "format": {"name": "llama-mesh", "bins": 64},
-                   "shape_families": ["box"], "versions": {"torch": "2.4", "meshlm": "0.0.9"}}
+    assert new == {
+        "schema_version": 2,
+        "kind": "model",
+        "format": {"name": "llama-mesh", "bins": 64},
+        "shape_families": ["box"],
+        "versions": {"torch": "2.4", "meshlm": "0.0.9"},
+    }
     # the smallest files of that time (the shapes CLI's test writes these) read with defaults
     assert ModelInfo.from_dict({"kind": "model"}) == ModelInfo()
     assert ModelInfo.from_dict({}).format == MeshFormat()
@@ -103,26 +121,28 @@ def _error(data, tmp_path) -> ModelFolderError:
     return info.value
 
 
-@pytest.mark.parametrize("patch, field, words", [
-    ({"format": {"bins": "64"}}, "format.bins", 'must be an integer 2..1024, got "64"'),
-    ({"format": {"bins": 1025}}, "format.bins", "got 1025"),
-    ({"format": {"bins": True}}, "format.bins", "got true"),
-    ({"format": {"name": "Llama Mesh!"}}, "format.name", "must be a format name"),
-    ({"format": [64]}, "format", "must be an object"),
-    ({"kind": "lora"}, "kind", "must be one of model, adapter"),
-    ({"shape_families": "box"}, "shape_families", "must be a list of names"),
-    ({"metrics": {"eval_loss": "low"}}, "metrics.eval_loss", "must be a number"),
-    ({"versions": {"torch": 2.4}}, "versions.torch", "must be a version string"),
-    ({"dataset": {"manifest_sha256": "abc"}}, "dataset.manifest_sha256", "64 hex digits"),
-    ({"dataset": {"counts": {"train": -1}}}, "dataset.counts", "row counts"),
-    ({"schema_version": 3}, "schema_version", "3 was written by a newer meshlm"),
-    ({"schema_version": "2"}, "schema_version", "must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "patch, field, words",
+    [
+        ({"format": {"bins": "64"}}, "format.bins", 'must be an integer 2..1024, got "64"'),
+        ({"format": {"bins": 1025}}, "format.bins", "got 1025"),
+        ({"format": {"bins": True}}, "format.bins", "got true"),
+        ({"format": {"name": "Llama Mesh!"}}, "format.name", "must be a format name"),
+        ({"format": [64]}, "format", "must be an object"),
+        ({"kind": "lora"}, "kind", "must be one of model, adapter"),
+        ({"shape_families": "box"}, "shape_families", "must be a list of names"),
+        ({"metrics": {"eval_loss": "low"}}, "metrics.eval_loss", "must be a number"),
+        ({"versions": {"torch": 2.4}}, "versions.torch", "must be a version string"),
+        ({"dataset": {"manifest_sha256": "abc"}}, "dataset.manifest_sha256", "64 hex digits"),
+        ({"dataset": {"counts": {"train": -1}}}, "dataset.counts", "row counts"),
+        ({"schema_version": 3}, "schema_version", "3 was written by a newer meshlm"),
+        ({"schema_version": "2"}, "schema_version", "must be a positive integer"),
+    ],
+)
 def test_a_bad_field_is_named_with_the_file(tmp_path, patch, field, words):
     data = copy.deepcopy(_info().to_dict())
     for k, v in patch.items():
-        data[k] = {**data[k], **v} if isinstance(v, dict) and isinstance(data.get(k), dict) \
-            else v
+        data[k] = {**data[k], **v} if isinstance(v, dict) and isinstance(data.get(k), dict) else v
     err = _error(data, tmp_path)
     assert err.field == field and err.path == str(tmp_path / "meshlm.json")
     assert str(err).startswith(f"{tmp_path / 'meshlm.json'}: field '{field}': ")
@@ -150,8 +170,9 @@ def test_module_needs_only_the_standard_library():
         if isinstance(node, ast.Import):
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            imported.add(node.module if node.module.startswith("meshlm") else
-                         node.module.split(".")[0])
+            imported.add(
+                node.module if node.module.startswith("meshlm") else node.module.split(".")[0]
+            )
     assert imported - set(sys.stdlib_module_names) == {"meshlm.errors"}
     assert modelfolder.DEFAULT_BINS == meshlm.codec.DEFAULT_BINS
 
@@ -161,8 +182,11 @@ def test_load_refuses_a_format_it_cannot_decode_before_loading_weights(tmp_path)
     from meshlm.infer import load
 
     write(tmp_path, ModelInfo(format=MeshFormat("parts", 64)))  # no weights in the folder
-    with pytest.raises(MeshlmError, match="mesh format 'parts' is not one this meshlm decodes "
-                                          r"\(llama-mesh\)"):
+    with pytest.raises(
+        MeshlmError,
+        match="mesh format 'parts' is not one this meshlm decodes "
+        r"\(llama-mesh\)",
+    ):
         load(tmp_path, "transformers")
     (tmp_path / "meshlm.json").write_text(json.dumps({"format": {"bins": 0}}))
     with pytest.raises(ModelFolderError, match="field 'format.bins'"):
@@ -175,8 +199,10 @@ def test_cli_reports_a_bad_meshlm_json_in_one_line(tmp_path, capsys):
     (tmp_path / "meshlm.json").write_text(json.dumps({"format": {"bins": "many"}}))
     assert main(["generate", "a box", "-o", str(tmp_path / "a.obj"), "-m", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"meshlm: error: {tmp_path / 'meshlm.json'}: field 'format.bins': must be an "
-                   'integer 2..1024, got "many"']
+    assert err == [
+        f"meshlm: error: {tmp_path / 'meshlm.json'}: field 'format.bins': must be an "
+        'integer 2..1024, got "many"'
+    ]
 
 
 def test_a_server_backend_sends_the_engines_bins():

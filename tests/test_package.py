@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,15 +38,30 @@ def wheel(tmp_path_factory) -> Path:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs a git checkout to list the package's files")
     src = tmp_path_factory.mktemp("src")
-    files = _run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                 cwd=ROOT, check=True).stdout.split("\0")
+    files = _run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+    ).stdout.split("\0")
     for rel in filter(None, files):
         if (ROOT / rel).is_file():
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, src / rel)
     out = tmp_path_factory.mktemp("wheel")
-    r = _run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
-              "--no-build-isolation", "-q", "-w", str(out)])
+    r = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(src),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+        ]
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     (whl,) = out.glob("meshlm-*.whl")
     return whl
@@ -60,22 +76,50 @@ def test_wheel_holds_the_bundled_model_and_declares_the_infer_extra(wheel):
         for name in ("meshlm.json", "model.safetensors", "model-f16.gguf"):
             info = z.getinfo(f"{BUNDLED_REL}/{name}")
             assert info.file_size == (modelfolder.BUNDLED_MODEL / name).stat().st_size
-    assert shipped == tracked and {"config.json", "tokenizer.json", "chat_template.jinja",
-                                   "generation_config.json", "meshlm.json"} <= shipped
+    assert (
+        shipped == tracked
+        and {
+            "config.json",
+            "tokenizer.json",
+            "chat_template.jinja",
+            "generation_config.json",
+            "meshlm.json",
+        }
+        <= shipped
+    )
     assert not any(n.startswith(("tests/", "models/", "data/")) for n in names)
-    extra = {line.split(";")[0].split(">=")[0].split("==")[0].strip().removeprefix("Requires-Dist: ")
-             for line in meta.splitlines()
-             if line.startswith("Requires-Dist:") and "extra == \"infer\"" in line}
+    extra = {
+        re.split(r"[<>=!~; \[]", line.removeprefix("Requires-Dist: "))[0]
+        for line in meta.splitlines()
+        if line.startswith("Requires-Dist:") and 'extra == "infer"' in line
+    }
     assert extra == {"torch", "transformers", "tokenizers"}
 
 
 def _installed(wheel: Path, target: Path) -> dict:
-    r = _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-              "--target", str(target), str(wheel)])
+    r = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(wheel),
+        ]
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     env = {k: v for k, v in os.environ.items() if k != "MESHLM_MODEL"}
-    return {**env, "PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-            "OMP_NUM_THREADS": "1"}
+    return {
+        **env,
+        "PYTHONPATH": str(target),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
 
 
 DRIVER = """
@@ -95,8 +139,25 @@ def test_installed_wheel_generates_offline_from_another_folder(wheel, tmp_path, 
     target, work = tmp_path / "site", tmp_path / "elsewhere"
     work.mkdir()
     env = _installed(wheel, target)
-    r = _run([sys.executable, "-c", DRIVER, "generate", "a table", "-o", "t.obj", "--backend",
-              backend, "--threads", "1", "--max-new-tokens", "1500"], cwd=work, env=env)
+    r = _run(
+        [
+            sys.executable,
+            "-c",
+            DRIVER,
+            "generate",
+            "a table",
+            "-o",
+            "t.obj",
+            "--backend",
+            backend,
+            "--threads",
+            "1",
+            "--max-new-tokens",
+            "1500",
+        ],
+        cwd=work,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["rc"] == 0
