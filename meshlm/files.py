@@ -18,12 +18,17 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from meshlm import plyreader
+from meshlm._quiet import MeshlmWarning
+from meshlm.codec import triangulate
 from meshlm.errors import MeshlmError, require
+from meshlm.objreader import ObjParseError, read_obj
 
 if TYPE_CHECKING:
     import trimesh
@@ -85,6 +90,11 @@ class TooManyFacesError(MeshFileError, ValueError):
     """The triangulated mesh has more faces than ``max_faces``."""
 
 
+class MeshFileNote(MeshlmWarning):
+    """A file was read, but something in it was skipped (e.g. bytes after a PLY's last
+    element); the message is one line naming the file. The CLI prints it as ``meshlm: note:``."""
+
+
 def _trimesh(feature: str = "reading mesh files"):
     return require("trimesh", "mesh", feature)
 
@@ -121,8 +131,9 @@ def load_mesh(
     trimesh.Trimesh
         Geometry only: ``vertices : (n, 3) float64``, ``faces : (m, 3) int64``, with m >= 1. Every
         geometry of a scene is placed by its node transform and concatenated; quads and n-gons are
-        triangulated; vertices at identical positions are merged (so un-shared STL/flat-shaded GLB
-        vertices become shared again). Colours, UVs and normals are dropped.
+        triangulated; vertices at the same position are merged (so un-shared STL/flat-shaded GLB
+        vertices become shared again) and vertices no face uses are dropped
+        (:func:`merge_vertices`). Colours, UVs and normals are dropped.
 
     Raises
     ------
@@ -143,10 +154,8 @@ def load_mesh(
     _check_size(p, size, max_bytes)
     if size == 0:
         raise EmptyMeshFileError(p, "file is empty (0 bytes)")
-    trimesh = _trimesh()
     # A path (not an open file) lets trimesh resolve a .gltf's external buffers.
-    return _load(p, lambda: trimesh.load_scene(str(p), file_type=ext, process=False),
-                 ext, max_faces, lambda: p.read_bytes())
+    return _load(p, ext, max_faces, p.read_bytes, source=str(p))
 
 
 def load_mesh_bytes(
@@ -170,9 +179,7 @@ def load_mesh_bytes(
     _check_size(name, len(data), max_bytes)
     if len(data) == 0:
         raise EmptyMeshFileError(name, "file is empty (0 bytes)")
-    trimesh = _trimesh()
-    return _load(name, lambda: trimesh.load_scene(io.BytesIO(data), file_type=ext, process=False),
-                 ext, max_faces, lambda: data)
+    return _load(name, ext, max_faces, lambda: data, source=None)
 
 
 def _check_size(name, size: int, max_bytes: int | None) -> None:
@@ -182,10 +189,82 @@ def _check_size(name, size: int, max_bytes: int | None) -> None:
         )
 
 
-def _load(name, read_scene, ext: str, max_faces: int | None, read_bytes):
+def _load(name, ext: str, max_faces: int | None, read_bytes, source: str | None):
+    """Read the file as (vertices, faces) parts, check them and join them into one Trimesh."""
     trimesh = _trimesh()
+    notes: list[str] = []
+    n_points = n_lines = 0
+    if ext == "obj":  # meshlm's own reader (objreader's docstring says why)
+        try:
+            geom = read_obj(read_bytes())
+        except ObjParseError as exc:
+            raise CorruptMeshFileError(name, f"cannot parse as OBJ: {exc}") from None
+        parts = [(geom.vertices, geom.faces)] if len(geom.faces) else []
+        n_points = len(geom.vertices) if not parts else 0
+        n_lines, notes = geom.n_lines, geom.notes
+    else:
+        parts, n_points, n_lines = _read_with_trimesh(name, ext, read_bytes, source, notes)
+
+    for verts, _ in parts:
+        if verts.size and not np.isfinite(verts).all():
+            bad = int((~np.isfinite(verts)).any(axis=1).sum())
+            raise NonFiniteCoordinatesError(
+                name, f"{bad} of {len(verts)} vertices have NaN or infinite coordinates"
+            )
+    if not parts:
+        if n_lines:
+            raise LineOnlyError(name, "has only line elements, no faces (not a surface mesh)")
+        if n_points:
+            raise PointCloudError(name, f"is a point cloud: {n_points} vertices and no faces")
+        if not read_bytes().strip():
+            raise EmptyMeshFileError(name, "file has only whitespace")
+        raise CorruptMeshFileError(name, f"no vertices or faces found (not a valid {ext.upper()})")
+
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts])
+    vertices = np.concatenate([v for v, _ in parts])
+    faces = np.concatenate([f + o for (_, f), o in zip(parts, offsets, strict=False)])
+    if max_faces is not None and len(faces) > max_faces:
+        raise TooManyFacesError(name, f"has {len(faces):,} faces, over the limit of {max_faces:,}")
+    for note in notes:
+        warnings.warn(MeshFileNote(f"{name}: {note}"), stacklevel=3)
+    vertices, faces = merge_vertices(vertices, faces)
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+    mesh.metadata["meshlm_notes"] = [f"{name}: {note}" for note in notes]
+    return mesh
+
+
+def _read_with_trimesh(name, ext: str, read_bytes, source: str | None, notes: list[str]):
+    """``([(vertices (n, 3) float64, faces (m, 3) int64), ...], n_points, n_lines)`` of a
+    GLB/GLTF/PLY/STL/OFF file read by trimesh, each part placed by its node transform. PLY data
+    is first cut to what its header describes (``notes`` gets what was cut), and a binary PLY
+    whose face lists mix lengths is read by :mod:`meshlm.plyreader`."""
+    trimesh = _trimesh()
+    kwargs: dict[str, Any] = {}
+    if ext == "ply":
+        data = read_bytes()
+        try:
+            layout = plyreader.measure(data)
+        except plyreader.PlyLayoutError as exc:
+            raise CorruptMeshFileError(name, f"cannot parse as PLY: {exc}") from None
+        if layout.extra:
+            what = "bytes" if layout.fmt != "ascii" else "bytes of text"
+            notes.append(f"{layout.extra:,} {what} after the last element the header describes "
+                         "were ignored")
+        data = data[: layout.data_end]
+        if not layout.uniform:
+            verts, polys = plyreader.read_binary_geometry(data, layout)
+            if not polys:
+                return [], len(verts), 0
+            _check_indices(name, polys, len(verts))
+            return [(verts, triangulate(polys, verts))], 0, 0
+        file_obj: Any = io.BytesIO(data)
+        kwargs["skip_materials"] = True  # textures are dropped anyway; do not look for them
+    else:
+        file_obj = source if source is not None else io.BytesIO(read_bytes())
     try:
-        scene = read_scene()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's parse warnings: the result is checked
+            scene = trimesh.load_scene(file_obj, file_type=ext, process=False, **kwargs)
     except MeshlmError:
         raise
     except Exception as exc:  # trimesh raises anything from ValueError to IndexError/KeyError
@@ -196,18 +275,13 @@ def _load(name, read_scene, ext: str, max_faces: int | None, read_bytes):
             detail = f"missing referenced data {exc.args[-1]!r}"  # e.g. a .gltf's buffer file
         raise CorruptMeshFileError(name, f"cannot parse as {ext.upper()}: {detail}") from exc
 
-    parts_v, parts_f, n_points, n_lines, offset = [], [], 0, 0, 0
+    parts, n_points, n_lines = [], 0, 0
     for node in scene.graph.nodes_geometry:
         transform, geom_name = scene.graph[node]
         geom = scene.geometry.get(geom_name)
         if geom is None:
             continue
         verts = np.asarray(getattr(geom, "vertices", np.zeros((0, 3))), dtype=np.float64)
-        if verts.size and not np.isfinite(verts).all():
-            bad = int((~np.isfinite(verts)).any(axis=1).sum())
-            raise NonFiniteCoordinatesError(
-                name, f"{bad} of {len(verts)} vertices have NaN or infinite coordinates"
-            )
         if hasattr(geom, "entities"):  # a trimesh Path: polylines, no surface
             n_lines += len(geom.entities)
             continue
@@ -218,31 +292,43 @@ def _load(name, read_scene, ext: str, max_faces: int | None, read_bytes):
         faces = np.asarray(faces, dtype=np.int64)
         if faces.min() < 0 or faces.max() >= len(verts):
             raise CorruptMeshFileError(name, "a face refers to a vertex that does not exist")
-        verts = trimesh.transformations.transform_points(verts, np.asarray(transform, float))
-        parts_v.append(verts)
-        parts_f.append(faces + offset)
-        offset += len(verts)
-
-    if not parts_f:
-        if n_lines or (ext == "obj" and _obj_has_lines(read_bytes())):
-            raise LineOnlyError(name, "has only line elements, no faces (not a surface mesh)")
-        if n_points:
-            raise PointCloudError(name, f"is a point cloud: {n_points} vertices and no faces")
-        if not read_bytes().strip():
-            raise EmptyMeshFileError(name, "file has only whitespace")
-        raise CorruptMeshFileError(name, f"no vertices or faces found (not a valid {ext.upper()})")
-
-    vertices = np.concatenate(parts_v)
-    faces = np.concatenate(parts_f)
-    if max_faces is not None and len(faces) > max_faces:
-        raise TooManyFacesError(name, f"has {len(faces):,} faces, over the limit of {max_faces:,}")
-    # process=True merges vertices at the same position; no normals/UVs are attached so
-    # nothing but position keeps two vertices apart.
-    return trimesh.Trimesh(vertices=vertices, faces=faces, process=True)
+        if not np.array_equal(transform, np.eye(4)):
+            matrix = np.asarray(transform, dtype=np.float64)
+            with np.errstate(all="ignore"):
+                verts = trimesh.transformations.transform_points(verts, matrix)
+        parts.append((verts, faces))
+    return parts, n_points, n_lines
 
 
-def _obj_has_lines(data: bytes) -> bool:
-    return any(line.lstrip().startswith(b"l ") for line in data.splitlines())
+def merge_vertices(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge vertices that are at the same position up to 1e-9 of the mesh's size, and drop
+    vertices no face uses.
+
+    vertices : (n, 3) float64 (finite); faces : (m, 3) int64 -> (vertices (k, 3), the first of
+    each merged group, sorted by position; faces (m, 3) renumbered). The tolerance is relative:
+    trimesh's absolute rounding (1e-8) merges distinct vertices of a very small mesh and, on
+    coordinates beyond about 1e11, overflows -- vertices are lost with a numpy warning."""
+    used = np.unique(faces)
+    v = vertices[used]
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = hi - lo
+    scale = 0.25 if not np.isfinite(span).all() else 1.0  # exact; keeps the span finite
+    extent = float((hi * scale - lo * scale).max())
+    if extent > 0:
+        keys = np.round((v * scale - lo * scale) * (1e9 / extent)).astype(np.int64)
+    else:
+        keys = np.zeros((len(v), 3), dtype=np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    remap = np.zeros(len(vertices), dtype=np.int64)
+    remap[used] = inverse.reshape(-1)
+    return v[first], remap[faces]
+
+
+def _check_indices(name, polys: list[list[int]], n: int) -> None:
+    for poly in polys:
+        if len(poly) < 3 or min(poly) < 0 or max(poly) >= n:
+            raise CorruptMeshFileError(name, "a face refers to a vertex that does not exist")
 
 
 # ----------------------------------------------------------------------------------------- saving
