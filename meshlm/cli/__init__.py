@@ -90,4 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:  # console_scripts target
+    from meshlm._quiet import install
+
+    install()  # other libraries' log records and warnings go to the debug log (meshlm/_quiet.py)
     sys.exit(main())
