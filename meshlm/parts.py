@@ -35,8 +35,10 @@ Encoding (:func:`encode_parts`):
 4. The start (first vertex and first neighbour) is chosen by connectivity too: colour refinement
    (vertex degree, then the multiset of the neighbours' colours, 1-WL) picks the rarest vertex
    class (e.g. the pole of a surface of revolution); every start edge out of that class is tried
-   and the one whose face lines (step 5) are smallest wins, ties broken by the smallest vertex
-   coordinates in order. Parts with many candidates try only the first
+   with, as first neighbour, one of each colour (the one with the smallest coordinates), and the
+   start whose face lines (step 5) are smallest wins; of starts with equal face lines (e.g. the
+   sides of a vase are all alike), the one with the smallest coordinates (first vertex, then
+   first neighbour). Parts with many candidates try only the first
    ``max(8, START_BUDGET // faces)`` of them in coordinate order, so encoding stays fast.
 5. Faces of a part: labels rotated so the earliest vertex comes first (winding kept), sorted
    by their sorted labels (the LLaMA-Mesh rules, applied within the part), written after all the
@@ -79,7 +81,7 @@ from meshlm.codec import DEFAULT_BINS, Mesh, RepairReport, canonicalize, check_b
 from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
 
 #: Face-label work allowed per part when trying start edges (candidates x faces, see step 4).
-START_BUDGET = 20_000
+START_BUDGET = 4_000
 
 __all__ = [
     "FORMATS",
@@ -155,50 +157,75 @@ class _Fans:
                 self.pred.setdefault(u, {}).setdefault(y, []).append(x)
 
 
-def _label(s: int, t: int, fans: _Fans, rank: np.ndarray) -> list[int]:
-    """The part's vertices in walk order from the start edge (s, t) (step 3 of the docstring).
+def _label(s: int, t: int, fans: _Fans, rank: np.ndarray, bound: list | None = None):
+    """The part's vertices in walk order from the start edge (s, t) (step 3 of the docstring),
+    and its face lines: ``(order, faces)``, or None as soon as the face lines come out larger
+    than ``bound`` (the best start's so far).
 
     Vertices are processed in label order. Around vertex u, a walk starts at its
     earliest-labelled neighbour and follows the faces' winding (u, cur, next) forward, then
     backward from the start; neighbours the walks do not reach (non-manifold fans) start new
     walks. Where several faces continue a walk (non-manifold edges), the earliest-labelled
     neighbour wins, else the one with the smallest coordinates (``rank``). Unlabelled neighbours
-    get the next labels in the order the walks meet them.
+    get the next labels in the order the walks meet them. Once u's neighbours have labels, the
+    faces whose smallest label is u's are known: they are the next face lines (step 5), so a
+    start that loses is dropped early.
     """
     label = {s: 0, t: 1}
     order = [s, t]
+    faces: list[tuple[int, int, int]] = []
     i = 0
     while i < len(order):
         u = order[i]
-        i += 1
         nb = fans.nbrs[u]
-        if all(x in label for x in nb):
-            continue
-        seen: set[int] = set()
-        fresh: list[int] = []
-        while True:
-            rest = [x for x in nb if x not in seen]
-            if all(x in label for x in rest):
-                break
-            known = [x for x in rest if x in label]
-            start = min(known, key=label.__getitem__) if known else min(rest, key=rank.__getitem__)
-            seen.add(start)
-            if start not in label:
-                fresh.append(start)
-            for step in (fans.succ[u], fans.pred[u]):
-                cur = start
-                while True:
-                    cands = [y for y in step.get(cur, ()) if y not in seen]
-                    if not cands:
-                        break
-                    cur = min(cands, key=lambda y: (0, label[y]) if y in label else (1, rank[y]))
-                    seen.add(cur)
-                    if cur not in label:
-                        fresh.append(cur)
-        for x in fresh:
-            label[x] = len(order)
-            order.append(x)
-    return order
+        if not all(x in label for x in nb):
+            seen: set[int] = set()
+            fresh: list[int] = []
+            while True:
+                rest = [x for x in nb if x not in seen]
+                if all(x in label for x in rest):
+                    break
+                known = [x for x in rest if x in label]
+                start = (
+                    min(known, key=label.__getitem__) if known else min(rest, key=rank.__getitem__)
+                )
+                seen.add(start)
+                if start not in label:
+                    fresh.append(start)
+                for step in (fans.succ[u], fans.pred[u]):
+                    cur = start
+                    while True:
+                        cands = [y for y in step.get(cur, ()) if y not in seen]
+                        if not cands:
+                            break
+                        cur = min(
+                            cands, key=lambda y: (0, label[y]) if y in label else (1, rank[y])
+                        )
+                        seen.add(cur)
+                        if cur not in label:
+                            fresh.append(cur)
+            for x in fresh:
+                label[x] = len(order)
+                order.append(x)
+        seg = sorted(
+            (
+                (i, label[x], label[y])
+                for x, ys in fans.succ[u].items()
+                for y in ys
+                if label[x] > i and label[y] > i
+            ),
+            key=lambda f: (min(f[1], f[2]), max(f[1], f[2])),
+        )
+        if bound is not None:
+            n = len(faces)
+            theirs = bound[n : n + len(seg)]
+            if seg != theirs:  # the same part: both codes have its number of faces
+                if seg > theirs:
+                    return None
+                bound = None  # smaller: no more comparisons needed
+        faces += seg
+        i += 1
+    return order, faces
 
 
 def _local_faces(order: list[int], faces: list[tuple[int, int, int]]) -> list[tuple[int, ...]]:
@@ -246,16 +273,20 @@ def _order_part(
             size[c] = size.get(c, 0) + 1
         best_class = min(size, key=lambda c: (size[c], c))
         starts = sorted((v for v in verts if color[v] == best_class), key=rank.__getitem__)
-        cands = [(s, t) for s in starts for t in sorted(fans.nbrs[s], key=rank.__getitem__)]
+        cands = []
+        for s in starts:  # one first neighbour per colour: the one with the smallest coordinates
+            firsts: dict[int, int] = {}
+            for t in sorted(fans.nbrs[s], key=rank.__getitem__):
+                firsts.setdefault(color[t], t)
+            cands += [(s, firsts[c]) for c in sorted(firsts)]
         cands = cands[: max(8, START_BUDGET // len(faces))]
     best = None
     for s, t in cands:
-        order = _label(s, t, fans, rank)
-        key = (_local_faces(order, faces), [int(rank[v]) for v in order])
-        if best is None or key < best[0]:
-            best = (key, order)
+        got = _label(s, t, fans, rank, None if best is None else best[1])
+        if got is not None and (best is None or got[1] < best[1]):
+            best = got
     assert best is not None
-    return Part(best[1], best[0][0])
+    return Part(*best)
 
 
 def _coord_rank(q: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@ decoding, and the same vertices and triangles as the LLaMA-Mesh encoding."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from meshlm.parts import (
 from meshlm.shapes.geometry import box, lathe
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -296,7 +297,9 @@ def fixture_meshes():
     out = []
     for path in sorted(FIXTURES.iterdir()):
         try:
-            m = files.load_mesh(path)
+            with warnings.catch_warnings():  # the loader's notes on odd fixture files
+                warnings.simplefilter("ignore")
+                m = files.load_mesh(path)
             encode(m.vertices, m.faces)
         except (MeshlmError, ValueError):
             continue
@@ -416,7 +419,7 @@ def test_two_part_text_is_canonical():
         (replace_line(CUBE_TEXT, 9, "f -8 -7 -7"), 9, "repeats a vertex"),
         (replace_line(CUBE_TEXT, 10, "f -7 -6 -8"), 10, "duplicate face"),
         (replace_line(CUBE_TEXT, 9, "f -7 -6 -8"), 9, "face out of canonical order or rotation"),
-        (replace_line(CUBE_TEXT, 9, "f -8 -6 -7"), 2, "vertex out of canonical order"),  # winding
+        (replace_line(CUBE_TEXT, 9, "f -8 -6 -7"), 1, "vertex out of canonical order"),  # winding
         (
             replace_line(CUBE_TEXT, 2, "v 0 63 63").replace(
                 "v 0 63 63\nv 0 63 63", "v 0 63 63\nv 0 0 63"
