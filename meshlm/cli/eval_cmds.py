@@ -165,3 +165,52 @@ def eval_heldout_cmd(
 
     heldout_set(out, per_family=per_family, refs_per_family=refs_per_family,
                 max_segments=max_segments, families=list(family) or None, log=typer.echo)
+
+
+@eval_app.command("language-kept")
+def eval_language_kept_cmd(
+    facts: Path = typer.Option(..., "--facts", help="JSONL: question, answers (list)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    model: str | None = ModelOpt,
+    backend: str = typer.Option("auto", "--backend", "-b"),
+    threads: int | None = ThreadsOpt,
+    open_prompts: Path | None = typer.Option(
+        None, "--open", help="JSONL with 'prompt': replies written verbatim to open.jsonl."),
+    chats: Path | None = typer.Option(
+        None, "--chats", help="JSONL chats (messages: user, assistant) whose assistant replies "
+        "are scored by perplexity, e.g. the base's own replies (meshlm distill-chats)."),
+    hf_model: Path | None = typer.Option(
+        None, "--hf-model", help="transformers folder for the perplexity (a GGUF has no "
+        "log-probs here): the model's merged folder."),
+) -> None:
+    """Is the language kept? Facts graded by contains-match, open replies, reply perplexity
+    (meshlm/eval/language_kept.py); writes metrics.json, facts.jsonl, open.jsonl."""
+    from meshlm.eval.language_kept import grade_facts, open_replies, reply_perplexity
+    from meshlm.eval.runner import load_jsonl
+    from meshlm.infer import load
+
+    engine = warn_notes(load(model, backend, threads=threads))
+    out.mkdir(parents=True, exist_ok=True)
+    graded = grade_facts(engine, load_jsonl(facts))
+    metrics: dict = {"facts_accuracy": graded["accuracy"], "facts": graded["n"]}
+    _write_jsonl(out / "facts.jsonl", graded["rows"])
+    if open_prompts:
+        prompts = [r["prompt"] for r in load_jsonl(open_prompts)]
+        replies = open_replies(engine, prompts)
+        _write_jsonl(out / "open.jsonl",
+                     [{"prompt": p, "reply": r} for p, r in zip(prompts, replies, strict=True)])
+    if chats:
+        if hf_model is None:
+            raise MeshlmError("--chats needs --hf-model (a transformers folder)")
+        pairs = [(r["messages"][0]["content"], r["messages"][1]["content"])
+                 for r in load_jsonl(chats)]
+        metrics["reply_perplexity"] = reply_perplexity(hf_model, pairs, threads=threads)
+        metrics["reply_perplexity_chats"] = len(pairs)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    _summary(f"eval language-kept -> {out}", metrics)
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")

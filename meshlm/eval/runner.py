@@ -198,7 +198,8 @@ def _generation_metrics(rows, texts, meshes, bins: int) -> dict:
 def eval_understand(engine, items: list[dict], out_dir: str | Path, sampling=None,
                     families: list[str] | None = None) -> dict:
     """Describe each mesh (rows with ``mesh`` text or ``path``, ``caption``, optional ``family``,
-    optional ``question``) and score against the caption: BLEU-1, ROUGE-L, family match."""
+    optional ``question``, optional ``question_after``: the question follows the mesh) and score
+    against the caption: BLEU-1, ROUGE-L, family match."""
     from meshlm.infer.engine import mesh_question
 
     out = Path(out_dir)
@@ -209,7 +210,8 @@ def eval_understand(engine, items: list[dict], out_dir: str | Path, sampling=Non
         row = {"i": i, "caption": item.get("caption", "")}
         try:  # e.g. a mesh too long for the model's context: scored as a wrong answer
             answer = engine.chat(
-                [{"role": "user", "content": mesh_question(mesh_text, item.get("question"))}],
+                [{"role": "user", "content": mesh_question(mesh_text, item.get("question"),
+                                                           bool(item.get("question_after")))}],
                 sampling,
             ).text.strip()
         except MeshlmError as exc:

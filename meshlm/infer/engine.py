@@ -17,6 +17,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from meshlm import modelfolder
@@ -47,10 +48,12 @@ def as_request(prompt: str) -> str:
     return f"Create a 3D model of {p.rstrip('.')}."
 
 
-def mesh_question(mesh: Mesh | str, question: str | None = None) -> str:
-    """A user turn that shows a mesh and asks about it (the mesh text after the question)."""
+def mesh_question(mesh: Mesh | str, question: str | None = None, after: bool = False) -> str:
+    """A user turn that shows a mesh and asks about it (the mesh text after the question, or
+    before it with ``after=True``: people paste a file, then ask)."""
     text = mesh if isinstance(mesh, str) else mesh.encode()
-    return f"{question or 'What is this 3D object?'}\n{text}"
+    q = question or "What is this 3D object?"
+    return f"{text}\n{q}" if after else f"{q}\n{text}"
 
 
 class Engine:
@@ -381,9 +384,14 @@ def load(
 
 
 def _model_info(name: str) -> ModelInfo | None:
-    """The model folder's meshlm.json, read before the weights (a bad one fails first); refuses
-    a mesh format this meshlm cannot decode."""
+    """The model folder's meshlm.json, read before the weights (a bad one fails first); for a
+    ``.gguf`` the format its own metadata carries wins (``meshlm export-gguf`` writes it).
+    Refuses a mesh format this meshlm cannot decode."""
     info = modelfolder.read(name)
+    if name.endswith(".gguf") and Path(name).is_file():
+        fmt = modelfolder.gguf_format(name)
+        if fmt is not None:
+            info = replace(info, format=fmt) if info is not None else ModelInfo(format=fmt)
     if info is not None and info.format.name not in modelfolder.FORMATS:
         raise MeshlmError(
             f"{modelfolder.folder_of(name) / modelfolder.FILE}: mesh format "

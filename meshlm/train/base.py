@@ -10,8 +10,9 @@ The one base known today is SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0), a
 dependencies are an unrelated CLI). transformers reads GGUF files by dequantizing them
 (``from_pretrained(dir, gguf_file=...)``), so the base is the Q4_1 weights in fp32, not the
 original bf16 ones. Two fixes to the tokenizer transformers converts from the GGUF: the end of a
-turn is ``<|im_end|>`` (the ChatML layout of the file's chat template; the GGUF names
-``<|endoftext|>``... as its end token) and no BOS token is added (SmolLM2 adds none).
+turn is ``<|im_end|>`` (the ChatML layout of the file's chat template) and no BOS token is
+added (SmolLM2 adds none); the chat template gets TRL's ``{% generation %}`` markers (same
+rendering) so that training can supervise the assistant's turns only.
 
 The folder records where it came from in ``meshlm-base.json`` (package, version, GGUF sha256,
 licence). The cache lives in ``$MESHLM_CACHE`` or ``~/.cache/meshlm``.
@@ -47,8 +48,21 @@ class BaseSpec:
     source: str  # the original model
     licence: str
     end_of_turn: str  # the chat template's end-of-turn token
+    training_template: str | None = None  # same rendering + {% generation %} markers
 
 
+# SmolLM2's ChatML template (as the GGUF carries it) with TRL's {% generation %} markers around
+# what the assistant writes (its text and <|im_end|>), so that assistant-only loss can find it;
+# it renders the same text (tests/test_smol.py compares the two).
+CHATML_TRAINING_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+    "Face<|im_end|>\n' }}{% endif %}{% if message['role'] == 'assistant' %}"
+    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}"
+    "{% endgeneration %}{{ '\n' }}{% else %}{{ '<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 BASES: dict[str, BaseSpec] = {
     "smollm2-135m-instruct": BaseSpec(
         name="smollm2-135m-instruct",
@@ -59,6 +73,7 @@ BASES: dict[str, BaseSpec] = {
         source="HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to fp32)",
         licence="Apache-2.0 (model and package)",
         end_of_turn="<|im_end|>",
+        training_template=CHATML_TRAINING_TEMPLATE,
     ),
 }
 ALIASES = {"smollm2": "smollm2-135m-instruct", "smollm2-135m": "smollm2-135m-instruct"}
@@ -174,6 +189,12 @@ def fix_tokenizer(tok, model, s: BaseSpec) -> None:
         raise BaseError(f"base {s.name}: the vocabulary has no {s.end_of_turn} token")
     if not getattr(tok, "chat_template", None):
         raise BaseError(f"base {s.name}: the converted tokenizer has no chat template")
+    if s.training_template:
+        msgs = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+        same = tok.apply_chat_template(msgs, tokenize=False)
+        tok.chat_template = s.training_template
+        if tok.apply_chat_template(msgs, tokenize=False) != same:
+            raise BaseError(f"base {s.name}: its chat template is not the one meshlm knows")
     tok.eos_token = s.end_of_turn
     if tok.pad_token is None or tok.pad_token_id == eot:
         tok.pad_token = tok.convert_ids_to_tokens(0)  # <|endoftext|>: never written in a chat
