@@ -117,6 +117,11 @@ def test_base_folder_describes_itself_and_round_trips_a_chat(smol_dir):
     assert tok.decode(ids) == text  # the chat text survives tokenization byte for byte
     cfg = json.loads((smol_dir / "generation_config.json").read_text())
     assert cfg["eos_token_id"] == 2
+    # assistant-only loss: the mask covers exactly what the assistant writes, <|im_end|> included
+    enc = tok.apply_chat_template(msgs, tokenize=True, return_dict=True,
+                                  return_assistant_tokens_mask=True)
+    picked = [i for i, m in zip(enc["input_ids"], enc["assistant_masks"], strict=True) if m]
+    assert tok.decode(picked) == "v 1 2 3\nf 1 2 3<|im_end|>"
 
 
 @pytest.mark.slow
