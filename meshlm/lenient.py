@@ -138,10 +138,11 @@ def _statements(text: str):
             n, start, head, joins, _ = pending
             raw, joins = head + " " + raw, joins + 1
             pending = None
-        stripped = raw.rstrip()
-        if stripped.endswith("\\") and had_break and _CONTINUABLE.match(stripped):
-            pending = (n, start, stripped[:-1], joins, end)
-            continue
+        if "\\" in raw and had_break:  # rare: test the rest only then
+            stripped = raw.rstrip()
+            if stripped.endswith("\\") and _CONTINUABLE.match(stripped):
+                pending = (n, start, stripped[:-1], joins, end)
+                continue
         yield n, start, end, raw, had_break, joins
     if pending is not None:  # the text ended right after a backslash: an unfinished statement
         n, start, head, joins, end = pending
