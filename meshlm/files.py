@@ -1,7 +1,12 @@
 """Read and write mesh files: OBJ, GLB/GLTF, PLY, STL, OFF.
 
 trimesh does the float-format parsing and writing (it lives behind the ``mesh`` extra and is
-imported lazily, so ``import meshlm`` never needs it). This module adds what meshlm relies on:
+imported lazily, so ``import meshlm`` never needs it) -- except where it reads files wrongly:
+OBJ geometry is read by :mod:`meshlm.objreader` (relative indices, blanks, byte-order marks,
+concave polygons), OFF by :mod:`meshlm.offreader` (concave polygons), and PLY data is first
+measured by :mod:`meshlm.plyreader` (bytes after the last element; mixed or polygon face lists
+are read there). ``docs/format.md`` ("What meshlm reads") lists every dialect. This module adds
+what meshlm relies on:
 
 * :func:`load_mesh` flattens whatever a file holds (a GLB scene with node transforms, an OBJ with
   several objects, quads, n-gons) into ONE triangle mesh of plain geometry, and turns every way a
@@ -29,6 +34,7 @@ from meshlm._quiet import MeshlmWarning
 from meshlm.codec import triangulate
 from meshlm.errors import MeshlmError, require
 from meshlm.objreader import ObjParseError, read_obj
+from meshlm.offreader import OffParseError, read_off
 
 if TYPE_CHECKING:
     import trimesh
@@ -202,6 +208,14 @@ def _load(name, ext: str, max_faces: int | None, read_bytes, source: str | None)
         parts = [(geom.vertices, geom.faces)] if len(geom.faces) else []
         n_points = len(geom.vertices) if not parts else 0
         n_lines, notes = geom.n_lines, geom.notes
+    elif ext == "off":  # meshlm's own reader: trimesh fans concave polygons
+        try:
+            verts, polys = read_off(read_bytes())
+        except OffParseError as exc:
+            raise CorruptMeshFileError(name, f"cannot parse as OFF: {exc}") from None
+        finite = np.isfinite(verts).all()
+        parts = [(verts, triangulate(polys, verts if finite else None))] if polys else []
+        n_points = len(verts) if not parts else 0
     else:
         parts, n_points, n_lines = _read_with_trimesh(name, ext, read_bytes, source, notes)
 
@@ -251,8 +265,11 @@ def _read_with_trimesh(name, ext: str, read_bytes, source: str | None, notes: li
             notes.append(f"{layout.extra:,} {what} after the last element the header describes "
                          "were ignored")
         data = data[: layout.data_end]
-        if not layout.uniform:
-            verts, polys = plyreader.read_binary_geometry(data, layout)
+        if not layout.uniform or layout.polygons:  # polygons: trimesh would fan them
+            try:
+                verts, polys = plyreader.read_geometry(data, layout)
+            except plyreader.PlyLayoutError as exc:
+                raise CorruptMeshFileError(name, f"cannot parse as PLY: {exc}") from None
             if not polys:
                 return [], len(verts), 0
             _check_indices(name, polys, len(verts))

@@ -200,7 +200,8 @@ def read_obj(data: bytes) -> ObjGeometry:
                 f"face refers to vertex {top + 1}, but the file defines only "
                 f"{len(vertices)} vertices",
             )
-    notes = [f"{short} faces with fewer than 3 corners skipped"] if short else []
+    notes = [f"{short} face{'s' if short > 1 else ''} with fewer than 3 corners skipped"]
+    notes = notes if short else []
     if not polys:
         return ObjGeometry(vertices, np.zeros((0, 3), np.int64), n_lines, n_points, notes)
     try:

@@ -13,8 +13,9 @@ MeshLab and Blender read it:
 * bytes after the last element (padding, a second copy, an exporter's trailer): the data the
   header describes is read, the rest is reported (:attr:`PlyLayout.extra`);
 * a binary face element whose lists do not all have the same length (triangles and quads
-  mixed): trimesh assumes every list has the first row's length; :func:`read_binary_geometry`
-  walks the rows.
+  mixed): trimesh assumes every list has the first row's length; and faces with more than three
+  corners, which trimesh fans (wrong for a concave polygon): :func:`read_geometry` reads these
+  files itself and :func:`meshlm.codec.triangulate` triangulates them.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ class PlyElement:
 class PlyLayout:
     """``fmt``: ``"ascii"``, ``"binary_little_endian"`` or ``"binary_big_endian"``;
     ``header_end``: offset of the first data byte; ``data_end``: offset just after the last
-    element; ``extra``: bytes after it that are not white space; ``uniform``: every list property
-    of a binary element has the same length in every row (what trimesh can read)."""
+    element; ``extra``: bytes after it (in an ASCII file: that are not white space);
+    ``uniform``: every list property of a binary element has the same length in every row (what
+    trimesh can read); ``polygons``: some face has other than 3 corners (trimesh would fan it)."""
 
     fmt: str
     elements: list[PlyElement]
@@ -64,6 +66,7 @@ class PlyLayout:
     data_end: int
     extra: int
     uniform: bool
+    polygons: bool = False
 
 
 def parse_header(data: bytes) -> tuple[str, list[PlyElement], int]:
@@ -102,41 +105,63 @@ def parse_header(data: bytes) -> tuple[str, list[PlyElement], int]:
 
 
 def measure(data: bytes) -> PlyLayout:
-    """Find where the data the header describes ends. Raises PlyLayoutError when the file ends
-    before it (a truncated file) or the header is malformed."""
+    """Find where the data the header describes ends, and whether faces have other than three
+    corners. Raises PlyLayoutError when the file ends before that data (a truncated file) or the
+    header is malformed."""
     fmt, elements, start = parse_header(data)
     if fmt == "ascii":
         need = sum(e.rows for e in elements)
-        pos, seen = start, 0
+        ends = np.cumsum([e.rows for e in elements]).tolist()
+        pos, seen, el, polygons = start, 0, 0, False
         while seen < need:
             if pos >= len(data):
                 raise PlyLayoutError(f"file ends after {seen} of the {need} data lines")
             stop = data.find(b"\n", pos)
             stop = len(data) if stop < 0 else stop + 1
-            if data[pos:stop].strip():
+            line = data[pos:stop]
+            if line.strip():
+                while seen >= ends[el]:
+                    el += 1
+                if not polygons and _face_list(elements[el]) == 0:
+                    polygons = line.split(None, 1)[0] != b"3"
                 seen += 1
             pos = stop
         extra = len(data[pos:].strip())
-        return PlyLayout(fmt, elements, start, pos, extra, True)
+        return PlyLayout(fmt, elements, start, pos, extra, True, polygons)
     order = "<" if fmt == "binary_little_endian" else ">"
-    pos, uniform = start, True
+    pos, uniform, polygons = start, True, False
     for el in elements:
-        pos, same = _binary_extent(data, pos, el, order)
+        pos, same, lengths = _binary_extent(data, pos, el, order)
         uniform &= same
+        index = _face_list(el)
+        if index is not None and lengths:
+            lists = [i for i, p in enumerate(el.props) if p.count is not None]
+            polygons |= lengths[lists.index(index)] != 3
     if pos > len(data):
         raise PlyLayoutError(
             f"file ends early: the header describes {pos - start:,} bytes of data, "
             f"the file has {len(data) - start:,}"
         )
-    return PlyLayout(fmt, elements, start, pos, len(data) - pos, uniform)
+    return PlyLayout(fmt, elements, start, pos, len(data) - pos, uniform, polygons)
 
 
-def _binary_extent(data: bytes, pos: int, el: PlyElement, order: str) -> tuple[int, bool]:
-    """End offset of element ``el`` starting at ``pos``, and whether its lists are uniform."""
+def _face_list(el: PlyElement) -> int | None:
+    """Position of the vertex-index list among the properties of a ``face`` element, or None."""
+    if el.name != "face":
+        return None
+    for i, p in enumerate(el.props):
+        if p.count is not None and p.name in ("vertex_indices", "vertex_index"):
+            return i
+    return None
+
+
+def _binary_extent(data: bytes, pos: int, el: PlyElement, order: str):
+    """``(end offset of element el starting at pos, whether every row's lists have the first
+    row's lengths, those lengths)``."""
     if not any(p.count is not None for p in el.props):
-        return pos + el.rows * sum(p.dtype.itemsize for p in el.props), True
+        return pos + el.rows * sum(p.dtype.itemsize for p in el.props), True, []
     if el.rows == 0:
-        return pos, True
+        return pos, True, []
     # the first row's lengths; then check every row has them (one strided read per list)
     lengths, offsets, size = [], [], 0
     for p in el.props:
@@ -145,7 +170,7 @@ def _binary_extent(data: bytes, pos: int, el: PlyElement, order: str) -> tuple[i
             continue
         at = pos + size
         if at + p.count.itemsize > len(data):
-            return pos + size + p.count.itemsize, True  # truncated: the caller reports it
+            return pos + size + p.count.itemsize, True, []  # truncated: the caller reports it
         n = int(np.frombuffer(data, p.count.newbyteorder(order), 1, at)[0])
         offsets.append(size)
         lengths.append(n)
@@ -159,8 +184,8 @@ def _binary_extent(data: bytes, pos: int, el: PlyElement, order: str) -> tuple[i
             counts = np.ndarray((el.rows,), p.count.newbyteorder(order), data, pos + off, (size,))
             ok &= bool((counts == n).all())
         if ok:
-            return end, True
-    return _walk(data, pos, el, order)[0], False
+            return end, True, lengths
+    return _walk(data, pos, el, order)[0], False, []
 
 
 def _walk(data: bytes, pos: int, el: PlyElement, order: str) -> tuple[int, list[list]]:
@@ -190,33 +215,67 @@ def _walk(data: bytes, pos: int, el: PlyElement, order: str) -> tuple[int, list[
     return pos, columns
 
 
-def read_binary_geometry(data: bytes, layout: PlyLayout) -> tuple[np.ndarray, list[list[int]]]:
-    """``(vertices (n, 3) float64, faces as lists of 0-based indices)`` of a binary PLY: the
+def read_geometry(data: bytes, layout: PlyLayout) -> tuple[np.ndarray, list[list[int]]]:
+    """``(vertices (n, 3) float64, faces as lists of 0-based indices)`` of a PLY file: the
     ``x``, ``y``, ``z`` of element ``vertex`` and the ``vertex_indices`` (or ``vertex_index``)
     list of element ``face``; other elements and properties are skipped. Raises PlyLayoutError
-    when there is no vertex element with x, y, z."""
+    when there is no vertex element with x, y, z or an ASCII row is malformed."""
+    if layout.fmt == "ascii":
+        return _read_ascii(data, layout)
     order = "<" if layout.fmt == "binary_little_endian" else ">"
     pos = layout.header_end
     vertices, faces = None, []
     for el in layout.elements:
-        names = [p.name for p in el.props]
-        if (
-            el.name == "vertex"
-            and {"x", "y", "z"} <= set(names)
-            and all(p.count is None for p in el.props)
-        ):
+        if _is_vertex(el):
             dtype = np.dtype([(p.name, p.dtype.newbyteorder(order)) for p in el.props])
             rows = np.frombuffer(data, dtype, el.rows, pos)
             vertices = np.stack([rows[k].astype(np.float64) for k in "xyz"], axis=1)
             pos += el.rows * dtype.itemsize
             continue
         end, columns = _walk(data, pos, el, order)
-        if el.name == "face":
-            for key in ("vertex_indices", "vertex_index"):
-                if key in names:
-                    faces = [list(map(int, f)) for f in columns[names.index(key)]]
-                    break
+        index = _face_list(el)
+        if index is not None:
+            faces = [list(map(int, f)) for f in columns[index]]
         pos = end
+    if vertices is None:
+        raise PlyLayoutError("no vertex element with x, y, z properties")
+    return vertices, faces
+
+
+def _is_vertex(el: PlyElement) -> bool:
+    names = {p.name for p in el.props}
+    return (
+        el.name == "vertex" and {"x", "y", "z"} <= names and all(p.count is None for p in el.props)
+    )
+
+
+def _read_ascii(data: bytes, layout: PlyLayout) -> tuple[np.ndarray, list[list[int]]]:
+    lines = (ln for ln in data[layout.header_end : layout.data_end].splitlines() if ln.strip())
+    vertices, faces = None, []
+    for el in layout.elements:
+        rows = [next(lines).split() for _ in range(el.rows)]
+        if _is_vertex(el):
+            at = [[p.name for p in el.props].index(k) for k in "xyz"]
+            try:
+                vertices = np.array([[float(r[i]) for i in at] for r in rows], dtype=np.float64)
+            except (ValueError, IndexError):
+                raise PlyLayoutError("a vertex row has fewer values than its properties") from None
+            vertices = vertices.reshape(-1, 3)
+            continue
+        index = _face_list(el)
+        if index is None:
+            continue
+        for row in rows:
+            at = 0
+            try:
+                for i, p in enumerate(el.props):
+                    n = 1 if p.count is None else int(row[at]) + 1
+                    if i == index:
+                        faces.append([int(float(t)) for t in row[at + 1 : at + n]])
+                    at += n
+            except (ValueError, IndexError):
+                text = b" ".join(row).decode("latin-1")[:60]
+                raise PlyLayoutError(f"malformed face row {text!r}") from None
     if vertices is None:
         raise PlyLayoutError("no vertex element with x, y, z properties")
     return vertices, faces

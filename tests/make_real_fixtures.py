@@ -149,6 +149,14 @@ def main() -> None:
     verts, faces = prism([(round(x, 6), round(z, 6)) for x, z in star], height=0.5)
     write("concave_star_prism.obj", "\n".join(v_lines(verts) + [f_line(f) for f in faces]) + "\n")
 
+    u3 = [(x / 3, y / 3, 0.0) for x, y in u]
+    write("concave_u_ascii.ply", ply_ascii(u3, [list(range(8))]))
+    verts, faces = prism(L_HEX)
+    write("concave_l_prism_binary.ply", ply_binary(verts, [[i - 1 for i in f] for f in faces]))
+    off = [f"OFF\n{len(verts)} {len(faces)} 0"] + [" ".join(map(repr, p)) for p in verts]
+    off += [" ".join(map(str, [len(f)] + [i - 1 for i in f])) for f in faces]
+    write("concave_l_prism.off", "\n".join(off) + "\n")
+
     # 5. double-sided geometry
     both = TETRA_F + [tuple(reversed(f)) for f in TETRA_F]
     write("double_tetra.obj", "\n".join(v_lines(TETRA_V) + [f_line(f) for f in both]) + "\n")

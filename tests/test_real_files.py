@@ -113,6 +113,13 @@ def test_relative_blocks_are_separate_parts(blocks):
     assert mesh.faces.shape == (4 * blocks, 3) and len(bodies(solid(mesh))) == blocks
 
 
+def test_faces_with_fewer_than_three_corners_are_skipped_with_a_note():
+    with pytest.warns(MeshFileNote) as record:
+        mesh = load_mesh_bytes((TETRA_TEXT + "f 1 2\nf 3\n").encode(), "obj", name="x.obj")
+    assert [str(w.message) for w in record] == ["x.obj: 2 faces with fewer than 3 corners skipped"]
+    assert canonical(mesh) == encode(TETRA_V, TETRA_F)
+
+
 def test_a_relative_index_before_the_first_vertex_names_the_line():
     with pytest.raises(ObjParseError, match="line 4: relative face index -4 points before"):
         read_obj(b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf -1 -2 -4\n")
@@ -225,8 +232,9 @@ def shoelace(poly) -> float:
     )
 
 
-def test_u_shaped_8gon_file_keeps_its_notch():
-    mesh = load("concave_u.obj")
+@pytest.mark.parametrize("name", ["concave_u.obj", "concave_u_ascii.ply"])
+def test_u_shaped_8gon_file_keeps_its_notch(name):
+    mesh = load(name)
     assert len(mesh.faces) == 6
     assert area(mesh.vertices, mesh.faces) == pytest.approx(7 / 9)
     # and after encoding: thirds of 63 bins are whole bins, so the area is exact there too
@@ -294,7 +302,12 @@ def test_convex_polygons_keep_the_fan():
 
 @pytest.mark.parametrize(
     ("name", "cap_area", "height"),
-    [("concave_l_prism.obj", 3.0, 1.0), ("concave_star_prism.obj", None, 0.5)],
+    [
+        ("concave_l_prism.obj", 3.0, 1.0),
+        ("concave_l_prism_binary.ply", 3.0, 1.0),
+        ("concave_l_prism.off", 3.0, 1.0),
+        ("concave_star_prism.obj", None, 0.5),
+    ],
 )
 def test_prisms_with_concave_caps_are_closed_with_the_right_volume(name, cap_area, height):
     mesh = load(name)
