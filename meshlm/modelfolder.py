@@ -373,6 +373,81 @@ def dataset_ref(data_dir: str | Path) -> tuple[DatasetRef, dict | None]:
     return ref, manifest if isinstance(manifest, dict) else None
 
 
+# GGUF metadata keys ``meshlm export-gguf`` writes (the GGUF key-value section, ggml's
+# docs/gguf.md): the mesh format of the weights, so a .gguf file describes itself
+GGUF_FORMAT_NAME = "meshlm.format.name"
+GGUF_FORMAT_BINS = "meshlm.format.bins"
+_GGUF_SCALARS = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}  # GGUF value type -> struct format
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+
+
+def gguf_format(path: str | Path) -> MeshFormat | None:
+    """The mesh format a ``.gguf`` file carries in its metadata (``meshlm.format.name`` and
+    ``meshlm.format.bins``, written by ``meshlm export-gguf``), or None when it has none (an
+    older export, a GGUF from elsewhere). Reads the header only, stopping once both keys are
+    seen. Raises :class:`ModelFolderError` for a file that is not GGUF or a bad value."""
+    import struct
+
+    found: dict[str, Any] = {}
+    with open(path, "rb") as fh:
+
+        def take(fmt: str):
+            size = struct.calcsize(fmt)
+            data = fh.read(size)
+            if len(data) != size:
+                raise ModelFolderError(path, "not a GGUF file (truncated header)")
+            return struct.unpack(fmt, data)[0]
+
+        def string() -> str:
+            return fh.read(take("<Q")).decode("utf-8", errors="replace")
+
+        def value(kind: int):
+            if kind == _GGUF_STRING:
+                return string()
+            if kind == _GGUF_ARRAY:
+                item, count = take("<I"), take("<Q")
+                if item in _GGUF_SCALARS:  # skipped in one seek: nothing meshlm reads
+                    fh.seek(count * struct.calcsize(_GGUF_SCALARS[item]), 1)
+                else:
+                    for _ in range(count):
+                        value(item)
+                return None
+            if kind not in _GGUF_SCALARS:
+                raise ModelFolderError(path, f"not a GGUF file (value type {kind})")
+            return take(_GGUF_SCALARS[kind])
+
+        if fh.read(4) != b"GGUF":
+            raise ModelFolderError(path, "not a GGUF file (no GGUF magic)")
+        take("<I")  # version
+        take("<Q")  # tensor count
+        for _ in range(take("<Q")):
+            key = string()
+            val = value(take("<I"))
+            if key in (GGUF_FORMAT_NAME, GGUF_FORMAT_BINS):
+                found[key] = val
+                if len(found) == 2:
+                    break
+    if not found:
+        return None
+    block = {
+        "name": found.get(GGUF_FORMAT_NAME, DEFAULT_FORMAT),
+        "bins": found.get(GGUF_FORMAT_BINS, DEFAULT_BINS),
+    }
+    return MeshFormat.from_dict(block, path, prefix="meshlm.format")
+
+
 def with_bins(fmt: MeshFormat, bins: int | None) -> MeshFormat:
     """``fmt`` with ``bins`` replaced when given."""
     return fmt if bins is None else replace(fmt, bins=bins)

@@ -19,13 +19,14 @@ from meshlm.cli import main  # noqa: E402
 from meshlm.codec import decode  # noqa: E402
 from meshlm.errors import MeshFormatError  # noqa: E402
 from meshlm.infer import Sampling, load  # noqa: E402
+from meshlm.infer.engine import mesh_start  # noqa: E402
 from meshlm.modelfolder import format_block, read  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains a model (about a minute on 2 CPU cores)
 BINS = 128
 TINY = dict(
     model="scratch",
-    tokenizer_vocab_size=1400,
+    tokenizer_vocab_size=2600,  # above the ~2050 whole-number tokens: room for BPE merges
     hidden_size=32,
     num_layers=2,
     num_heads=4,
@@ -91,7 +92,9 @@ def model_dir(tmp_path_factory):
 
 
 def _coords(text: str) -> list[int]:
-    return [int(x) for line in text.splitlines() if line.startswith("v ") for x in line.split()[1:]]
+    """The coordinates of the mesh part of a reply (after a possible preamble)."""
+    body = text[mesh_start(text) :]
+    return [int(x) for line in body.splitlines() if line.startswith("v ") for x in line.split()[1:]]
 
 
 def test_training_copies_the_dataset_format_block(model_dir):
@@ -128,7 +131,7 @@ def test_engine_constrains_and_decodes_at_the_models_bins(model_dir):
         assert res.mesh.quantized.max() == max(coords)
         seen.append(max(coords))
         if not res.stats.cut_off and max(coords) > 63:  # the strict decoder read it at 128
-            body = res.text[res.text.index("v ") :]
+            body = res.text[mesh_start(res.text) :]
             assert decode(body, strict=True, bins=BINS).quantized.max() == max(coords)
             with pytest.raises(MeshFormatError, match="out of range|0..63"):
                 decode(body, strict=True, bins=64)
@@ -228,3 +231,23 @@ def test_generate_cli_writes_the_mesh_read_at_128(model_dir, tmp_path, capsys):
     # the OBJ holds the dequantized coordinates of a 128-bin mesh: q / 127 - 0.5
     assert sum(line.startswith("v ") for line in obj.read_text().splitlines()) == stats["vertices"]
     assert _obj_top(obj) == max(coords)
+
+
+def test_a_gguf_export_carries_the_bins_away_from_its_folder(model_dir, tmp_path):
+    pytest.importorskip("gguf")
+    from meshlm.infer.gguf_export import export_gguf
+    from meshlm.modelfolder import MeshFormat, gguf_format
+
+    _, out = model_dir
+    path = export_gguf(out, tmp_path / "elsewhere" / "m.gguf", dtype="f32")
+    assert not (path.parent / "meshlm.json").exists()
+    assert gguf_format(path) == MeshFormat("llama-mesh", BINS)
+    pytest.importorskip("llama_cpp")
+    engine = load(path)
+    assert engine.backend.name != "openai" and engine.bins == BINS and engine.notes == []
+    tops = []
+    for seed in range(4):
+        res = engine.generate("a box", Sampling(seed=seed, **SAMPLING))
+        assert res.mesh is not None and res.mesh.bins == BINS and res.error is None
+        tops.append(max(_coords(res.text)))
+    assert max(tops) > 63 and max(tops) <= BINS - 1

@@ -212,3 +212,11 @@ def test_a_server_backend_sends_the_engines_bins():
     engine = load("llama-mesh", "openai", base_url="http://127.0.0.1:9/v1", bins=128)
     assert engine.bins == engine.backend.bins == 128 and engine.notes == []
     assert load("llama-mesh", "openai", base_url="http://127.0.0.1:9/v1").backend.bins == 64
+
+
+def test_gguf_metadata_reader(tmp_path):
+    # the shipped GGUF predates the keys: no format inside, the folder's meshlm.json holds it
+    assert modelfolder.gguf_format(BUNDLED / "model-f16.gguf") is None
+    (tmp_path / "x.gguf").write_bytes(b"GGML" + bytes(20))
+    with pytest.raises(ModelFolderError, match="x.gguf: not a GGUF file"):
+        modelfolder.gguf_format(tmp_path / "x.gguf")

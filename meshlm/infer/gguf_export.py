@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from meshlm import modelfolder
 from meshlm.errors import MeshlmError, require
 
 _GEN_TAG = re.compile(r"\{%-?\s*(end)?generation\s*-?%\}")
@@ -72,6 +73,11 @@ def export_gguf(model_dir: str | Path, out: str | Path, dtype: str = "f32") -> P
     tmp = out.with_name(out.name + ".tmp")
     w = gguf.GGUFWriter(str(tmp), arch="llama")
     w.add_name(model_dir.name)
+    # the mesh format travels inside the file (read by meshlm.modelfolder.gguf_format), so a
+    # GGUF copied away from its folder's meshlm.json still decodes at its own bins
+    fmt = (modelfolder.read(model_dir) or modelfolder.ModelInfo()).format
+    w.add_string(modelfolder.GGUF_FORMAT_NAME, fmt.name)
+    w.add_uint32(modelfolder.GGUF_FORMAT_BINS, fmt.bins)
     w.add_context_length(cfg.max_position_embeddings)
     w.add_embedding_length(cfg.hidden_size)
     w.add_block_count(cfg.num_hidden_layers)
