@@ -1,16 +1,21 @@
 """The OpenAI-compatible HTTP backend: vLLM, the llama.cpp server, llama-cpp-python's server,
 Ollama -- anything that serves ``POST {base_url}/chat/completions`` with server-sent events.
 
-A server cannot run meshlm's token constraint, so with ``constrain`` on the request carries a
-GBNF grammar of the mesh *syntax* (``grammar``, read by llama.cpp-based servers) -- vertex lines
-with coordinates in range, then face lines. Servers that refuse the field are asked again without
-it. Order and index rules are beyond a context-free grammar, so replies from this backend are
-read with the lenient decoder, whose report lists every repair. Standard library only.
+A server cannot run meshlm's token constraint, so with ``constrain`` on the request carries the
+mesh *syntax* -- vertex lines with coordinates in range, then face lines -- in the form the
+server reads: a GBNF ``grammar`` (llama.cpp-based servers), or for vLLM (found by probing its
+``GET /version``) a regex in ``structured_outputs`` (vLLM >= 0.11; ``guided_regex`` before;
+vLLM's "Structured Outputs" documentation), plus ``vllm_xargs`` with the settings of meshlm's own
+processor (:mod:`meshlm.infer.vllm_processor`) for servers started with it, which then write
+canonical meshes only. Servers that refuse the fields are asked again without them. Order and
+index rules are beyond a regex or context-free grammar, so replies from this backend are read
+with the lenient decoder, whose report lists every repair. Standard library only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -38,6 +43,15 @@ def mesh_gbnf(bins: int = 64, max_index_digits: int = 4) -> str:
     ])
 
 
+def mesh_regex(bins: int = 64, max_index_digits: int = 4) -> str:
+    """The same syntax as :func:`mesh_gbnf` as a regular expression (vLLM's structured outputs):
+    >= 3 vertex lines with coordinates 0..bins-1, then >= 1 face line, ``\\n``-separated (a
+    last newline may end it, as meshlm's constraint allows)."""
+    c = "(" + "|".join(str(n) for n in range(bins)) + ")"
+    i = f"[1-9][0-9]{{0,{max_index_digits - 1}}}"
+    return f"(v {c} {c} {c}\\n){{3,}}f {i} {i} {i}(\\nf {i} {i} {i})*\\n?"
+
+
 class OpenAIBackend:
     """Chat completions over HTTP (streamed)."""
 
@@ -53,6 +67,8 @@ class OpenAIBackend:
         self.bins = bins
         self.last: dict = {}
         self.grammar_supported: bool | None = None
+        self.server_kind: str | None = None  # "vllm" or "grammar" (llama.cpp style), probed
+        self.vllm_version: tuple[int, ...] = ()
 
     def _post(self, body: dict):
         req = urllib.request.Request(
@@ -79,9 +95,10 @@ class OpenAIBackend:
         }
         if sampling.top_k:
             body["top_k"] = sampling.top_k
-        use_grammar = make_constraint is not None and self.grammar_supported is not False
+        extra = self._syntax_fields(make_constraint is not None, sampling)
+        use_grammar = bool(extra) and self.grammar_supported is not False
         if use_grammar:
-            body["grammar"] = mesh_gbnf(self.bins)
+            body.update(extra)
         try:
             resp = self._post(body)
             if use_grammar:
@@ -89,7 +106,8 @@ class OpenAIBackend:
         except urllib.error.HTTPError as exc:
             if use_grammar and exc.code in (400, 422):
                 self.grammar_supported = False
-                body.pop("grammar")
+                for key in extra:
+                    body.pop(key)
                 resp = self._open_or_fail(body)
             else:
                 raise MeshlmError(f"{self.base_url}: HTTP {exc.code}: {exc.reason}") from None
@@ -121,8 +139,39 @@ class OpenAIBackend:
             "new_tokens": int(usage.get("completion_tokens", n) or n),
             "ended": finish != "length",
             "finished_at": time.perf_counter(),
-            "grammar": bool(body.get("grammar")),
+            "grammar": bool(body.get("grammar") or body.get("structured_outputs")
+                            or body.get("guided_regex")),
         }
+
+    def _probe(self) -> str:
+        """``"vllm"`` when ``GET {server}/version`` answers vLLM's ``{"version": ...}``, else
+        ``"grammar"``; asked once."""
+        if self.server_kind is None:
+            root = self.base_url[:-3] if self.base_url.endswith("/v1") else self.base_url
+            self.server_kind = "grammar"
+            try:
+                with urllib.request.urlopen(f"{root}/version", timeout=5) as r:
+                    ver = json.loads(r.read().decode("utf-8", errors="replace")).get("version")
+                if isinstance(ver, str):
+                    self.server_kind = "vllm"
+                    self.vllm_version = tuple(int(p) for p in re.findall(r"\d+", ver)[:2])
+            except (OSError, ValueError, AttributeError):
+                pass
+        return self.server_kind
+
+    def _syntax_fields(self, constrain: bool, sampling: Sampling) -> dict:
+        """The request fields that carry the mesh syntax in the server's own form."""
+        if self._probe() != "vllm":
+            return {"grammar": mesh_gbnf(self.bins)} if constrain else {}
+        xargs = {"meshlm_constrain": int(constrain)}
+        if not constrain:  # a chat turn: meshlm's processor (if loaded) leaves it alone
+            return {"vllm_xargs": xargs}
+        xargs.update(meshlm_bins=self.bins, meshlm_max_preamble=sampling.max_preamble,
+                     meshlm_min_faces=sampling.min_faces)
+        regex = mesh_regex(self.bins)
+        if self.vllm_version >= (0, 11) or not self.vllm_version:
+            return {"structured_outputs": {"regex": regex}, "vllm_xargs": xargs}
+        return {"guided_regex": regex, "vllm_xargs": xargs}
 
     def _open_or_fail(self, body):
         try:
