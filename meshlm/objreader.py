@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from meshlm.codec import triangulate
-from meshlm.errors import MeshError, MeshlmError
+from meshlm.errors import MeshlmError
 
 _BOMS = (
     (b"\xff\xfe\x00\x00", "utf-32-le"),
@@ -48,10 +48,10 @@ _JUNK = re.compile(r"^[^\x21-\x7e]+")
 # Lines end with LF, CRLF or CR (not at the other characters str.splitlines splits at: a
 # vertical tab or form feed is white space inside a line).
 _LINE_END = re.compile(r"\r\n?|\n")
-_IGNORED = frozenset(
+_KNOWN = frozenset(
     "vt vn vp g o s mg usemtl mtllib usemap maplib lod shadow_obj trace_obj bevel c_interp "
     "d_interp ctech stech cstype deg bmat step curv curv2 surf parm trim hole scrv sp end con "
-    "call csh".split()
+    "call csh v f l p".split()
 )
 
 
@@ -141,71 +141,92 @@ def read_obj(data: bytes) -> ObjGeometry:
     positive one must be at most the number of vertices in the whole file).
     """
     text = decode_text(data)
-    coords: list[tuple[float, float, float]] = []
-    polys: list[list[int]] = []
-    lines_at: list[int] = []
+    coords: list[list[str]] = []  # the three coordinate strings of each v line
+    v_at: list[int] = []
+    polys: list[list[int]] = []  # 1-based, relative indices resolved
+    f_at: list[int] = []
     n_lines = n_points = short = 0
     for number, tokens in _statements(text):
         key = tokens[0]
-        if key not in ("v", "f", "l", "p") and key not in _IGNORED:
+        if key not in _KNOWN:
             tokens = _JUNK.sub("", " ".join(tokens)).split()  # "\u00ef\u00bb\u00bf v" -> "v"
             if not tokens:
                 continue
             key = tokens[0]
         if key == "v":
-            try:
-                x, y, z = (float(t) for t in tokens[1:4])
-            except ValueError:
-                raise ObjParseError(
-                    number, f"vertex line needs 3 numbers: {' '.join(tokens)[:60]!r}"
-                ) from None
-            coords.append((x, y, z))
+            if len(tokens) < 4:
+                raise ObjParseError(number, f"vertex line needs 3 numbers: {' '.join(tokens)!r}")
+            coords.append(tokens[1:4])
+            v_at.append(number)
         elif key == "f":
-            n = len(coords)
-            poly = []
-            for corner in tokens[1:]:
-                head = corner.split("/", 1)[0]
-                try:
-                    i = int(head)
-                except ValueError:
-                    raise ObjParseError(
-                        number, f"face corner {corner[:30]!r} is not a vertex index"
-                    ) from None
-                if i == 0:
-                    raise ObjParseError(number, "face index 0 (OBJ indices start at 1)")
-                if i < 0:
-                    if -i > n:
-                        raise ObjParseError(
-                            number,
-                            f"relative face index {i} points before the first vertex "
-                            f"(only {n} vertices defined so far)",
-                        )
-                    i += n + 1
-                poly.append(i - 1)
+            try:
+                poly = [int(c) for c in tokens[1:]]
+            except ValueError:
+                poly = [_corner(c, number) for c in tokens[1:]]
             if len(poly) < 3:
                 short += 1
                 continue
+            if min(poly) <= 0:
+                poly = [_resolve(i, len(coords), number) for i in poly]
             polys.append(poly)
-            lines_at.append(number)
+            f_at.append(number)
         elif key == "l":
             n_lines += 1
         elif key == "p":
             n_points += 1
-    vertices = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
-    for poly, number in zip(polys, lines_at, strict=True):
-        top = max(poly)
-        if top >= len(vertices):
-            raise ObjParseError(
-                number,
-                f"face refers to vertex {top + 1}, but the file defines only "
-                f"{len(vertices)} vertices",
-            )
+    vertices = _floats(coords, v_at)
+    tops = [max(p) for p in polys]
+    if tops and max(tops) > len(vertices):
+        k = next(i for i, t in enumerate(tops) if t > len(vertices))
+        raise ObjParseError(
+            f_at[k],
+            f"face refers to vertex {tops[k]}, but the file defines only {len(vertices)} vertices",
+        )
     notes = [f"{short} face{'s' if short > 1 else ''} with fewer than 3 corners skipped"]
     notes = notes if short else []
     if not polys:
         return ObjGeometry(vertices, np.zeros((0, 3), np.int64), n_lines, n_points, notes)
-    try:
-        faces = triangulate(polys, vertices if np.isfinite(vertices).all() else None)
-    except MeshError as exc:  # pragma: no cover - polys have >= 3 corners
-        raise ObjParseError(lines_at[0], str(exc)) from None
+    if all(len(p) == 3 for p in polys):
+        faces = np.array(polys, dtype=np.int64) - 1
+    else:
+        zero_based = [[i - 1 for i in p] for p in polys]
+        faces = triangulate(zero_based, vertices if np.isfinite(vertices).all() else None)
     return ObjGeometry(vertices, faces, n_lines, n_points, notes)
+
+
+def _corner(corner: str, number: int) -> int:
+    """The vertex index of a face corner ``v``, ``v/vt``, ``v/vt/vn`` or ``v//vn``."""
+    try:
+        return int(corner.split("/", 1)[0])
+    except ValueError:
+        raise ObjParseError(number, f"face corner {corner[:30]!r} is not a vertex index") from None
+
+
+def _resolve(i: int, n: int, number: int) -> int:
+    """A 1-based index; a negative one counts back from the ``n`` vertices defined so far."""
+    if i == 0:
+        raise ObjParseError(number, "face index 0 (OBJ indices start at 1)")
+    if i < 0:
+        if -i > n:
+            raise ObjParseError(
+                number,
+                f"relative face index {i} points before the first vertex "
+                f"(only {n} vertices defined so far)",
+            )
+        return i + n + 1
+    return i
+
+
+def _floats(coords: list[list[str]], v_at: list[int]) -> np.ndarray:
+    """(n, 3) float64 of the coordinate strings; ObjParseError names the first bad line."""
+    try:
+        return np.array(coords, dtype=np.float64).reshape(-1, 3)
+    except ValueError:
+        for number, row in zip(v_at, coords, strict=True):
+            try:
+                [float(t) for t in row]
+            except ValueError:
+                raise ObjParseError(
+                    number, f"vertex line needs 3 numbers: {'v ' + ' '.join(row)!r}"
+                ) from None
+        raise  # pragma: no cover - numpy refused what float() reads
