@@ -455,21 +455,22 @@ def _orient_pieces(faces: np.ndarray, two_sided: np.ndarray, q: np.ndarray) -> n
     """
     m = len(faces)
     edges: dict[tuple[int, int], list[int]] = {}
-    for i, (a, b, c) in enumerate(faces.tolist()):
+    rows = faces.tolist()
+    for i, (a, b, c) in enumerate(rows):
         for s, t in ((a, b), (b, c), (c, a)):
             edges.setdefault((s, t) if s < t else (t, s), []).append(i)
-    # +1 if the face (as stored) runs the edge from its smaller to its larger vertex
     sign = np.zeros(m, dtype=np.int8)  # 0 = not decided, +1 keep, -1 turn over
     sign[~two_sided] = 1
 
     def neighbours(i: int):
-        a, b, c = faces[i].tolist()
+        """(j, +1 if face j must keep its stored winding relative to face i, else -1)."""
+        a, b, c = rows[i]
         for s, t in ((a, b), (b, c), (c, a)):
             key = (s, t) if s < t else (t, s)
             d_i = 1 if s < t else -1
             for j in edges[key]:
                 if j != i:
-                    x, y, z = faces[j].tolist()
+                    x, y, z = rows[j]
                     d_j = 1 if (x, y) == key or (y, z) == key or (z, x) == key else -1
                     yield j, -d_i * d_j
 
