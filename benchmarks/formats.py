@@ -9,7 +9,7 @@ counts per family:
   is each connected piece's faces renumbered in LLaMA-Mesh order (vertices sorted by (x, y, z)
   within the piece): the measure issue 19 quotes;
 * characters per mesh, and tokens per face with the bundled model's tokenizer
-  (``models/meshlm-bundled``), with that tokenizer plus one token for each space-led negative
+  (``meshlm/models/meshlm-bundled``), with that tokenizer plus one token for each space-led negative
   integer (`` -1`` .. `` -1023``, as it has for `` 0`` .. `` 1023``: what a tokenizer trained
   for the parts format would add) and, where one can be loaded, a Llama-3-class tokenizer
   (``--llama3 DIR``: a folder or hub id; default: cl100k_base, Llama-3's BPE without its extra
@@ -17,10 +17,10 @@ counts per family:
 * encode time per mesh.
 
 Ablations of the ``parts`` rules (``meshlm.parts.split_parts`` options) are measured in the same
-run: the start edge by coordinates instead of connectivity, the lowest vertex first, parts
-ordered by position instead of by shape, vertices sorted by (x, y, z) within each part (issue
-19's first measurement), and faces written right after the vertex that completes them
-("interleaved") instead of after the part's vertices.
+run, on the fixtures and the ``--max-segments 6`` corpus: the start edge by coordinates instead
+of connectivity, the lowest vertex first, parts ordered by position instead of by shape,
+vertices sorted by (x, y, z) within each part (issue 19's first measurement), and faces written
+right after the vertex that completes them ("interleaved") instead of after the part's vertices.
 
     python benchmarks/formats.py [--per-family 30] [--json out.json]
 """
@@ -134,7 +134,9 @@ def corpora(per_family: int) -> dict[str, list[tuple[str, np.ndarray, np.ndarray
 def load_tokenizers(llama3: str | None) -> dict[str, object]:
     from tokenizers import AddedToken, Tokenizer
 
-    bundled = str(ROOT / "models/meshlm-bundled/tokenizer.json")
+    import meshlm
+
+    bundled = str(Path(meshlm.__file__).parent / "models/meshlm-bundled/tokenizer.json")
     toks = {"bundled": Tokenizer.from_file(bundled)}
     # what a tokenizer trained for the parts format would have: " -k" as one token, like the
     # bundled tokenizer's " k" (meshlm.train.tokenizer adds " 0".." 1023")
@@ -170,7 +172,7 @@ def count(tok, text: str) -> int:
     return len(ids.ids if hasattr(ids, "ids") else ids)
 
 
-def measure(meshes, toks) -> dict:
+def measure(meshes, toks, ablations: bool = True) -> dict:
     """Per family and format: templates, parts templates, characters, tokens, faces, seconds."""
     fams: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for family, v, f in meshes:
@@ -185,6 +187,8 @@ def measure(meshes, toks) -> dict:
         texts = {"llama-mesh": llama}
         pieces = {"llama-mesh": llama_part_skeletons(q, faces)}
         for name, opts in VARIANTS.items():
+            if opts and not ablations:
+                continue
             parts = split_parts(q, faces, **opts)
             texts[name] = blocked(q, parts)
             pieces[name] = part_skeletons(texts[name])
@@ -272,7 +276,8 @@ def main() -> None:
     results = {}
     for cname, meshes in corpora(args.per_family).items():
         t0 = time.perf_counter()
-        summary = summarize(measure(meshes, toks))
+        # the ablations on the low-poly corpus and the fixtures (pure-Python encoding is slow)
+        summary = summarize(measure(meshes, toks, ablations="full" not in cname))
         names = list(next(iter(summary.values())))
         results[cname] = {"families": summary, "totals": totals(summary, names)}
         print(f"## {cname}: {len(meshes)} meshes ({time.perf_counter() - t0:.0f} s)\n")

@@ -85,6 +85,7 @@ START_BUDGET = 4_000
 
 __all__ = [
     "FORMATS",
+    "Part",
     "TextFormat",
     "decode_parts",
     "encode_parts",
@@ -100,9 +101,10 @@ __all__ = [
 
 
 class Part(NamedTuple):
-    """One connected piece in canonical order.
+    """One part (faces joined through edges of exactly two faces) in canonical order.
 
-    ``vertices`` : global vertex ids, in the order they are written;
+    ``vertices`` : global vertex ids, in the order they are written (a vertex where parts meet
+    is in each of them);
     ``faces`` : triangles as part-local labels (0 = first written vertex), rotated and sorted
     as written.
     """
