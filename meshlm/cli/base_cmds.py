@@ -46,6 +46,7 @@ def distill_cmd(
                                    "dropped."),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(None, "--threads", help="llama.cpp threads."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N prompts."),
 ) -> None:
     """General chats by self-distillation: the base's own replies to PROMPTS."""
     from rich.progress import Progress
@@ -53,7 +54,7 @@ def distill_cmd(
     from meshlm.data.distill import distill, read_prompts
     from meshlm.train.base import gguf_path
 
-    items = read_prompts(prompts)
+    items = read_prompts(prompts)[:limit]
     kept = dropped = 0
     tmp = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)

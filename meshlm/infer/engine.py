@@ -24,7 +24,7 @@ from meshlm import modelfolder
 from meshlm.codec import Mesh, decode
 from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
 from meshlm.infer.constrain import MeshConstraint
-from meshlm.infer.named import MERGED_GGUF, ensure_merged, named_models
+from meshlm.infer.named import NAMES, resolve
 from meshlm.infer.types import GenerationResult, Partial, Sampling, Stats
 from meshlm.modelfolder import MeshFormat, ModelInfo
 
@@ -341,12 +341,10 @@ def load(
     if bins is not None and not 2 <= bins <= 1024:
         raise MeshlmError(f"bins must be 2..1024, got {bins}")
     bundled = modelfolder.BUNDLED_MODEL
-    named = named_models(bundled.parent)
-    if isinstance(model, str) and model in named and not base_url:
-        # a shipped adapter (--model smol): run its merged copy, built once in the cache
-        merged = ensure_merged(named[model], gguf=backend in ("auto", "llamacpp", "gguf"))
-        use_gguf = (merged / MERGED_GGUF).is_file() and _importable("llama_cpp")
-        model = merged / MERGED_GGUF if backend != "transformers" and use_gguf else merged
+    if isinstance(model, str) and model in NAMES and not base_url:
+        # bundled, smol (a shipped adapter, run from its merged copy), smol-base
+        gguf_ok = backend != "auto" or _importable("llama_cpp")
+        model = resolve(model, bundled.parent, backend if gguf_ok else "transformers")
     name = str(model) if model is not None else str(bundled)
     if model is None and not bundled.exists():
         raise MeshlmError(f"the bundled model is missing at {bundled}")

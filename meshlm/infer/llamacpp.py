@@ -242,16 +242,46 @@ def _mesh_llama_class(llama_cpp):
     return _MeshLlama
 
 
-def _context_length(path: str) -> int:
-    """The model's training context from the GGUF header (8192 when it is not recorded)."""
-    try:
-        import gguf
+_GGUF_SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 
-        reader = gguf.GGUFReader(path)
-        for key, field in reader.fields.items():
-            if key.endswith(".context_length"):
-                return int(field.parts[field.data[0]][0])
-    except Exception:  # not readable by the gguf package: llama.cpp will say what is wrong
+
+def _context_length(path: str) -> int:
+    """The model's training context (``*.context_length``) from the GGUF header, 8192 when it is
+    not recorded or the header cannot be read (llama.cpp will then say what is wrong).
+
+    Reads the key/value section sequentially and stops at the key (GGUF v2/v3 layout:
+    github.com/ggml-org/ggml/blob/master/docs/gguf.md); the gguf package's reader parses every
+    field first, ~minutes for a 49k-token vocabulary on a busy CPU."""
+    import struct
+
+    def skip(f, vtype: int) -> None:
+        if vtype in _GGUF_SCALAR:
+            f.seek(_GGUF_SCALAR[vtype], 1)
+        elif vtype == 8:  # string: u64 length + bytes
+            f.seek(struct.unpack("<Q", f.read(8))[0], 1)
+        elif vtype == 9:  # array: u32 item type, u64 count, items
+            itype, count = struct.unpack("<IQ", f.read(12))
+            if itype in _GGUF_SCALAR:
+                f.seek(_GGUF_SCALAR[itype] * count, 1)
+            else:
+                for _ in range(count):
+                    skip(f, itype)
+        else:
+            raise ValueError(f"unknown GGUF value type {vtype}")
+
+    try:
+        with open(path, "rb") as f:
+            magic, version, _tensors, n_kv = struct.unpack("<4sIQQ", f.read(24))
+            if magic != b"GGUF" or version < 2:
+                return 8192
+            for _ in range(n_kv):
+                key = f.read(struct.unpack("<Q", f.read(8))[0]).decode("utf-8", "replace")
+                (vtype,) = struct.unpack("<I", f.read(4))
+                if key.endswith(".context_length") and vtype in (4, 5, 10, 11):
+                    fmt = {4: "<I", 5: "<i", 10: "<Q", 11: "<q"}[vtype]
+                    return int(struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0])
+                skip(f, vtype)
+    except (OSError, ValueError, struct.error, UnicodeDecodeError):
         pass
     return 8192
 

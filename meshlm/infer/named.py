@@ -23,10 +23,39 @@ MERGED_GGUF = "model-f16.gguf"
 BASE_PREFIX = "base:"
 
 
+NAMES = ("bundled", "smol", "smol-base")
+
+
 def named_models(models_root: Path) -> dict[str, Path]:
     """Model names -> adapter or model folders under ``models_root`` (the bundled models'
     folder)."""
     return {"smol": models_root / "meshlm-smol"}
+
+
+def resolve(name: str, models_root: Path, backend: str = "auto") -> Path | None:
+    """What a model name stands for: ``bundled`` -> None (the bundled model), ``smol`` -> the
+    merged copy of the shipped SmolLM2 adapter (its GGUF unless ``backend`` is transformers),
+    ``smol-base`` -> the SmolLM2-135M-Instruct base itself (the "before" of the language-kept
+    measures). Builds what the cache lacks (needs the ``train`` extra once)."""
+    want_gguf = backend in ("auto", "llamacpp", "llama.cpp", "gguf")
+    if name == "bundled":
+        return None
+    if name == "smol-base":
+        from meshlm.train.base import ensure_base
+
+        folder = ensure_base("smollm2")
+        if not want_gguf:
+            return folder
+        gguf = folder / MERGED_GGUF
+        if not gguf.is_file():
+            from meshlm.infer.gguf_export import export_gguf
+
+            export_gguf(folder, gguf.with_suffix(".partial"), dtype="f16")
+            gguf.with_suffix(".partial").rename(gguf)
+        return gguf
+    folder = named_models(models_root)[name]
+    merged = ensure_merged(folder, gguf=want_gguf)
+    return merged / MERGED_GGUF if want_gguf else merged
 
 
 def adapter_hash(adapter_dir: Path) -> str:

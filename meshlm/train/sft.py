@@ -33,6 +33,7 @@ from meshlm.errors import MeshlmError, require
 from meshlm.train.config import SCRATCH, TrainConfig
 
 METADATA_FILE = modelfolder.FILE
+BASE_PREFIX = "base:"  # model: base:smollm2 -> meshlm.train.base.ensure_base("smollm2")
 PLOT_FILE = "loss.png"
 
 
@@ -238,6 +239,10 @@ def build_trainer(cfg: TrainConfig):
     """A ready ``trl.SFTTrainer`` for ``cfg`` (validated; QLoRA checked first). Does not train."""
     cfg.validate()
     check_method_available(cfg)
+    if cfg.model.startswith(BASE_PREFIX):  # a pretrained base built offline (meshlm base)
+        from meshlm.train.base import ensure_base
+
+        cfg = dataclasses.replace(cfg, model=str(ensure_base(cfg.model[len(BASE_PREFIX):])))
     trl = require("trl", "train", "training")
     args = sft_config(cfg)
     train_ds, val_ds = load_splits(cfg)

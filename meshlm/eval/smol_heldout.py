@@ -1,0 +1,45 @@
+"""The held-out set of the smol/bundled comparison, from inputs nobody trained on.
+
+    python -m meshlm.eval.smol_heldout eval/smol-heldout
+
+Writes into that folder (beside what ``meshlm eval heldout`` wrote there: ``references/`` and
+``understand.jsonl`` of held-out shapes): ``prompts_fresh.jsonl``, the mesh requests of
+``eval-heldout-smol/mesh_requests.jsonl`` (written by a helper who never saw the training
+templates), and ``understand_fresh.jsonl``, the held-out meshes asked with that helper's
+questions (``describe_questions.jsonl``, the question before or after the mesh as written).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+INPUTS = Path(__file__).resolve().parents[2] / "eval-heldout-smol"
+
+
+def write_fresh(folder: str | Path, inputs: str | Path = INPUTS) -> tuple[Path, Path]:
+    """Write the two files; returns their paths. Raises OSError/ValueError on missing or bad
+    input files."""
+    folder, inputs = Path(folder), Path(inputs)
+
+    def rows(p: Path) -> list[dict]:
+        return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+    prompts = folder / "prompts_fresh.jsonl"
+    with prompts.open("w", encoding="utf-8") as f:
+        for r in rows(inputs / "mesh_requests.jsonl"):
+            f.write(json.dumps({"prompt": r["prompt"], "family": r["family"]}) + "\n")
+    questions = rows(inputs / "describe_questions.jsonl")
+    understand = folder / "understand_fresh.jsonl"
+    with understand.open("w", encoding="utf-8") as f:
+        for i, u in enumerate(rows(folder / "understand.jsonl")):
+            q = questions[i % len(questions)]
+            f.write(json.dumps({**u, "question": q["question"],
+                                "question_after": q["position"] == "after"}) + "\n")
+    return prompts, understand
+
+
+if __name__ == "__main__":
+    for p in write_fresh(sys.argv[1]):
+        print(p)
