@@ -8,11 +8,13 @@ process, for two thread settings:
 * new: meshlm's default now (the cores other processes leave free, :mod:`meshlm.infer.cpu`).
 
 Each setting runs idle and then with ``--hogs`` background processes that spin on the CPU
-(``python -c 'while True: pass'``), interleaved, ``--n`` times each; medians and the ratios
-busy/idle are printed. Target: new default busy <= 2x idle. The machine's load and its busiest
-processes are printed first, since "idle" here means "without the extra job", not idle.
+(``python -c 'while True: pass'``), interleaved, each run in a fresh process (as ``make demo``
+is), ``--n`` times for the new default and ``--n-old`` times for the old one (which can take
+minutes); a run past ``--limit`` seconds is stopped and counted as the limit (a lower bound).
+Medians and the ratios busy/idle are printed. Target: new default busy <= 2x idle. The machine's
+load and its busiest processes are printed first: "idle" means "without the extra job".
 
-    python benchmarks/busy.py [--n 3] [--hogs 1] [--model models/meshlm-bundled/model-f16.gguf]
+    python benchmarks/busy.py [--n 3] [--n-old 1] [--hogs 1] [--limit 600] [--model X.gguf]
 """
 
 from __future__ import annotations
@@ -45,22 +47,31 @@ def machine_state() -> str:
     return "\n".join(lines)
 
 
-def time_demo(model: str | None, threads: int | None) -> tuple[float, int, int]:
-    """(seconds from load to the finished mesh, threads llama.cpp used, faces)."""
-    from meshlm.infer import load
-
-    t0 = time.perf_counter()
-    engine = load(model, threads=threads)
-    result = engine.generate(PROMPT)
-    seconds = time.perf_counter() - t0
-    used = getattr(engine.backend.llm, "n_threads", -1)
-    engine.backend.llm.close()
-    return seconds, used, result.stats.faces
+def time_demo(model: str | None, threads: int | None, limit: float) -> tuple[float, str, str]:
+    """(seconds from load to the finished mesh, threads llama.cpp used, faces) in a child
+    process; past ``limit`` seconds the child is stopped and ``limit`` returned ("?", "?")."""
+    code = (
+        "import sys, time\n"
+        "from meshlm.infer import load\n"
+        "t0 = time.perf_counter()\n"
+        f"e = load({model!r}, threads={threads!r})\n"
+        f"r = e.generate({PROMPT!r})\n"
+        "print(time.perf_counter() - t0, e.backend.llm.n_threads, r.stats.faces)\n"
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=limit, check=True
+        ).stdout.split()
+    except subprocess.TimeoutExpired:
+        return limit, "?", "?"
+    return float(out[-3]), out[-2], out[-1]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=3, help="runs per setting and condition")
+    ap.add_argument("--n", type=int, default=3, help="runs of the new default per condition")
+    ap.add_argument("--n-old", type=int, default=1, help="runs of the old setting per condition")
+    ap.add_argument("--limit", type=float, default=600, help="seconds before a run is stopped")
     ap.add_argument("--hogs", type=int, default=1, help="CPU-bound background processes")
     ap.add_argument("--model", default=None, help="a .gguf (default: the bundled model's)")
     args = ap.parse_args(argv)
@@ -75,7 +86,7 @@ def main(argv=None) -> int:
     print(machine_state())
     settings = {"old (threads = all cores)": cores, "new default": None}
     times: dict[tuple[str, str], list[float]] = {}
-    used: dict[tuple[str, str], set[int]] = {}
+    used: dict[tuple[str, str], set[str]] = {}
     for cond in ("idle", "busy"):
         hogs = []
         if cond == "busy":
@@ -85,9 +96,11 @@ def main(argv=None) -> int:
             ]
             time.sleep(1.0)
         try:
-            for _ in range(args.n):
+            for k in range(max(args.n, args.n_old)):
                 for name, threads in settings.items():
-                    s, t, faces = time_demo(args.model, threads)
+                    if k >= (args.n if threads is None else args.n_old):
+                        continue
+                    s, t, faces = time_demo(args.model, threads, args.limit)
                     times.setdefault((name, cond), []).append(s)
                     used.setdefault((name, cond), set()).add(t)
                     print(
