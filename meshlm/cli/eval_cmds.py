@@ -17,7 +17,8 @@ eval_app = typer.Typer(
 app.add_typer(eval_app, name="eval")
 
 ModelOpt = typer.Option(
-    None, "--model", "-m", help="Model folder, hub id or .gguf (default: bundled)."
+    None, "--model", "-m", help="Model folder, hub id, .gguf, or a name: bundled (default), "
+    "smol (SmolLM2-135M + LoRA), smol-base."
 )
 
 

@@ -12,7 +12,8 @@ from meshlm.cli.app import app, fail, json_output
 from meshlm.errors import MeshlmError
 
 ModelOpt = typer.Option(
-    None, "--model", "-m", help="Model folder, hub id or .gguf (default: bundled)."
+    None, "--model", "-m", help="Model folder, hub id, .gguf, or a name: bundled (default), "
+    "smol (SmolLM2-135M + LoRA), smol-base."
 )
 BackendOpt = typer.Option("auto", "--backend", "-b", help="auto, transformers, llamacpp or openai.")
 BaseUrlOpt = typer.Option(

@@ -11,7 +11,8 @@ from meshlm.cli.infer_cmds import ModelBinsOpt, warn_notes
 @app.command("serve")
 def serve_cmd(
     model: str | None = typer.Option(
-        None, "--model", "-m", help="Model folder, hub id or .gguf (default: bundled)."),
+        None, "--model", "-m", help="Model folder, hub id, .gguf, or a name: bundled (default), "
+    "smol (SmolLM2-135M + LoRA), smol-base."),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the demo to the network."),
     port: int = typer.Option(7860, "--port", "-p", help="Port to listen on."),

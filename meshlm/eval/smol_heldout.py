@@ -5,8 +5,9 @@
 Writes into that folder (beside what ``meshlm eval heldout`` wrote there: ``references/`` and
 ``understand.jsonl`` of held-out shapes): ``prompts_fresh.jsonl``, the mesh requests of
 ``eval-heldout-smol/mesh_requests.jsonl`` (written by a helper who never saw the training
-templates), and ``understand_fresh.jsonl``, the held-out meshes asked with that helper's
-questions (``describe_questions.jsonl``, the question before or after the mesh as written).
+templates) in round-robin order over the families, and ``understand_fresh.jsonl``, the
+held-out meshes asked with that helper's questions (``describe_questions.jsonl``, the question
+before or after the mesh as written).
 """
 
 from __future__ import annotations
@@ -27,8 +28,14 @@ def write_fresh(folder: str | Path, inputs: str | Path = INPUTS) -> tuple[Path, 
         return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
 
     prompts = folder / "prompts_fresh.jsonl"
+    by_family: dict[str, list[dict]] = {}
+    for r in rows(inputs / "mesh_requests.jsonl"):
+        by_family.setdefault(r["family"], []).append(r)
+    # round robin over the families: the first N rows (eval generate --limit N) stay balanced
+    ordered = [fam[i] for i in range(max(map(len, by_family.values())))
+               for fam in by_family.values() if i < len(fam)]
     with prompts.open("w", encoding="utf-8") as f:
-        for r in rows(inputs / "mesh_requests.jsonl"):
+        for r in ordered:
             f.write(json.dumps({"prompt": r["prompt"], "family": r["family"]}) + "\n")
     questions = rows(inputs / "describe_questions.jsonl")
     understand = folder / "understand_fresh.jsonl"
