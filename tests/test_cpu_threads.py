@@ -59,3 +59,20 @@ def test_without_proc_stat_the_load_average_decides(monkeypatch):
     assert cpu.default_threads() == 4  # a third of a core in use: still free
     monkeypatch.setattr(cpu, "busy_cores", lambda interval=0.1: 0.4)
     assert cpu.default_threads() == 3
+
+
+def test_torch_threads_follow_the_same_default(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from meshlm.infer.hf import set_torch_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(cpu, "busy_cores", lambda interval=0.1: 0.0)  # an idle machine
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        assert set_torch_threads() == cpu.usable_cores() == torch.get_num_threads()
+        assert set_torch_threads(1) == 1 == torch.get_num_threads()  # --threads wins
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        torch.set_num_threads(2)
+        assert set_torch_threads() == 2  # the user's OpenMP setting is left alone
+    finally:
+        torch.set_num_threads(before)
