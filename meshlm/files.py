@@ -249,9 +249,9 @@ def _load(name, ext: str, max_faces: int | None, read_bytes, source: str | None)
 
 def _read_with_trimesh(name, ext: str, read_bytes, source: str | None, notes: list[str]):
     """``([(vertices (n, 3) float64, faces (m, 3) int64), ...], n_points, n_lines)`` of a
-    GLB/GLTF/PLY/STL/OFF file read by trimesh, each part placed by its node transform. PLY data
-    is first cut to what its header describes (``notes`` gets what was cut), and a binary PLY
-    whose face lists mix lengths is read by :mod:`meshlm.plyreader`."""
+    GLB/GLTF/PLY/STL file read by trimesh, each part placed by its node transform. PLY data is
+    first cut to what its header describes (``notes`` gets what was cut), and a PLY whose faces
+    mix list lengths or have more than 3 corners is read by :mod:`meshlm.plyreader`."""
     trimesh = _trimesh()
     kwargs: dict[str, Any] = {}
     if ext == "ply":
@@ -273,15 +273,14 @@ def _read_with_trimesh(name, ext: str, read_bytes, source: str | None, notes: li
             if not polys:
                 return [], len(verts), 0
             _check_indices(name, polys, len(verts))
-            return [(verts, triangulate(polys, verts))], 0, 0
+            finite = np.isfinite(verts).all()
+            return [(verts, triangulate(polys, verts if finite else None))], 0, 0
         file_obj: Any = io.BytesIO(data)
         kwargs["skip_materials"] = True  # textures are dropped anyway; do not look for them
     else:
         file_obj = source if source is not None else io.BytesIO(read_bytes())
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # numpy's parse warnings: the result is checked
-            scene = trimesh.load_scene(file_obj, file_type=ext, process=False, **kwargs)
+        scene = trimesh.load_scene(file_obj, file_type=ext, process=False, **kwargs)
     except MeshlmError:
         raise
     except Exception as exc:  # trimesh raises anything from ValueError to IndexError/KeyError
