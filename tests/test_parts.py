@@ -538,6 +538,40 @@ def test_lenient_merges_vertices_parts_share_and_repairs_duplicates_in_a_part():
     assert m.report.drops["face collapsed by a merge"] >= 1
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.lists(
+            st.sampled_from(
+                [
+                    "v 1 2 3",
+                    "v 0 0 9",
+                    "v 5 5 5",
+                    "f -1 -2 -3",
+                    "f -3 -2 -1 -4",
+                    "f -9 -1 -2",
+                    "f 1 2 3",
+                    "hello",
+                    "",
+                    "v 1.5 2 3",
+                    "f -1 -1 -2",
+                ]
+            ),
+            max_size=20,
+        ).map("\n".join),
+    )
+)
+def test_lenient_raises_only_no_mesh_found(text):
+    try:
+        m = decode_parts(text, strict=False)
+    except NoMeshFoundError:
+        return
+    assert len(m.faces) >= 1
+    assert len(np.unique(m.quantized, axis=0)) == len(m.quantized)  # one vertex per cell
+    assert m.faces.min() >= 0 and m.faces.max() < len(m.quantized)
+
+
 def test_lenient_without_a_mesh_raises_no_mesh_found():
     with pytest.raises(NoMeshFoundError):
         decode_parts("I cannot draw that.", strict=False)
