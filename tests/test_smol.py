@@ -160,3 +160,42 @@ def test_distill_chats_cli_writes_finished_replies(tmp_path):
         user, assistant = row["messages"]
         assert user["role"] == "user" and assistant["role"] == "assistant"
         assert assistant["content"].strip()
+
+
+def test_model_names_resolve_without_building_anything(tmp_path):
+    from meshlm.infer.named import NAMES, resolve
+
+    assert set(NAMES) == {"bundled", "smol", "smol-base"}
+    assert resolve("bundled", tmp_path) is None  # load() then takes the bundled model
+
+
+@pytest.mark.slow
+@needs_smol
+def test_smol_adapter_runs_through_llamacpp_with_the_exact_constraint(smol_dir):
+    """--model smol: the shipped adapter, merged once into the cache and exported to GGUF; the
+    tokenizer survives the export; a constrained reply is a strict canonical mesh; describe
+    answers in words."""
+    import llama_cpp
+    import transformers
+
+    from meshlm.codec import decode
+    from meshlm.infer import Sampling, load
+    from meshlm.infer.engine import mesh_start
+
+    engine = load("smol", threads=1)
+    assert engine.backend.name == "llama.cpp"
+    assert engine.bins == 64 and "mug" in engine.shape_families
+    gguf = engine.backend.path if hasattr(engine.backend, "path") else None
+    merged = next((smol_dir.parent.parent / "merged").glob("meshlm-smol-*"))
+    tok = transformers.AutoTokenizer.from_pretrained(merged)
+    llm = llama_cpp.Llama(model_path=str(gguf or merged / "model-f16.gguf"), vocab_only=True,
+                          verbose=False)
+    for text in ("v 12 34 56\nf 1 2 3\n", "<|im_start|>user\nA mug, please.<|im_end|>\n"):
+        assert llm.tokenize(text.encode(), add_bos=False, special=True) == \
+            tok(text, add_special_tokens=False)["input_ids"]
+    res = engine.generate("a mug", Sampling(temperature=0.0, max_new_tokens=2500))
+    assert res.error is None and not res.stats.cut_off, res.text[-200:]
+    mesh = decode(res.text[mesh_start(res.text):], strict=True)
+    assert len(mesh.faces) >= 4 and mesh.quantized.max() <= 63
+    answer = engine.describe(mesh)
+    assert answer and "v " not in answer[:2]
