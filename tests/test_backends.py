@@ -181,6 +181,33 @@ def test_automatic_threads_leave_a_busy_core_to_its_job(gguf_path):
     one.backend.llm.close()
 
 
+def test_automatic_threads_follow_a_job_that_starts_during_a_generation(gguf_path):
+    """A CPU-bound job that starts after the count before the generation is seen between two
+    tokens (CoreWatch) and llama.cpp drops to the cores left free; a fixed count never moves."""
+    from meshlm.infer import load
+    from meshlm.infer.cpu import usable_cores
+
+    n = usable_cores()
+    if n < 2:
+        pytest.skip("needs two cores")
+    auto, fixed = load(str(gguf_path)), load(str(gguf_path), threads=2)
+    auto.backend._set_threads(n)  # as on an idle machine
+    auto.backend.RECOUNT_S, auto.backend.WATCH_S = 1e9, 0.15  # no count before, looks during
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        r = auto.generate("a table", seed=1, max_new_tokens=1500, constrain=False)
+        assert r.stats.new_tokens >= 1000  # long enough for several looks (>= 0.5 s)
+        assert auto.backend.llm.n_threads == auto.backend.llm.n_threads_batch == n - 1
+        fixed.generate("a table", seed=1, max_new_tokens=300, constrain=False)
+        assert fixed.backend.llm.n_threads == 2
+    finally:
+        hog.kill()
+        hog.wait()
+        auto.backend.llm.close()
+        fixed.backend.llm.close()
+
+
 def test_generate_warns_when_the_model_does_not_know_the_family(gguf_path, tmp_path, capsys):
     import shutil
 

@@ -76,3 +76,16 @@ def test_torch_threads_follow_the_same_default(monkeypatch):
         assert set_torch_threads() == 2  # the user's OpenMP setting is left alone
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(cpu.usable_cores() < 2, reason="needs two cores")
+def test_core_watch_sees_a_job_that_starts_between_two_looks():
+    watch = cpu.CoreWatch()
+    assert watch.poll() is None  # no time has passed: nothing to tell yet
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.6)
+        assert watch.poll() <= cpu.usable_cores() - 1
+    finally:
+        proc.kill()
+        proc.wait()

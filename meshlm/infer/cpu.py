@@ -81,11 +81,18 @@ def busy_cores(interval: float = 0.1) -> float | None:
     return n * others / (b[1] - a[1])
 
 
+def threads_for(busy: float, n: int | None = None) -> int:
+    """Threads to use when other processes keep ``busy`` cores' worth of the ``n`` usable cores
+    busy: a core counts as taken from 0.35 of a core's use up (so a job that holds one core of
+    two leaves one thread); at least 1."""
+    n = n or usable_cores()
+    return max(1, min(n, n - int(busy + 0.65)))
+
+
 def default_threads(interval: float = 0.1) -> int:
     """Threads for a CPU backend when the user gave none: the usable cores minus those other
-    processes keep busy (a core counts as taken from 0.35 of a core's use up, so a job that
-    holds one core of two leaves one thread), at least 1. Falls back to the load average, then
-    to all usable cores."""
+    processes keep busy (:func:`threads_for`). Falls back to the load average, then to all
+    usable cores."""
     n = usable_cores()
     if n == 1:
         return 1
@@ -95,4 +102,29 @@ def default_threads(interval: float = 0.1) -> int:
             busy = os.getloadavg()[0]
         except (AttributeError, OSError):
             return n
-    return max(1, min(n, n - int(busy + 0.65)))
+    return threads_for(busy, n)
+
+
+class CoreWatch:
+    """Free cores counted between two calls, without waiting: each :meth:`poll` compares
+    /proc/stat (and this process's own ticks) with the previous call's. For a generation that
+    is already running: its own threads' time is left out, so it sees the other jobs only."""
+
+    def __init__(self):
+        try:
+            self.cpus = os.sched_getaffinity(0)
+        except (AttributeError, OSError):
+            self.cpus = None
+        self.n = usable_cores()
+        self.last = (_cpu_ticks(self.cpus), _own_ticks())
+
+    def poll(self) -> int | None:
+        """Threads for the cores free since the last call, or None when that cannot be told
+        (no /proc, or too little time passed for the tick counters to move)."""
+        (a, own_a), now = self.last, (_cpu_ticks(self.cpus), _own_ticks())
+        b, own_b = now
+        if a is None or b is None or b[1] - a[1] < 10 * self.n:  # < ~0.1 s of ticks per core
+            return None
+        self.last = now
+        others = max(0, (b[0] - a[0]) - (own_b - own_a))
+        return threads_for(self.n * others / (b[1] - a[1]), self.n)

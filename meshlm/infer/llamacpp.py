@@ -15,8 +15,9 @@ The prompt is the model's own chat template (stored in the GGUF) rendered with J
 tokenized by llama.cpp. The vocabulary is classified once from llama.cpp's own token pieces.
 
 Threads: without ``n_threads`` the backend uses the cores that other processes leave free
-(:func:`meshlm.infer.cpu.default_threads`), counted at load and again before a generation when
-the last count is more than ``RECOUNT_S`` seconds old -- llama.cpp's threads wait on each other
+(:func:`meshlm.infer.cpu.default_threads`), counted at load, again before a generation when
+the last count is more than ``RECOUNT_S`` seconds old, and every ``WATCH_S`` seconds during one
+(:class:`meshlm.infer.cpu.CoreWatch`, between two tokens) -- llama.cpp's threads wait on each other
 at every step, so one thread on a core another job holds slows all of them (issue 18: 78 s for
 the demo mesh with two threads on a 2-core machine running one other job, 5.6 s with one).
 """
@@ -33,7 +34,7 @@ import numpy as np
 
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
-from meshlm.infer.cpu import default_threads
+from meshlm.infer.cpu import CoreWatch, default_threads
 from meshlm.infer.types import Sampling
 
 _DEFAULT_TEMPLATE = (  # Llama-3 layout, for GGUFs that carry no template
@@ -51,6 +52,8 @@ class LlamaCppBackend:
     fast_filter = True
     #: with automatic threads, count the free cores again before a generation after this long
     RECOUNT_S = 5.0
+    #: ... and during one, every this many seconds (a job that starts meanwhile)
+    WATCH_S = 1.0
 
     def __init__(self, llm, path: str):
         self.llm = llm
@@ -88,8 +91,11 @@ class LlamaCppBackend:
         """With automatic threads, use the cores free now if the last count is stale."""
         if not self.auto_threads or time.monotonic() - self._counted_at < self.RECOUNT_S:
             return
-        n = default_threads(0.05)
+        self._set_threads(default_threads(0.05))
         self._counted_at = time.monotonic()
+
+    def _set_threads(self, n: int) -> None:
+        """Generation and prompt threads of the loaded context (between two decode calls)."""
         ctx = getattr(self.llm, "_ctx", None)
         if n != self.llm.n_threads and hasattr(ctx, "set_n_threads"):
             ctx.set_n_threads(n, n)
@@ -165,7 +171,15 @@ class LlamaCppBackend:
         )
         n, ended = 0, False
         pending = b""
+        watch = CoreWatch() if self.auto_threads else None
+        next_watch = time.monotonic() + self.WATCH_S
         for tok in gen:  # generate yields each token before it samples the next one
+            if watch is not None and time.monotonic() >= next_watch:
+                free = watch.poll()  # the other jobs' use since the last look
+                if free is not None:
+                    self._set_threads(free)
+                    self._counted_at = next_watch = time.monotonic()
+                next_watch += self.WATCH_S
             if tok in self.eos_ids:
                 ended = True
                 break
