@@ -12,12 +12,10 @@ the GGUF alone serves ``generate``/``describe``/``chat``.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
 from meshlm import modelfolder
-from meshlm.errors import MeshlmError, require
 
 MERGED_GGUF = "model-f16.gguf"
 BASE_PREFIX = "base:"
@@ -69,24 +67,6 @@ def adapter_hash(adapter_dir: Path) -> str:
     return h.hexdigest()[:10]
 
 
-def base_of(adapter_dir: Path) -> str:
-    """The base the adapter was trained on: ``base_model`` of its ``meshlm.json`` when it names a
-    meshlm base (``base:smollm2``, resolved through the cache), else PEFT's
-    ``base_model_name_or_path``."""
-    info = modelfolder.read(adapter_dir)
-    base = info.base_model if info is not None else None
-    if isinstance(base, str) and base.startswith(BASE_PREFIX):
-        from meshlm.train.base import ensure_base
-
-        return str(ensure_base(base[len(BASE_PREFIX):]))
-    try:
-        cfg = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise MeshlmError(
-            f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)") from None
-    return str(cfg.get("base_model_name_or_path"))
-
-
 def merged_dir(adapter_dir: Path) -> Path:
     """Cache folder of the merged copy of ``adapter_dir`` (may not exist yet)."""
     from meshlm.train.base import cache_root
@@ -103,24 +83,13 @@ def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
     done = (out / modelfolder.FILE).is_file() and (not gguf or (out / MERGED_GGUF).is_file())
     if done:
         return out
-    torch = require("torch", "train", f"building the merged model of {adapter_dir}")
-    transformers = require("transformers", "train", f"building the merged model of {adapter_dir}")
-    peft = require("peft", "train", f"building the merged model of {adapter_dir}")
-    base = base_of(adapter_dir)
+    from meshlm.train.merge import merge_adapter
+
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    model = transformers.AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    model = peft.PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
-    model.save_pretrained(tmp)
-    transformers.AutoTokenizer.from_pretrained(str(adapter_dir)).save_pretrained(tmp)
+    merge_adapter(adapter_dir, tmp)
     if (adapter_dir / "generation_config.json").is_file():
         shutil.copy2(adapter_dir / "generation_config.json", tmp / "generation_config.json")
-    info = modelfolder.read(adapter_dir) or modelfolder.ModelInfo()
-    info.kind = "model"
-    info.extra["merged_from"] = {"adapter": adapter_dir.name,
-                                 "adapter_sha256_10": adapter_hash(adapter_dir),
-                                 "base_model": info.base_model}
-    modelfolder.write(tmp, info)
     if gguf:
         from meshlm.infer.gguf_export import export_gguf
 

@@ -1,10 +1,11 @@
 """Merge a LoRA adapter folder into a standalone model folder.
 
 ``merge_adapter(ADAPTER_DIR, OUT)`` loads the base model named in ``adapter_config.json`` (a
-local folder or a hub id), applies the adapter, folds the LoRA weights into the base weights
-(PEFT ``merge_and_unload``) and saves a plain transformers model with the adapter's tokenizer
-and chat template. ``meshlm.json`` is carried over (upgraded to the current schema, see
-:mod:`meshlm.modelfolder`) with ``kind: model`` and ``merged_from``.
+local folder or a hub id; a meshlm base such as ``base:smollm2`` in ``meshlm.json`` wins),
+applies the adapter, folds the LoRA weights into the base weights (PEFT ``merge_and_unload``)
+and saves a plain transformers model with the adapter's tokenizer and chat template.
+``meshlm.json`` is carried over (upgraded to the current schema, see :mod:`meshlm.modelfolder`)
+with ``kind: model`` and ``merged_from``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError, require
-from meshlm.train.sft import PLOT_FILE
+from meshlm.train.sft import BASE_PREFIX, PLOT_FILE
 
 
 class AdapterError(MeshlmError, ValueError):
@@ -37,9 +38,15 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "fl
         raise AdapterError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
     base = json.loads(config_path.read_text()).get("base_model_name_or_path")
     meta = modelfolder.read(adapter_dir) or modelfolder.ModelInfo()  # a bad one fails first
+    if meta.base_model and meta.base_model.startswith(BASE_PREFIX):
+        # a meshlm base (base:smollm2): PEFT's recorded path is the trainer's cache, not ours
+        from meshlm.train.base import ensure_base
+
+        base = str(ensure_base(meta.base_model[len(BASE_PREFIX):]))
     try:
-        model = peft.AutoPeftModelForCausalLM.from_pretrained(
-            str(adapter_dir), dtype=getattr(torch, dtype))
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            base, dtype=getattr(torch, dtype))
+        model = peft.PeftModel.from_pretrained(model, str(adapter_dir))
     except (OSError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise AdapterError(f"cannot load base model {base!r} of {adapter_dir}: {first}") from None
