@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mesh_helpers import cube
 
 from meshlm import MeshFormatError, NoMeshFoundError, decode, decode_all, encode
 from meshlm.codec import normalize, quantize
@@ -182,23 +183,7 @@ def test_bytes_and_non_text():
 # --- dialects of other models and tools -------------------------------------------------------
 
 # a unit cube, outward triangles (0-based), corners at 0/1
-CUBE_V = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=float)
-CUBE_F = np.array(
-    [
-        [0, 1, 3],
-        [0, 3, 2],
-        [4, 6, 7],
-        [4, 7, 5],
-        [0, 4, 5],
-        [0, 5, 1],
-        [2, 3, 7],
-        [2, 7, 6],
-        [0, 2, 6],
-        [0, 6, 4],
-        [1, 5, 7],
-        [1, 7, 3],
-    ]
-)
+CUBE_V, CUBE_F = cube()
 BOX = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.3, 0.3) for z in (-0.1, 0.1)])
 
 

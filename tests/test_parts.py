@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from mesh_helpers import cube
 
 from meshlm import MeshError, MeshFormatError, NoMeshFoundError, decode, decode_all, encode
 from meshlm.errors import MeshlmError
@@ -87,27 +88,6 @@ def triangles(mesh) -> set[tuple]:
 
 def vertex_set(mesh) -> set[tuple]:
     return {tuple(r) for r in mesh.quantized.tolist()}
-
-
-def cube():
-    v = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=float)
-    f = np.array(
-        [
-            [0, 1, 3],
-            [0, 3, 2],
-            [4, 6, 7],
-            [4, 7, 5],
-            [0, 4, 5],
-            [0, 5, 1],
-            [2, 3, 7],
-            [2, 7, 6],
-            [0, 2, 6],
-            [0, 6, 4],
-            [1, 5, 7],
-            [1, 7, 3],
-        ]
-    )
-    return v, f
 
 
 CUBE_TEXT = """v 0 0 0
