@@ -190,6 +190,8 @@ def eval_language_kept_cmd(
     from meshlm.eval.runner import load_jsonl
     from meshlm.infer import load
 
+    if chats and hf_model is None:  # refused before any model is loaded or answer written
+        raise MeshlmError("--chats needs --hf-model (a transformers folder)")
     engine = warn_notes(load(model, backend, threads=threads))
     out.mkdir(parents=True, exist_ok=True)
     graded = grade_facts(engine, load_jsonl(facts))
@@ -201,8 +203,6 @@ def eval_language_kept_cmd(
         _write_jsonl(out / "open.jsonl",
                      [{"prompt": p, "reply": r} for p, r in zip(prompts, replies, strict=True)])
     if chats:
-        if hf_model is None:
-            raise MeshlmError("--chats needs --hf-model (a transformers folder)")
         pairs = [(r["messages"][0]["content"], r["messages"][1]["content"])
                  for r in load_jsonl(chats)]
         metrics["reply_perplexity"] = reply_perplexity(hf_model, pairs, threads=threads)
