@@ -58,8 +58,10 @@ def main() -> None:
     faces = []
     for p in files[:200]:
         faces.append(sum(1 for ln in p.read_text().splitlines() if ln.startswith("f ")))
-    print(f"corpus: {len(files)} OBJ files, faces mean {np.mean(faces):.0f} / max {max(faces)} "
-          f"(first 200), written in {time.perf_counter() - t0:.1f}s")
+    print(
+        f"corpus: {len(files)} OBJ files, faces mean {np.mean(faces):.0f} / max {max(faces)} "
+        f"(first 200), written in {time.perf_counter() - t0:.1f}s"
+    )
 
     cfg = BuildConfig(out=str(tmp / "unused"), meshes=[str(corpus)], progress=False)
     objects = collect(cfg).objects
@@ -86,22 +88,29 @@ def main() -> None:
         best = min(best, time.perf_counter() - t)
     results["naive text (trimesh load + OBJ export), 1 process"] = len(files) / best
     t = time.perf_counter()
-    m = build_dataset(BuildConfig(out=str(tmp / "full"), meshes=[str(corpus)], workers=2,
-                                  progress=False))
+    m = build_dataset(
+        BuildConfig(out=str(tmp / "full"), meshes=[str(corpus)], workers=2, progress=False)
+    )
     results["full build_dataset, 2 workers"] = len(files) / (time.perf_counter() - t)
 
-    print(f"date {datetime.date.today()}  machine {platform.machine()} "
-          f"{os.cpu_count()} cores  python {platform.python_version()}")
+    print(
+        f"date {datetime.date.today()}  machine {platform.machine()} "
+        f"{os.cpu_count()} cores  python {platform.python_version()}"
+    )
     for name, rate in results.items():
         print(f"{name:55s} {rate:8.0f} meshes/s")
     base = results["pipeline, 2 workers"]
     one = results["pipeline, 1 worker"]
     print(f"2 workers vs 1 worker (same pipeline):      {base / one:.2f}x")
-    print(f"2 workers vs naive text baseline:           "
-          f"{base / results['naive text (trimesh load + OBJ export), 1 process']:.2f}x")
-    print(f"full build: {m['counts']['encodings_kept']} meshes kept "
-          f"({m['counts']['rotation_duplicates_dropped']} repeated rotations dropped), "
-          f"{m['counts']['rows_total']} rows")
+    print(
+        f"2 workers vs naive text baseline:           "
+        f"{base / results['naive text (trimesh load + OBJ export), 1 process']:.2f}x"
+    )
+    print(
+        f"full build: {m['counts']['encodings_kept']} meshes kept "
+        f"({m['counts']['rotation_duplicates_dropped']} repeated rotations dropped), "
+        f"{m['counts']['rows_total']} rows"
+    )
     print("target >= 200 meshes/s with 2 workers:", "met" if base >= 200 else "NOT met")
 
 

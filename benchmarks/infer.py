@@ -61,7 +61,9 @@ def run(engine, prompts, constrain: bool, max_new_tokens, seed0: int = 0):
         r = engine.generate(
             p,
             Sampling(
-                seed=seed0 + i, temperature=0.7, max_new_tokens=max(1, limits[i]),
+                seed=seed0 + i,
+                temperature=0.7,
+                max_new_tokens=max(1, limits[i]),
                 constrain=constrain,
             ),
         )
@@ -76,8 +78,9 @@ def time_to_faces(engine, prompts, n_faces: int, max_new_tokens: int, seed0: int
 
     out = []
     for i, p in enumerate(prompts):
-        s = Sampling(seed=seed0 + i, temperature=0.7, max_new_tokens=max_new_tokens,
-                     min_faces=n_faces)
+        s = Sampling(
+            seed=seed0 + i, temperature=0.7, max_new_tokens=max_new_tokens, min_faces=n_faces
+        )
         t0, hit = time.perf_counter(), None
         stream = engine.stream(p, s)
         for part in stream:
@@ -134,8 +137,10 @@ def main() -> None:
     make_f16 = engines[-1][1]  # the last one built above
     engines.append(("llama.cpp f16 1t", lambda: make_f16(threads=1)))
     face_prompts = (FACE_PROMPTS * 10)[: args.n]
-    print(f"\ntime to a {args.faces}-face mesh (constrained, min_faces={args.faces}, "
-          f"{len(face_prompts)} prompts, seeds 0..{len(face_prompts) - 1}, temperature 0.7)")
+    print(
+        f"\ntime to a {args.faces}-face mesh (constrained, min_faces={args.faces}, "
+        f"{len(face_prompts)} prompts, seeds 0..{len(face_prompts) - 1}, temperature 0.7)"
+    )
     for name, make in engines:
         engine = make()
         engine.generate("a box", max_new_tokens=16)
@@ -143,9 +148,10 @@ def main() -> None:
         got = [h for h in hits if h]
         med = statistics.median([h[0] for h in got]) if got else float("nan")
         toks = statistics.median([h[1] for h in got]) if got else float("nan")
-        print(f"{name:<16} reached {len(got)}/{len(hits)}; median {med:.2f} s "
-              f"({toks:.0f} tokens); each: "
-              + ", ".join(f"{h[0]:.2f}" if h else "-" for h in hits))
+        print(
+            f"{name:<16} reached {len(got)}/{len(hits)}; median {med:.2f} s "
+            f"({toks:.0f} tokens); each: " + ", ".join(f"{h[0]:.2f}" if h else "-" for h in hits)
+        )
         llm = getattr(engine.backend, "llm", None)
         if llm is not None:
             llm.close()

@@ -25,15 +25,20 @@ def main() -> None:
     p.add_argument("--per-family", type=int, default=3)
     p.add_argument("--max-segments", type=int, default=None)
     p.add_argument("--seed", type=int, default=777)
-    p.add_argument("--family", action="append", default=None,
-                   help="families to draw (default: those of the references)")
+    p.add_argument(
+        "--family",
+        action="append",
+        default=None,
+        help="families to draw (default: those of the references)",
+    )
     a = p.parse_args()
     refs = load_references(a.references)
     with (a.references / "captions.csv").open(newline="", encoding="utf-8") as fh:
         ref_fams = sorted({row["family"] for row in csv.DictReader(fh)})
     fams = a.family or ref_fams
-    shapes = list(generate(a.per_family * len(fams), a.seed, families=fams,
-                           max_segments=a.max_segments))
+    shapes = list(
+        generate(a.per_family * len(fams), a.seed, families=fams, max_segments=a.max_segments)
+    )
     wrong: Counter = Counter()
     ok = 0
     for s in shapes:
@@ -42,8 +47,10 @@ def main() -> None:
         ok += fam == s.family
         if fam != s.family:
             wrong[f"{s.family}->{fam}"] += 1
-    print(f"{ok}/{len(shapes)} = {ok / len(shapes):.1%} of real shapes judged as their own family "
-          f"among {len(ref_fams)} families ({len(refs)} references)")
+    print(
+        f"{ok}/{len(shapes)} = {ok / len(shapes):.1%} of real shapes judged as their own family "
+        f"among {len(ref_fams)} families ({len(refs)} references)"
+    )
     if wrong:
         print("confusions:", ", ".join(f"{k} x{v}" for k, v in wrong.most_common()))
 

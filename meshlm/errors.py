@@ -46,9 +46,7 @@ class MissingDependencyError(MeshlmError, ImportError):
     def __init__(self, package: str, extra: str, feature: str):
         self.package = package
         self.extra = extra
-        super().__init__(
-            f"{feature} needs the '{package}' package: pip install 'meshlm[{extra}]'"
-        )
+        super().__init__(f"{feature} needs the '{package}' package: pip install 'meshlm[{extra}]'")
 
 
 def require(module: str, extra: str, feature: str):

@@ -262,8 +262,9 @@ def _read_with_trimesh(name, ext: str, read_bytes, source: str | None, notes: li
             raise CorruptMeshFileError(name, f"cannot parse as PLY: {exc}") from None
         if layout.extra:
             what = "bytes" if layout.fmt != "ascii" else "bytes of text"
-            notes.append(f"{layout.extra:,} {what} after the last element the header describes "
-                         "were ignored")
+            notes.append(
+                f"{layout.extra:,} {what} after the last element the header describes were ignored"
+            )
         data = data[: layout.data_end]
         if not layout.uniform or layout.polygons:  # polygons: trimesh would fan them
             try:

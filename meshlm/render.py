@@ -73,14 +73,18 @@ def normalized(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
     return (v - (lo + hi) / 2) / scale, f
 
 
-def camera_position(azimuth_deg: float = AZIMUTH_DEG, elevation_deg: float = ELEVATION_DEG,
-                    distance: float | None = None) -> np.ndarray:
+def camera_position(
+    azimuth_deg: float = AZIMUTH_DEG,
+    elevation_deg: float = ELEVATION_DEG,
+    distance: float | None = None,
+) -> np.ndarray:
     """Camera position (3,) in the Y-up world; azimuth 0 looks from +Z, 90 from +X."""
     if distance is None:  # the unit cube's bounding sphere fits the field of view
         distance = (math.sqrt(3) / 2) / math.sin(math.radians(FOV_DEG) / 2)
     az, el = math.radians(azimuth_deg), math.radians(elevation_deg)
-    return distance * np.array([math.sin(az) * math.cos(el), math.sin(el),
-                                math.cos(az) * math.cos(el)])
+    return distance * np.array(
+        [math.sin(az) * math.cos(el), math.sin(el), math.cos(az) * math.cos(el)]
+    )
 
 
 def _look_at(eye: np.ndarray) -> np.ndarray:
@@ -106,21 +110,27 @@ def _render_pyrender(v, f, size, azimuth, elevation) -> np.ndarray:
     normals = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
     normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
     material = pyrender.MetallicRoughnessMaterial(
-        baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=0.0, roughnessFactor=0.9,
-        doubleSided=True, alphaMode="OPAQUE",
+        baseColorFactor=[1.0, 1.0, 1.0, 1.0],
+        metallicFactor=0.0,
+        roughnessFactor=0.9,
+        doubleSided=True,
+        alphaMode="OPAQUE",
     )
     primitive = pyrender.Primitive(
-        positions=flat_v, normals=np.repeat(normals, 3, axis=0).astype(np.float32),
+        positions=flat_v,
+        normals=np.repeat(normals, 3, axis=0).astype(np.float32),
         # pyrender's shader gamma-encodes its output: hand it linear colours
         color_0=(height_colors(flat_v).astype(np.float32) / 255.0) ** 2.2,
-        indices=np.arange(len(flat_v), dtype=np.uint32).reshape(-1, 3), material=material,
+        indices=np.arange(len(flat_v), dtype=np.uint32).reshape(-1, 3),
+        material=material,
     )
     head, key_intensity, ambient = PYRENDER_LIGHTS
     scene = pyrender.Scene(bg_color=[*map(float, BACKGROUND), 1.0], ambient_light=[ambient] * 3)
     scene.add(pyrender.Mesh([primitive]))
     eye = camera_position(azimuth, elevation)
-    scene.add(pyrender.PerspectiveCamera(yfov=math.radians(FOV_DEG), aspectRatio=1.0),
-              pose=_look_at(eye))
+    scene.add(
+        pyrender.PerspectiveCamera(yfov=math.radians(FOV_DEG), aspectRatio=1.0), pose=_look_at(eye)
+    )
     scene.add(pyrender.DirectionalLight(intensity=head), pose=_look_at(eye))
     key = camera_position(azimuth - 90, 50)
     scene.add(pyrender.DirectionalLight(intensity=key_intensity), pose=_look_at(key))
@@ -146,8 +156,11 @@ def _render_matplotlib(v, f, size, azimuth, elevation) -> np.ndarray:
     eye = camera_position(azimuth, elevation)
     key = camera_position(azimuth - 90, 50)
     # double-sided Lambert: a headlight plus a key light from above
-    light = (0.35 + 0.45 * np.abs(normals @ (eye / np.linalg.norm(eye)))
-             + 0.3 * np.clip(np.abs(normals @ (key / np.linalg.norm(key))), 0, 1))
+    light = (
+        0.35
+        + 0.45 * np.abs(normals @ (eye / np.linalg.norm(eye)))
+        + 0.3 * np.clip(np.abs(normals @ (key / np.linalg.norm(key))), 0, 1)
+    )
     base = height_colors(tris.mean(axis=1))[:, :3] / 255.0
     colors = np.clip(base * light[:, None], 0, 1)
 
@@ -157,8 +170,9 @@ def _render_matplotlib(v, f, size, azimuth, elevation) -> np.ndarray:
     ax.set_facecolor(BACKGROUND)
     # mplot3d is Z-up: world (x, y, z) -> plot (x, -z, y), a proper rotation
     plot = tris[..., [0, 2, 1]] * np.array([1.0, -1.0, 1.0])
-    ax.add_collection3d(Poly3DCollection(plot, facecolors=colors, edgecolors=colors * 0.85,
-                                         linewidths=0.2))
+    ax.add_collection3d(
+        Poly3DCollection(plot, facecolors=colors, edgecolors=colors * 0.85, linewidths=0.2)
+    )
     ax.set_xlim(-0.5, 0.5)
     ax.set_ylim(-0.5, 0.5)
     ax.set_zlim(-0.5, 0.5)
@@ -178,8 +192,14 @@ def _render_matplotlib(v, f, size, azimuth, elevation) -> np.ndarray:
 # ----------------------------------------------------------------------------------- public API
 
 
-def render_array(mesh: Any, *, size: int = 512, backend: str = "auto",
-                 azimuth: float = AZIMUTH_DEG, elevation: float = ELEVATION_DEG) -> np.ndarray:
+def render_array(
+    mesh: Any,
+    *,
+    size: int = 512,
+    backend: str = "auto",
+    azimuth: float = AZIMUTH_DEG,
+    elevation: float = ELEVATION_DEG,
+) -> np.ndarray:
     """Render ``mesh`` to an image array ``(size, size, 3) uint8`` RGB.
 
     Raises MeshError for a mesh that cannot be drawn, RenderError for an unknown backend or when
@@ -205,8 +225,9 @@ def render_array(mesh: Any, *, size: int = 512, backend: str = "auto",
         raise RenderError(f"{backend} rendering failed: {type(exc).__name__}: {exc}") from exc
 
 
-def render_png(mesh: Any, path: str | os.PathLike[str], *, size: int = 512,
-               backend: str = "auto") -> Path:
+def render_png(
+    mesh: Any, path: str | os.PathLike[str], *, size: int = 512, backend: str = "auto"
+) -> Path:
     """Write a ``size`` x ``size`` PNG preview of ``mesh`` (fixed camera) to ``path``; returns it.
 
     Parent folders are created. Errors as :func:`render_array`.
@@ -214,8 +235,15 @@ def render_png(mesh: Any, path: str | os.PathLike[str], *, size: int = 512,
     return _save_image(render_array(mesh, size=size, backend=backend), path)
 
 
-def render_grid(meshes: Sequence[Any], captions: Sequence[str], path: str | os.PathLike[str], *,
-                cols: int = 4, size: int = 256, backend: str = "auto") -> Path:
+def render_grid(
+    meshes: Sequence[Any],
+    captions: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    cols: int = 4,
+    size: int = 256,
+    backend: str = "auto",
+) -> Path:
     """One PNG with each mesh rendered at ``size`` px and its caption underneath, ``cols`` per row.
 
     A mesh that is ``None`` or cannot be drawn (MeshError) gets a grey "no mesh" tile, so an
@@ -242,8 +270,9 @@ def render_grid(meshes: Sequence[Any], captions: Sequence[str], path: str | os.P
         except MeshError as exc:
             tile = Image.new("RGB", (size, size), (215, 215, 215))
             note = textwrap.wrap(str(exc) if mesh is None else f"cannot render: {exc}", chars)
-            ImageDraw.Draw(tile).multiline_text((8, 8), "\n".join(note[:4]), fill=(90, 90, 90),
-                                                font=font)
+            ImageDraw.Draw(tile).multiline_text(
+                (8, 8), "\n".join(note[:4]), fill=(90, 90, 90), font=font
+            )
         sheet.paste(tile, (x, y))
         draw.rectangle((x, y, x + size - 1, y + size - 1), outline=bg)
         lines = textwrap.wrap(str(caption), chars)[:3] or [""]
@@ -254,13 +283,21 @@ def render_grid(meshes: Sequence[Any], captions: Sequence[str], path: str | os.P
     return _save_image(np.asarray(sheet), path)
 
 
-def render_turntable_gif(mesh: Any, path: str | os.PathLike[str], *, frames: int = 24,
-                         size: int = 256, backend: str = "auto", duration_ms: int = 80) -> Path:
+def render_turntable_gif(
+    mesh: Any,
+    path: str | os.PathLike[str],
+    *,
+    frames: int = 24,
+    size: int = 256,
+    backend: str = "auto",
+    duration_ms: int = 80,
+) -> Path:
     """An animated GIF turning ``mesh`` once around the Y axis at the preview elevation."""
     Image, _ = _pil()
     images = [
-        Image.fromarray(render_array(mesh, size=size, backend=backend,
-                                     azimuth=AZIMUTH_DEG + 360.0 * k / frames))
+        Image.fromarray(
+            render_array(mesh, size=size, backend=backend, azimuth=AZIMUTH_DEG + 360.0 * k / frames)
+        )
         for k in range(frames)
     ]
     p = _prepare(path)

@@ -140,10 +140,14 @@ class Settings:
         from meshlm.infer import Sampling
 
         if not 1 <= int(self.max_new_tokens) <= MAX_NEW_TOKENS:
-            raise LimitError(f"max new tokens must be 1..{MAX_NEW_TOKENS}, "
-                             f"got {self.max_new_tokens}")
-        mine = dict(max_new_tokens=int(self.max_new_tokens), constrain=bool(self.constrain),
-                    seed=int(self.seed or 0))
+            raise LimitError(
+                f"max new tokens must be 1..{MAX_NEW_TOKENS}, got {self.max_new_tokens}"
+            )
+        mine = dict(
+            max_new_tokens=int(self.max_new_tokens),
+            constrain=bool(self.constrain),
+            seed=int(self.seed or 0),
+        )
         if self.temperature is not None:
             mine["temperature"] = float(self.temperature)
         return Sampling(**{**(defaults or {}), **mine})
@@ -208,23 +212,36 @@ class Demo:
         name = p.name
         size = p.stat().st_size
         if size > MAX_UPLOAD_BYTES:
-            raise LimitError(f"{name}: {size / 1e6:.1f} MB is over the upload limit of "
-                             f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+            raise LimitError(
+                f"{name}: {size / 1e6:.1f} MB is over the upload limit of "
+                f"{MAX_UPLOAD_BYTES / 1e6:.0f} MB"
+            )
         try:
-            tm = load_mesh_bytes(p.read_bytes(), p.suffix, name=name, max_bytes=MAX_UPLOAD_BYTES,
-                                 max_faces=MAX_UPLOAD_FACES)
+            tm = load_mesh_bytes(
+                p.read_bytes(),
+                p.suffix,
+                name=name,
+                max_bytes=MAX_UPLOAD_BYTES,
+                max_faces=MAX_UPLOAD_FACES,
+            )
         except (MeshFileTooLargeError, TooManyFacesError) as exc:
             raise LimitError(f"{exc}: simplify the mesh first") from None
         mesh = canonicalize(tm.vertices, tm.faces, bins=self.get_engine().bins)
         if len(mesh.faces) > MAX_UPLOAD_FACES:
-            raise LimitError(f"{name}: {len(mesh.faces)} faces is over the limit of "
-                             f"{MAX_UPLOAD_FACES}")
+            raise LimitError(
+                f"{name}: {len(mesh.faces)} faces is over the limit of {MAX_UPLOAD_FACES}"
+            )
         return mesh, f"{name} ({len(mesh.quantized)} vertices, {len(mesh.faces)} faces)"
 
     # -- one turn ----------------------------------------------------------------------------------
 
-    def turn(self, message: dict | str | None, chat: list[dict] | None,
-             history: list[dict] | None, settings: Settings | None = None) -> Iterator[Update]:
+    def turn(
+        self,
+        message: dict | str | None,
+        chat: list[dict] | None,
+        history: list[dict] | None,
+        settings: Settings | None = None,
+    ) -> Iterator[Update]:
         """Answer one user message; yields :class:`Update` as the reply streams (last: ``done``).
 
         ``message`` is a MultimodalTextbox value ``{"text", "files"}`` or a plain string. With a
@@ -239,8 +256,9 @@ class Demo:
         try:
             sampling = settings.sampling()
             if len(text) > MAX_PROMPT_CHARS:
-                raise LimitError(f"the prompt has {len(text)} characters; the limit is "
-                                 f"{MAX_PROMPT_CHARS}")
+                raise LimitError(
+                    f"the prompt has {len(text)} characters; the limit is {MAX_PROMPT_CHARS}"
+                )
             if not text and not files:
                 raise LimitError("type a prompt or attach a mesh file")
             if len(files) > 1:
@@ -259,8 +277,7 @@ class Demo:
 
                 want_mesh = wants_mesh(text)
                 shown = text
-                user_turn = {"role": "user",
-                             "content": as_request(text) if want_mesh else text}
+                user_turn = {"role": "user", "content": as_request(text) if want_mesh else text}
         except MeshlmError as exc:
             shown = text if len(text) <= 300 else f"{text[:300]}… ({len(text)} characters)"
             chat.append({"role": "user", "content": shown or "(attachment)"})
@@ -298,8 +315,9 @@ class Demo:
                 now = time.perf_counter()
                 new_faces = last.faces - shown_faces
                 viewer = KEEP
-                if new_faces > 0 and (new_faces >= VIEWER_EVERY_FACES
-                                      or now - t_view >= VIEWER_EVERY_SECONDS):
+                if new_faces > 0 and (
+                    new_faces >= VIEWER_EVERY_FACES or now - t_view >= VIEWER_EVERY_SECONDS
+                ):
                     mesh = last.mesh(engine.bins)
                     if mesh is not None and len(mesh.faces):
                         glbs.append(self.write(mesh, "partial"))
@@ -308,9 +326,13 @@ class Demo:
                     continue
                 t_text = now
                 chat[-1] = {"role": "assistant", "content": display_reply(last.text) or "…"}
-                yield Update(chat, history, viewer=viewer,
-                             report=f"writing… {last.vertices} vertices, {last.faces} faces, "
-                                    f"{last.tokens} tokens ({last.tokens_per_s:.0f} tok/s)")
+                yield Update(
+                    chat,
+                    history,
+                    viewer=viewer,
+                    report=f"writing… {last.vertices} vertices, {last.faces} faces, "
+                    f"{last.tokens} tokens ({last.tokens_per_s:.0f} tok/s)",
+                )
         except MeshlmError as exc:
             msg = f"generation failed: {exc}"
             chat[-1] = {"role": "assistant", "content": f"⚠️ {msg}"}
@@ -329,11 +351,12 @@ class Demo:
         notes = []
         if timed_out:
             mesh = last.mesh(engine.bins)
-            warning = (f"stopped after {MAX_GENERATION_SECONDS:.0f} s (the generation time "
-                       "limit); the faces written so far are kept")
+            warning = (
+                f"stopped after {MAX_GENERATION_SECONDS:.0f} s (the generation time "
+                "limit); the faces written so far are kept"
+            )
             notes.append(f"Time limit: {warning}.")
-            stats = (f"{last.tokens} tokens in {last.seconds:.1f} s "
-                     f"({last.tokens_per_s:.0f} tok/s)")
+            stats = f"{last.tokens} tokens in {last.seconds:.1f} s ({last.tokens_per_s:.0f} tok/s)"
         else:
             r = last.result
             mesh = r.mesh
@@ -342,8 +365,10 @@ class Demo:
             s = r.stats
             stats = f"{s.new_tokens} tokens in {s.seconds:.1f} s ({s.tokens_per_s:.0f} tok/s)"
             if s.cut_off:
-                notes.append("Cut off at the max-new-tokens setting"
-                             + (": complete faces kept." if want_mesh else "."))
+                notes.append(
+                    "Cut off at the max-new-tokens setting"
+                    + (": complete faces kept." if want_mesh else ".")
+                )
             if want_mesh and mesh is None and r.error:
                 notes.append(f"no mesh: {r.error}")
         report = [stats]
@@ -362,8 +387,15 @@ class Demo:
             body += f"\n\n⚠️ {warning}."
         chat[-1] = {"role": "assistant", "content": body}
         history = history + [user_turn, {"role": "assistant", "content": text}]
-        return Update(chat, history, viewer=viewer, files=files, report="  \n".join(report),
-                      warning=warning, done=True)
+        return Update(
+            chat,
+            history,
+            viewer=viewer,
+            files=files,
+            report="  \n".join(report),
+            warning=warning,
+            done=True,
+        )
 
     # -- the Gradio app ------------------------------------------------------------------------
 
@@ -373,33 +405,57 @@ class Demo:
 
         with gr.Blocks(title="meshlm", delete_cache=(600, 3600)) as app:
             history = gr.State([])
-            gr.Markdown("## meshlm — chat in 3D meshes\nAsk for an object to watch its mesh "
-                        "being written, or attach a mesh file (OBJ, GLB, PLY, STL, OFF) and ask "
-                        "about it.")
+            gr.Markdown(
+                "## meshlm — chat in 3D meshes\nAsk for an object to watch its mesh "
+                "being written, or attach a mesh file (OBJ, GLB, PLY, STL, OFF) and ask "
+                "about it."
+            )
             with gr.Row():
                 with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chat",
-                                         buttons=["copy"])
+                    chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chat", buttons=["copy"])
                     box = gr.MultimodalTextbox(
                         placeholder="Describe an object, or attach a mesh and ask about it",
-                        file_types=list(UPLOAD_TYPES), file_count="single", show_label=False,
-                        elem_id="prompt", stop_btn=True,
-                        max_plain_text_length=10 * MAX_PROMPT_CHARS)  # longer: pasted as file
+                        file_types=list(UPLOAD_TYPES),
+                        file_count="single",
+                        show_label=False,
+                        elem_id="prompt",
+                        stop_btn=True,
+                        max_plain_text_length=10 * MAX_PROMPT_CHARS,
+                    )  # longer: pasted as file
                     gr.Examples(EXAMPLES, inputs=box, label="Examples")
                 with gr.Column(scale=2):
-                    viewer = gr.Model3D(label="Mesh", height=400, elem_id="viewer",
-                                        clear_color=(0.96, 0.96, 0.97, 1.0))
+                    viewer = gr.Model3D(
+                        label="Mesh",
+                        height=400,
+                        elem_id="viewer",
+                        clear_color=(0.96, 0.96, 0.97, 1.0),
+                    )
                     report = gr.Markdown(elem_id="report")
-                    downloads = gr.File(label="Downloads (OBJ, GLB)", file_count="multiple",
-                                        interactive=False, elem_id="downloads")
+                    downloads = gr.File(
+                        label="Downloads (OBJ, GLB)",
+                        file_count="multiple",
+                        interactive=False,
+                        elem_id="downloads",
+                    )
                     with gr.Accordion("Settings", open=False):
-                        temperature = gr.Slider(0.0, 1.5, value=self.default_temperature(),
-                                                step=0.05,
-                                                label="Temperature (0 = greedy)")
-                        max_tokens = gr.Slider(64, MAX_NEW_TOKENS, value=1024, step=64,
-                                               label="Max new tokens", elem_id="max-tokens")
-                        constrain = gr.Checkbox(value=True, label="Constrained decoding "
-                                                "(only valid mesh text)")
+                        temperature = gr.Slider(
+                            0.0,
+                            1.5,
+                            value=self.default_temperature(),
+                            step=0.05,
+                            label="Temperature (0 = greedy)",
+                        )
+                        max_tokens = gr.Slider(
+                            64,
+                            MAX_NEW_TOKENS,
+                            value=1024,
+                            step=64,
+                            label="Max new tokens",
+                            elem_id="max-tokens",
+                        )
+                        constrain = gr.Checkbox(
+                            value=True, label="Constrained decoding (only valid mesh text)"
+                        )
                         seed = gr.Number(value=0, precision=0, label="Seed")
                     clear = gr.Button("New conversation")
 
@@ -415,13 +471,21 @@ class Demo:
                 yield (gr.skip(),) * 6
 
             outputs = [box, chatbot, history, viewer, downloads, report]
-            event = box.submit(respond, [box, chatbot, history, temperature, max_tokens,
-                                         constrain, seed], outputs,
-                               concurrency_limit=MAX_CONCURRENT, concurrency_id="generate",
-                               show_progress="hidden")
+            event = box.submit(
+                respond,
+                [box, chatbot, history, temperature, max_tokens, constrain, seed],
+                outputs,
+                concurrency_limit=MAX_CONCURRENT,
+                concurrency_id="generate",
+                show_progress="hidden",
+            )
             box.stop(None, None, None, cancels=[event])
-            clear.click(lambda: ([], [], None, None, ""), None,
-                        [chatbot, history, viewer, downloads, report], queue=False)
+            clear.click(
+                lambda: ([], [], None, None, ""),
+                None,
+                [chatbot, history, viewer, downloads, report],
+                queue=False,
+            )
         app.queue(max_size=MAX_QUEUE, default_concurrency_limit=MAX_CONCURRENT)
         return app
 
@@ -435,8 +499,10 @@ def _unpack(message) -> tuple[str, list[str]]:
         return "", []
     if isinstance(message, str):
         return message.strip(), []
-    files = [f if isinstance(f, str) else (f.get("path") or f.get("name"))
-             for f in (message.get("files") or [])]
+    files = [
+        f if isinstance(f, str) else (f.get("path") or f.get("name"))
+        for f in (message.get("files") or [])
+    ]
     return (message.get("text") or "").strip(), [f for f in files if f]
 
 
@@ -444,12 +510,20 @@ def _gradio(up: Update | None, gr) -> tuple:
     """An Update as the outputs (chatbot, history, viewer, downloads, report); KEEP -> skip."""
     if up is None:
         return (gr.skip(),) * 5
-    return tuple(gr.skip() if v is KEEP else v
-                 for v in (up.chat, up.history, up.viewer, up.files, up.report))
+    return tuple(
+        gr.skip() if v is KEEP else v for v in (up.chat, up.history, up.viewer, up.files, up.report)
+    )
 
 
-def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, *,
-          engine=None, block: bool = True, threads: int | None = None):
+def serve(
+    model: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    *,
+    engine=None,
+    block: bool = True,
+    threads: int | None = None,
+):
     """Load the model (``None`` = bundled) and serve the demo on ``host:port``.
 
     Raises MeshlmError if the model cannot load (before anything listens). Returns what
@@ -458,5 +532,11 @@ def serve(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, *
     demo = Demo(engine=engine, model=model, threads=threads)
     demo.get_engine()
     app = demo.build()
-    return app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES,
-                      show_error=True, prevent_thread_lock=not block, footer_links=[])
+    return app.launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=MAX_UPLOAD_BYTES,
+        show_error=True,
+        prevent_thread_lock=not block,
+        footer_links=[],
+    )

@@ -27,12 +27,26 @@ pytest.importorskip("gguf")
 def model_dir(tmp_path_factory):
     from meshlm.train.tokenizer import train_tokenizer
 
-    tok = train_tokenizer(["Create a 3D model of a chair.", "Here is a table with four legs.",
-                           "What is this 3D object? It is a small stool."] * 50, vocab_size=2700)
+    tok = train_tokenizer(
+        [
+            "Create a 3D model of a chair.",
+            "Here is a table with four legs.",
+            "What is this 3D object? It is a small stool.",
+        ]
+        * 50,
+        vocab_size=2700,
+    )
     cfg = transformers.LlamaConfig(
-        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True,
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        tie_word_embeddings=True,
     )
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(cfg).eval()
@@ -56,8 +70,10 @@ def test_gguf_logits_match_transformers(model_dir, dtype, tol):
     path = export_gguf(model_dir, model_dir / f"cmp-{dtype}.gguf", dtype=dtype)
     tok = transformers.AutoTokenizer.from_pretrained(model_dir)
     model = transformers.AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    text = ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nCreate a 3D model of a "
-            "chair.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nv 12 0 63\nf 1 2 3")
+    text = (
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nCreate a 3D model of a "
+        "chair.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nv 12 0 63\nf 1 2 3"
+    )
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, logits_all=True, verbose=False)
     try:
         ids = tok.encode(text, add_special_tokens=False)
@@ -95,14 +111,15 @@ def test_llamacpp_backend_constrained_and_deterministic(gguf_path):
     assert engine.name == "llama.cpp"
     done = 0
     for seed in range(4):
-        r = engine.generate("a chair", seed=seed, max_new_tokens=600, temperature=1.0,
-                            max_preamble=seed % 2)
+        r = engine.generate(
+            "a chair", seed=seed, max_new_tokens=600, temperature=1.0, max_preamble=seed % 2
+        )
         assert r.stats.constrained
         if r.stats.cut_off:
             continue
         done += 1
         assert r.error is None
-        body = r.text[r.text.index("v "):]
+        body = r.text[r.text.index("v ") :]
         m = decode(body)  # strict
         assert (len(m.quantized), len(m.faces)) == (r.stats.vertices, r.stats.faces)
     assert done >= 1
@@ -123,16 +140,40 @@ def test_llamacpp_backend_constrained_and_deterministic(gguf_path):
 
 def test_cli_generate_with_gguf(gguf_path, tmp_path, capsys):
     out = tmp_path / "m.glb"
-    code = main(["generate", "a stool", "-o", str(out), "--model", str(gguf_path), "--seed", "2",
-                 "--max-new-tokens", "1500", "--json", "--save-reply", str(tmp_path / "r.txt")])
+    code = main(
+        [
+            "generate",
+            "a stool",
+            "-o",
+            str(out),
+            "--model",
+            str(gguf_path),
+            "--seed",
+            "2",
+            "--max-new-tokens",
+            "1500",
+            "--json",
+            "--save-reply",
+            str(tmp_path / "r.txt"),
+        ]
+    )
     captured = capsys.readouterr()
     row = json.loads(captured.out.strip().splitlines()[-1])
     assert row["backend"] == "llama.cpp" and row["constrained"]
     if code == 0:
         assert out.stat().st_size > 0 and row["faces"] >= 1
-        assert (tmp_path / "r.txt").read_text().strip().endswith(
-            decode((tmp_path / "r.txt").read_text()[
-                (tmp_path / "r.txt").read_text().index("v "):]).to_text().split("\n")[-1])
+        assert (
+            (tmp_path / "r.txt")
+            .read_text()
+            .strip()
+            .endswith(
+                decode(
+                    (tmp_path / "r.txt").read_text()[(tmp_path / "r.txt").read_text().index("v ") :]
+                )
+                .to_text()
+                .split("\n")[-1]
+            )
+        )
     else:
         assert row["cut_off"]
 
@@ -150,8 +191,21 @@ def test_threads_reach_the_backend_and_do_not_change_the_output(gguf_path, tmp_p
     assert not one.backend.auto_threads
     with pytest.raises(MeshlmError, match="threads must be >= 1, got 0"):
         load(str(gguf_path), threads=0)
-    assert main(["generate", "a stool", "-o", str(tmp_path / "m.obj"), "--model",
-                 str(gguf_path), "--threads", "0"]) == 1
+    assert (
+        main(
+            [
+                "generate",
+                "a stool",
+                "-o",
+                str(tmp_path / "m.obj"),
+                "--model",
+                str(gguf_path),
+                "--threads",
+                "0",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["meshlm: error: threads must be >= 1, got 0"]
     assert not (tmp_path / "m.obj").exists()
@@ -221,12 +275,13 @@ def test_generate_warns_when_the_model_does_not_know_the_family(gguf_path, tmp_p
     assert engine.unknown_family("Create a tall mug.") is None
     assert engine.unknown_family("a teapot") is None  # not a family at all: nothing to say
     engine.backend.llm.close()
-    args = ["-o", str(tmp_path / "o.obj"), "--model", str(gguf), "--max-new-tokens", "60",
-            "--json"]
+    args = ["-o", str(tmp_path / "o.obj"), "--model", str(gguf), "--max-new-tokens", "60", "--json"]
     main(["generate", "a wooden chair", *args])
     err = capsys.readouterr().err
-    assert ("meshlm: warning: the model was trained on 2 shape families and 'chair' is not one "
-            "of them (meshlm shapes --list --known); expect another shape") in err
+    assert (
+        "meshlm: warning: the model was trained on 2 shape families and 'chair' is not one "
+        "of them (meshlm shapes --list --known); expect another shape"
+    ) in err
     main(["generate", "a mug", *args])
     assert "warning" not in capsys.readouterr().err
     assert load(str(gguf_path)).shape_families is None  # no meshlm.json beside it
@@ -244,9 +299,23 @@ def server(gguf_path):
     pytest.importorskip("sse_starlette")
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--host",
-         "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--model_alias", "tiny"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "tiny",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}/v1"
     try:
@@ -285,8 +354,10 @@ def test_openai_backend_against_llama_cpp_server(server):
 
     lines = r.text.strip().split("\n")
     assert all(re.fullmatch(r"v \d+ \d+ \d+|f \d+ \d+ \d+", ln) for ln in lines[:-1]), r.text
-    assert lines[0].startswith("v ") and max(
-        int(x) for ln in lines if ln.startswith("v ") for x in ln.split()[1:]) <= 63
+    assert (
+        lines[0].startswith("v ")
+        and max(int(x) for ln in lines if ln.startswith("v ") for x in ln.split()[1:]) <= 63
+    )
     # a random model picks indices the grammar cannot check: the lenient decoder drops those
     assert r.mesh is not None or "no usable faces" in r.error
     text = engine.chat([{"role": "user", "content": "hello"}], max_new_tokens=8).text
@@ -308,9 +379,22 @@ def test_cli_chat_loads_a_mesh_and_saves_reply_meshes(model_dir, tmp_path):
     trimesh.creation.box().export(tmp_path / "box.obj")
     script = f"/load {tmp_path / 'box.obj'}\nwhat is this?\n/load nope.obj\nhello\n/quit\n"
     proc = subprocess.run(
-        [sys.executable, "-m", "meshlm", "chat", "--model", str(model_dir), "--max-new-tokens",
-         "20", "--out-dir", str(tmp_path / "chat")],
-        input=script, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "meshlm",
+            "chat",
+            "--model",
+            str(model_dir),
+            "--max-new-tokens",
+            "20",
+            "--out-dir",
+            str(tmp_path / "chat"),
+        ],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert "loaded" in proc.stderr and "nope.obj" in proc.stderr  # the bad /load is one line
@@ -322,8 +406,17 @@ def test_cli_describe_with_gguf(gguf_path, tmp_path, capsys):
     import trimesh
 
     trimesh.creation.icosphere(1).export(tmp_path / "s.ply")
-    code = main(["describe", str(tmp_path / "s.ply"), "--model", str(gguf_path), "--json",
-                 "--max-new-tokens", "12"])
+    code = main(
+        [
+            "describe",
+            str(tmp_path / "s.ply"),
+            "--model",
+            str(gguf_path),
+            "--json",
+            "--max-new-tokens",
+            "12",
+        ]
+    )
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and row["file"].endswith("s.ply") and row["backend"] == "llama.cpp"
     assert row["new_tokens"] <= 12
@@ -342,9 +435,23 @@ def test_generation_config_sets_the_default_decoding_and_flags_override_it(gguf_
 
     def reply(model, *flags):
         path = tmp_path / "reply.txt"
-        main(["generate", "a stool", "-o", str(tmp_path / "m.obj"), "--model", str(model),
-              "--max-new-tokens", "40", "--no-constrain", "--json", "--save-reply", str(path),
-              *flags])
+        main(
+            [
+                "generate",
+                "a stool",
+                "-o",
+                str(tmp_path / "m.obj"),
+                "--model",
+                str(model),
+                "--max-new-tokens",
+                "40",
+                "--no-constrain",
+                "--json",
+                "--save-reply",
+                str(path),
+                *flags,
+            ]
+        )
         return path.read_text()
 
     sampled = [reply(gguf, "--seed", s) for s in ("1", "2")]
@@ -354,16 +461,19 @@ def test_generation_config_sets_the_default_decoding_and_flags_override_it(gguf_
     greedy = reply(gguf, "-t", "0")
     assert [reply(gguf, "--seed", s) for s in ("1", "2")] == [greedy, greedy]
     assert reply(gguf, "--seed", "1", "-t", "0.7") == sampled[0]
-    (tmp_path / "generation_config.json").write_text(json.dumps(
-        {"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 20}))
+    (tmp_path / "generation_config.json").write_text(
+        json.dumps({"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 20})
+    )
     assert model_sampling_defaults(tmp_path) == {"temperature": 0.6, "top_p": 0.9, "top_k": 20}
     (tmp_path / "generation_config.json").write_text(  # unusable values are skipped
-        '{"do_sample": true, "temperature": NaN, "top_p": 0, "top_k": -1}')
+        '{"do_sample": true, "temperature": NaN, "top_p": 0, "top_k": -1}'
+    )
     assert model_sampling_defaults(gguf) == {}
     (tmp_path / "generation_config.json").write_text("[1, 2]")
     assert model_sampling_defaults(gguf) == {}
-    (tmp_path / "generation_config.json").write_text(json.dumps(
-        {"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 20}))
+    (tmp_path / "generation_config.json").write_text(
+        json.dumps({"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 20})
+    )
     engine = load(str(gguf))
     assert engine.default_sampling(top_k=5).top_k == 5
     assert engine.default_sampling().temperature == 0.6

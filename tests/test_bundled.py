@@ -21,8 +21,16 @@ if not (BUNDLED_MODEL / "model.safetensors").is_file():  # only while the first 
 def test_bundled_model_folder_describes_itself():
     d = BUNDLED_MODEL
     files = {p.name for p in d.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja",
-            "meshlm.json", "loss.png", "README.md", BUNDLED_GGUF} <= files
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "chat_template.jinja",
+        "meshlm.json",
+        "loss.png",
+        "README.md",
+        BUNDLED_GGUF,
+    } <= files
     meta = json.loads((d / "meshlm.json").read_text())
     assert meta["format"]["bins"] == 64
     size = sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
@@ -43,7 +51,7 @@ def test_bundled_model_generates_a_strictly_valid_mesh(backend):
         engine = load(str(BUNDLED_MODEL), "transformers")
     r = engine.generate("a small stool with three legs", Sampling(seed=0, max_new_tokens=3000))
     assert not r.stats.cut_off and r.error is None
-    body = r.text[r.text.index("v "):]
+    body = r.text[r.text.index("v ") :]
     m = decode(body)  # strict
     assert len(m.faces) >= 1 and r.stats.faces == len(m.faces)
 
@@ -51,10 +59,22 @@ def test_bundled_model_generates_a_strictly_valid_mesh(backend):
 def test_readme_main_job(tmp_path):
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "meshlm", "generate", "a wooden table with four legs",
-         "-o", str(out / "table.obj"), "-o", str(out / "table.glb"),
-         "--png", str(out / "table.png")],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "meshlm",
+            "generate",
+            "a wooden table with four legs",
+            "-o",
+            str(out / "table.obj"),
+            "-o",
+            str(out / "table.glb"),
+            "--png",
+            str(out / "table.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     for name in ("table.obj", "table.glb", "table.png"):
@@ -89,7 +109,7 @@ def test_bundled_model_writes_and_names_the_families_it_knows():
     for fam in fams:
         r = engine.generate(f"Create a 3D model of a {fam}.", constrain=False, max_new_tokens=2500)
         try:
-            decode(r.text[r.text.index("v "):])
+            decode(r.text[r.text.index("v ") :])
             strict += 1
         except Exception:  # noqa: BLE001 -- counted
             pass

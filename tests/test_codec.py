@@ -297,6 +297,7 @@ def test_strict_raises_only_format_errors_on_arbitrary_text(text):
 
 # --- the compiled kernel against the numpy path ------------------------------------------------
 
+
 def _c_toolchain() -> str | None:
     """Why the optional kernel cannot be built here (no C compiler, no Python headers), or None
     when it can: pyproject marks the extension optional, so a machine without them installs
@@ -326,7 +327,8 @@ def test_kernel_is_built_and_used():
         pytest.skip(why)
     assert codec._ccodec is not None, (
         "meshlm._ccodec was not built although a C compiler and Python headers exist "
-        "(reinstall: pip install -e .)")
+        "(reinstall: pip install -e .)"
+    )
     text = encode(*cube())
     q, f = codec._ccodec.decode(text + "\n", 64)  # valid text takes the compiled path
     assert np.array_equal(np.frombuffer(f, dtype=np.int64).reshape(-1, 3), decode(text).faces)
@@ -350,8 +352,10 @@ def test_kernel_encodes_exactly_like_numpy(mesh, bins):
     assert np.array_equal(got.quantized, want.quantized) and np.array_equal(got.faces, want.faces)
     assert encode(v, f, bins=bins) == want.to_text()
     # other dtypes and layouts take the same path to the same text
-    assert encode(v.astype(np.float32).astype(np.float64)[::-1][::-1], f.astype(np.int32),
-                  bins=bins) == want.to_text()
+    assert (
+        encode(v.astype(np.float32).astype(np.float64)[::-1][::-1], f.astype(np.int32), bins=bins)
+        == want.to_text()
+    )
 
 
 def re_escape(s: str) -> str:
@@ -373,7 +377,7 @@ def test_kernel_decode_accepts_exactly_what_numpy_accepts(mesh, data):
     pos = data.draw(st.integers(0, len(text)))
     edit = data.draw(st.sampled_from(["", "0", "1", "9", " ", "\n", "v", "f", "x", "\r", "-"]))
     cut = data.draw(st.integers(0, 2))
-    bad = text[:pos] + edit + text[pos + cut:]
+    bad = text[:pos] + edit + text[pos + cut :]
     results = []
     for use_kernel in (True, False):
         with pytest.MonkeyPatch.context() as mp:

@@ -347,9 +347,12 @@ def test_number_starts_match_the_grammar_for_every_token():
     digit_tokens = [(i, t) for i, t in enumerate(index.texts) if t and t.isdigit()]
     rng = np.random.default_rng(1)
     cases = [(0, 63, None), (0, 0, None), (5, 5, 5), (9, 10, 10), (1, 2000, 1), (19, 1100, 19)]
-    cases += [(int(lo), int(lo + rng.integers(0, 400)), None if k % 3 else int(lo + 1))
-              for k, lo in enumerate(rng.integers(0, 1500, size=60))]
+    cases += [
+        (int(lo), int(lo + rng.integers(0, 400)), None if k % 3 else int(lo + 1))
+        for k, lo in enumerate(rng.integers(0, 1500, size=60))
+    ]
     for lo, hi, excl in cases:
-        want = sorted(i for i, t in digit_tokens
-                      if (t == "0" or t[0] != "0") and _viable(t, lo, hi, excl))
+        want = sorted(
+            i for i, t in digit_tokens if (t == "0" or t[0] != "0") and _viable(t, lo, hi, excl)
+        )
         assert c._number_starts(lo, hi, excl).tolist() == want, (lo, hi, excl)

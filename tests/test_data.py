@@ -47,28 +47,43 @@ def corpus(tmp_path_factory) -> dict:
     trimesh.creation.cone(1, 2, sections=10).export(meshes / "cone.stl")
     trimesh.creation.capsule(2, 0.5, count=[8, 8]).export(meshes / "pill.off")
     trimesh.creation.icosphere(4).export(meshes / "bigball.obj")  # 5120 faces
-    trimesh.creation.torus(1, 0.3, major_sections=12, minor_sections=6).export(
-        meshes / "nocap.obj")
+    trimesh.creation.torus(1, 0.3, major_sections=12, minor_sections=6).export(meshes / "nocap.obj")
     (meshes / "broken.obj").write_text("v 1 2\nf 1 2 zz\n")
     (meshes / "empty.glb").write_bytes(b"")
     (meshes / "cloud.ply").write_text(
         "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
-        "property float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n")
+        "property float z\nend_header\n0 0 0\n1 0 0\n0 1 0\n"
+    )
     (meshes / "notes.txt").write_text("not a mesh")
     caps = d / "cap3d.csv"
     with caps.open("w", newline="") as fh:  # Cap3D layout: no header, uid,caption
         w = csv.writer(fh)
-        for k, v in [("crate", "A tall wooden crate."), ("pipe", "a metal pipe"),
-                     ("ball", "A round ball"), ("cone", "3D model of a traffic cone"),
-                     ("pill", "A capsule-shaped pill"), ("bigball", "a detailed sphere"),
-                     ("broken", "a broken thing"), ("empty", "nothing"), ("cloud", "a cloud")]:
+        for k, v in [
+            ("crate", "A tall wooden crate."),
+            ("pipe", "a metal pipe"),
+            ("ball", "A round ball"),
+            ("cone", "3D model of a traffic cone"),
+            ("pill", "A capsule-shaped pill"),
+            ("bigball", "a detailed sphere"),
+            ("broken", "a broken thing"),
+            ("empty", "nothing"),
+            ("cloud", "a cloud"),
+        ]:
             w.writerow([k, v])
     chat = d / "chat.jsonl"
     with chat.open("w") as fh:
         for i in range(80):
-            fh.write(json.dumps({"messages": [
-                {"role": "user", "content": f"Tell me fact number {i}."},
-                {"role": "assistant", "content": f"Fact {i}: water is wet."}]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "user", "content": f"Tell me fact number {i}."},
+                            {"role": "assistant", "content": f"Fact {i}: water is wet."},
+                        ]
+                    }
+                )
+                + "\n"
+            )
         fh.write(json.dumps({"messages": [{"role": "robot", "content": "x"}]}) + "\n")
     return {"dir": d, "meshes": meshes, "captions": caps, "chat": chat, "mesh_files": 10}
 
@@ -101,11 +116,11 @@ def tokenizer_dir(tmp_path_factory) -> Path:
     words = [str(i) for i in range(64)] + ["v", "f", "a", "the", "of", "3D", "model"]
     tk = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tk.train_from_iterator([" ".join(words)] * 3,
-                           trainers.WordLevelTrainer(special_tokens=["[UNK]", "<eot>"]))
+    tk.train_from_iterator(
+        [" ".join(words)] * 3, trainers.WordLevelTrainer(special_tokens=["[UNK]", "<eot>"])
+    )
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", eos_token="<eot>")
-    tok.chat_template = ("{% for m in messages %}<{{ m.role }}> {{ m.content }} <eot> "
-                         "{% endfor %}")
+    tok.chat_template = "{% for m in messages %}<{{ m.role }}> {{ m.content }} <eot> {% endfor %}"
     d = tmp_path_factory.mktemp("tok")
     tok.save_pretrained(d)
     return d
@@ -159,8 +174,9 @@ def test_dialogues_respect_turn_limits_and_stay_on_one_object():
     encs = [(r, f"v 0 0 {i}\nv 1 0 0\nv 0 1 0\nf 1 2 3") for i, r in enumerate((0, 90, 180, 270))]
     limit = {"generation": 8, "understanding": 4}
     for k in range(40):
-        for row in object_rows(f"obj{k}", "a thing", encs, seed=k, multi_turn=1.0,
-                               system_prompt="You make meshes."):
+        for row in object_rows(
+            f"obj{k}", "a thing", encs, seed=k, multi_turn=1.0, system_prompt="You make meshes."
+        ):
             msgs = row["messages"]
             assert msgs[0] == {"role": "system", "content": "You make meshes."}
             exchanges = (len(msgs) - 1) // 2
@@ -185,8 +201,15 @@ def test_captions_formats(tmp_path):
 @pytest.fixture(scope="module")
 def folder_build(corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("b") / "out"
-    build_dataset(_cfg(out, meshes=[str(corpus["meshes"])], captions=[str(corpus["captions"])],
-                       general_chat=str(corpus["chat"]), splits=(0.34, 0.33, 0.33)))
+    build_dataset(
+        _cfg(
+            out,
+            meshes=[str(corpus["meshes"])],
+            captions=[str(corpus["captions"])],
+            general_chat=str(corpus["chat"]),
+            splits=(0.34, 0.33, 0.33),
+        )
+    )
     return out
 
 
@@ -194,18 +217,31 @@ def test_manifest_counts_match_the_files(folder_build, corpus):
     m = json.loads((folder_build / "manifest.json").read_text())
     c = m["counts"]
     assert c["objects_found"] == {"meshes": corpus["mesh_files"]}
-    assert m["rejects"] == {"corrupt_mesh_file": 1, "empty_mesh_file": 1, "point_cloud": 1,
-                            "no_caption": 1, "too_many_faces": 1}
+    assert m["rejects"] == {
+        "corrupt_mesh_file": 1,
+        "empty_mesh_file": 1,
+        "point_cloud": 1,
+        "no_caption": 1,
+        "too_many_faces": 1,
+    }
     broken = {r["source"]: r["reason"] for r in m["broken_files"]}
-    assert broken == {"mesh:broken.obj": "corrupt_mesh_file", "mesh:empty.glb":
-                      "empty_mesh_file", "mesh:cloud.ply": "point_cloud"}
+    assert broken == {
+        "mesh:broken.obj": "corrupt_mesh_file",
+        "mesh:empty.glb": "empty_mesh_file",
+        "mesh:cloud.ply": "point_cloud",
+    }
     assert all(r["detail"] for r in m["broken_files"])
     assert c["objects_kept"] == 5 and c["objects_loaded"] == 5
     assert c["objects_rejected_before_loading"] == 1  # nocap.obj
     rows = _all_rows(folder_build)
     assert len(rows) == c["rows_total"]
     assert {r["source"] for r in rows if r["task"] != "general"} == {
-        "mesh:crate.obj", "mesh:sub/pipe.glb", "mesh:ball.ply", "mesh:cone.stl", "mesh:pill.off"}
+        "mesh:crate.obj",
+        "mesh:sub/pipe.glb",
+        "mesh:ball.ply",
+        "mesh:cone.stl",
+        "mesh:pill.off",
+    }
     assert m["meshlm_version"] and m["format"]["bins"] == 64 and m["seed"] == 0
     assert sum(1 for _ in open(folder_build / "rejects.jsonl")) == 5
     assert c["general_invalid"] == {"bad_message": 1} and c["general_available"] == 80
@@ -225,21 +261,33 @@ def test_generation_meshes_decode_strictly(folder_build):
 def test_rows_load_with_datasets(folder_build):
     filled = [s for s in SPLITS if _rows(folder_build, s)]  # an empty file is no json dataset
     assert "train" in filled
-    ds = datasets.load_dataset("json", data_files={s: str(folder_build / f"{s}.jsonl")
-                                                   for s in filled})
+    ds = datasets.load_dataset(
+        "json", data_files={s: str(folder_build / f"{s}.jsonl") for s in filled}
+    )
     saved = datasets.load_from_disk(str(folder_build / "hf"))
     assert set(saved) == set(SPLITS)
     for s in filled:
         assert ds[s].num_rows == saved[s].num_rows == len(_rows(folder_build, s))
         if ds[s].num_rows:
-            assert ds[s][0]["messages"] == saved[s][0]["messages"] == _rows(folder_build, s)[0][
-                "messages"]
+            assert (
+                ds[s][0]["messages"]
+                == saved[s][0]["messages"]
+                == _rows(folder_build, s)[0]["messages"]
+            )
     assert set(saved["train"].column_names) == {"messages", "task", "source"}
 
 
 def test_decimate_brings_big_meshes_under_budget(corpus, tmp_path):
-    m = build_dataset(_cfg(tmp_path / "o", meshes=[str(corpus["meshes"])], decimate=True,
-                           captions=[str(corpus["captions"])], max_faces=300, rotations=(0,)))
+    m = build_dataset(
+        _cfg(
+            tmp_path / "o",
+            meshes=[str(corpus["meshes"])],
+            decimate=True,
+            captions=[str(corpus["captions"])],
+            max_faces=300,
+            rotations=(0,),
+        )
+    )
     assert m["counts"]["objects_decimated"] == 1 and "too_many_faces" not in m["rejects"]
     for row in _all_rows(tmp_path / "o"):
         if row["source"] == "mesh:bigball.obj" and row["task"] == "generation":
@@ -253,8 +301,9 @@ def test_decimate_brings_big_meshes_under_budget(corpus, tmp_path):
 @pytest.fixture(scope="module")
 def procedural_build(corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("p") / "out"
-    build_dataset(_cfg(out, procedural=120, general_chat=str(corpus["chat"]),
-                       splits=(0.6, 0.2, 0.2), seed=3))
+    build_dataset(
+        _cfg(out, procedural=120, general_chat=str(corpus["chat"]), splits=(0.6, 0.2, 0.2), seed=3)
+    )
     return out
 
 
@@ -274,11 +323,14 @@ def test_rotations_of_an_object_never_straddle_splits(procedural_build):
 def test_mix_hits_the_target(procedural_build):
     m = json.loads((procedural_build / "manifest.json").read_text())
     rows = _all_rows(procedural_build)
-    share = {t: sum(r["task"] == t for r in rows) / len(rows)
-             for t in ("generation", "understanding", "general")}
+    share = {
+        t: sum(r["task"] == t for r in rows) / len(rows)
+        for t in ("generation", "understanding", "general")
+    }
     assert share == pytest.approx(m["mix"]["achieved"], abs=1e-3)
-    assert share == pytest.approx({"generation": 0.4, "understanding": 0.2, "general": 0.4},
-                                  abs=0.03)
+    assert share == pytest.approx(
+        {"generation": 0.4, "understanding": 0.2, "general": 0.4}, abs=0.03
+    )
     assert m["mix"]["general_data"] is True
 
 
@@ -296,8 +348,11 @@ def test_max_segments_builds_the_same_objects_lower_poly(tmp_path):
     assert low["arguments"]["max_segments"] == 6 and full["arguments"]["max_segments"] is None
 
     def faces(out):
-        return {r["source"]: r["messages"][-1]["content"].count("\nf ")
-                for r in _all_rows(out) if r["task"] == "generation"}
+        return {
+            r["source"]: r["messages"][-1]["content"].count("\nf ")
+            for r in _all_rows(out)
+            if r["task"] == "generation"
+        }
 
     a, b = faces(tmp_path / "full"), faces(tmp_path / "low")
     common = a.keys() & b.keys()
@@ -308,8 +363,9 @@ def test_max_segments_builds_the_same_objects_lower_poly(tmp_path):
 
 
 def test_families_limit_the_procedural_shapes(tmp_path, capsys):
-    m = build_dataset(_cfg(tmp_path / "two", procedural=20, multi_turn=0.0,
-                           families=["box", "mug"]))
+    m = build_dataset(
+        _cfg(tmp_path / "two", procedural=20, multi_turn=0.0, families=["box", "mug"])
+    )
     assert m["arguments"]["families"] == ["box", "mug"]
     fams = {r["source"].split(":")[1].rsplit("_", 2)[0] for r in _all_rows(tmp_path / "two")}
     assert fams == {"box", "mug"}
@@ -318,16 +374,40 @@ def test_families_limit_the_procedural_shapes(tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
     from meshlm.cli import main
 
-    assert main(["build-data", "--procedural", "3", "--family", "vase", "--family", "kettle",
-                 "--out", str(tmp_path / "cli"), "--no-progress"]) == 1
+    assert (
+        main(
+            [
+                "build-data",
+                "--procedural",
+                "3",
+                "--family",
+                "vase",
+                "--family",
+                "kettle",
+                "--out",
+                str(tmp_path / "cli"),
+                "--no-progress",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["meshlm: error: unknown shape family: kettle (see meshlm shapes --list)"]
 
 
 def test_generation_pool_writes_few_meshes_many_times_and_keeps_the_mix(tmp_path):
-    m = build_dataset(_cfg(tmp_path / "pool", procedural=120, multi_turn=0.0, mix=(1, 2, 0),
-                           rotations=(0,),
-                           families=["box", "table", "mug"], gen_per_family=3, gen_repeats=5))
+    m = build_dataset(
+        _cfg(
+            tmp_path / "pool",
+            procedural=120,
+            multi_turn=0.0,
+            mix=(1, 2, 0),
+            rotations=(0,),
+            families=["box", "table", "mug"],
+            gen_per_family=3,
+            gen_repeats=5,
+        )
+    )
     rows = _all_rows(tmp_path / "pool")
     gen = [r for r in rows if r["task"] == "generation"]
     und = [r for r in rows if r["task"] == "understanding"]
@@ -351,13 +431,16 @@ def test_generation_pool_writes_few_meshes_many_times_and_keeps_the_mix(tmp_path
     assert m["mix"]["achieved"]["generation"] == pytest.approx(1 / 3, abs=0.04)
     # repeats without a pool: every kept object is written twice, read twice as often
     a = build_dataset(_cfg(tmp_path / "a", procedural=40, seed=3, multi_turn=0.0))
-    b = build_dataset(_cfg(tmp_path / "b", procedural=40, seed=3, multi_turn=0.0,
-                           gen_repeats=2))
-    assert b["counts"]["generation_pool_objects"] == b["counts"]["objects_kept"] == \
-        a["counts"]["objects_kept"]
+    b = build_dataset(_cfg(tmp_path / "b", procedural=40, seed=3, multi_turn=0.0, gen_repeats=2))
+    assert (
+        b["counts"]["generation_pool_objects"]
+        == b["counts"]["objects_kept"]
+        == a["counts"]["objects_kept"]
+    )
     assert b["mix"]["counts"]["generation"] == 2 * a["mix"]["counts"]["generation"]
     assert b["mix"]["counts"]["understanding"] == pytest.approx(
-        2 * a["mix"]["counts"]["understanding"], rel=0.2)
+        2 * a["mix"]["counts"]["understanding"], rel=0.2
+    )
     with pytest.raises(BuildError, match="--gen-per-family must be >= 0 and --gen-repeats >= 1"):
         build_dataset(_cfg(tmp_path / "bad", procedural=3, gen_repeats=0))
     assert not (tmp_path / "bad").exists()
@@ -366,13 +449,26 @@ def test_generation_pool_writes_few_meshes_many_times_and_keeps_the_mix(tmp_path
 def test_nearest_targets_answer_every_caption_with_the_nearest_pool_shape(tmp_path):
     from meshlm.data.assemble import _chamfer, _vertices
 
-    m = build_dataset(_cfg(tmp_path / "near", procedural=60, multi_turn=0.0, mix=(1, 1, 0),
-                           rotations=(0,), families=["table", "mug"], gen_per_family=2,
-                           gen_repeats=3, gen_targets="nearest"))
+    m = build_dataset(
+        _cfg(
+            tmp_path / "near",
+            procedural=60,
+            multi_turn=0.0,
+            mix=(1, 1, 0),
+            rotations=(0,),
+            families=["table", "mug"],
+            gen_per_family=2,
+            gen_repeats=3,
+            gen_targets="nearest",
+        )
+    )
     rows = _all_rows(tmp_path / "near")
     gen = [r for r in rows if r["task"] == "generation"]
-    und = {r["source"]: mesh_text(r["messages"][0]["content"])
-           for r in rows if r["task"] == "understanding"}
+    und = {
+        r["source"]: mesh_text(r["messages"][0]["content"])
+        for r in rows
+        if r["task"] == "understanding"
+    }
     pool_meshes: dict[str, dict[str, str]] = defaultdict(dict)  # family -> source -> mesh
     per_source: dict[str, int] = defaultdict(int)
     for r in gen:
@@ -405,8 +501,13 @@ def test_nearest_targets_answer_every_caption_with_the_nearest_pool_shape(tmp_pa
 
 
 def test_same_arguments_give_identical_files(corpus, tmp_path):
-    kw = dict(procedural=40, meshes=[str(corpus["meshes"])], captions=[str(corpus["captions"])],
-              general_chat=str(corpus["chat"]), seed=7)
+    kw = dict(
+        procedural=40,
+        meshes=[str(corpus["meshes"])],
+        captions=[str(corpus["captions"])],
+        general_chat=str(corpus["chat"]),
+        seed=7,
+    )
     build_dataset(_cfg(tmp_path / "a", **kw))
     build_dataset(_cfg(tmp_path / "b", workers=2, **kw))
     assert _jsonl_bytes(tmp_path / "a") == _jsonl_bytes(tmp_path / "b")
@@ -418,9 +519,17 @@ def test_token_budget_drops_and_counts(procedural_build, tokenizer_dir, corpus, 
     from transformers import AutoTokenizer
 
     max_len = 900
-    m = build_dataset(_cfg(tmp_path / "o", procedural=120, seed=3, splits=(0.6, 0.2, 0.2),
-                           general_chat=str(corpus["chat"]), tokenizer=str(tokenizer_dir),
-                           max_length=max_len))
+    m = build_dataset(
+        _cfg(
+            tmp_path / "o",
+            procedural=120,
+            seed=3,
+            splits=(0.6, 0.2, 0.2),
+            general_chat=str(corpus["chat"]),
+            tokenizer=str(tokenizer_dir),
+            max_length=max_len,
+        )
+    )
     dropped = m["counts"]["rows_over_token_budget"]
     assert dropped["generation"] > 0 and m["token_budget"]["counted"] == "chat_template"
     built = m["counts"]["rows_built"]
@@ -443,17 +552,27 @@ def test_objaverse_through_the_package(objaverse_cache, tmp_path):
     uids = objaverse_cache["uids"]
     listing = tmp_path / "uids.txt"
     listing.write_text("\n".join(uids + ["f" * 32]) + "\n")
-    m = build_dataset(_cfg(tmp_path / "o", objaverse=str(listing),
-                           objaverse_cache=str(objaverse_cache["cache"]),
-                           captions=[str(objaverse_cache["captions"])]))
+    m = build_dataset(
+        _cfg(
+            tmp_path / "o",
+            objaverse=str(listing),
+            objaverse_cache=str(objaverse_cache["cache"]),
+            captions=[str(objaverse_cache["captions"])],
+        )
+    )
     assert objaverse._VERSIONED_PATH == before  # the package's cache path is restored
     assert m["counts"]["objects_kept"] == 3
     assert m["rejects"] == {"not_in_cache": 1, "unknown_uid": 1}
     sources = {r["source"] for r in _all_rows(tmp_path / "o")}
     assert sources == {f"objaverse:{u}" for u in uids[:3]}
-    m2 = build_dataset(_cfg(tmp_path / "all", objaverse="all",
-                            objaverse_cache=str(objaverse_cache["cache"]),
-                            captions=[str(objaverse_cache["captions"])]))
+    m2 = build_dataset(
+        _cfg(
+            tmp_path / "all",
+            objaverse="all",
+            objaverse_cache=str(objaverse_cache["cache"]),
+            captions=[str(objaverse_cache["captions"])],
+        )
+    )
     assert m2["counts"]["objects_kept"] == 3
     with pytest.raises(DataSourceError):
         build_dataset(_cfg(tmp_path / "x", objaverse="all", objaverse_cache=str(tmp_path)))
@@ -478,8 +597,13 @@ def test_general_chats_from_a_saved_hf_dataset(tmp_path, corpus):
 
 
 def test_shards_partition_the_full_build(corpus, tmp_path):
-    kw = dict(procedural=60, meshes=[str(corpus["meshes"])], captions=[str(corpus["captions"])],
-              general_chat=str(corpus["chat"]), seed=1)
+    kw = dict(
+        procedural=60,
+        meshes=[str(corpus["meshes"])],
+        captions=[str(corpus["captions"])],
+        general_chat=str(corpus["chat"]),
+        seed=1,
+    )
     build_dataset(_cfg(tmp_path / "full", **kw))
     full = _all_rows(tmp_path / "full")
     mesh_full = sorted(json.dumps(r) for r in full if r["task"] != "general")
@@ -525,9 +649,15 @@ def test_other_arguments_on_the_same_folder_are_refused(tmp_path):
 
 def _cli(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "meshlm", "build-data", *args,
-                             "--no-progress"], env=env, cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "meshlm", "build-data", *args, "--no-progress"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
 def test_cli_errors_are_one_line(tmp_path):
@@ -550,8 +680,11 @@ def big_folder(tmp_path_factory) -> tuple[Path, Path]:
     for i in range(600):
         v = base.vertices * rng.uniform(0.5, 1.5, 3) + rng.normal(0, 0.02, base.vertices.shape)
         (d / f"blob{i:04d}.obj").write_text(
-            "\n".join(f"v {a!r} {b!r} {c!r}" for a, b, c in v.tolist()) + "\n"
-            + "\n".join(f"f {a + 1} {b + 1} {c + 1}" for a, b, c in base.faces.tolist()) + "\n")
+            "\n".join(f"v {a!r} {b!r} {c!r}" for a, b, c in v.tolist())
+            + "\n"
+            + "\n".join(f"f {a + 1} {b + 1} {c + 1}" for a, b, c in base.faces.tolist())
+            + "\n"
+        )
         rows.append(f"blob{i:04d},a lumpy blob number {i}")
     caps = d.parent / f"{d.name}_captions.csv"
     caps.write_text("\n".join(rows) + "\n")
@@ -561,8 +694,21 @@ def big_folder(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.mark.slow
 def test_killed_build_resumes_to_identical_output(big_folder, corpus, tmp_path):
     folder, caps = big_folder
-    args = ["--meshes", str(folder), "--captions", str(caps), "--decimate", "--max-faces",
-            "200", "--workers", "2", "--general-chat", str(corpus["chat"]), "--seed", "4"]
+    args = [
+        "--meshes",
+        str(folder),
+        "--captions",
+        str(caps),
+        "--decimate",
+        "--max-faces",
+        "200",
+        "--workers",
+        "2",
+        "--general-chat",
+        str(corpus["chat"]),
+        "--seed",
+        "4",
+    ]
     ref = _cli("--out", str(tmp_path / "ref"), *args)
     assert ref.wait(timeout=300) == 0, ref.stderr.read().decode()
 
@@ -573,8 +719,11 @@ def test_killed_build_resumes_to_identical_output(big_folder, corpus, tmp_path):
         p = _cli("--out", str(out), *args)
         deadline = time.time() + 120
         while time.time() < deadline and p.poll() is None:
-            if ck.is_file() and ck.stat().st_size and len(ck.read_bytes().splitlines()) >= \
-                    threshold:
+            if (
+                ck.is_file()
+                and ck.stat().st_size
+                and len(ck.read_bytes().splitlines()) >= threshold
+            ):
                 os.killpg(p.pid, signal.SIGKILL)  # the CLI and its worker processes
                 kills += 1
                 break
@@ -598,19 +747,32 @@ def test_wide_phrasings_word_requests_anew_and_never_like_the_heldout_ones(tmp_p
     from meshlm.eval.runner import HELDOUT_REQUESTS
 
     new = T.WIDE_GENERATION_REQUESTS + T.REQUEST_OPENERS + T.REQUEST_CLOSERS
-    pieces = [p.strip(" .?,:") for h in HELDOUT_REQUESTS for p in h.split("{obj}")
-              if len(p.split()) >= 2]  # "Could you create", "as a 3D model", ...
+    pieces = [
+        p.strip(" .?,:") for h in HELDOUT_REQUESTS for p in h.split("{obj}") if len(p.split()) >= 2
+    ]  # "Could you create", "as a 3D model", ...
     for t in new:
         assert not any(p in t for p in pieces), (t, [p for p in pieces if p in t])
-    build_dataset(_cfg(tmp_path / "wide", procedural=80, multi_turn=0.2, mix=(1, 1, 0),
-                       rotations=(0,), families=["table", "mug"], phrasings="wide"))
-    asks = [r["messages"][0]["content"] for r in _all_rows(tmp_path / "wide")
-            if r["task"] == "generation"]
+    build_dataset(
+        _cfg(
+            tmp_path / "wide",
+            procedural=80,
+            multi_turn=0.2,
+            mix=(1, 1, 0),
+            rotations=(0,),
+            families=["table", "mug"],
+            phrasings="wide",
+        )
+    )
+    asks = [
+        r["messages"][0]["content"]
+        for r in _all_rows(tmp_path / "wide")
+        if r["task"] == "generation"
+    ]
     assert len(asks) >= 60
     wide_heads = tuple(t.split("{")[0] for t in T.WIDE_GENERATION_REQUESTS if t.split("{")[0])
     core = list(asks)
     for o in T.REQUEST_OPENERS:  # strip small talk to see the request itself
-        core = [c[len(o):] if c.startswith(o) else c for c in core]
+        core = [c[len(o) :] if c.startswith(o) else c for c in core]
     opened = sum(a != c for a, c in zip(asks, core, strict=True))
     closed = sum(a.endswith(T.REQUEST_CLOSERS) for a in asks)
     assert 0.15 < opened / len(asks) < 0.5 and 0.15 < closed / len(asks) < 0.5

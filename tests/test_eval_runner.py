@@ -31,9 +31,15 @@ def engine():
 
     tok = train_tokenizer(["Create a 3D model of a chair. It is a stool."] * 40, vocab_size=1500)
     cfg = transformers.LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
     )
     torch.manual_seed(0)
     return Engine(HFBackend(transformers.LlamaForCausalLM(cfg).eval(), tok, "cpu"))
@@ -64,8 +70,9 @@ def test_heldout_set_uses_unseen_phrasings_and_labels(heldout):
 
 
 def test_heldout_set_can_match_a_low_poly_corpus(tmp_path):
-    low = heldout_set(tmp_path / "low", per_family=1, families=["barrel"], refs_per_family=1,
-                      max_segments=6)
+    low = heldout_set(
+        tmp_path / "low", per_family=1, families=["barrel"], refs_per_family=1, max_segments=6
+    )
     full = heldout_set(tmp_path / "full", per_family=1, families=["barrel"], refs_per_family=1)
     a, b = load_jsonl(full["understand"])[0], load_jsonl(low["understand"])[0]
     assert a["caption"] == b["caption"]  # the same shape, drawn with fewer sides
@@ -104,30 +111,51 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
     assert (tmp_path / "gen" / "grid.png").stat().st_size > 0
     written = json.loads((tmp_path / "gen" / "metrics.json").read_text())
     assert written["samples"] == 3
-    assert written["sampling"] == {"temperature": 1.0, "top_p": 0.95, "top_k": 50, "seed": 0,
-                                   "constrain": True}
-    free = eval_generate(engine, rows, tmp_path / "free",
-                         Sampling(seed=0, max_new_tokens=60, constrain=False), refs, grid=False)
-    bad = [json.loads(x) for x in (tmp_path / "free" / "samples.jsonl").read_text().splitlines()
-           if not json.loads(x)["strict"]]
+    assert written["sampling"] == {
+        "temperature": 1.0,
+        "top_p": 0.95,
+        "top_k": 50,
+        "seed": 0,
+        "constrain": True,
+    }
+    free = eval_generate(
+        engine,
+        rows,
+        tmp_path / "free",
+        Sampling(seed=0, max_new_tokens=60, constrain=False),
+        refs,
+        grid=False,
+    )
+    bad = [
+        json.loads(x)
+        for x in (tmp_path / "free" / "samples.jsonl").read_text().splitlines()
+        if not json.loads(x)["strict"]
+    ]
     assert bad and all(r["strict_error"].startswith("<text>:") for r in bad)  # a random model
     assert sum(free["strict_errors"].values()) == len(bad)
-    u = eval_understand(engine, load_jsonl(heldout["understand"]), tmp_path / "und",
-                        Sampling(temperature=0, max_new_tokens=12, constrain=False),
-                        families=["box", "table", "mug"])
+    u = eval_understand(
+        engine,
+        load_jsonl(heldout["understand"]),
+        tmp_path / "und",
+        Sampling(temperature=0, max_new_tokens=12, constrain=False),
+        families=["box", "table", "mug"],
+    )
     assert u["samples"] == 3 and 0 <= u["bleu1"] <= 1 and 0 <= u["family_accuracy"] <= 1
 
 
-@pytest.mark.parametrize("text, kind", [
-    ("v 0 0 0\nv 0 0 0\nv 1 1 1\nf 1 2 3\n", "duplicate vertex"),
-    ("v 0 0 1\nv 0 0 0\nv 1 1 1\nf 1 2 3\n", "vertices out of order"),
-    ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 1 2 9\n", "face index N out of range"),
-    ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 1 1 3\n", "face repeats a vertex"),
-    ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 2 3 1\n", "face does not start with its smallest index"),
-    ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 1 2 3\nf 1 2 3\n", "duplicate face"),
-    ("v 0 0 0\nv 0 0 1\nv 1 1 70\nf 1 2 3\n", "coordinate N out of range N..N"),
-    ("v 0 0 0\nv 0 0 1\nv 1 2 it's\nf 1 2 3\n", "malformed vertex line"),
-])
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("v 0 0 0\nv 0 0 0\nv 1 1 1\nf 1 2 3\n", "duplicate vertex"),
+        ("v 0 0 1\nv 0 0 0\nv 1 1 1\nf 1 2 3\n", "vertices out of order"),
+        ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 1 2 9\n", "face index N out of range"),
+        ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 1 1 3\n", "face repeats a vertex"),
+        ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 2 3 1\n", "face does not start with its smallest index"),
+        ("v 0 0 0\nv 0 0 1\nv 1 1 1\nf 1 2 3\nf 1 2 3\n", "duplicate face"),
+        ("v 0 0 0\nv 0 0 1\nv 1 1 70\nf 1 2 3\n", "coordinate N out of range N..N"),
+        ("v 0 0 0\nv 0 0 1\nv 1 2 it's\nf 1 2 3\n", "malformed vertex line"),
+    ],
+)
 def test_strict_error_kind_drops_numbers_and_quotes(text, kind):
     from meshlm.codec import decode
     from meshlm.errors import MeshFormatError
@@ -142,8 +170,21 @@ def test_eval_commands_fail_cleanly(tmp_path, capsys):
     assert "lm-eval" in capsys.readouterr().err
     bad = tmp_path / "p.jsonl"
     bad.write_text('{"prompt": "a"}\nnot json\n')
-    assert main(["eval", "generate", "--prompts", str(bad), "--out", str(tmp_path / "o"),
-                 "--model", str(tmp_path)]) == 1
+    assert (
+        main(
+            [
+                "eval",
+                "generate",
+                "--prompts",
+                str(bad),
+                "--out",
+                str(tmp_path / "o"),
+                "--model",
+                str(tmp_path),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert f"{bad}:2: not JSON" in err and len(err.strip().splitlines()) == 1
 

@@ -167,8 +167,9 @@ def test_scene_is_flattened_with_node_transforms(tmp_path):
     assert isinstance(mesh, trimesh.Trimesh)
     assert mesh.faces.shape == (24, 3) and mesh.vertices.shape == (16, 3)
     expected = trimesh.util.concatenate([box, box.copy().apply_transform(moved)])
-    assert triangle_set(mesh.vertices, mesh.faces) == triangle_set(expected.vertices,
-                                                                   expected.faces)
+    assert triangle_set(mesh.vertices, mesh.faces) == triangle_set(
+        expected.vertices, expected.faces
+    )
     assert mesh.bounds[1][0] == pytest.approx(3 + np.sqrt(0.5), abs=1e-6)
     assert mesh.bounds[0][0] == pytest.approx(-0.5, abs=1e-6)
 

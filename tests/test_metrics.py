@@ -59,14 +59,22 @@ CUBE_V = np.array(
     [[x, y, z] for x in (0.0, 1.0) for y in (0.0, 1.0) for z in (0.0, 1.0)]
 )  # index = 4x + 2y + z
 # 12 triangles, counter-clockwise seen from outside (outward normals)
-CUBE_F = np.array([
-    [0, 1, 3], [0, 3, 2],  # x = 0
-    [4, 6, 7], [4, 7, 5],  # x = 1
-    [0, 4, 5], [0, 5, 1],  # y = 0
-    [2, 3, 7], [2, 7, 6],  # y = 1
-    [0, 2, 6], [0, 6, 4],  # z = 0
-    [1, 5, 7], [1, 7, 3],  # z = 1
-])
+CUBE_F = np.array(
+    [
+        [0, 1, 3],
+        [0, 3, 2],  # x = 0
+        [4, 6, 7],
+        [4, 7, 5],  # x = 1
+        [0, 4, 5],
+        [0, 5, 1],  # y = 0
+        [2, 3, 7],
+        [2, 7, 6],  # y = 1
+        [0, 2, 6],
+        [0, 6, 4],  # z = 0
+        [1, 5, 7],
+        [1, 7, 3],  # z = 1
+    ]
+)
 
 
 def cube(shift=(0.0, 0.0, 0.0), faces=CUBE_F):
@@ -106,10 +114,13 @@ def test_strict_parse_rate_counts_only_canonical_text():
 def test_repair_counts_aggregate_the_lenient_reports():
     text = encode(CUBE_V, CUBE_F)
     lines = text.splitlines()
-    slashed = "\n".join(
-        ln if not ln.startswith("f") else "f " + " ".join(f"{i}//{i}" for i in ln.split()[1:])
-        for ln in lines
-    ) + "\n"
+    slashed = (
+        "\n".join(
+            ln if not ln.startswith("f") else "f " + " ".join(f"{i}//{i}" for i in ln.split()[1:])
+            for ln in lines
+        )
+        + "\n"
+    )
     cut = text.rstrip("\n")[:-1]  # cut inside the last face line, no final newline
     texts = [text, "Sure!\n" + slashed + "Enjoy.", cut, "I cannot draw that."]
     out = repair_counts(texts, cut_off=[False, False, True, False])
@@ -219,8 +230,10 @@ def test_sample_surface_normalizes_to_the_unit_cube_and_rejects_empty_surfaces()
         sample_surface((v, np.zeros((0, 3), dtype=int)), 10)
     with pytest.raises(MeshError):
         sample_surface((v, np.array([[0, 0, 1]])), 10)
-    assert np.allclose(normalize_points(np.array([[0, 0, 0], [2, 1, 4.0]])),
-                       [[-0.25, -0.125, -0.5], [0.25, 0.125, 0.5]])
+    assert np.allclose(
+        normalize_points(np.array([[0, 0, 0], [2, 1, 4.0]])),
+        [[-0.25, -0.125, -0.5], [0.25, 0.125, 0.5]],
+    )
     with pytest.raises(MeshError):
         normalize_points(np.ones((5, 3)))
 
@@ -261,7 +274,8 @@ def test_shifted_square_mesh_exact():
     d = 0.05
     assert chamfer_distance(square(), square(d), normalize=False) == pytest.approx(2 * d * d)
     assert chamfer_distance(square(), square(d), normalize=False, squared=False) == (
-        pytest.approx(2 * d))
+        pytest.approx(2 * d)
+    )
     assert normal_consistency(square(), square(d), normalize=False) == pytest.approx(1.0)
 
 
@@ -314,10 +328,16 @@ def test_chamfer_is_symmetric_and_f_score_swaps_precision_and_recall():
 
 @settings(max_examples=40, deadline=None)
 @given(
-    arrays(np.float64, st.tuples(st.integers(1, 30), st.just(3)),
-           elements=st.floats(-10, 10, allow_nan=False)),
-    arrays(np.float64, st.tuples(st.integers(1, 30), st.just(3)),
-           elements=st.floats(-10, 10, allow_nan=False)),
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 30), st.just(3)),
+        elements=st.floats(-10, 10, allow_nan=False),
+    ),
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 30), st.just(3)),
+        elements=st.floats(-10, 10, allow_nan=False),
+    ),
 )
 def test_chamfer_properties(a, b):
     ab = chamfer_distance(a, b, normalize=False)
@@ -325,8 +345,7 @@ def test_chamfer_properties(a, b):
     assert chamfer_distance(a, a, normalize=False) == 0.0
     # brute force
     d = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
-    assert ab == pytest.approx((d.min(1) ** 2).mean() + (d.min(0) ** 2).mean(), rel=1e-9,
-                               abs=1e-12)
+    assert ab == pytest.approx((d.min(1) ** 2).mean() + (d.min(0) ** 2).mean(), rel=1e-9, abs=1e-12)
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,7 +367,8 @@ def test_pairwise_chamfer_matches_single_calls_with_ragged_sets():
         for j, r in enumerate(ref):
             assert d[i, j] == pytest.approx(chamfer_distance(g, r, normalize=False))
             assert pairwise_chamfer(gen, ref, squared=False)[i, j] == pytest.approx(
-                chamfer_distance(g, r, normalize=False, squared=False))
+                chamfer_distance(g, r, normalize=False, squared=False)
+            )
     same = pairwise_chamfer(gen, gen)
     assert np.array_equal(same, same.T) and np.all(np.diag(same) == 0)
 
@@ -473,7 +493,8 @@ def test_find_family():
     assert find_family("a lampshade", FAMILIES) is None  # whole words only
     assert find_family("a spaceship", FAMILIES) is None  # synonym of a family not listed
     assert find_family("a small pine", ["pine_tree"], synonyms={"pine_tree": ["pine"]}) == (
-        "pine_tree")
+        "pine_tree"
+    )
 
 
 def test_every_caption_of_a_family_names_that_family():
@@ -495,8 +516,10 @@ def test_every_caption_of_a_family_names_that_family():
 
 
 def test_family_accuracy():
-    assert family_accuracy(["box", "Pine tree", None, "cup"], ["box", "pine_tree", "mug", "mug"]) \
+    assert (
+        family_accuracy(["box", "Pine tree", None, "cup"], ["box", "pine_tree", "mug", "mug"])
         == 0.5
+    )
     with pytest.raises(ValueError):
         family_accuracy(["box"], ["box", "cup"])
     with pytest.raises(ValueError):
@@ -536,8 +559,9 @@ def test_embedding_similarity_with_the_offline_model():
     except MissingDependencyError as exc:
         pytest.skip(str(exc))
     assert same == pytest.approx(1.0, abs=1e-5)
-    sims = embedding_similarity(["a wooden chair", "a wooden chair"],
-                                ["a chair made of wood", "a red sports car"])
+    sims = embedding_similarity(
+        ["a wooden chair", "a wooden chair"], ["a chair made of wood", "a red sports car"]
+    )
     assert sims.shape == (2,) and sims[0] > sims[1] + 0.3
     with pytest.raises(ValueError):
         embedding_similarity(["a"], ["a", "b"])

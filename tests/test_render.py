@@ -55,8 +55,7 @@ def check_png(path, size):
 def test_png_of_requested_size_and_not_blank(tmp_path, backend, request):
     if backend == "pyrender":
         request.getfixturevalue("pyrender_ok")
-    path = render_png(chair(), tmp_path / "sub" / f"chair_{backend}.png", size=160,
-                      backend=backend)
+    path = render_png(chair(), tmp_path / "sub" / f"chair_{backend}.png", size=160, backend=backend)
     img = check_png(path, 160)
     # height gradient: the top of the object is redder than the bottom
     rows = np.nonzero(foreground(img).any(axis=1))[0]
@@ -117,19 +116,26 @@ def test_pyrender_renderer_is_cached_and_per_thread(pyrender_ok):
 
 def test_grid_has_a_tile_and_caption_per_mesh(tmp_path):
     meshes = [chair(), None, trimesh.creation.icosphere(1)]
-    path = render_grid(meshes, ["a chair", "failed", "a ball " * 20], tmp_path / "g.png",
-                       cols=2, size=96, backend="matplotlib")
+    path = render_grid(
+        meshes,
+        ["a chair", "failed", "a ball " * 20],
+        tmp_path / "g.png",
+        cols=2,
+        size=96,
+        backend="matplotlib",
+    )
     img = np.asarray(Image.open(path).convert("RGB"))
     assert img.shape[1] == 2 * 96 and img.shape[0] > 2 * 96
     band = img.shape[0] // 2 - 96
-    caption = img[96:96 + band, :96]
+    caption = img[96 : 96 + band, :96]
     assert (caption.min(axis=2) < 100).any()  # dark caption text under the first tile
     with pytest.raises(ValueError, match="captions"):
         render_grid(meshes, ["one"], tmp_path / "x.png")
 
 
 def test_turntable_gif(tmp_path):
-    path = render_turntable_gif(chair(), tmp_path / "t.gif", frames=6, size=48,
-                                backend="matplotlib")
+    path = render_turntable_gif(
+        chair(), tmp_path / "t.gif", frames=6, size=48, backend="matplotlib"
+    )
     gif = Image.open(path)
     assert gif.n_frames == 6 and gif.size == (48, 48)

@@ -43,10 +43,37 @@ def _first(family: str, pred, limit: int = 400) -> ShapeSample:
 def test_at_least_twenty_families_with_consistent_names():
     assert len(NAMES) >= 28
     assert NAMES == list(FAMILIES)
-    for name in ["table", "chair", "stool", "bench", "shelf", "bed", "lamp", "mug", "bottle",
-                 "vase", "bowl", "sword", "hammer", "axe", "house", "tower", "pine_tree",
-                 "mushroom", "rocket", "arch", "stairs", "ring", "box", "cylinder", "cone",
-                 "sphere", "torus", "pyramid", "capsule"]:
+    for name in [
+        "table",
+        "chair",
+        "stool",
+        "bench",
+        "shelf",
+        "bed",
+        "lamp",
+        "mug",
+        "bottle",
+        "vase",
+        "bowl",
+        "sword",
+        "hammer",
+        "axe",
+        "house",
+        "tower",
+        "pine_tree",
+        "mushroom",
+        "rocket",
+        "arch",
+        "stairs",
+        "ring",
+        "box",
+        "cylinder",
+        "cone",
+        "sphere",
+        "torus",
+        "pyramid",
+        "capsule",
+    ]:
         assert name in FAMILIES
 
 
@@ -119,8 +146,11 @@ def test_segment_cap_draws_the_same_object_with_fewer_sides(family):
                 assert low.params[key] == value, (family, key)
         assert low.family == family and len(low.faces) <= len(full.faces)
         assert low.mesh.is_watertight and low.mesh.volume > 0
-        assert np.allclose(low.vertices.max(0) - low.vertices.min(0),
-                           full.vertices.max(0) - full.vertices.min(0), rtol=0.25)
+        assert np.allclose(
+            low.vertices.max(0) - low.vertices.min(0),
+            full.vertices.max(0) - full.vertices.min(0),
+            rtol=0.25,
+        )
         text = encode(low.vertices, low.faces)
         assert encode(decode(text).quantized, decode(text).faces) == text
 
@@ -176,10 +206,17 @@ def test_table_captions_name_the_leg_count():
 
 @pytest.mark.parametrize(
     ("family", "key", "noun"),
-    [("shelf", "shelves", ""), ("stairs", "steps", "step"), ("pine_tree", "tiers", ""),
-     ("stool", "legs", ""), ("rocket", "fins", "fin"), ("barrel", "hoops", "hoop"),
-     ("snowman", "balls", "snowball"), ("house", "windows", "window"),
-     ("dumbbell", "plates", "plate")],
+    [
+        ("shelf", "shelves", ""),
+        ("stairs", "steps", "step"),
+        ("pine_tree", "tiers", ""),
+        ("stool", "legs", ""),
+        ("rocket", "fins", "fin"),
+        ("barrel", "hoops", "hoop"),
+        ("snowman", "balls", "snowball"),
+        ("house", "windows", "window"),
+        ("dumbbell", "plates", "plate"),
+    ],
 )
 def test_captions_state_counts(family, key, noun):
     seen = set()
@@ -226,7 +263,7 @@ def test_generate_is_a_deterministic_balanced_prefix():
     for a, b in zip(short, long, strict=False):
         assert (a.uid, a.caption) == (b.uid, b.caption)
         np.testing.assert_array_equal(a.vertices, b.vertices)
-    for block in (long[:f], long[f:2 * f]):
+    for block in (long[:f], long[f : 2 * f]):
         assert sorted(s.family for s in block) == sorted(NAMES)
     assert len({s.uid for s in long}) == len(long)
     assert long[0].uid == f"{long[0].family}_11_000000"
@@ -270,7 +307,8 @@ def test_cli_refuses_an_unknown_family_before_writing(tmp_path, capsys):
     main = _cli()
     assert main(["shapes", "--n", "2", "--family", "teapot", "--out", str(tmp_path / "o")]) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
-        "meshlm: error: unknown shape family: teapot (see meshlm shapes --list)"]
+        "meshlm: error: unknown shape family: teapot (see meshlm shapes --list)"
+    ]
     assert not (tmp_path / "o").exists()
 
 

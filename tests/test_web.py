@@ -25,12 +25,19 @@ def make_tiny_model(out: Path | None = None):
     ``out`` (a model folder ``meshlm.infer.load`` reads) when given."""
     from meshlm.train.tokenizer import train_tokenizer
 
-    tok = train_tokenizer(["Create a 3D model of a chair.", "A table with four legs."] * 20,
-                          vocab_size=1100)
+    tok = train_tokenizer(
+        ["Create a 3D model of a chair.", "A table with four legs."] * 20, vocab_size=1100
+    )
     cfg = transformers.LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
     )
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(cfg).eval()
@@ -85,9 +92,16 @@ def test_display_reply_fences_mesh_lines_only():
 
 
 def test_trim_history_keeps_newest_turns_within_budget():
-    h = [{"role": r, "content": c * 10}
-         for r, c in [("user", "a"), ("assistant", "b"), ("user", "c"), ("assistant", "d"),
-                      ("user", "e")]]
+    h = [
+        {"role": r, "content": c * 10}
+        for r, c in [
+            ("user", "a"),
+            ("assistant", "b"),
+            ("user", "c"),
+            ("assistant", "d"),
+            ("user", "e"),
+        ]
+    ]
     assert web.trim_history(h, budget=1000) == h
     kept = web.trim_history(h, budget=25)  # room for two turns: starts with a user turn
     assert [m["content"][0] for m in kept] == ["e"]
@@ -255,10 +269,15 @@ def test_temperature_slider_starts_at_the_models_recommended_decoding(tmp_path):
 
     model, tok = make_tiny_model()
     for defaults, want in (({}, Sampling().temperature), ({"temperature": 0.0}, 0.0)):
-        d = Demo(engine=Engine(HFBackend(model, tok, "cpu"), sampling_defaults=defaults),
-                 workdir=tmp_path / str(want))
-        sliders = [b for b in d.build().blocks.values()
-                   if getattr(b, "label", None) == "Temperature (0 = greedy)"]
+        d = Demo(
+            engine=Engine(HFBackend(model, tok, "cpu"), sampling_defaults=defaults),
+            workdir=tmp_path / str(want),
+        )
+        sliders = [
+            b
+            for b in d.build().blocks.values()
+            if getattr(b, "label", None) == "Temperature (0 = greedy)"
+        ]
         assert [s.value for s in sliders] == [want]
         d.close()
     # a turn without a temperature decodes as the model recommends; a set one wins

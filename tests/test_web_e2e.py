@@ -28,9 +28,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("MESHLM_ARTIFACTS", ROOT / "artifacts")) / "web"
 CHROMIUM = os.environ.get("MESHLM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader",
-         "--enable-unsafe-swiftshader", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TIMEOUT_MS = 120_000  # generous: the machine may be busy
 
 pytestmark = pytest.mark.slow
@@ -51,14 +59,20 @@ def running_server(model: Path, log: Path):
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "meshlm", "serve", "--model", str(model), "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
         url = f"http://127.0.0.1:{port}/"
         try:
             deadline = time.monotonic() + 180
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"meshlm serve exited {proc.returncode}: "
-                                       f"{log.read_text(errors='replace')[-2000:]}")
+                    raise RuntimeError(
+                        f"meshlm serve exited {proc.returncode}: "
+                        f"{log.read_text(errors='replace')[-2000:]}"
+                    )
                 try:
                     with urllib.request.urlopen(url, timeout=5) as r:
                         if r.status == 200:
@@ -85,8 +99,12 @@ def browser_page(user_data_dir: Path):
 
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
-            str(user_data_dir), executable_path=CHROMIUM, args=FLAGS, headless=True,
-            viewport={"width": 1400, "height": 950})
+            str(user_data_dir),
+            executable_path=CHROMIUM,
+            args=FLAGS,
+            headless=True,
+            viewport={"width": 1400, "height": 950},
+        )
         try:
             page = ctx.new_page()
             page.set_default_timeout(TIMEOUT_MS)
@@ -110,7 +128,8 @@ def wait_idle(page, n_replies: int) -> None:
     page.wait_for_function(
         """(n) => document.querySelectorAll('#chat .message-row.bot-row').length >= n
                  && document.querySelector('#report').innerText.includes('tokens in')""",
-        arg=n_replies)
+        arg=n_replies,
+    )
 
 
 def viewer_colours(page) -> int:
@@ -175,7 +194,8 @@ def _drive(page, server, tmp_path):
     # a limit: told why in the chat, nothing generated
     submit(page, "x" * 2001)
     page.wait_for_function(
-        "() => document.querySelector('#chat').innerText.includes('the limit is 2000')")
+        "() => document.querySelector('#chat').innerText.includes('the limit is 2000')"
+    )
     page.screenshot(path=ARTIFACTS / "0-limit.png")
 
     # a prompt: the viewer draws the mesh, OBJ and GLB downloads appear
@@ -196,7 +216,8 @@ def _drive(page, server, tmp_path):
     save_mesh(make_shape("chair", 0).mesh, chair)
     submit(page, "What is this?", attach=chair)
     page.wait_for_function(
-        "() => document.querySelector('#chat').innerText.includes('Attached chair.obj')")
+        "() => document.querySelector('#chat').innerText.includes('Attached chair.obj')"
+    )
     wait_idle(page, 3)
     chat = page.locator("#chat").inner_text()
     reply = chat.rsplit("What is this?", 1)[1].strip()
@@ -206,8 +227,13 @@ def _drive(page, server, tmp_path):
     page.screenshot(path=ARTIFACTS / "2-described.png")
 
 
-def screenshot(model: Path, out: Path, prompt: str = "a mug with a handle",
-               max_new_tokens: int | None = None, shape: str = "table") -> None:
+def screenshot(
+    model: Path,
+    out: Path,
+    prompt: str = "a mug with a handle",
+    max_new_tokens: int | None = None,
+    shape: str = "table",
+) -> None:
     """Serve ``model``, ask about a procedural ``shape``, then ``prompt`` (if any); save the page
     to ``out``. ``max_new_tokens`` sets the slider first."""
     from meshlm.files import save_mesh
@@ -243,8 +269,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="Screenshot the web demo (for the README).")
     ap.add_argument("--model", type=Path, required=True, help="model folder to serve")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "web.png")
-    ap.add_argument("--prompt", default="a mug with a handle",
-                    help="asked after the upload ('' = none)")
+    ap.add_argument(
+        "--prompt", default="a mug with a handle", help="asked after the upload ('' = none)"
+    )
     ap.add_argument("--shape", default="table", help="procedural family of the uploaded mesh")
     ap.add_argument("--max-new-tokens", type=int, default=None, help="set the slider first")
     a = ap.parse_args()

@@ -19,8 +19,10 @@ from meshlm.codec import encode
 
 ASK = ["Create a 3D model of {c}.", "Make a low poly mesh of {c}.", "Build {c} as an OBJ mesh."]
 NAME = ["What is this object?\n{m}", "Name the shape of this mesh:\n{m}"]
-CHAT = [("Hi, who are you?", "I am meshlm, I make 3D meshes from text."),
-        ("What is a mesh?", "A set of vertices joined by triangular faces.")]
+CHAT = [
+    ("Hi, who are you?", "I am meshlm, I make 3D meshes from text."),
+    ("What is a mesh?", "A set of vertices joined by triangular faces."),
+]
 
 
 def _shape(rng: np.random.Generator, detail: int):
@@ -32,12 +34,18 @@ def _shape(rng: np.random.Generator, detail: int):
         m = trimesh.creation.box(extents=ext)
         word = "a flat box" if ext[1] < 0.5 else "a tall box"
     elif kind == "cylinder":
-        m = trimesh.creation.cylinder(radius=float(rng.uniform(0.2, 0.5)),
-                                      height=float(rng.uniform(0.3, 1.0)), sections=6 + detail)
+        m = trimesh.creation.cylinder(
+            radius=float(rng.uniform(0.2, 0.5)),
+            height=float(rng.uniform(0.3, 1.0)),
+            sections=6 + detail,
+        )
         word = "a cylinder"
     elif kind == "cone":
-        m = trimesh.creation.cone(radius=float(rng.uniform(0.2, 0.5)),
-                                  height=float(rng.uniform(0.3, 1.0)), sections=6 + detail)
+        m = trimesh.creation.cone(
+            radius=float(rng.uniform(0.2, 0.5)),
+            height=float(rng.uniform(0.3, 1.0)),
+            sections=6 + detail,
+        )
         word = "a cone"
     else:
         m = trimesh.creation.icosphere(subdivisions=1 if detail > 4 else 0)
@@ -53,12 +61,16 @@ def make_rows(n: int, seed: int, detail: int = 2) -> list[dict]:
         kind, word, mesh = _shape(rng, detail)
         r = i % 7
         if r < 4:
-            msgs = [{"role": "user", "content": ASK[r % len(ASK)].format(c=word)},
-                    {"role": "assistant", "content": mesh}]
+            msgs = [
+                {"role": "user", "content": ASK[r % len(ASK)].format(c=word)},
+                {"role": "assistant", "content": mesh},
+            ]
             task = "generation"
         elif r < 6:
-            msgs = [{"role": "user", "content": NAME[r % 2].format(m=mesh)},
-                    {"role": "assistant", "content": f"It is {word}."}]
+            msgs = [
+                {"role": "user", "content": NAME[r % 2].format(m=mesh)},
+                {"role": "assistant", "content": f"It is {word}."},
+            ]
             task = "understanding"
         else:
             q, a = CHAT[i % len(CHAT)]
@@ -70,21 +82,33 @@ def make_rows(n: int, seed: int, detail: int = 2) -> list[dict]:
     return rows
 
 
-def make_dataset(out: str | Path, n_train: int = 64, n_val: int = 8, n_test: int = 8,
-                 seed: int = 0, detail: int = 2) -> Path:
+def make_dataset(
+    out: str | Path,
+    n_train: int = 64,
+    n_val: int = 8,
+    n_test: int = 8,
+    seed: int = 0,
+    detail: int = 2,
+) -> Path:
     """Write a tiny dataset folder and return its path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
-    for split, n, s in (("train", n_train, seed), ("validation", n_val, seed + 1),
-                        ("test", n_test, seed + 2)):
+    for split, n, s in (
+        ("train", n_train, seed),
+        ("validation", n_val, seed + 1),
+        ("test", n_test, seed + 2),
+    ):
         rows = make_rows(n, s, detail)
         with (out / f"{split}.jsonl").open("w") as fh:
             for row in rows:
                 fh.write(json.dumps(row) + "\n")
         counts[split] = n
-    (out / "manifest.json").write_text(json.dumps(
-        {"format": {"bins": 64}, "counts": counts, "seed": seed, "source": "tests"}, indent=1))
+    (out / "manifest.json").write_text(
+        json.dumps(
+            {"format": {"bins": 64}, "counts": counts, "seed": seed, "source": "tests"}, indent=1
+        )
+    )
     return out
 
 

@@ -25,7 +25,13 @@ from meshlm.cli.app import (  # noqa: E402,F401  (re-exported for command module
 )
 
 for _optional in (
-    "shapes_cmds", "data_cmds", "train_cmds", "base_cmds", "infer_cmds", "eval_cmds", "web_cmds"
+    "shapes_cmds",
+    "data_cmds",
+    "train_cmds",
+    "base_cmds",
+    "infer_cmds",
+    "eval_cmds",
+    "web_cmds",
 ):
     try:
         __import__(f"meshlm.cli.{_optional}")

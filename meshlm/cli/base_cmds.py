@@ -25,9 +25,17 @@ def base_cmd(
 
     if list_:
         for key, s in base.BASES.items():
-            typer.echo(json.dumps({"name": key, "source": s.source, "licence": s.licence,
-                                   "package": f"{s.distribution}=={s.version}",
-                                   "built": (base.base_dir(key) / base.INFO_FILE).is_file()}))
+            typer.echo(
+                json.dumps(
+                    {
+                        "name": key,
+                        "source": s.source,
+                        "licence": s.licence,
+                        "package": f"{s.distribution}=={s.version}",
+                        "built": (base.base_dir(key) / base.INFO_FILE).is_file(),
+                    }
+                )
+            )
         return
     from rich.console import Console
 
@@ -39,11 +47,13 @@ def base_cmd(
 @app.command("distill-chats")
 def distill_cmd(
     prompts: Path = typer.Argument(..., help="JSONL with a 'prompt' per line."),
-    out: Path = typer.Option(..., "--out", "-o", help="JSONL of chats for build-data "
-                             "--general-chat."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="JSONL of chats for build-data --general-chat."
+    ),
     base: str = typer.Option("smollm2", "--base", help="Base whose GGUF answers."),
-    max_tokens: int = typer.Option(320, "--max-tokens", help="Longest reply; longer ones are "
-                                   "dropped."),
+    max_tokens: int = typer.Option(
+        320, "--max-tokens", help="Longest reply; longer ones are dropped."
+    ),
     seed: int = typer.Option(0, "--seed"),
     threads: int = typer.Option(None, "--threads", help="llama.cpp threads."),
     limit: int = typer.Option(None, "--limit", help="Only the first N prompts."),
@@ -60,8 +70,9 @@ def distill_cmd(
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(tmp, "w", encoding="utf-8") as f, Progress(transient=True) as bar:
         task = bar.add_task("distilling", total=len(items))
-        for row in distill(gguf_path(base), items, max_tokens=max_tokens, seed=seed,
-                           threads=threads):
+        for row in distill(
+            gguf_path(base), items, max_tokens=max_tokens, seed=seed, threads=threads
+        ):
             bar.advance(task)
             if row["finish"] != "stop" or not row["messages"][-1]["content"]:
                 dropped += 1

@@ -17,8 +17,11 @@ eval_app = typer.Typer(
 app.add_typer(eval_app, name="eval")
 
 ModelOpt = typer.Option(
-    None, "--model", "-m", help="Model folder, hub id, .gguf, or a name: bundled (default), "
-    "smol (SmolLM2-135M + LoRA), smol-base."
+    None,
+    "--model",
+    "-m",
+    help="Model folder, hub id, .gguf, or a name: bundled (default), "
+    "smol (SmolLM2-135M + LoRA), smol-base.",
 )
 
 
@@ -56,8 +59,11 @@ def eval_generate_cmd(
     ),
     no_constrain: bool = typer.Option(False, "--no-constrain"),
     temperature: float | None = typer.Option(
-        None, "--temperature", "-t",
-        help="0 = greedy. Default: the model's generation_config.json, else 0.7."),
+        None,
+        "--temperature",
+        "-t",
+        help="0 = greedy. Default: the model's generation_config.json, else 0.7.",
+    ),
     max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
     seed: int = typer.Option(0, "--seed"),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
@@ -69,8 +75,12 @@ def eval_generate_cmd(
     rows = load_jsonl(prompts)[:limit]
     refs = load_references(references) if references else None
     engine = warn_notes(load(model, backend, threads=threads, bins=bins))
-    s = engine.default_sampling(temperature=temperature, max_new_tokens=max_new_tokens,
-                                seed=seed, constrain=not no_constrain)
+    s = engine.default_sampling(
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        constrain=not no_constrain,
+    )
     metrics = eval_generate(engine, rows, out, s, refs)
     _summary(f"eval generate ({len(rows)} prompts) -> {out}", metrics)
 
@@ -153,19 +163,26 @@ def eval_heldout_cmd(
         10, "--refs-per-family", help="Reference shapes per family for family judging."
     ),
     max_segments: int = typer.Option(
-        None, "--max-segments", help="Draw every shape with at most this many sides on revolved "
-        "parts (as the training corpus; the bundled model: 6)."
+        None,
+        "--max-segments",
+        help="Draw every shape with at most this many sides on revolved "
+        "parts (as the training corpus; the bundled model: 6).",
     ),
     family: list[str] = typer.Option(
-        [], "--family", help="Only these families, references included (repeatable); "
-        "default: all."
+        [], "--family", help="Only these families, references included (repeatable); default: all."
     ),
 ) -> None:
     """Write a held-out evaluation set (prompts, meshes, references) for the bundled model."""
     from meshlm.eval.runner import heldout_set
 
-    heldout_set(out, per_family=per_family, refs_per_family=refs_per_family,
-                max_segments=max_segments, families=list(family) or None, log=typer.echo)
+    heldout_set(
+        out,
+        per_family=per_family,
+        refs_per_family=refs_per_family,
+        max_segments=max_segments,
+        families=list(family) or None,
+        log=typer.echo,
+    )
 
 
 @eval_app.command("language-kept")
@@ -176,13 +193,20 @@ def eval_language_kept_cmd(
     backend: str = typer.Option("auto", "--backend", "-b"),
     threads: int | None = ThreadsOpt,
     open_prompts: Path | None = typer.Option(
-        None, "--open", help="JSONL with 'prompt': replies written verbatim to open.jsonl."),
+        None, "--open", help="JSONL with 'prompt': replies written verbatim to open.jsonl."
+    ),
     chats: Path | None = typer.Option(
-        None, "--chats", help="JSONL chats (messages: user, assistant) whose assistant replies "
-        "are scored by perplexity, e.g. the base's own replies (meshlm distill-chats)."),
+        None,
+        "--chats",
+        help="JSONL chats (messages: user, assistant) whose assistant replies "
+        "are scored by perplexity, e.g. the base's own replies (meshlm distill-chats).",
+    ),
     hf_model: Path | None = typer.Option(
-        None, "--hf-model", help="transformers folder for the perplexity (a GGUF has no "
-        "log-probs here): the model's merged folder."),
+        None,
+        "--hf-model",
+        help="transformers folder for the perplexity (a GGUF has no "
+        "log-probs here): the model's merged folder.",
+    ),
 ) -> None:
     """Is the language kept? Facts graded by contains-match, open replies, reply perplexity
     (meshlm/eval/language_kept.py); writes metrics.json, facts.jsonl, open.jsonl."""
@@ -200,11 +224,14 @@ def eval_language_kept_cmd(
     if open_prompts:
         prompts = [r["prompt"] for r in load_jsonl(open_prompts)]
         replies = open_replies(engine, prompts)
-        _write_jsonl(out / "open.jsonl",
-                     [{"prompt": p, "reply": r} for p, r in zip(prompts, replies, strict=True)])
+        _write_jsonl(
+            out / "open.jsonl",
+            [{"prompt": p, "reply": r} for p, r in zip(prompts, replies, strict=True)],
+        )
     if chats:
-        pairs = [(r["messages"][0]["content"], r["messages"][1]["content"])
-                 for r in load_jsonl(chats)]
+        pairs = [
+            (r["messages"][0]["content"], r["messages"][1]["content"]) for r in load_jsonl(chats)
+        ]
         metrics["reply_perplexity"] = reply_perplexity(hf_model, pairs, threads=threads)
         metrics["reply_perplexity_chats"] = len(pairs)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")

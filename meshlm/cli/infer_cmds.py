@@ -12,20 +12,27 @@ from meshlm.cli.app import app, fail, json_output
 from meshlm.errors import MeshlmError
 
 ModelOpt = typer.Option(
-    None, "--model", "-m", help="Model folder, hub id, .gguf, or a name: bundled (default), "
-    "smol (SmolLM2-135M + LoRA), smol-base."
+    None,
+    "--model",
+    "-m",
+    help="Model folder, hub id, .gguf, or a name: bundled (default), "
+    "smol (SmolLM2-135M + LoRA), smol-base.",
 )
 BackendOpt = typer.Option("auto", "--backend", "-b", help="auto, transformers, llamacpp or openai.")
 BaseUrlOpt = typer.Option(
     None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
 )
 ThreadsOpt = typer.Option(
-    None, "--threads", help="CPU threads (default: one per core; on a busy machine fewer can be "
-    "much faster with llama.cpp)."
+    None,
+    "--threads",
+    help="CPU threads (default: one per core; on a busy machine fewer can be "
+    "much faster with llama.cpp).",
 )
 ModelBinsOpt = typer.Option(
-    None, "--bins", help="Quantization levels per axis of the model's meshes. Default: the "
-    "model's (its meshlm.json), else 64; a different value is used with a warning."
+    None,
+    "--bins",
+    help="Quantization levels per axis of the model's meshes. Default: the "
+    "model's (its meshlm.json), else 64; a different value is used with a warning.",
 )
 MESH_SUFFIXES = {".obj", ".glb", ".ply", ".stl", ".off"}
 
@@ -98,14 +105,23 @@ def generate_cmd(
         if o.suffix.lower() not in MESH_SUFFIXES:
             raise fail(f"{o}: output must be .obj, .glb, .ply, .stl or .off", code=2)
     engine = _engine(model, backend, base_url, threads, bins)
-    sampling = engine.default_sampling(seed=seed, temperature=temperature, top_p=top_p,
-                                       top_k=top_k, max_new_tokens=max_new_tokens,
-                                       constrain=not no_constrain, min_faces=min_faces)
+    sampling = engine.default_sampling(
+        seed=seed,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        max_new_tokens=max_new_tokens,
+        constrain=not no_constrain,
+        min_faces=min_faces,
+    )
     unknown = engine.unknown_family(prompt)
     if unknown:
-        typer.echo(f"meshlm: warning: the model was trained on {len(engine.shape_families)} "
-                   f"shape families and '{unknown}' is not one of them (meshlm shapes --list "
-                   "--known); expect another shape", err=True)
+        typer.echo(
+            f"meshlm: warning: the model was trained on {len(engine.shape_families)} "
+            f"shape families and '{unknown}' is not one of them (meshlm shapes --list "
+            "--known); expect another shape",
+            err=True,
+        )
     result = _stream_with_progress(engine.stream(prompt, sampling), quiet=json_out)
     if save_reply:
         save_reply.parent.mkdir(parents=True, exist_ok=True)
@@ -170,8 +186,9 @@ def describe_cmd(
     json_output(json_out)
     engine = _engine(model, backend, base_url, threads, bins)
     mesh = load_any(meshfile, engine.bins)  # shown to the model at its own bins
-    sampling = engine.default_sampling(seed=seed, temperature=temperature,
-                                       max_new_tokens=max_new_tokens, constrain=False)
+    sampling = engine.default_sampling(
+        seed=seed, temperature=temperature, max_new_tokens=max_new_tokens, constrain=False
+    )
     result = engine.chat([{"role": "user", "content": _question(mesh, question)}], sampling)
     if json_out:
         typer.echo(
@@ -207,8 +224,9 @@ def chat_cmd(
     from meshlm.files import save_mesh
 
     engine = _engine(model, backend, base_url, threads, bins)
-    sampling = engine.default_sampling(seed=seed, temperature=temperature,
-                                       max_new_tokens=max_new_tokens, constrain=False)
+    sampling = engine.default_sampling(
+        seed=seed, temperature=temperature, max_new_tokens=max_new_tokens, constrain=False
+    )
     messages: list[dict] = []
     pending_mesh: str | None = None
     n = 0
@@ -228,9 +246,12 @@ def chat_cmd(
             try:
                 loaded = load_any(path, engine.bins)  # at the model's bins
                 pending_mesh = loaded.to_text()
-                typer.echo(f"loaded {path} ({len(loaded.quantized)} vertices, "
-                           f"{len(loaded.faces)} faces, {engine.bins} bins): it goes with your "
-                           "next message", err=True)
+                typer.echo(
+                    f"loaded {path} ({len(loaded.quantized)} vertices, "
+                    f"{len(loaded.faces)} faces, {engine.bins} bins): it goes with your "
+                    "next message",
+                    err=True,
+                )
             except MeshlmError as exc:
                 typer.echo(f"meshlm: error: {exc}", err=True)
             continue

@@ -18,8 +18,10 @@ def known_families() -> list[str]:
 
     info = modelfolder.read(modelfolder.BUNDLED_MODEL)
     if info is None:
-        raise MeshlmError(f"{modelfolder.BUNDLED_MODEL / modelfolder.FILE}: no bundled model "
-                          "metadata (is the bundled model installed?)")
+        raise MeshlmError(
+            f"{modelfolder.BUNDLED_MODEL / modelfolder.FILE}: no bundled model "
+            "metadata (is the bundled model installed?)"
+        )
     return info.shape_families or list_families()
 
 
@@ -34,8 +36,11 @@ def shapes(
         None, "--family", help="Only these families (repeatable); default: all, balanced."
     ),
     max_segments: int | None = typer.Option(
-        None, "--max-segments", help="At most this many sides on revolved parts (>= 6): "
-        "a lower-poly corpus of the same families."),
+        None,
+        "--max-segments",
+        help="At most this many sides on revolved parts (>= 6): "
+        "a lower-poly corpus of the same families.",
+    ),
     list_: bool = typer.Option(False, "--list", help="Print the family names, one per line."),
     known: bool = typer.Option(
         False, "--known", help="With --list: only the families the bundled model was trained on."
@@ -73,7 +78,11 @@ def shapes(
     ) as bar:
         task = bar.add_task("shapes", total=n)
         path = write_corpus(
-            out, n, seed, families=family or None, progress=lambda _s: bar.advance(task),
+            out,
+            n,
+            seed,
+            families=family or None,
+            progress=lambda _s: bar.advance(task),
             max_segments=max_segments,
         )
     typer.echo(f"wrote {n} shapes and {path.name} to {out}")

@@ -11,13 +11,19 @@ from meshlm.cli.infer_cmds import ModelBinsOpt, warn_notes
 @app.command("serve")
 def serve_cmd(
     model: str | None = typer.Option(
-        None, "--model", "-m", help="Model folder, hub id, .gguf, or a name: bundled (default), "
-    "smol (SmolLM2-135M + LoRA), smol-base."),
+        None,
+        "--model",
+        "-m",
+        help="Model folder, hub id, .gguf, or a name: bundled (default), "
+        "smol (SmolLM2-135M + LoRA), smol-base.",
+    ),
     host: str = typer.Option(
-        "127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the demo to the network."),
+        "127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the demo to the network."
+    ),
     port: int = typer.Option(7860, "--port", "-p", help="Port to listen on."),
     threads: int | None = typer.Option(
-        None, "--threads", help="CPU threads for the model (default: one per core)."),
+        None, "--threads", help="CPU threads for the model (default: one per core)."
+    ),
     bins: int | None = ModelBinsOpt,
 ) -> None:
     """Serve the web demo: a chat that writes meshes (live 3D viewer) and reads uploaded ones."""
@@ -31,8 +37,10 @@ def serve_cmd(
     from meshlm.web import serve
 
     if host not in ("127.0.0.1", "localhost", "::1"):
-        typer.echo(f"meshlm: warning: serving on {host}: anyone who can reach it can use the "
-                   "model", err=True)
+        typer.echo(
+            f"meshlm: warning: serving on {host}: anyone who can reach it can use the model",
+            err=True,
+        )
     typer.echo(f"meshlm: loading {model or 'the bundled model'} ...", err=True)
     engine = warn_notes(load(model, threads=threads, bins=bins))
     serve(model, host, port, engine=engine, threads=threads)

@@ -35,8 +35,16 @@ from meshlm.modelfolder import format_block
 SPLITS = ("train", "validation", "test")
 TASKS = ("generation", "understanding", "general")
 #: Reasons that are filters, not problems with the input; all others are listed in the manifest.
-FILTER_REASONS = frozenset({"too_many_faces", "too_few_faces", "no_caption", "not_in_cache",
-                            "unknown_uid", "duplicate_of_other_object"})
+FILTER_REASONS = frozenset(
+    {
+        "too_many_faces",
+        "too_few_faces",
+        "no_caption",
+        "not_in_cache",
+        "unknown_uid",
+        "duplicate_of_other_object",
+    }
+)
 
 
 def split_of(source_id: str, fractions: tuple[float, float, float]) -> str:
@@ -68,8 +76,9 @@ class TokenCounter:
         try:
             self.tok = transformers.AutoTokenizer.from_pretrained(path)
         except Exception as exc:  # OSError, ValueError, ... from transformers
-            raise BuildError(f"{path}: cannot load tokenizer: {' '.join(str(exc).split())[:200]}"
-                             ) from None
+            raise BuildError(
+                f"{path}: cannot load tokenizer: {' '.join(str(exc).split())[:200]}"
+            ) from None
         self.mode = "chat_template" if getattr(self.tok, "chat_template", None) else "text"
 
     def render(self, messages: list[dict]) -> str:
@@ -80,7 +89,7 @@ class TokenCounter:
     def count(self, chats: list[list[dict]], batch: int = 256) -> list[int]:
         out: list[int] = []
         for i in range(0, len(chats), batch):
-            texts = [self.render(m) for m in chats[i:i + batch]]
+            texts = [self.render(m) for m in chats[i : i + batch]]
             enc = self.tok(texts, add_special_tokens=False)["input_ids"]
             out += [len(e) for e in enc]
         return out
@@ -92,8 +101,15 @@ def _with_system(messages: list[dict], system: str | None) -> list[dict]:
     return messages
 
 
-def _pick_general(pool: list[int], chats: list[list[dict]], target: int, rng,
-                  counter: TokenCounter | None, cfg: BuildConfig, tally: Counter) -> list[dict]:
+def _pick_general(
+    pool: list[int],
+    chats: list[list[dict]],
+    target: int,
+    rng,
+    counter: TokenCounter | None,
+    cfg: BuildConfig,
+    tally: Counter,
+) -> list[dict]:
     """``target`` general rows drawn from ``pool`` (shuffled, cycled if short; rows over the
     token budget are skipped and counted once)."""
     rows: list[dict] = []
@@ -104,7 +120,7 @@ def _pick_general(pool: list[int], chats: list[list[dict]], target: int, rng,
     while len(rows) < target:
         before = len(rows)
         for start in range(0, len(order), 256):
-            part = order[start:start + 256]
+            part = order[start : start + 256]
             msgs = {i: _with_system(chats[i], cfg.system_prompt) for i in part}
             unknown = [i for i in part if i not in fits]
             if counter is not None and unknown:
@@ -134,14 +150,23 @@ def _save_hf(out: Path, by_split: dict[str, list[dict]]) -> None:
     from meshlm.errors import require
 
     datasets = require("datasets", "data", "writing the dataset")
-    features = datasets.Features({
-        "messages": datasets.List({"role": datasets.Value("string"),
-                                   "content": datasets.Value("string")}),
-        "task": datasets.Value("string"), "source": datasets.Value("string")})
-    dd = datasets.DatasetDict({
-        s: datasets.Dataset.from_dict(
-            {k: [r[k] for r in rows] for k in ("messages", "task", "source")}, features=features)
-        for s, rows in by_split.items()})
+    features = datasets.Features(
+        {
+            "messages": datasets.List(
+                {"role": datasets.Value("string"), "content": datasets.Value("string")}
+            ),
+            "task": datasets.Value("string"),
+            "source": datasets.Value("string"),
+        }
+    )
+    dd = datasets.DatasetDict(
+        {
+            s: datasets.Dataset.from_dict(
+                {k: [r[k] for r in rows] for k in ("messages", "task", "source")}, features=features
+            )
+            for s, rows in by_split.items()
+        }
+    )
     tmp, old, final = out / ".hf.tmp", out / ".hf.old", out / "hf"
     for p in (tmp, old):
         shutil.rmtree(p, ignore_errors=True)
@@ -212,8 +237,9 @@ def nearest_pool_targets(kept: list, pool: set[str]) -> dict[str, list]:
     return targets
 
 
-def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
-             say: Callable[[str], None]) -> dict:
+def assemble(
+    cfg: BuildConfig, col: Collected, records: dict[str, dict], say: Callable[[str], None]
+) -> dict:
     """Build, split, budget, mix and write the rows; return the manifest (see module doc)."""
     out = Path(cfg.out)
     tally: Counter = Counter()
@@ -236,8 +262,13 @@ def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
         encs = [(r, t) for r, t in rec["encodings"] if t not in seen]
         tally["cross_object_duplicates"] += len(rec["encodings"]) - len(encs)
         if not encs:
-            rejects.append({"source": obj.id, "reason": "duplicate_of_other_object",
-                            "detail": "every rotation equals an earlier object's encoding"})
+            rejects.append(
+                {
+                    "source": obj.id,
+                    "reason": "duplicate_of_other_object",
+                    "detail": "every rotation equals an earlier object's encoding",
+                }
+            )
             continue
         seen.update(t for _, t in encs)
         tally["objects_kept"] += 1
@@ -254,13 +285,19 @@ def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
     tally["generation_pool"] = len(pool)
     mesh_rows: list[tuple[str, dict]] = []
     for obj, encs, split in kept:
-        for row in object_rows(obj.id, obj.caption, encs, seed=cfg.seed,
-                               understanding_ratio=und_ratio, multi_turn=cfg.multi_turn,
-                               system_prompt=cfg.system_prompt, max_tokens=cfg.max_length,
-                               generation_repeats=(cfg.gen_repeats if obj.id in pool else
-                                                   int(obj.id in targets)),
-                               generation_encodings=targets.get(obj.id),
-                               wide_phrasings=cfg.phrasings == "wide"):
+        for row in object_rows(
+            obj.id,
+            obj.caption,
+            encs,
+            seed=cfg.seed,
+            understanding_ratio=und_ratio,
+            multi_turn=cfg.multi_turn,
+            system_prompt=cfg.system_prompt,
+            max_tokens=cfg.max_length,
+            generation_repeats=(cfg.gen_repeats if obj.id in pool else int(obj.id in targets)),
+            generation_encodings=targets.get(obj.id),
+            wide_phrasings=cfg.phrasings == "wide",
+        ):
             tally[f"built_{row['task']}"] += 1
             mesh_rows.append((split, row))
 
@@ -288,8 +325,10 @@ def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
             tally[f"general_invalid_{k}"] += v
     if not chats or w_general == 0:
         if w_general > 0:
-            warnings.append("no general chat data: the mix is generation and understanding only "
-                            f"({w_gen:g}:{w_und:g}, renormalized); pass --general-chat")
+            warnings.append(
+                "no general chat data: the mix is generation and understanding only "
+                f"({w_gen:g}:{w_und:g}, renormalized); pass --general-chat"
+            )
         w_general = 0.0
     else:
         pools: dict[str, list[int]] = {s: [] for s in SPLITS}
@@ -314,21 +353,26 @@ def assemble(cfg: BuildConfig, col: Collected, records: dict[str, dict],
         by_split[split] = [rows[int(i)] for i in rng.permutation(len(rows))]
     for w in warnings:
         say(f"warning: {w}")
-    manifest = _manifest(cfg, col, by_split, rejects, tally, warnings, split_objects,
-                         w_general, counter)
+    manifest = _manifest(
+        cfg, col, by_split, rejects, tally, warnings, split_objects, w_general, counter
+    )
     out.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
-        _write_atomic(out / f"{split}.jsonl", "".join(
-            json.dumps(r, ensure_ascii=False) + "\n" for r in by_split[split]))
-    _write_atomic(out / "rejects.jsonl", "".join(
-        json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
+        _write_atomic(
+            out / f"{split}.jsonl",
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in by_split[split]),
+        )
+    _write_atomic(
+        out / "rejects.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects)
+    )
     _save_hf(out, by_split)
     _write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
 
-def _manifest(cfg, col, by_split, rejects, tally, warnings, split_objects, w_general,
-              counter) -> dict:
+def _manifest(
+    cfg, col, by_split, rejects, tally, warnings, split_objects, w_general, counter
+) -> dict:
     rows = {s: {t: sum(r["task"] == t for r in by_split[s]) for t in TASKS} for s in SPLITS}
     totals = {t: sum(rows[s][t] for s in SPLITS) for t in TASKS}
     n = sum(totals.values())
@@ -341,9 +385,14 @@ def _manifest(cfg, col, by_split, rejects, tally, warnings, split_objects, w_gen
         "format": format_block(cfg.bins),  # the same block a model folder's meshlm.json has
         "seed": cfg.seed,
         "arguments": args,
-        "sources": {"meshes": list(cfg.meshes), "captions": list(cfg.captions),
-                    "objaverse": cfg.objaverse, "objaverse_cache": cfg.objaverse_cache,
-                    "procedural": cfg.procedural, "general_chat": cfg.general_chat},
+        "sources": {
+            "meshes": list(cfg.meshes),
+            "captions": list(cfg.captions),
+            "objaverse": cfg.objaverse,
+            "objaverse_cache": cfg.objaverse_cache,
+            "procedural": cfg.procedural,
+            "general_chat": cfg.general_chat,
+        },
         "shard": {"index": cfg.shard, "count": cfg.num_shards},
         "counts": {
             "objects_found": dict(col.found),
@@ -361,9 +410,11 @@ def _manifest(cfg, col, by_split, rejects, tally, warnings, split_objects, w_gen
             "rows_built": {t: tally[f"built_{t}"] for t in TASKS[:2]},
             "rows_over_token_budget": {t: tally[f"{t}_over_token_budget"] for t in TASKS},
             "general_available": tally["general_available"],
-            "general_invalid": {k.removeprefix("general_invalid_"): v
-                                for k, v in sorted(tally.items())
-                                if k.startswith("general_invalid_")},
+            "general_invalid": {
+                k.removeprefix("general_invalid_"): v
+                for k, v in sorted(tally.items())
+                if k.startswith("general_invalid_")
+            },
             "general_used": tally["general_used"],
             "general_repeats": tally["general_repeats"],
             "rows": rows,
@@ -371,15 +422,25 @@ def _manifest(cfg, col, by_split, rejects, tally, warnings, split_objects, w_gen
         },
         "rejects": dict(sorted(reasons.items())),
         "broken_files": [r for r in rejects if r["reason"] not in FILTER_REASONS],
-        "mix": {"target": target, "general_data": w_general > 0,
-                "achieved": {t: round(totals[t] / n, 4) if n else 0.0 for t in TASKS},
-                "counts": totals},
-        "splits": {"fractions": dict(zip(SPLITS, cfg.splits, strict=True)),
-                   "by": "hash of the source object id",
-                   "objects": {s: split_objects[s] for s in SPLITS}},
-        "token_budget": None if counter is None else {
-            "tokenizer": cfg.tokenizer, "max_length": cfg.max_length, "counted": counter.mode},
+        "mix": {
+            "target": target,
+            "general_data": w_general > 0,
+            "achieved": {t: round(totals[t] / n, 4) if n else 0.0 for t in TASKS},
+            "counts": totals,
+        },
+        "splits": {
+            "fractions": dict(zip(SPLITS, cfg.splits, strict=True)),
+            "by": "hash of the source object id",
+            "objects": {s: split_objects[s] for s in SPLITS},
+        },
+        "token_budget": None
+        if counter is None
+        else {"tokenizer": cfg.tokenizer, "max_length": cfg.max_length, "counted": counter.mode},
         "warnings": warnings,
-        "files": {"splits": [f"{s}.jsonl" for s in SPLITS], "hf": "hf",
-                  "rejects": "rejects.jsonl", "checkpoint": ".work/objects.jsonl"},
+        "files": {
+            "splits": [f"{s}.jsonl" for s in SPLITS],
+            "hf": "hf",
+            "rejects": "rejects.jsonl",
+            "checkpoint": ".work/objects.jsonl",
+        },
     }

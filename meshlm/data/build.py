@@ -50,25 +50,35 @@ class BuildConfig:
 
     out: str = _f("data", "Output folder (jsonl splits, hf/ dataset, manifest.json).")
     meshes: list[str] = _f([], "Folders of mesh files (recursive; obj glb gltf ply stl off).")
-    captions: list[str] = _f([], "Captions tables: Cap3D CSV (uid,caption), CSV with a header, "
-                                 "or JSON; keyed by uid, file stem or relative path.")
+    captions: list[str] = _f(
+        [],
+        "Captions tables: Cap3D CSV (uid,caption), CSV with a header, "
+        "or JSON; keyed by uid, file stem or relative path.",
+    )
     name_captions: bool = _f(False, "Caption uncaptioned files from their file name.")
     procedural: int = _f(0, "Number of procedural captioned shapes to add.")
-    max_segments: int | None = _f(None, "Procedural shapes: at most this many sides on revolved "
-                                        "parts (>= 6; default: as drawn).")
+    max_segments: int | None = _f(
+        None,
+        "Procedural shapes: at most this many sides on revolved parts (>= 6; default: as drawn).",
+    )
     families: list[str] = _f([], "Procedural shapes: only these families (default: all).")
-    objaverse: str | None = _f(None, "Objaverse uids: comma-separated, a file with one per "
-                                     "line, or 'all' (every captioned object in the cache).")
+    objaverse: str | None = _f(
+        None,
+        "Objaverse uids: comma-separated, a file with one per "
+        "line, or 'all' (every captioned object in the cache).",
+    )
     objaverse_cache: str | None = _f(None, "Objaverse cache folder (default ~/.objaverse).")
     objaverse_download: bool = _f(False, "Let the objaverse package download missing objects.")
-    general_chat: str | None = _f(None, "General chats: JSONL with 'messages', a saved "
-                                        "dataset folder, or a Hugging Face dataset name.")
+    general_chat: str | None = _f(
+        None,
+        "General chats: JSONL with 'messages', a saved "
+        "dataset folder, or a Hugging Face dataset name.",
+    )
     general_split: str | None = _f(None, "Split of the general-chat dataset (train_sft/train).")
     max_faces: int = _f(500, "Largest face count kept (the paper uses 500).")
     min_faces: int = _f(1, "Smallest face count kept (after quantization).")
     decimate: bool = _f(False, "Decimate larger meshes to --max-faces instead of skipping them.")
-    rotations: tuple[int, ...] = _f((0, 90, 180, 270), "Rotations about the up (Y) axis, "
-                                                        "degrees.")
+    rotations: tuple[int, ...] = _f((0, 90, 180, 270), "Rotations about the up (Y) axis, degrees.")
     bins: int = _f(64, "Quantization bins per axis (LLaMA-Mesh uses 64).")
     seed: int = _f(0, "Seed of every random choice (procedural shapes, wording, mix, order).")
     workers: int = _f(2, "Worker processes for loading and encoding (1 = in-process).")
@@ -77,25 +87,39 @@ class BuildConfig:
     tokenizer: str | None = _f(None, "Tokenizer folder for the token budget (AutoTokenizer).")
     max_length: int = _f(8192, "Token budget per sample; longer samples are dropped.")
     system_prompt: str | None = _f(None, "System message opening every sample.")
-    mix: tuple[float, float, float] = _f((0.4, 0.2, 0.4), "Target shares of generation, "
-                                                          "understanding and general rows.")
+    mix: tuple[float, float, float] = _f(
+        (0.4, 0.2, 0.4), "Target shares of generation, understanding and general rows."
+    )
     multi_turn: float = _f(0.25, "Share of mesh samples that are multi-turn dialogues.")
-    gen_per_family: int = _f(0, "Generation rows come from only the first N kept objects of each "
-                                "family (procedural shapes by family; every other source counts "
-                                "as one family); the rest are read, not written. 0 = every "
-                                "object.")
-    gen_repeats: int = _f(1, "Generation rows per mesh of the generation pool, each worded "
-                             "anew (with --gen-per-family the understanding rows are scaled "
-                             "to keep --mix).")
-    gen_targets: str = _f("own", "With --gen-per-family: 'own' (only the pool is written) or "
-                                 "'nearest' (every object's caption is also answered with the "
-                                 "pool shape of its family nearest to it, by vertex Chamfer "
-                                 "distance).")
-    phrasings: str = _f("base", "Wording of generation requests: 'base' (the 35 request "
-                                "templates) or 'wide' (a second set of 24, and small talk that "
-                                "may open or close a request).")
-    splits: tuple[float, float, float] = _f((0.9, 0.05, 0.05), "Train/validation/test "
-                                                               "fractions (by source object).")
+    gen_per_family: int = _f(
+        0,
+        "Generation rows come from only the first N kept objects of each "
+        "family (procedural shapes by family; every other source counts "
+        "as one family); the rest are read, not written. 0 = every "
+        "object.",
+    )
+    gen_repeats: int = _f(
+        1,
+        "Generation rows per mesh of the generation pool, each worded "
+        "anew (with --gen-per-family the understanding rows are scaled "
+        "to keep --mix).",
+    )
+    gen_targets: str = _f(
+        "own",
+        "With --gen-per-family: 'own' (only the pool is written) or "
+        "'nearest' (every object's caption is also answered with the "
+        "pool shape of its family nearest to it, by vertex Chamfer "
+        "distance).",
+    )
+    phrasings: str = _f(
+        "base",
+        "Wording of generation requests: 'base' (the 35 request "
+        "templates) or 'wide' (a second set of 24, and small talk that "
+        "may open or close a request).",
+    )
+    splits: tuple[float, float, float] = _f(
+        (0.9, 0.05, 0.05), "Train/validation/test fractions (by source object)."
+    )
     max_file_bytes: int = _f(64 * 1024 * 1024, "Skip mesh files larger than this.")
     overwrite: bool = _f(False, "Discard a checkpoint made with other arguments.")
     progress: bool = _f(True, "Show a progress bar (rate and ETA) on stderr.")
@@ -137,19 +161,37 @@ class BuildConfig:
             raise BuildError("no mesh source: give --meshes, --procedural or --objaverse")
 
     def process_params(self) -> ProcessParams:
-        return ProcessParams(self.max_faces, self.min_faces, self.decimate,
-                             tuple(int(r) for r in self.rotations), self.bins,
-                             self.max_file_bytes)
+        return ProcessParams(
+            self.max_faces,
+            self.min_faces,
+            self.decimate,
+            tuple(int(r) for r in self.rotations),
+            self.bins,
+            self.max_file_bytes,
+        )
 
     def fingerprint(self) -> dict:
         """The arguments the checkpointed records depend on (JSON-normalized: lists, not tuples)."""
-        return json.loads(json.dumps({"meshes": [str(Path(m).resolve()) for m in self.meshes],
-                "procedural": self.procedural, "seed": self.seed if self.procedural else None,
-                "max_segments": self.max_segments if self.procedural else None,
-                **({"families": list(self.families)} if self.procedural and self.families else {}),
-                "objaverse": self.objaverse, "objaverse_cache": self.objaverse_cache,
-                "shard": self.shard, "num_shards": self.num_shards,
-                **asdict(self.process_params())}))
+        return json.loads(
+            json.dumps(
+                {
+                    "meshes": [str(Path(m).resolve()) for m in self.meshes],
+                    "procedural": self.procedural,
+                    "seed": self.seed if self.procedural else None,
+                    "max_segments": self.max_segments if self.procedural else None,
+                    **(
+                        {"families": list(self.families)}
+                        if self.procedural and self.families
+                        else {}
+                    ),
+                    "objaverse": self.objaverse,
+                    "objaverse_cache": self.objaverse_cache,
+                    "shard": self.shard,
+                    "num_shards": self.num_shards,
+                    **asdict(self.process_params()),
+                }
+            )
+        )
 
 
 @dataclass
@@ -181,25 +223,33 @@ def collect(cfg: BuildConfig) -> Collected:
         rejects += rej
         found["meshes"] = found.get("meshes", 0) + len(objs) + len(rej)
     if cfg.objaverse:
-        objs, rej = S.objaverse_objects(S.read_uid_list(cfg.objaverse), table,
-                                        cfg.objaverse_cache, download=cfg.objaverse_download)
+        objs, rej = S.objaverse_objects(
+            S.read_uid_list(cfg.objaverse),
+            table,
+            cfg.objaverse_cache,
+            download=cfg.objaverse_download,
+        )
         objects += objs
         rejects += rej
         found["objaverse"] = len(objs) + len(rej)
     if cfg.procedural:
-        objs = list(S.procedural_objects(cfg.procedural, cfg.seed, cfg.max_segments,
-                                           cfg.families or None))
+        objs = list(
+            S.procedural_objects(cfg.procedural, cfg.seed, cfg.max_segments, cfg.families or None)
+        )
         objects += objs
         found["procedural"] = len(objs)
     ids = [o.id for o in objects]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
-        raise BuildError(f"two inputs have the same id {dup!r} (same relative path in two "
-                         "--meshes folders?)")
-    keep = (lambda i: shard_of(i, cfg.num_shards) == cfg.shard) if cfg.num_shards > 1 \
+        raise BuildError(
+            f"two inputs have the same id {dup!r} (same relative path in two --meshes folders?)"
+        )
+    keep = (
+        (lambda i: shard_of(i, cfg.num_shards) == cfg.shard)
+        if cfg.num_shards > 1
         else (lambda i: True)
-    return Collected([o for o in objects if keep(o.id)], [r for r in rejects if keep(r.id)],
-                     found)
+    )
+    return Collected([o for o in objects if keep(o.id)], [r for r in rejects if keep(r.id)], found)
 
 
 # ------------------------------------------------------------------------------- checkpoint
@@ -214,10 +264,13 @@ def _prepare_work(cfg: BuildConfig) -> Path:
         have = json.loads(state.read_text(encoding="utf-8")).get("fingerprint")
         if have != want:
             if not cfg.overwrite:
-                diff = sorted(k for k in set(want) | set(have or {})
-                              if (have or {}).get(k) != want.get(k))
-                raise BuildError(f"{out} holds a build made with other arguments "
-                                 f"({', '.join(diff)}); use another --out or --overwrite")
+                diff = sorted(
+                    k for k in set(want) | set(have or {}) if (have or {}).get(k) != want.get(k)
+                )
+                raise BuildError(
+                    f"{out} holds a build made with other arguments "
+                    f"({', '.join(diff)}); use another --out or --overwrite"
+                )
             shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     if not state.is_file():
@@ -244,9 +297,14 @@ def read_checkpoint(path: Path) -> dict[str, dict]:
     return records
 
 
-def process_all(objects: list[S.SourceObject], params: ProcessParams, checkpoint: Path,
-                workers: int, progress: bool = True,
-                on_record: Callable[[dict], None] | None = None) -> dict[str, dict]:
+def process_all(
+    objects: list[S.SourceObject],
+    params: ProcessParams,
+    checkpoint: Path,
+    workers: int,
+    progress: bool = True,
+    on_record: Callable[[dict], None] | None = None,
+) -> dict[str, dict]:
     """Process the objects not yet in ``checkpoint``, appending one flushed line per object.
 
     Returns all records of the checkpoint (old and new) by id. Records are written in
@@ -259,8 +317,14 @@ def process_all(objects: list[S.SourceObject], params: ProcessParams, checkpoint
     from tqdm import tqdm
 
     pool = _pool(workers, params) if workers > 1 else None  # before tqdm starts a thread
-    bar = tqdm(total=len(todo), unit="obj", disable=not progress, dynamic_ncols=True,
-               desc="meshes", smoothing=0.1)
+    bar = tqdm(
+        total=len(todo),
+        unit="obj",
+        disable=not progress,
+        dynamic_ncols=True,
+        desc="meshes",
+        smoothing=0.1,
+    )
     try:
         with checkpoint.open("a", encoding="utf-8") as fh:
             if pool is None:
@@ -312,6 +376,7 @@ def build_dataset(cfg: BuildConfig, log: Callable[[str], None] | None = None) ->
     work = _prepare_work(cfg)
     col = collect(cfg)
     say(f"{len(col.objects)} objects to use, {len(col.rejects)} left out before loading")
-    records = process_all(col.objects, cfg.process_params(), work / CHECKPOINT,
-                          cfg.workers, cfg.progress)
+    records = process_all(
+        col.objects, cfg.process_params(), work / CHECKPOINT, cfg.workers, cfg.progress
+    )
     return assemble(cfg, col, records, say)

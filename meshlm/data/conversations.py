@@ -83,18 +83,28 @@ def mesh_text(content: str) -> str | None:
 
 def mesh_stats(mesh: str) -> dict[str, object]:
     """Counts and grid extents of canonical mesh text (for grounded follow-up answers)."""
-    verts = [tuple(int(x) for x in line.split()[1:]) for line in mesh.split("\n")
-             if line.startswith("v ")]
+    verts = [
+        tuple(int(x) for x in line.split()[1:])
+        for line in mesh.split("\n")
+        if line.startswith("v ")
+    ]
     n_faces = sum(1 for line in mesh.split("\n") if line.startswith("f "))
     arr = np.asarray(verts, dtype=np.int64).reshape(-1, 3)
     ext = (arr.max(axis=0) - arr.min(axis=0)).tolist() if len(arr) else [0, 0, 0]
     longest = [a for a, e in zip("xyz", ext, strict=True) if e == max(ext)]
-    return {"n_vertices": len(verts), "n_faces": n_faces, "w": ext[0], "h": ext[1],
-            "d": ext[2], "axis": " and ".join(longest)}
+    return {
+        "n_vertices": len(verts),
+        "n_faces": n_faces,
+        "w": ext[0],
+        "h": ext[1],
+        "d": ext[2],
+        "axis": " and ".join(longest),
+    }
 
 
-def generation_exchange(caption: str, mesh: str, rng: np.random.Generator,
-                        wide: bool = False) -> list[Message]:
+def generation_exchange(
+    caption: str, mesh: str, rng: np.random.Generator, wide: bool = False
+) -> list[Message]:
     """User asks for the object; the assistant answers with the mesh (maybe after a lead-in).
     ``wide`` (``--phrasings wide``): the request is drawn from both request lists and may get
     an opener and a closer (each with probability 1/3)."""
@@ -103,8 +113,10 @@ def generation_exchange(caption: str, mesh: str, rng: np.random.Generator,
     else:
         ask = T.fill(_pick(rng, T.GENERATION_REQUESTS), caption)
     lead = T.fill(_pick(rng, T.GENERATION_LEADINS), caption)
-    return [{"role": "user", "content": ask},
-            {"role": "assistant", "content": _mesh_answer(lead, mesh)}]
+    return [
+        {"role": "user", "content": ask},
+        {"role": "assistant", "content": _mesh_answer(lead, mesh)},
+    ]
 
 
 def wide_request(caption: str, rng: np.random.Generator) -> str:
@@ -145,17 +157,27 @@ def _follow_up(kind: str, caption: str, mesh: str, rng: np.random.Generator) -> 
     return [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
 
 
-def _rotate_exchange(caption: str, from_rot: int, to_rot: int, mesh: str,
-                     rng: np.random.Generator) -> list[Message]:
+def _rotate_exchange(
+    caption: str, from_rot: int, to_rot: int, mesh: str, rng: np.random.Generator
+) -> list[Message]:
     deg = (to_rot - from_rot) % 360
     ask = _pick(rng, T.ROTATE_REQUESTS).format(deg=deg)
     lead = _pick(rng, T.ROTATE_LEADINS).format(deg=deg)
-    return [{"role": "user", "content": ask},
-            {"role": "assistant", "content": _mesh_answer(lead, mesh)}]
+    return [
+        {"role": "user", "content": ask},
+        {"role": "assistant", "content": _mesh_answer(lead, mesh)},
+    ]
 
 
-def dialogue(task: str, caption: str, encodings: Encodings, start: int,
-             rng: np.random.Generator, max_tokens: int, wide: bool = False) -> list[Message]:
+def dialogue(
+    task: str,
+    caption: str,
+    encodings: Encodings,
+    start: int,
+    rng: np.random.Generator,
+    max_tokens: int,
+    wide: bool = False,
+) -> list[Message]:
     """A multi-turn conversation about one object, opening with ``task`` at ``encodings[start]``.
 
     ``task`` is ``"generation"`` (at most :data:`MAX_GENERATION_TURNS` exchanges) or
@@ -194,12 +216,20 @@ def dialogue(task: str, caption: str, encodings: Encodings, start: int,
     return messages
 
 
-def object_rows(source: str, caption: str, encodings: Encodings, *, seed: int,
-                understanding_ratio: float = 0.5, multi_turn: float = 0.25,
-                system_prompt: str | None = None, max_tokens: int = 8192,
-                generation_repeats: int = 1,
-                generation_encodings: Encodings | None = None,
-                wide_phrasings: bool = False) -> list[dict]:
+def object_rows(
+    source: str,
+    caption: str,
+    encodings: Encodings,
+    *,
+    seed: int,
+    understanding_ratio: float = 0.5,
+    multi_turn: float = 0.25,
+    system_prompt: str | None = None,
+    max_tokens: int = 8192,
+    generation_repeats: int = 1,
+    generation_encodings: Encodings | None = None,
+    wide_phrasings: bool = False,
+) -> list[dict]:
     """All rows for one object.
 
     Parameters

@@ -51,22 +51,38 @@ def read_prompts(path: str | Path) -> list[str]:
     return out
 
 
-def distill(gguf: str | Path, prompts: list[str], *, max_tokens: int = 320,
-            temperature: float = 0.2, top_p: float = 0.9, seed: int = 0,
-            threads: int | None = None) -> Iterator[dict]:
+def distill(
+    gguf: str | Path,
+    prompts: list[str],
+    *,
+    max_tokens: int = 320,
+    temperature: float = 0.2,
+    top_p: float = 0.9,
+    seed: int = 0,
+    threads: int | None = None,
+) -> Iterator[dict]:
     """Yield ``{"messages": [...], "finish": "stop"|"length"}`` for each prompt, replied to by
     the GGUF model at ``gguf`` with its own chat template (llama.cpp). ``temperature`` and
     ``top_p`` default to SmolLM2's recommended sampling (its model card: 0.2, 0.9)."""
     llama_cpp = require("llama_cpp", "gguf", "self-distilled chats")
     # n_threads_batch too: llama-cpp-python defaults it to every core, and on a busy machine
     # the prompt pass then spin-waits (measured: ~20 % of a core used, 10x slower)
-    llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=1024, n_threads=threads,
-                          n_threads_batch=threads, seed=seed, verbose=False)
+    llm = llama_cpp.Llama(
+        model_path=str(gguf),
+        n_ctx=1024,
+        n_threads=threads,
+        n_threads_batch=threads,
+        seed=seed,
+        verbose=False,
+    )
     for i, prompt in enumerate(prompts):
         msgs = [{"role": "user", "content": prompt}]
-        out = llm.create_chat_completion(msgs, max_tokens=max_tokens, temperature=temperature,
-                                         top_p=top_p, seed=seed + i)
+        out = llm.create_chat_completion(
+            msgs, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed + i
+        )
         choice = out["choices"][0]
         reply = (choice["message"]["content"] or "").strip()
-        yield {"messages": [*msgs, {"role": "assistant", "content": reply}],
-               "finish": choice.get("finish_reason") or "stop"}
+        yield {
+            "messages": [*msgs, {"role": "assistant", "content": reply}],
+            "finish": choice.get("finish_reason") or "stop",
+        }

@@ -97,8 +97,9 @@ def process_object(obj: SourceObject, params: ProcessParams) -> dict:
             vertices, faces = _decimate(vertices, faces, params.max_faces)
             decimated = True
             if len(faces) > params.max_faces or len(faces) == 0:
-                return reject("decimation_failed",
-                              f"{n_in} faces -> {len(faces)}, budget {params.max_faces}")
+                return reject(
+                    "decimation_failed", f"{n_in} faces -> {len(faces)}, budget {params.max_faces}"
+                )
         if len(faces) < params.min_faces:
             return reject("too_few_faces", f"{len(faces)} faces < {params.min_faces}")
         encodings: list[list] = []
@@ -115,8 +116,14 @@ def process_object(obj: SourceObject, params: ProcessParams) -> dict:
             encodings.append([int(rot), text])
         if not encodings:
             return reject("too_few_faces", f"fewer than {params.min_faces} faces on the grid")
-        return {"id": obj.id, "status": "ok", "faces": n_in, "decimated": decimated,
-                "encodings": encodings, "rotation_duplicates": dups}
+        return {
+            "id": obj.id,
+            "status": "ok",
+            "faces": n_in,
+            "decimated": decimated,
+            "encodings": encodings,
+            "rotation_duplicates": dups,
+        }
     except MissingDependencyError:
         raise
     except MeshlmError as exc:

@@ -31,8 +31,7 @@ import numpy as np
 
 from meshlm.errors import MeshlmError, require
 
-KEY_COLUMNS = ("uid", "id", "object_id", "objaverse_id", "stem", "name", "file", "filename",
-               "path")
+KEY_COLUMNS = ("uid", "id", "object_id", "objaverse_id", "stem", "name", "file", "filename", "path")
 CAPTION_COLUMNS = ("caption", "text", "description", "prompt")
 ROLES = frozenset({"system", "user", "assistant"})
 
@@ -103,8 +102,11 @@ def _captions_csv(p: Path) -> dict[str, str]:
         key_col, cap_col, body = 0, 1, rows
     else:
         raise DataSourceError(f"{p}: need a key column and a caption column")
-    return {r[key_col].strip(): r[cap_col].strip() for r in body
-            if len(r) > max(key_col, cap_col) and r[key_col].strip() and r[cap_col].strip()}
+    return {
+        r[key_col].strip(): r[cap_col].strip()
+        for r in body
+        if len(r) > max(key_col, cap_col) and r[key_col].strip() and r[cap_col].strip()
+    }
 
 
 def _captions_json(p: Path) -> dict[str, str]:
@@ -113,8 +115,13 @@ def _captions_json(p: Path) -> dict[str, str]:
     items = data.items() if isinstance(data, dict) else None
     if items is not None:
         for k, v in items:
-            cap = v if isinstance(v, str) else (v or {}).get("caption") if isinstance(v, dict) \
+            cap = (
+                v
+                if isinstance(v, str)
+                else (v or {}).get("caption")
+                if isinstance(v, dict)
                 else None
+            )
             if isinstance(cap, str) and cap.strip():
                 out[str(k)] = cap.strip()
         return out
@@ -139,8 +146,9 @@ def caption_from_name(stem: str) -> str:
 # ------------------------------------------------------------------------------------- objects
 
 
-def folder_objects(root: str | os.PathLike[str], captions: dict[str, str],
-                   *, name_captions: bool = False) -> tuple[list[SourceObject], list[Reject]]:
+def folder_objects(
+    root: str | os.PathLike[str], captions: dict[str, str], *, name_captions: bool = False
+) -> tuple[list[SourceObject], list[Reject]]:
     """Mesh files under ``root`` (recursive, sorted), captioned from ``captions``.
 
     A file's caption is looked up by its relative path, relative path without extension, stem,
@@ -203,9 +211,13 @@ def read_uid_list(spec: str) -> list[str] | None:
     return [u.strip() for u in spec.split(",") if u.strip()]
 
 
-def objaverse_objects(uids: list[str] | None, captions: dict[str, str],
-                      cache_dir: str | os.PathLike[str] | None = None, *,
-                      download: bool = False) -> tuple[list[SourceObject], list[Reject]]:
+def objaverse_objects(
+    uids: list[str] | None,
+    captions: dict[str, str],
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = False,
+) -> tuple[list[SourceObject], list[Reject]]:
     """Objaverse objects by uid (``None`` = every uid whose GLB is in the cache).
 
     Uses ``objaverse.load_uids`` and ``objaverse.load_objects`` with the package's cache
@@ -222,7 +234,8 @@ def objaverse_objects(uids: list[str] | None, captions: dict[str, str],
     if not (versioned / "object-paths.json.gz").is_file() and not download:
         raise DataSourceError(
             f"{versioned}: no object-paths.json.gz (not an objaverse cache; "
-            "the objaverse package downloads it on first use)")
+            "the objaverse package downloads it on first use)"
+        )
     rejects: list[Reject] = []
     with _objaverse_at(base) as ov:
         known = ov._load_object_paths()
@@ -239,28 +252,36 @@ def objaverse_objects(uids: list[str] | None, captions: dict[str, str],
             elif uids is not None:
                 rejects.append(Reject(f"objaverse:{uid}", "not_in_cache", str(known[uid])))
         paths = ov.load_objects(ask, download_processes=1) if ask else {}
-    objects = [SourceObject(f"objaverse:{u}", "objaverse", captions[u], path=paths[u])
-               for u in sorted(paths)]
+    objects = [
+        SourceObject(f"objaverse:{u}", "objaverse", captions[u], path=paths[u])
+        for u in sorted(paths)
+    ]
     return objects, rejects
 
 
-def procedural_objects(n: int, seed: int, max_segments: int | None = None,
-                       families: list[str] | None = None) -> Iterator[SourceObject]:
+def procedural_objects(
+    n: int, seed: int, max_segments: int | None = None, families: list[str] | None = None
+) -> Iterator[SourceObject]:
     """``n`` captioned shapes from :func:`meshlm.shapes.generate` (deterministic in ``seed``;
     ``max_segments`` caps the sides of revolved parts; ``families`` limits the families)."""
     from meshlm.shapes import generate
 
     for s in generate(n, seed, families=families, max_segments=max_segments):
-        yield SourceObject(f"procedural:{s.uid}", "procedural", s.caption,
-                           vertices=np.asarray(s.vertices, np.float64),
-                           faces=np.asarray(s.faces, np.int64))
+        yield SourceObject(
+            f"procedural:{s.uid}",
+            "procedural",
+            s.caption,
+            vertices=np.asarray(s.vertices, np.float64),
+            faces=np.asarray(s.faces, np.int64),
+        )
 
 
 # ------------------------------------------------------------------------------- general chats
 
 
-def load_general_chats(spec: str, *, split: str | None = None,
-                       limit: int | None = None) -> tuple[list[list[dict]], Counter]:
+def load_general_chats(
+    spec: str, *, split: str | None = None, limit: int | None = None
+) -> tuple[list[list[dict]], Counter]:
     """Chats with a ``messages`` list (UltraChat-style) and counts of rows left out, by reason.
 
     ``spec`` is a ``.jsonl``/``.json`` file (one ``{"messages": [...]}`` per line), a folder
@@ -275,8 +296,9 @@ def load_general_chats(spec: str, *, split: str | None = None,
         records: Iterable[dict] = _read_jsonl(p)
     else:
         datasets = require("datasets", "data", "general chat data")
-        if p.is_dir() and any((p / f).is_file() for f in
-                              ("dataset_dict.json", "dataset_info.json", "state.json")):
+        if p.is_dir() and any(
+            (p / f).is_file() for f in ("dataset_dict.json", "dataset_info.json", "state.json")
+        ):
             ds = datasets.load_from_disk(str(p))
         else:
             try:
@@ -300,10 +322,14 @@ def load_general_chats(spec: str, *, split: str | None = None,
         if not isinstance(msgs, list) or not msgs:
             bad["no_messages"] += 1
             continue
-        clean = [{"role": m.get("role"), "content": m.get("content")} for m in msgs
-                 if isinstance(m, dict)]
-        if len(clean) != len(msgs) or any(m["role"] not in ROLES or not isinstance(
-                m["content"], str) for m in clean):
+        clean = [
+            {"role": m.get("role"), "content": m.get("content")}
+            for m in msgs
+            if isinstance(m, dict)
+        ]
+        if len(clean) != len(msgs) or any(
+            m["role"] not in ROLES or not isinstance(m["content"], str) for m in clean
+        ):
             bad["bad_message"] += 1
             continue
         roles = {m["role"] for m in clean}

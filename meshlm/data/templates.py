@@ -80,12 +80,28 @@ WIDE_GENERATION_REQUESTS: tuple[str, ...] = (
     "Create {obj} in 3D.",
 )
 REQUEST_OPENERS: tuple[str, ...] = (
-    "Hi! ", "Hello. ", "Hey, ", "Okay, ", "Quick one: ", "For my game: ", "Next: ",
-    "Good morning! ", "One more: ", "New task. ",
+    "Hi! ",
+    "Hello. ",
+    "Hey, ",
+    "Okay, ",
+    "Quick one: ",
+    "For my game: ",
+    "Next: ",
+    "Good morning! ",
+    "One more: ",
+    "New task. ",
 )
 REQUEST_CLOSERS: tuple[str, ...] = (
-    " Thanks!", " Thank you.", " Keep it simple.", " Low poly is fine.", " Just the mesh.",
-    " Y is up.", " Nothing fancy.", " Cheers.", " It's for a prototype.", " Go!",
+    " Thanks!",
+    " Thank you.",
+    " Keep it simple.",
+    " Low poly is fine.",
+    " Just the mesh.",
+    " Y is up.",
+    " Nothing fancy.",
+    " Cheers.",
+    " It's for a prototype.",
+    " Go!",
 )
 
 #: User gives a mesh and asks what it is (the assistant answers with the caption).
@@ -243,6 +259,9 @@ def fill(template: str, caption: str = "", **values) -> str:
     """Format ``template`` with the caption placeholders and any extra ``values``."""
     obj = subject(caption) if caption else ""
     return template.format(
-        obj=obj, Obj=obj[:1].upper() + obj[1:], obj_bare=bare(obj),
-        Sentence=sentence(caption), **values,
+        obj=obj,
+        Obj=obj[:1].upper() + obj[1:],
+        obj_bare=bare(obj),
+        Sentence=sentence(caption),
+        **values,
     )

@@ -47,8 +47,10 @@ def grade_facts(engine, facts: list[dict], max_new_tokens: int = 64) -> dict:
         q, answers = item.get("question"), item.get("answers")
         if not isinstance(q, str) or not isinstance(answers, list):
             raise MeshlmError(f"facts row {i + 1}: needs 'question' and a list 'answers'")
-        reply = engine.chat([{"role": "user", "content": q}],
-                            Sampling(temperature=0.0, max_new_tokens=max_new_tokens)).text
+        reply = engine.chat(
+            [{"role": "user", "content": q}],
+            Sampling(temperature=0.0, max_new_tokens=max_new_tokens),
+        ).text
         rows.append({"question": q, "reply": reply, "ok": answer_found(reply, answers)})
     n = len(rows)
     return {"accuracy": sum(r["ok"] for r in rows) / n if n else 0.0, "n": n, "rows": rows}
@@ -58,13 +60,18 @@ def open_replies(engine, prompts: list[str], max_new_tokens: int = 200) -> list[
     """Greedy replies (no mesh constraint) to ``prompts``, verbatim."""
     from meshlm.infer.types import Sampling
 
-    return [engine.chat([{"role": "user", "content": p}],
-                        Sampling(temperature=0.0, max_new_tokens=max_new_tokens)).text.strip()
-            for p in prompts]
+    return [
+        engine.chat(
+            [{"role": "user", "content": p}],
+            Sampling(temperature=0.0, max_new_tokens=max_new_tokens),
+        ).text.strip()
+        for p in prompts
+    ]
 
 
-def reply_perplexity(model_dir: str | Path, pairs: list[tuple[str, str]],
-                     threads: int | None = None) -> float:
+def reply_perplexity(
+    model_dir: str | Path, pairs: list[tuple[str, str]], threads: int | None = None
+) -> float:
     """Perplexity of the assistant replies in ``pairs`` ``(prompt, reply)`` under the
     transformers model at ``model_dir``: exp of the mean negative log-likelihood per reply token
     (the end-of-turn token included), each reply conditioned on its prompt through the model's
@@ -74,17 +81,19 @@ def reply_perplexity(model_dir: str | Path, pairs: list[tuple[str, str]],
     if threads:
         torch.set_num_threads(threads)
     tok = transformers.AutoTokenizer.from_pretrained(str(model_dir))
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(model_dir),
-                                                              dtype=torch.float32).eval()
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(model_dir), dtype=torch.float32
+    ).eval()
     nll, count = 0.0, 0
     for prompt, reply in pairs:
         user = [{"role": "user", "content": prompt}]
         head = _ids(tok.apply_chat_template(user, add_generation_prompt=True, tokenize=True))
-        full = _ids(tok.apply_chat_template(
-            [*user, {"role": "assistant", "content": reply}], tokenize=True))
+        full = _ids(
+            tok.apply_chat_template([*user, {"role": "assistant", "content": reply}], tokenize=True)
+        )
         if full[: len(head)] != head:
             raise MeshlmError(f"{model_dir}: the chat template does not extend the prompt")
-        labels = [-100] * len(head) + full[len(head):]
+        labels = [-100] * len(head) + full[len(head) :]
         with torch.no_grad():
             out = model(input_ids=torch.tensor([full]), labels=torch.tensor([labels]))
         n = sum(1 for x in labels[1:] if x != -100)

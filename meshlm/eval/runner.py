@@ -104,9 +104,14 @@ def _progress(items, desc: str):
         return items
 
 
-def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=None,
-                  references: list[tuple[str, np.ndarray]] | None = None,
-                  grid: bool = True) -> dict:
+def eval_generate(
+    engine,
+    prompts: list[dict],
+    out_dir: str | Path,
+    sampling=None,
+    references: list[tuple[str, np.ndarray]] | None = None,
+    grid: bool = True,
+) -> dict:
     """Generate a mesh per prompt row (``prompt``, optional ``family``, optional ``reference``
     mesh path) and score it. Writes ``samples.jsonl``, ``metrics.json``, ``grid.png``. Replies
     are checked and decoded at the engine's mesh format (``engine.bins``: the model's)."""
@@ -122,7 +127,7 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
         row = {"i": i, "prompt": item["prompt"], **res.stats.to_dict(), "error": res.error}
         texts.append(res.text)
         try:
-            decode(res.text[mesh_start(res.text):], bins=engine.bins)
+            decode(res.text[mesh_start(res.text) :], bins=engine.bins)
             row["strict"] = True
         except MeshFormatError as exc:
             row["strict"] = False
@@ -147,14 +152,14 @@ def eval_generate(engine, prompts: list[dict], out_dir: str | Path, sampling=Non
         rows.append(row)
         meshes.append(res.mesh)
         captions.append(item["prompt"][:60])
-    metrics = _generation_metrics(rows, texts, [m for m in meshes if m is not None],
-                                  engine.bins)
+    metrics = _generation_metrics(rows, texts, [m for m in meshes if m is not None], engine.bins)
     metrics["mesh_format"] = {"name": engine.mesh_format.name, "bins": engine.bins}
     if references:
         metrics["family_references"] = len(references)
     used = sampling or engine.default_sampling()
-    metrics["sampling"] = {k: getattr(used, k) for k in
-                           ("temperature", "top_p", "top_k", "seed", "constrain")}
+    metrics["sampling"] = {
+        k: getattr(used, k) for k in ("temperature", "top_p", "top_k", "seed", "constrain")
+    }
     _write(out, rows, metrics)
     if grid and rows:
         from meshlm.render import render_grid
@@ -181,8 +186,9 @@ def _generation_metrics(rows, texts, meshes, bins: int) -> dict:
         "tokens_per_s": float(np.mean([r["tokens_per_s"] for r in rows])) if n else 0.0,
         "new_tokens_mean": float(np.mean([r["new_tokens"] for r in rows])) if n else 0.0,
         "repairs": repair_counts(texts, bins) if texts else {},
-        "strict_errors": dict(Counter(r["strict_error_kind"] for r in rows
-                                      if "strict_error_kind" in r).most_common()),
+        "strict_errors": dict(
+            Counter(r["strict_error_kind"] for r in rows if "strict_error_kind" in r).most_common()
+        ),
     }
     if meshes:
         m["topology"] = topology_stats(meshes)
@@ -195,8 +201,9 @@ def _generation_metrics(rows, texts, meshes, bins: int) -> dict:
     return m
 
 
-def eval_understand(engine, items: list[dict], out_dir: str | Path, sampling=None,
-                    families: list[str] | None = None) -> dict:
+def eval_understand(
+    engine, items: list[dict], out_dir: str | Path, sampling=None, families: list[str] | None = None
+) -> dict:
     """Describe each mesh (rows with ``mesh`` text or ``path``, ``caption``, optional ``family``,
     optional ``question``, optional ``question_after``: the question follows the mesh) and score
     against the caption: BLEU-1, ROUGE-L, family match."""
@@ -210,8 +217,14 @@ def eval_understand(engine, items: list[dict], out_dir: str | Path, sampling=Non
         row = {"i": i, "caption": item.get("caption", "")}
         try:  # e.g. a mesh too long for the model's context: scored as a wrong answer
             answer = engine.chat(
-                [{"role": "user", "content": mesh_question(mesh_text, item.get("question"),
-                                                           bool(item.get("question_after")))}],
+                [
+                    {
+                        "role": "user",
+                        "content": mesh_question(
+                            mesh_text, item.get("question"), bool(item.get("question_after"))
+                        ),
+                    }
+                ],
                 sampling,
             ).text.strip()
         except MeshlmError as exc:
@@ -257,10 +270,15 @@ def _write(out: Path, rows: list[dict], metrics: dict) -> None:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
-def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SEED,
-                families: Iterable[str] | None = None,
-                log: Callable[[str], None] | None = None,
-                refs_per_family: int = 10, max_segments: int | None = None) -> dict[str, Path]:
+def heldout_set(
+    out_dir: str | Path,
+    per_family: int = 3,
+    seed: int = HELDOUT_SEED,
+    families: Iterable[str] | None = None,
+    log: Callable[[str], None] | None = None,
+    refs_per_family: int = 10,
+    max_segments: int | None = None,
+) -> dict[str, Path]:
     """Write a held-out evaluation set: ``prompts.jsonl`` (held-out phrasings of held-out shape
     captions, with their family), ``understand.jsonl`` (held-out meshes with caption and family,
     asked with held-out questions) and ``references/`` (held-out shapes of each family, for
@@ -280,15 +298,20 @@ def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SE
     from meshlm.shapes import check_families, generate, list_families, write_corpus
 
     if per_family < 1 or refs_per_family < 1:
-        raise MeshlmError(f"per_family and refs_per_family must be >= 1, got {per_family} and "
-                          f"{refs_per_family}")
+        raise MeshlmError(
+            f"per_family and refs_per_family must be >= 1, got {per_family} and {refs_per_family}"
+        )
     fams = list(families or list_families())
     check_families(fams)
     out = Path(out_dir)
     refs = out / "references"
     # sample i depends only on (seed, i): the prompts' shapes are the first ones of the pool
-    write_corpus(refs, n=max(per_family, refs_per_family) * len(list_families()), seed=seed,
-                 max_segments=max_segments)
+    write_corpus(
+        refs,
+        n=max(per_family, refs_per_family) * len(list_families()),
+        seed=seed,
+        max_segments=max_segments,
+    )
     if len(set(fams)) < len(list_families()):  # judge among the chosen families only
         _keep_families(refs, set(fams))
     rng = np.random.default_rng(seed)
@@ -303,11 +326,20 @@ def heldout_set(out_dir: str | Path, per_family: int = 3, seed: int = HELDOUT_SE
             obj = obj[0].lower() + obj[1:]
         prompts.append({"prompt": req.format(obj=obj), "family": s.family, "uid": s.uid})
         text = canonicalize(s.mesh.vertices, s.mesh.faces).to_text()
-        understand.append({"mesh": text, "caption": s.caption, "family": s.family,
-                           "question": HELDOUT_QUESTIONS[k % len(HELDOUT_QUESTIONS)]})
+        understand.append(
+            {
+                "mesh": text,
+                "caption": s.caption,
+                "family": s.family,
+                "question": HELDOUT_QUESTIONS[k % len(HELDOUT_QUESTIONS)],
+            }
+        )
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"prompts": out / "prompts.jsonl", "understand": out / "understand.jsonl",
-             "references": refs}
+    paths = {
+        "prompts": out / "prompts.jsonl",
+        "understand": out / "understand.jsonl",
+        "references": refs,
+    }
     for key, rows in (("prompts", prompts), ("understand", understand)):
         with paths[key].open("w", encoding="utf-8") as fh:
             for r in rows:
@@ -332,8 +364,12 @@ def _keep_families(folder: Path, keep: set[str]) -> None:
         csv.writer(fh, lineterminator="\n").writerows(kept)
 
 
-def eval_language(model: str, tasks: str = "mmlu,piqa,hellaswag,gsm8k",
-                  out_dir: str | Path = "out/eval-language", limit: int | None = None) -> dict:
+def eval_language(
+    model: str,
+    tasks: str = "mmlu,piqa,hellaswag,gsm8k",
+    out_dir: str | Path = "out/eval-language",
+    limit: int | None = None,
+) -> dict:
     """Run lm-eval-harness on a Hugging Face model (a GPU job) for comparison with LLaMA-Mesh's
     Table 3 (MMLU 5-shot, PIQA, HellaSwag 0-shot, GSM8K 8-shot)."""
     try:
@@ -343,8 +379,13 @@ def eval_language(model: str, tasks: str = "mmlu,piqa,hellaswag,gsm8k",
     shots = {"mmlu": 5, "gsm8k": 8}
     results = {}
     for task in [t.strip() for t in tasks.split(",") if t.strip()]:
-        res = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model}", tasks=[task],
-                                      num_fewshot=shots.get(task, 0), limit=limit)
+        res = lm_eval.simple_evaluate(
+            model="hf",
+            model_args=f"pretrained={model}",
+            tasks=[task],
+            num_fewshot=shots.get(task, 0),
+            limit=limit,
+        )
         results[task] = res["results"]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

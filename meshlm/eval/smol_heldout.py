@@ -32,8 +32,12 @@ def write_fresh(folder: str | Path, inputs: str | Path = INPUTS) -> tuple[Path, 
     for r in rows(inputs / "mesh_requests.jsonl"):
         by_family.setdefault(r["family"], []).append(r)
     # round robin over the families: the first N rows (eval generate --limit N) stay balanced
-    ordered = [fam[i] for i in range(max(map(len, by_family.values())))
-               for fam in by_family.values() if i < len(fam)]
+    ordered = [
+        fam[i]
+        for i in range(max(map(len, by_family.values())))
+        for fam in by_family.values()
+        if i < len(fam)
+    ]
     with prompts.open("w", encoding="utf-8") as f:
         for r in ordered:
             f.write(json.dumps({"prompt": r["prompt"], "family": r["family"]}) + "\n")
@@ -42,8 +46,12 @@ def write_fresh(folder: str | Path, inputs: str | Path = INPUTS) -> tuple[Path, 
     with understand.open("w", encoding="utf-8") as f:
         for i, u in enumerate(rows(folder / "understand.jsonl")):
             q = questions[i % len(questions)]
-            f.write(json.dumps({**u, "question": q["question"],
-                                "question_after": q["position"] == "after"}) + "\n")
+            f.write(
+                json.dumps(
+                    {**u, "question": q["question"], "question_after": q["position"] == "after"}
+                )
+                + "\n"
+            )
     return prompts, understand
 
 

@@ -1,8 +1,8 @@
 """Inference: text -> mesh and mesh -> text, valid by construction, streaming, three backends.
 
-    from meshlm.infer import load, Sampling
-    engine = load()                       # the bundled model; or a folder, hub id, .gguf, server
-    result = engine.generate("a mug", Sampling(seed=1))
+from meshlm.infer import load, Sampling
+engine = load()                       # the bundled model; or a folder, hub id, .gguf, server
+result = engine.generate("a mug", Sampling(seed=1))
 """
 
 from meshlm.infer.engine import BUNDLED_MODEL, Engine, as_request, load, mesh_question

@@ -53,7 +53,7 @@ def token_texts(tokenizer) -> list[str]:
             texts.append("")
             continue
         s = tokenizer.decode(prefix + [i], clean_up_tokenization_spaces=False)
-        texts.append(s[len(base):] if s.startswith(base) else tokenizer.decode([i]))
+        texts.append(s[len(base) :] if s.startswith(base) else tokenizer.decode([i]))
     return texts
 
 
@@ -109,8 +109,9 @@ class VocabIndex:
                 raise ValueError(f"the tokenizer cannot write {ch!r} as a token of its own")
         # no mesh token spans a separator, except a space that leads a number (" 12", meshlm's
         # own tokenizer): the mask then depends on local state only, and is cacheable
-        self.simple = all(len(t) == 1 or t.isdigit() or (t[0] == " " and t[1:].isdigit())
-                          for t in ids_of)
+        self.simple = all(
+            len(t) == 1 or t.isdigit() or (t[0] == " " and t[1:].isdigit()) for t in ids_of
+        )
         self.spaced = any(len(t) > 1 and t[0] == " " and t[1:].isdigit() for t in ids_of)
         # space-led number token id -> from the id of the same number without its space
         self.spaced_twin = np.full(len(texts), -1, dtype=np.int64)
@@ -130,8 +131,13 @@ class VocabIndex:
         ordinary[self.eos_ids] = False
         self.prose_ids = np.flatnonzero(ordinary).astype(np.int64)
         self.newline_ids = np.array(
-            sorted(i for i, t in enumerate(texts) if t and t.strip(" ") == "\n" * len(t.strip(" "))
-                   and "\n" in t), dtype=np.int64)
+            sorted(
+                i
+                for i, t in enumerate(texts)
+                if t and t.strip(" ") == "\n" * len(t.strip(" ")) and "\n" in t
+            ),
+            dtype=np.int64,
+        )
         self.newline_set = frozenset(self.newline_ids.tolist())
 
     _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -167,8 +173,14 @@ class MeshConstraint:
     an end token. ``preamble`` and ``text`` hold the lead-in and the mesh text so far.
     """
 
-    def __init__(self, index: VocabIndex, bins: int = 64, max_preamble: int = 64, prefix: str = "",
-                 min_faces: int = 0):
+    def __init__(
+        self,
+        index: VocabIndex,
+        bins: int = 64,
+        max_preamble: int = 64,
+        prefix: str = "",
+        min_faces: int = 0,
+    ):
         self.index = index
         self.min_faces = min_faces
         # room for enough vertices to hold min_faces distinct sorted triples: C(n, 3) >= min_faces
@@ -257,7 +269,7 @@ class MeshConstraint:
                         first, last = max(p * scale, lo), min(p * scale + scale - 1, hi)
                         if first == last == excl:
                             keep[p - p0] = False
-                parts.append(table[p0:p1 + 1][keep])
+                parts.append(table[p0 : p1 + 1][keep])
             if scale * 10 > hi:
                 break
             scale *= 10
@@ -345,8 +357,11 @@ class MeshConstraint:
             return _faces_after(nv, pf)
         if phase != NUM:  # "f" written, its first number not begun
             lo, hi, excl = g._field_range("f", 0, (), nv, pv, pf)
-        values = [v for v in range(lo, min(hi, nv) + 1)
-                  if v != excl and (not digits or str(v).startswith(digits))]
+        values = [
+            v
+            for v in range(lo, min(hi, nv) + 1)
+            if v != excl and (not digits or str(v).startswith(digits))
+        ]
         low = g._face_bounds(nv, pf)[0] if field == 0 else None
         best = -1
         for v in values:

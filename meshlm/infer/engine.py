@@ -64,14 +64,22 @@ class Engine:
     LLaMA-Mesh at 64 bins; ``bins`` overrides its bins. ``notes``: one-line remarks for the
     user (an override that differs from the model's bins)."""
 
-    def __init__(self, backend, bins: int | None = None, system_prompt: str | None = None,
-                 shape_families: list[str] | None = None,
-                 sampling_defaults: dict | None = None, *, info: ModelInfo | None = None,
-                 mesh_format: MeshFormat | None = None):
+    def __init__(
+        self,
+        backend,
+        bins: int | None = None,
+        system_prompt: str | None = None,
+        shape_families: list[str] | None = None,
+        sampling_defaults: dict | None = None,
+        *,
+        info: ModelInfo | None = None,
+        mesh_format: MeshFormat | None = None,
+    ):
         self.backend = backend
         self.info = info
         self.mesh_format = modelfolder.with_bins(
-            mesh_format or (info.format if info else MeshFormat()), bins)
+            mesh_format or (info.format if info else MeshFormat()), bins
+        )
         self.notes: list[str] = []
         if hasattr(backend, "bins"):  # a server backend sends the format (GBNF) itself
             backend.bins = self.bins
@@ -89,8 +97,9 @@ class Engine:
     def default_sampling(self, **overrides) -> Sampling:
         """:class:`Sampling` with the model's recommended decoding, then ``overrides`` (None
         values ignored)."""
-        return Sampling(**{**self.sampling_defaults,
-                           **{k: v for k, v in overrides.items() if v is not None}})
+        return Sampling(
+            **{**self.sampling_defaults, **{k: v for k, v in overrides.items() if v is not None}}
+        )
 
     def unknown_family(self, prompt: str) -> str | None:
         """The shape family ``prompt`` asks for when the model was trained on a list of families
@@ -135,8 +144,9 @@ class Engine:
         if constrained:  # exact for token backends; a syntax grammar for HTTP servers
 
             def make(index):
-                return MeshConstraint(index, self.bins, sampling.max_preamble, prefix,
-                                      min_faces=sampling.min_faces)
+                return MeshConstraint(
+                    index, self.bins, sampling.max_preamble, prefix, min_faces=sampling.min_faces
+                )
 
         text, n, v, f = prefix, 0, 0, 0
         t0 = time.perf_counter()
@@ -289,8 +299,11 @@ def model_sampling_defaults(model: str | Path) -> dict:
         return {}
     if cfg.get("do_sample") is False:
         return {"temperature": 0.0}
-    valid = {"temperature": lambda v: 0 <= v < float("inf"), "top_p": lambda v: 0 < v <= 1,
-             "top_k": lambda v: v >= 0 and v == int(v)}
+    valid = {
+        "temperature": lambda v: 0 <= v < float("inf"),
+        "top_p": lambda v: 0 < v <= 1,
+        "top_k": lambda v: v >= 0 and v == int(v),
+    }
     out = {}
     for key, ok in valid.items():  # values meshlm cannot use (top_k -1, NaN, ...) are skipped
         v = cfg.get(key)
@@ -362,16 +375,30 @@ def load(
 
         set_torch_threads(threads)  # None: the free cores (process-wide)
         info = _model_info(name)
-        return _with_notes(Engine(HFBackend.load(name, device=device), bins=bins, info=info,
-                                  shape_families=_families(info),
-                                  sampling_defaults=model_sampling_defaults(name)), name)
+        return _with_notes(
+            Engine(
+                HFBackend.load(name, device=device),
+                bins=bins,
+                info=info,
+                shape_families=_families(info),
+                sampling_defaults=model_sampling_defaults(name),
+            ),
+            name,
+        )
     if backend in ("llamacpp", "llama.cpp", "gguf"):
         from meshlm.infer.llamacpp import LlamaCppBackend
 
         info = _model_info(name)
-        return _with_notes(Engine(LlamaCppBackend.load(name, n_threads=threads), bins=bins,
-                                  info=info, shape_families=_families(info),
-                                  sampling_defaults=model_sampling_defaults(name)), name)
+        return _with_notes(
+            Engine(
+                LlamaCppBackend.load(name, n_threads=threads),
+                bins=bins,
+                info=info,
+                shape_families=_families(info),
+                sampling_defaults=model_sampling_defaults(name),
+            ),
+            name,
+        )
     if backend == "openai":
         from meshlm.infer.openai_http import OpenAIBackend
 
@@ -394,7 +421,8 @@ def _model_info(name: str) -> ModelInfo | None:
         raise MeshlmError(
             f"{modelfolder.folder_of(name) / modelfolder.FILE}: mesh format "
             f"'{info.format.name}' is not one this meshlm decodes "
-            f"({', '.join(modelfolder.FORMATS)})")
+            f"({', '.join(modelfolder.FORMATS)})"
+        )
     return info
 
 
@@ -408,5 +436,6 @@ def _with_notes(engine: Engine, name: str) -> Engine:
         engine.notes.append(
             f"bins {engine.bins} overrides the model's {declared} "
             f"({modelfolder.folder_of(name) / modelfolder.FILE}); its meshes are read at "
-            f"{engine.bins}")
+            f"{engine.bins}"
+        )
     return engine

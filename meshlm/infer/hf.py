@@ -115,11 +115,13 @@ class HFBackend:
         transformers = require("transformers", "infer", "the transformers backend")
         ids = self.prompt_ids(messages, prefix)
         limit = getattr(self.model.config, "max_position_embeddings", None)
-        budget = sampling.max_new_tokens if not limit else min(sampling.max_new_tokens,
-                                                                 limit - len(ids))
+        budget = (
+            sampling.max_new_tokens if not limit else min(sampling.max_new_tokens, limit - len(ids))
+        )
         if budget < 1:
-            raise MeshlmError(f"the prompt ({len(ids)} tokens) fills the model's context "
-                              f"({limit} tokens)")
+            raise MeshlmError(
+                f"the prompt ({len(ids)} tokens) fills the model's context ({limit} tokens)"
+            )
         input_ids = torch.tensor([ids], device=self.device)
         processors = transformers.LogitsProcessorList()
         constraint = make_constraint(self.vocab_index()) if make_constraint else None
@@ -131,8 +133,9 @@ class HFBackend:
 
         class _StopWhenClosed(transformers.StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):
-                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool,
-                                  device=input_ids.device)
+                return torch.full(
+                    (input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device
+                )
 
         greedy = sampling.temperature == 0
         kwargs = dict(
@@ -147,8 +150,9 @@ class HFBackend:
             streamer=streamer,
         )
         if not greedy:
-            kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p,
-                          top_k=sampling.top_k or None)
+            kwargs.update(
+                temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None
+            )
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         errors: list[BaseException] = []
@@ -192,8 +196,12 @@ class HFBackend:
             thread.join()
         if errors:
             raise MeshlmError(f"generation failed: {type(errors[0]).__name__}: {errors[0]}")
-        self.last = {"prompt_tokens": len(ids), "new_tokens": n_new, "ended": ended,
-                     "finished_at": time.perf_counter()}
+        self.last = {
+            "prompt_tokens": len(ids),
+            "new_tokens": n_new,
+            "ended": ended,
+            "finished_at": time.perf_counter(),
+        }
 
 
 def _eos_ids(model, tokenizer) -> list[int]:

@@ -68,8 +68,9 @@ class LlamaCppBackend:
         self._counted_at = time.monotonic()
 
     @classmethod
-    def load(cls, path: str, n_ctx: int | None = None,
-             n_threads: int | None = None) -> LlamaCppBackend:
+    def load(
+        cls, path: str, n_ctx: int | None = None, n_threads: int | None = None
+    ) -> LlamaCppBackend:
         """Open a GGUF; ``n_ctx`` defaults to the model's training context (at most 8192);
         ``n_threads`` (generation and prompt processing) defaults to the free cores."""
         llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
@@ -79,8 +80,13 @@ class LlamaCppBackend:
             if n_ctx is None:
                 n_ctx = min(8192, _context_length(path))
             threads = n_threads or default_threads()
-            llm = _mesh_llama_class(llama_cpp)(model_path=str(path), n_ctx=n_ctx, verbose=False,
-                                               n_threads=threads, n_threads_batch=threads)
+            llm = _mesh_llama_class(llama_cpp)(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                verbose=False,
+                n_threads=threads,
+                n_threads_batch=threads,
+            )
         except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError on bad files
             raise MeshlmError(f"{path}: llama.cpp cannot load it: {exc}") from None
         backend = cls(llm, str(path))
@@ -133,20 +139,28 @@ class LlamaCppBackend:
         env.globals["raise_exception"] = _raise
         del jinja2
         text = env.from_string(self.template).render(
-            messages=messages, add_generation_prompt=True, bos_token=self.bos,
+            messages=messages,
+            add_generation_prompt=True,
+            bos_token=self.bos,
             eos_token=self._piece(self.llm.token_eos()),
         )
         return self.llm.tokenize((text + prefix).encode(), add_bos=False, special=True)
 
-    def stream_reply(self, messages: list[dict], sampling: Sampling,
-                     make_constraint: Callable[[VocabIndex], MeshConstraint] | None = None,
-                     prefix: str = "") -> Iterator[str]:
+    def stream_reply(
+        self,
+        messages: list[dict],
+        sampling: Sampling,
+        make_constraint: Callable[[VocabIndex], MeshConstraint] | None = None,
+        prefix: str = "",
+    ) -> Iterator[str]:
         self._recount_threads()
         ids = self.prompt_ids(messages, prefix)
         budget = min(sampling.max_new_tokens, self.llm.n_ctx() - len(ids))
         if budget < 1:
-            raise MeshlmError(f"the prompt ({len(ids)} tokens) fills the model's context "
-                              f"({self.llm.n_ctx()} tokens)")
+            raise MeshlmError(
+                f"the prompt ({len(ids)} tokens) fills the model's context "
+                f"({self.llm.n_ctx()} tokens)"
+            )
         constraint = make_constraint(self.vocab_index()) if make_constraint else None
         processors = None
         if constraint is not None:
@@ -165,9 +179,14 @@ class LlamaCppBackend:
         self.llm.set_seed(sampling.seed)
         greedy = sampling.temperature == 0
         gen = self.llm.generate(
-            ids, temp=0.0 if greedy else sampling.temperature, top_p=sampling.top_p,
-            top_k=sampling.top_k if not greedy else 1, min_p=0.0, repeat_penalty=1.0,
-            logits_processor=processors, reset=True,
+            ids,
+            temp=0.0 if greedy else sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k if not greedy else 1,
+            min_p=0.0,
+            repeat_penalty=1.0,
+            logits_processor=processors,
+            reset=True,
         )
         n, ended = 0, False
         pending = b""
@@ -201,9 +220,13 @@ class LlamaCppBackend:
                 break
         if pending:
             yield pending.decode("utf-8", errors="replace")
-        self.last = {"prompt_tokens": len(ids), "new_tokens": n, "ended": ended,
-                     "finished_at": time.perf_counter(),
-                     "filter_steps": steps[0] if constraint is not None else 0}
+        self.last = {
+            "prompt_tokens": len(ids),
+            "new_tokens": n,
+            "ended": ended,
+            "finished_at": time.perf_counter(),
+            "filter_steps": steps[0] if constraint is not None else 0,
+        }
 
 
 def _candidate_filter(constraint: MeshConstraint, steps: list[int]) -> Callable:
@@ -247,8 +270,12 @@ def _mesh_llama_class(llama_cpp):
         def _init_sampler(self, *args, **kwargs):
             sampler = super()._init_sampler(*args, **kwargs)
             customs = getattr(sampler, "custom_samplers", None)
-            if self.candidate_filter is not None and kwargs.get("logits_processor") and \
-                    customs and hasattr(customs[0][1], "apply_func"):
+            if (
+                self.candidate_filter is not None
+                and kwargs.get("logits_processor")
+                and customs
+                and hasattr(customs[0][1], "apply_func")
+            ):
                 customs[0][1].apply_func = self.candidate_filter
             self.candidate_filter = None
             return sampler

@@ -33,14 +33,16 @@ def number_rule(lo: int, hi: int) -> str:
 def mesh_gbnf(bins: int = 64, max_index_digits: int = 4) -> str:
     """GBNF for canonical-format syntax: >= 3 vertex lines (coordinates 0..bins-1), then >= 1
     face line (1-based indices), newline-separated."""
-    idx = '[1-9] ' + " ".join(["[0-9]?"] * (max_index_digits - 1))
-    return "\n".join([
-        "root ::= vline vline vline vline* fline (\"\\n\" fline)*",
-        'vline ::= "v " c " " c " " c "\\n"',
-        'fline ::= "f " i " " i " " i',
-        f"c ::= {number_rule(0, bins - 1)}",
-        f"i ::= {idx}",
-    ])
+    idx = "[1-9] " + " ".join(["[0-9]?"] * (max_index_digits - 1))
+    return "\n".join(
+        [
+            'root ::= vline vline vline vline* fline ("\\n" fline)*',
+            'vline ::= "v " c " " c " " c "\\n"',
+            'fline ::= "f " i " " i " " i',
+            f"c ::= {number_rule(0, bins - 1)}",
+            f"i ::= {idx}",
+        ]
+    )
 
 
 def mesh_regex(bins: int = 64, max_index_digits: int = 4) -> str:
@@ -58,8 +60,14 @@ class OpenAIBackend:
     name = "openai"
     exact_constraint = False  # the grammar fixes the syntax only; replies are read leniently
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None,
-                 timeout: float = 600.0, bins: int = 64):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout: float = 600.0,
+        bins: int = 64,
+    ):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
@@ -74,13 +82,16 @@ class OpenAIBackend:
         req = urllib.request.Request(
             f"{self.base_url}/chat/completions",
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json",
-                     **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})},
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+            },
         )
         return urllib.request.urlopen(req, timeout=self.timeout)
 
-    def stream_reply(self, messages: list[dict], sampling: Sampling, make_constraint=None,
-                     prefix: str = "") -> Iterator[str]:
+    def stream_reply(
+        self, messages: list[dict], sampling: Sampling, make_constraint=None, prefix: str = ""
+    ) -> Iterator[str]:
         msgs = list(messages)
         if prefix:  # continue a cut-off reply: the partial reply as the last assistant turn
             msgs.append({"role": "assistant", "content": prefix})
@@ -139,8 +150,9 @@ class OpenAIBackend:
             "new_tokens": int(usage.get("completion_tokens", n) or n),
             "ended": finish != "length",
             "finished_at": time.perf_counter(),
-            "grammar": bool(body.get("grammar") or body.get("structured_outputs")
-                            or body.get("guided_regex")),
+            "grammar": bool(
+                body.get("grammar") or body.get("structured_outputs") or body.get("guided_regex")
+            ),
         }
 
     def _probe(self) -> str:
@@ -166,8 +178,11 @@ class OpenAIBackend:
         xargs = {"meshlm_constrain": int(constrain)}
         if not constrain:  # a chat turn: meshlm's processor (if loaded) leaves it alone
             return {"vllm_xargs": xargs}
-        xargs.update(meshlm_bins=self.bins, meshlm_max_preamble=sampling.max_preamble,
-                     meshlm_min_faces=sampling.min_faces)
+        xargs.update(
+            meshlm_bins=self.bins,
+            meshlm_max_preamble=sampling.max_preamble,
+            meshlm_min_faces=sampling.min_faces,
+        )
         regex = mesh_regex(self.bins)
         if self.vllm_version >= (0, 11) or not self.vllm_version:
             return {"structured_outputs": {"regex": regex}, "vllm_xargs": xargs}

@@ -26,8 +26,9 @@ class Sampling:
     max_new_tokens: int = field(default=4096, metadata={"help": "reply length limit"})
     constrain: bool = field(default=True, metadata={"help": "only canonical mesh text"})
     max_preamble: int = field(default=48, metadata={"help": "lead-in tokens before the mesh"})
-    min_faces: int = field(default=0, metadata={"help": "constrained: no end before this many "
-                                                       "faces (0 = any)"})
+    min_faces: int = field(
+        default=0, metadata={"help": "constrained: no end before this many faces (0 = any)"}
+    )
 
     def __post_init__(self):
         from meshlm.errors import MeshlmError
@@ -36,10 +37,8 @@ class Sampling:
             raise MeshlmError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise MeshlmError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0 or self.max_new_tokens < 1 or self.max_preamble < 0 or \
-                self.min_faces < 0:
-            raise MeshlmError("top_k, max_preamble, min_faces must be >= 0 and "
-                              "max_new_tokens >= 1")
+        if self.top_k < 0 or self.max_new_tokens < 1 or self.max_preamble < 0 or self.min_faces < 0:
+            raise MeshlmError("top_k, max_preamble, min_faces must be >= 0 and max_new_tokens >= 1")
 
 
 @dataclass

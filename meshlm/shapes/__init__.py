@@ -39,8 +39,16 @@ FAMILIES: dict[str, Family] = {
     for f in module.FAMILIES
 }
 
-__all__ = ["FAMILIES", "Family", "ShapeSample", "generate", "list_families", "make_shape",
-           "write_corpus", "MAX_FACES"]
+__all__ = [
+    "FAMILIES",
+    "Family",
+    "ShapeSample",
+    "generate",
+    "list_families",
+    "make_shape",
+    "write_corpus",
+    "MAX_FACES",
+]
 
 
 def list_families() -> list[str]:
@@ -66,8 +74,12 @@ def _rng(rng_or_seed: int | np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(rng_or_seed)
 
 
-def make_shape(family: str, rng_or_seed: int | np.random.Generator | None = None,
-               uid: str | None = None, max_segments: int | None = None) -> ShapeSample:
+def make_shape(
+    family: str,
+    rng_or_seed: int | np.random.Generator | None = None,
+    uid: str | None = None,
+    max_segments: int | None = None,
+) -> ShapeSample:
     """Build one sample of ``family``.
 
     ``rng_or_seed`` is a ``numpy.random.Generator`` (consumed) or an integer seed; the same seed
@@ -83,7 +95,8 @@ def make_shape(family: str, rng_or_seed: int | np.random.Generator | None = None
         fam = FAMILIES[family]
     except KeyError:
         raise MeshlmError(
-            f"unknown shape family {family!r}; known: {', '.join(FAMILIES)}") from None
+            f"unknown shape family {family!r}; known: {', '.join(FAMILIES)}"
+        ) from None
     trimesh = require("trimesh", "mesh", "shape generation")
     rng = _rng(rng_or_seed)
     with segment_cap(max_segments):
@@ -102,8 +115,9 @@ def make_shape(family: str, rng_or_seed: int | np.random.Generator | None = None
     return ShapeSample(mesh=mesh, caption=caption, family=family, params=params, uid=uid)
 
 
-def generate(n: int | None, seed: int = 0, families: list[str] | None = None,
-             max_segments: int | None = None) -> Iterator[ShapeSample]:
+def generate(
+    n: int | None, seed: int = 0, families: list[str] | None = None, max_segments: int | None = None
+) -> Iterator[ShapeSample]:
     """Yield ``n`` samples (forever if ``n`` is None), cycling through the families.
 
     Every block of ``len(families)`` consecutive samples holds each family exactly once, in an
@@ -120,15 +134,23 @@ def generate(n: int | None, seed: int = 0, families: list[str] | None = None,
         block, pos = divmod(i, len(names))
         order = np.random.default_rng([seed, block, 1]).permutation(len(names))
         name = names[int(order[pos])]
-        yield make_shape(name, np.random.default_rng([seed, i]), uid=f"{name}_{seed}_{i:06d}",
-                         max_segments=max_segments)
+        yield make_shape(
+            name,
+            np.random.default_rng([seed, i]),
+            uid=f"{name}_{seed}_{i:06d}",
+            max_segments=max_segments,
+        )
         i += 1
 
 
-def write_corpus(out_dir: str | Path, n: int, seed: int = 0,
-                 families: list[str] | None = None,
-                 progress: Callable[[ShapeSample], None] | None = None,
-                 max_segments: int | None = None) -> Path:
+def write_corpus(
+    out_dir: str | Path,
+    n: int,
+    seed: int = 0,
+    families: list[str] | None = None,
+    progress: Callable[[ShapeSample], None] | None = None,
+    max_segments: int | None = None,
+) -> Path:
     """Write ``n`` samples of :func:`generate` to ``out_dir`` and return the captions path.
 
     Layout: ``out_dir/<uid>.obj`` (plain OBJ, ``v x y z`` floats at full precision then

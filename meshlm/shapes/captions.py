@@ -11,8 +11,25 @@ from collections.abc import Sequence
 
 import numpy as np
 
-_NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-            "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen"]
+_NUMBERS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+]
 _HYPHEN = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 8: "eight"}
 
 
@@ -55,8 +72,14 @@ def finish(rng: np.random.Generator, text: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def size_word(value: float, lo: float, hi: float, small: Sequence[str], large: Sequence[str],
-              rng: np.random.Generator) -> str:
+def size_word(
+    value: float,
+    lo: float,
+    hi: float,
+    small: Sequence[str],
+    large: Sequence[str],
+    rng: np.random.Generator,
+) -> str:
     """A word for where ``value`` falls in ``[lo, hi]``: from ``small`` in the bottom third,
     from ``large`` in the top third, '' in the middle (so captions only claim what is clear)."""
     t = (value - lo) / (hi - lo) if hi > lo else 0.5

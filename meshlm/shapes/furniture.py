@@ -41,8 +41,9 @@ def _table(rng):
         parts.append(g.box_on((w, t, d), 0, h - t, 0))
     if legs == 1:
         parts.append(g.cylinder(leg_r * 1.6, h - t, 8, y0=0))
-        parts.append(g.cylinder(w * 0.3, t, 8, y0=0) if top == "round"
-                     else g.box_on((w * 0.5, t, d * 0.5)))
+        parts.append(
+            g.cylinder(w * 0.3, t, 8, y0=0) if top == "round" else g.box_on((w * 0.5, t, d * 0.5))
+        )
     else:
         if top == "round":
             a = np.arange(legs) * 2 * np.pi / legs + np.pi / 2
@@ -56,26 +57,47 @@ def _table(rng):
 
 
 def _table_text(p, rng):
-    shape = {"round": pick(rng, ["round", "circular"]), "square": "square",
-             "rectangular": pick(rng, ["rectangular", "long"])}[p["top"]]
-    tall = size_word(p["height"], 0.45, 1.0, ["low", "short", "coffee-height"],
-                     ["tall", "high", "bar-height"], rng)
+    shape = {
+        "round": pick(rng, ["round", "circular"]),
+        "square": "square",
+        "rectangular": pick(rng, ["rectangular", "long"]),
+    }[p["top"]]
+    tall = size_word(
+        p["height"],
+        0.45,
+        1.0,
+        ["low", "short", "coffee-height"],
+        ["tall", "high", "bar-height"],
+        rng,
+    )
     if p["legs"] == 1:
         legs = pick(rng, ["a single central leg", "one pedestal leg", "a pedestal base"])
-        return finish(rng, pick(rng, [
-            f"{article(join([tall, shape, 'table']))} on {legs}",
-            f"{article(join([tall, 'pedestal table']))} with a {shape} top",
-            f"{article(join([shape, 'table']))} with {legs}",
-        ]))
+        return finish(
+            rng,
+            pick(
+                rng,
+                [
+                    f"{article(join([tall, shape, 'table']))} on {legs}",
+                    f"{article(join([tall, 'pedestal table']))} with a {shape} top",
+                    f"{article(join([shape, 'table']))} with {legs}",
+                ],
+            ),
+        )
     legs = count(p["legs"], "leg")
     leg_kind = "round" if p["round_legs"] else "square"
-    return finish(rng, pick(rng, [
-        f"{article(join([tall, shape, 'table']))} with {legs}",
-        f"{article(join([tall, hyphen(p['legs'], 'legged'), 'table']))} with a {shape} top",
-        f"{article(join([shape, 'table']))} standing on {legs}",
-        f"{article(join([tall, 'table']))}: {shape} top, {legs} ({leg_kind})",
-        f"{article(join([shape, 'wooden table']))} with {leg_kind} legs, {legs} in total",
-    ]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([tall, shape, 'table']))} with {legs}",
+                f"{article(join([tall, hyphen(p['legs'], 'legged'), 'table']))} with a {shape} top",
+                f"{article(join([shape, 'table']))} standing on {legs}",
+                f"{article(join([tall, 'table']))}: {shape} top, {legs} ({leg_kind})",
+                f"{article(join([shape, 'wooden table']))} with {leg_kind} legs, {legs} in total",
+            ],
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------------------- chair
@@ -110,8 +132,15 @@ def _chair(rng):
         for x in (-w / 2 + leg, w / 2 - leg):
             parts.append(g.box_on((leg * 2, ah, leg * 2), x, seat_h, w / 2 - leg))
             parts.append(g.box_on((leg * 2.5, t, w), x, seat_h + ah, 0))
-    p = {"width": w, "seat_height": seat_h, "back_height": back_h, "back": back,
-         "slats": slats, "arms": arms, "round_legs": round_legs}
+    p = {
+        "width": w,
+        "seat_height": seat_h,
+        "back_height": back_h,
+        "back": back,
+        "slats": slats,
+        "arms": arms,
+        "round_legs": round_legs,
+    }
     return g.combine(parts), p
 
 
@@ -119,21 +148,50 @@ def _chair_text(p, rng):
     if p["back"] == "solid":
         back = pick(rng, ["a solid backrest", "a solid back", "a plain panel back"])
     elif p["back"] == "slats":
-        back = pick(rng, [f"a backrest of {count(p['slats'], 'vertical slat')}",
-                          f"{count(p['slats'], 'slat')} in the back"])
+        back = pick(
+            rng,
+            [
+                f"a backrest of {count(p['slats'], 'vertical slat')}",
+                f"{count(p['slats'], 'slat')} in the back",
+            ],
+        )
     else:
-        back = pick(rng, [f"{count(p['slats'] - 1 or 1, 'horizontal rail')} across the back",
-                          "a ladder back"]) if p["slats"] > 1 else "a rail back"
-    tall = size_word(p["back_height"], 0.3, 0.6, ["low-backed", "short-backed"],
-                     ["high-backed", "tall-backed"], rng)
+        back = (
+            pick(
+                rng,
+                [
+                    f"{count(p['slats'] - 1 or 1, 'horizontal rail')} across the back",
+                    "a ladder back",
+                ],
+            )
+            if p["slats"] > 1
+            else "a rail back"
+        )
+    tall = size_word(
+        p["back_height"],
+        0.3,
+        0.6,
+        ["low-backed", "short-backed"],
+        ["high-backed", "tall-backed"],
+        rng,
+    )
     noun = "armchair" if p["arms"] else pick(rng, ["chair", "chair", "dining chair"])
-    arms = pick(rng, ["with armrests", "with arms"]) if p["arms"] else pick(
-        rng, ["", "without arms", "with four legs"])
-    return finish(rng, pick(rng, [
-        f"{article(join([tall, noun]))} with {back}, {arms}".rstrip(", "),
-        f"{article(join([tall, 'four-legged', noun]))} {arms} and {back}",
-        f"{article(noun)} {arms}, {back}".replace(" ,", ","),
-    ]))
+    arms = (
+        pick(rng, ["with armrests", "with arms"])
+        if p["arms"]
+        else pick(rng, ["", "without arms", "with four legs"])
+    )
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([tall, noun]))} with {back}, {arms}".rstrip(", "),
+                f"{article(join([tall, 'four-legged', noun]))} {arms} and {back}",
+                f"{article(noun)} {arms}, {back}".replace(" ,", ","),
+            ],
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------------------- stool
@@ -145,8 +203,11 @@ def _stool(rng):
     t = round(0.06 * max(h, 2 * r), 3)
     splay = round(uni(rng, 0.0, 0.06), 3)
     footrest = bool(h > 0.6 and rng.random() < 0.6)
-    parts = [g.cylinder(r, t, seg(rng, 10, 14), y0=h - t) if round_seat
-             else g.box_on((2 * r, t, 2 * r), 0, h - t, 0)]
+    parts = [
+        g.cylinder(r, t, seg(rng, 10, 14), y0=h - t)
+        if round_seat
+        else g.box_on((2 * r, t, 2 * r), 0, h - t, 0)
+    ]
     a = np.arange(legs) * 2 * np.pi / legs + (np.pi / 4 if legs == 4 else np.pi / 2)
     lr = 0.018 + 0.03 * max(h, 2 * r)
     for ang in a:
@@ -160,8 +221,7 @@ def _stool(rng):
         k = np.linspace(0, 2 * np.pi, 6, endpoint=False)
         prof = np.stack([rr + lr * np.cos(k), y + lr * np.sin(k)], 1)
         parts.append(g.lathe(prof, 12, loop=True))
-    p = {"round_seat": round_seat, "legs": legs, "height": h, "splay": splay,
-         "footrest": footrest}
+    p = {"round_seat": round_seat, "legs": legs, "height": h, "splay": splay, "footrest": footrest}
     return g.combine(parts), p
 
 
@@ -172,11 +232,18 @@ def _stool_text(p, rng):
     legs = count(p["legs"], "leg")
     extra = pick(rng, [" and a footrest ring", " with a ring footrest"]) if p["footrest"] else ""
     splay = pick(rng, ["splayed ", "angled "]) if p["splay"] > 0.035 else ""
-    return finish(rng, pick(rng, [
-        f"{article(join([short, hyphen(p['legs'], 'legged'), kind]))} with a {seat} seat{extra}",
-        f"{article(join([short, seat, kind]))} on {count(p['legs'], splay + 'leg')}{extra}",
-        f"{article(join([short, kind]))}: {seat} seat, {legs}{extra}",
-    ]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([short, hyphen(p['legs'], 'legged'), kind]))} "
+                f"with a {seat} seat{extra}",
+                f"{article(join([short, seat, kind]))} on {count(p['legs'], splay + 'leg')}{extra}",
+                f"{article(join([short, kind]))}: {seat} seat, {legs}{extra}",
+            ],
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------------------- bench
@@ -202,28 +269,54 @@ def _bench(rng):
         parts += [g.box_on((t * 1.2, bh, t), x, h, zb) for x in (-ix, ix)]
         ys = np.linspace(h + 0.08, h + bh - 0.06, slats)
         parts += [g.box_on((length, 0.07, t * 0.8), 0, y, zb) for y in ys]
-    p = {"length": length, "depth": d, "height": h, "support": support, "back": back,
-         "back_slats": slats}
+    p = {
+        "length": length,
+        "depth": d,
+        "height": h,
+        "support": support,
+        "back": back,
+        "back_slats": slats,
+    }
     return g.combine(parts), p
 
 
 def _bench_text(p, rng):
     long = "long" if p["length"] > 1.7 else ("short" if p["length"] < 1.45 else "")
-    sup = (pick(rng, ["four legs", "four square legs"]) if p["support"] == "legs"
-           else pick(rng, ["two solid side panels", "slab ends", "two panel supports"]))
+    sup = (
+        pick(rng, ["four legs", "four square legs"])
+        if p["support"] == "legs"
+        else pick(rng, ["two solid side panels", "slab ends", "two panel supports"])
+    )
     if p["back"]:
-        back = pick(rng, [f"a backrest of {count(p['back_slats'], 'slat')}",
-                          f"a slatted back ({count(p['back_slats'], 'board')})"])
+        back = pick(
+            rng,
+            [
+                f"a backrest of {count(p['back_slats'], 'slat')}",
+                f"a slatted back ({count(p['back_slats'], 'board')})",
+            ],
+        )
         noun = pick(rng, ["park bench", "bench", "garden bench"])
-        return finish(rng, pick(rng, [
-            f"{article(join([long, noun]))} with {back}, standing on {sup}",
-            f"{article(join([long, 'wooden', noun]))} on {sup} with {back}",
-        ]))
+        return finish(
+            rng,
+            pick(
+                rng,
+                [
+                    f"{article(join([long, noun]))} with {back}, standing on {sup}",
+                    f"{article(join([long, 'wooden', noun]))} on {sup} with {back}",
+                ],
+            ),
+        )
     noun = pick(rng, ["bench", "backless bench", "simple bench"])
-    return finish(rng, pick(rng, [
-        f"{article(join([long, noun]))} on {sup}, no backrest",
-        f"{article(join([long, 'flat', noun]))} supported by {sup}",
-    ]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([long, noun]))} on {sup}, no backrest",
+                f"{article(join([long, 'flat', noun]))} supported by {sup}",
+            ],
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------------------- shelf
@@ -246,17 +339,29 @@ def _shelf(rng):
 
 
 def _shelf_text(p, rng):
-    tall = "tall" if p["height"] > 1.4 * p["width"] + 0.2 else (
-        "wide" if p["width"] > p["height"] else "")
+    tall = (
+        "tall"
+        if p["height"] > 1.4 * p["width"] + 0.2
+        else ("wide" if p["width"] > p["height"] else "")
+    )
     noun = pick(rng, ["bookshelf", "shelf unit", "bookcase", "shelving unit"])
     n = count(p["shelves"], "shelf", "shelves")
-    back = pick(rng, ["a back panel", "a closed back"]) if p["back"] else pick(
-        rng, ["an open back", "no back panel"])
-    return finish(rng, pick(rng, [
-        f"{article(join([tall, noun]))} with {n}",
-        f"{article(join([tall, noun]))} with {n} and {back}",
-        f"{article(join([tall, 'wooden', noun]))}: {n}, {back}",
-    ]))
+    back = (
+        pick(rng, ["a back panel", "a closed back"])
+        if p["back"]
+        else pick(rng, ["an open back", "no back panel"])
+    )
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([tall, noun]))} with {n}",
+                f"{article(join([tall, noun]))} with {n} and {back}",
+                f"{article(join([tall, 'wooden', noun]))}: {n}, {back}",
+            ],
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------- bed
@@ -272,25 +377,40 @@ def _bed(rng):
     t = 0.06
     pillows = (2 if double else 1) if rng.random() < 0.8 else 0
     z0 = -length / 2
-    parts = [g.box_on((w, frame_h - leg_h, length), 0, leg_h, 0),
-             g.box_on((w - 0.06, mat, length - 0.12), 0, frame_h, 0.02),
-             g.box_on((w + 0.04, head_h + frame_h, t), 0, 0, z0 - t / 2)]
-    parts += _legs_at([(sx * (w / 2 - 0.05), sz * (length / 2 - 0.05))
-                       for sx in (-1, 1) for sz in (-1, 1)], 0.04, leg_h, False)
+    parts = [
+        g.box_on((w, frame_h - leg_h, length), 0, leg_h, 0),
+        g.box_on((w - 0.06, mat, length - 0.12), 0, frame_h, 0.02),
+        g.box_on((w + 0.04, head_h + frame_h, t), 0, 0, z0 - t / 2),
+    ]
+    parts += _legs_at(
+        [(sx * (w / 2 - 0.05), sz * (length / 2 - 0.05)) for sx in (-1, 1) for sz in (-1, 1)],
+        0.04,
+        leg_h,
+        False,
+    )
     if foot:
         parts.append(g.box_on((w + 0.04, frame_h + 0.25, t), 0, 0, -z0 + t / 2))
     pw = (w - 0.2) / max(pillows, 1)
     for i in range(pillows):
         x = -w / 2 + 0.1 + pw * (i + 0.5)
         parts.append(g.box_on((pw * 0.9, 0.1, 0.35), x, frame_h + mat, z0 + 0.3))
-    p = {"double": double, "width": w, "length": length, "headboard_height": head_h,
-         "footboard": foot, "pillows": pillows}
+    p = {
+        "double": double,
+        "width": w,
+        "length": length,
+        "headboard_height": head_h,
+        "footboard": foot,
+        "pillows": pillows,
+    }
     return g.combine(parts), p
 
 
 def _bed_text(p, rng):
-    size = pick(rng, ["double", "wide double", "queen-size"]) if p["double"] else pick(
-        rng, ["single", "narrow single", "twin"])
+    size = (
+        pick(rng, ["double", "wide double", "queen-size"])
+        if p["double"]
+        else pick(rng, ["single", "narrow single", "twin"])
+    )
     head = "tall headboard" if p["headboard_height"] > 0.7 else "low headboard"
     extra = []
     if p["footboard"]:
@@ -299,11 +419,17 @@ def _bed_text(p, rng):
         extra.append(count(p["pillows"], "pillow"))
     else:
         extra.append("no pillows")
-    return finish(rng, pick(rng, [
-        f"{article(size + ' bed')} with a {head}, {' and '.join(extra)}",
-        f"{article(size + ' bed')} with a mattress, a {head} and {' and '.join(extra)}",
-        f"{article('bed')} ({size}) with a {head}; {', '.join(extra)}",
-    ]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(size + ' bed')} with a {head}, {' and '.join(extra)}",
+                f"{article(size + ' bed')} with a mattress, a {head} and {' and '.join(extra)}",
+                f"{article('bed')} ({size}) with a {head}; {', '.join(extra)}",
+            ],
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------ lamp
@@ -318,8 +444,10 @@ def _lamp(rng):
     n = seg(rng, 10, 14)
     bt = 0.04
     pr = round(0.012 + 0.012 * pole, 3)
-    parts = [g.cylinder(br, bt, n) if base == "round" else g.box_on((2 * br, bt, 2 * br)),
-             g.cylinder(pr, pole, 6, y0=bt)]
+    parts = [
+        g.cylinder(br, bt, n) if base == "round" else g.box_on((2 * br, bt, 2 * br)),
+        g.cylinder(pr, pole, 6, y0=bt),
+    ]
     y = bt + pole - 0.3 * sh
     if shade == "cone":
         parts.append(g.frustum(sr, sr * 0.45, sh, n, y0=y))
@@ -335,18 +463,29 @@ def _lamp(rng):
 
 
 def _lamp_text(p, rng):
-    noun = pick(rng, ["floor lamp", "standing lamp"]) if p["kind"] == "floor" else pick(
-        rng, ["table lamp", "desk lamp", "bedside lamp"])
-    shade = {"cone": pick(rng, ["a conical shade", "a tapered shade", "a cone-shaped shade"]),
-             "drum": pick(rng, ["a drum shade", "a cylindrical shade"]),
-             "dome": pick(rng, ["a dome shade", "a rounded dome-shaped shade"])}[p["shade"]]
+    noun = (
+        pick(rng, ["floor lamp", "standing lamp"])
+        if p["kind"] == "floor"
+        else pick(rng, ["table lamp", "desk lamp", "bedside lamp"])
+    )
+    shade = {
+        "cone": pick(rng, ["a conical shade", "a tapered shade", "a cone-shaped shade"]),
+        "drum": pick(rng, ["a drum shade", "a cylindrical shade"]),
+        "dome": pick(rng, ["a dome shade", "a rounded dome-shaped shade"]),
+    }[p["shade"]]
     base = f"a {p['base']} base"
     tall = "tall " if p["kind"] == "floor" else pick(rng, ["small ", "short ", ""])
-    return finish(rng, pick(rng, [
-        f"{article(tall + noun)} with {shade} and {base}",
-        f"{article(noun)} on {base}, topped by {shade}",
-        f"{article(tall + noun)}: thin pole, {shade}, {base}",
-    ]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(tall + noun)} with {shade} and {base}",
+                f"{article(noun)} on {base}, topped by {shade}",
+                f"{article(tall + noun)}: thin pole, {shade}, {base}",
+            ],
+        ),
+    )
 
 
 FAMILIES = (

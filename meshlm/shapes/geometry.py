@@ -49,14 +49,21 @@ def capped(segments: int) -> int:
     cap = _SEGMENT_CAP.get()
     return segments if cap is None else min(segments, cap)
 
+
 _BOX_FACES = np.array(
     [
-        [0, 1, 2], [0, 2, 3],  # bottom (-y)
-        [4, 6, 5], [4, 7, 6],  # top (+y)
-        [0, 5, 1], [0, 4, 5],  # -z
-        [1, 6, 2], [1, 5, 6],  # +x
-        [2, 7, 3], [2, 6, 7],  # +z
-        [3, 4, 0], [3, 7, 4],  # -x
+        [0, 1, 2],
+        [0, 2, 3],  # bottom (-y)
+        [4, 6, 5],
+        [4, 7, 6],  # top (+y)
+        [0, 5, 1],
+        [0, 4, 5],  # -z
+        [1, 6, 2],
+        [1, 5, 6],  # +x
+        [2, 7, 3],
+        [2, 6, 7],  # +z
+        [3, 4, 0],
+        [3, 7, 4],  # -x
     ],
     dtype=np.int64,
 )
@@ -67,8 +74,14 @@ def box(size: Sequence[float], center: Sequence[float] = (0.0, 0.0, 0.0)) -> Par
     sx, sy, sz = (float(s) / 2 for s in size)
     v = np.array(
         [
-            [-sx, -sy, -sz], [sx, -sy, -sz], [sx, -sy, sz], [-sx, -sy, sz],
-            [-sx, sy, -sz], [sx, sy, -sz], [sx, sy, sz], [-sx, sy, sz],
+            [-sx, -sy, -sz],
+            [sx, -sy, -sz],
+            [sx, -sy, sz],
+            [-sx, -sy, sz],
+            [-sx, sy, -sz],
+            [sx, sy, -sz],
+            [sx, sy, sz],
+            [-sx, sy, sz],
         ]
     )
     return v + np.asarray(center, dtype=float), _BOX_FACES.copy()
@@ -136,15 +149,30 @@ def lathe(
     return _orient((v, np.vstack(faces).astype(np.int64)))
 
 
-def cylinder(radius: float, height: float, segments: int, y0: float = 0.0,
-             x: float = 0.0, z: float = 0.0, phase: float = 0.0) -> Part:
+def cylinder(
+    radius: float,
+    height: float,
+    segments: int,
+    y0: float = 0.0,
+    x: float = 0.0,
+    z: float = 0.0,
+    phase: float = 0.0,
+) -> Part:
     """Upright cylinder (a prism when ``segments`` is small) standing on height ``y0``."""
     v, f = lathe([(0, 0), (radius, 0), (radius, height), (0, height)], segments, phase)
     return v + [x, y0, z], f
 
 
-def frustum(r0: float, r1: float, height: float, segments: int, y0: float = 0.0,
-            x: float = 0.0, z: float = 0.0, phase: float = 0.0) -> Part:
+def frustum(
+    r0: float,
+    r1: float,
+    height: float,
+    segments: int,
+    y0: float = 0.0,
+    x: float = 0.0,
+    z: float = 0.0,
+    phase: float = 0.0,
+) -> Part:
     """Upright truncated cone from radius ``r0`` at the bottom to ``r1`` (may be 0) on top."""
     prof = [(0, 0), (r0, 0), (r1, height), (0, height)]
     if r1 <= 0:
@@ -153,8 +181,13 @@ def frustum(r0: float, r1: float, height: float, segments: int, y0: float = 0.0,
     return v + [x, y0, z], f
 
 
-def sphere(radius: float, segments: int, rings: int, center: Sequence[float] = (0, 0, 0),
-           squash: float = 1.0) -> Part:
+def sphere(
+    radius: float,
+    segments: int,
+    rings: int,
+    center: Sequence[float] = (0, 0, 0),
+    squash: float = 1.0,
+) -> Part:
     """UV sphere with ``segments`` sides and ``rings`` bands; ``squash`` scales its height."""
     t = np.linspace(-np.pi / 2, np.pi / 2, rings + 1)
     prof = np.stack([radius * np.cos(t), radius * squash * np.sin(t)], 1)
@@ -252,8 +285,7 @@ def extrude(poly: Sequence[Sequence[float]], depth: float, z: float = 0.0) -> Pa
     v = np.vstack([front, back])
     j = np.arange(n)
     jn = (j + 1) % n
-    faces = [cap, cap[:, ::-1] + n,
-             np.stack([j, j + n, jn + n], 1), np.stack([j, jn + n, jn], 1)]
+    faces = [cap, cap[:, ::-1] + n, np.stack([j, j + n, jn + n], 1), np.stack([j, jn + n, jn], 1)]
     return _orient((v, np.vstack(faces).astype(np.int64)))
 
 

@@ -31,23 +31,35 @@ def _mug(rng):
     hr = round(min(h * 0.3, 0.25), 3)
     ym = h * 0.55
     a = np.linspace(-np.pi / 2, np.pi / 2, 6)
-    path = [(r - t, ym - hr, 0.0)] + [(r + 0.05 + hr * 0.8 * np.cos(x), ym + hr * np.sin(x), 0.0)
-                                      for x in a] + [(r - t, ym + hr, 0.0)]
+    path = (
+        [(r - t, ym - hr, 0.0)]
+        + [(r + 0.05 + hr * 0.8 * np.cos(x), ym + hr * np.sin(x), 0.0) for x in a]
+        + [(r - t, ym + hr, 0.0)]
+    )
     handle = g.tube(path, 0.025 + 0.02 * h, 4)
     p = {"radius": r, "height": h, "segments": n, "tapered": taper}
     return g.combine([g.lathe(prof, n), handle]), p
 
 
 def _mug_text(p, rng):
-    tall = "tall" if p["height"] > 2.4 * p["radius"] else (
-        "short" if p["height"] < 1.7 * p["radius"] else "")
+    tall = (
+        "tall"
+        if p["height"] > 2.4 * p["radius"]
+        else ("short" if p["height"] < 1.7 * p["radius"] else "")
+    )
     noun = pick(rng, ["mug", "coffee mug", "coffee cup", "tea mug"])
     shape = "tapered" if p["tapered"] else pick(rng, ["cylindrical", "straight-sided", ""])
-    return finish(rng, pick(rng, [
-        f"{article(join([tall, shape, noun]))} with a handle",
-        f"{article(join([tall, noun]))} with a loop handle on the side",
-        f"{article(join([shape, noun]))}, hollow, with one handle",
-    ]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([tall, shape, noun]))} with a handle",
+                f"{article(join([tall, noun]))} with a loop handle on the side",
+                f"{article(join([shape, noun]))}, hollow, with one handle",
+            ],
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------- cup
@@ -61,15 +73,24 @@ def _cup(rng):
 
 
 def _cup_text(p, rng):
-    tall = "tall" if p["height"] > 2.5 * p["radius"] else (
-        "short" if p["height"] < 1.5 * p["radius"] else "")
+    tall = (
+        "tall"
+        if p["height"] > 2.5 * p["radius"]
+        else ("short" if p["height"] < 1.5 * p["radius"] else "")
+    )
     noun = pick(rng, ["drinking glass", "tumbler", "cup", "glass"])
     shape = "flared" if p["top_radius"] > 1.2 * p["radius"] else "straight"
-    return finish(rng, pick(rng, [
-        f"{article(join([tall, shape, noun]))} without a handle",
-        f"{article(join([tall, noun]))} with {shape} sides",
-        f"{article(join([tall, 'empty', noun]))}, open at the top",
-    ]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([tall, shape, noun]))} without a handle",
+                f"{article(join([tall, noun]))} with {shape} sides",
+                f"{article(join([tall, 'empty', noun]))}, open at the top",
+            ],
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------- bottle
@@ -97,16 +118,25 @@ def _bottle(rng):
 
 
 def _bottle_text(p, rng):
-    neck = pick(rng, ["a long neck", "a long narrow neck"]) if p["neck"] == "long" else pick(
-        rng, ["a short neck", "a stubby neck"])
+    neck = (
+        pick(rng, ["a long neck", "a long narrow neck"])
+        if p["neck"] == "long"
+        else pick(rng, ["a short neck", "a stubby neck"])
+    )
     body = "square" if p["square"] else pick(rng, ["round", "cylindrical"])
     tall = "tall" if p["body_height"] > 4 * p["radius"] else ""
     cap = pick(rng, ["a cap", "a screw cap", "a lid"]) if p["cap"] else "no cap"
-    return finish(rng, pick(rng, [
-        f"{article(join([tall, body, 'bottle']))} with {neck} and {cap}",
-        f"{article(join([tall, 'bottle']))}: {body} body, {neck}, {cap}",
-        f"{article(join([body, 'glass bottle']))} with {neck}, {cap}",
-    ]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([tall, body, 'bottle']))} with {neck} and {cap}",
+                f"{article(join([tall, 'bottle']))}: {body} body, {neck}, {cap}",
+                f"{article(join([body, 'glass bottle']))} with {neck}, {cap}",
+            ],
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------ vase
@@ -120,9 +150,9 @@ def _vase(rng):
         rad = r * (0.55 + 0.6 * np.sin(np.pi * s * 0.9) - 0.1 * s)
         rad[-1] = rad[-2] * 1.1
     elif style == "urn":
-        rad = r * (0.6 + 0.45 * np.sin(np.pi * s) + 0.35 * s ** 4)
+        rad = r * (0.6 + 0.45 * np.sin(np.pi * s) + 0.35 * s**4)
     else:
-        rad = r * (0.5 + 0.1 * np.sin(2 * np.pi * s) + 0.5 * s ** 2)
+        rad = r * (0.5 + 0.1 * np.sin(2 * np.pi * s) + 0.5 * s**2)
     t = 0.03 * h + 0.01
     outer = list(zip(rad.tolist(), y.tolist(), strict=True))
     inner = [(max(rad[i] - t, 0.02), y[i]) for i in range(k - 1, 0, -1)]
@@ -132,12 +162,16 @@ def _vase(rng):
 
 
 def _vase_text(p, rng):
-    tall = "tall" if p["height"] > 3.2 * p["radius"] else ("short" if p["height"] < 2.4 * p[
-        "radius"] else "")
-    shape = {"bulb": pick(rng, ["with a round bulging body", "with a bulbous body and narrow top"]),
-             "urn": pick(rng, ["shaped like an urn", "with a wide belly and a flared lip"]),
-             "flared": pick(rng, ["that flares out toward the top", "with a trumpet-like flare"]),
-             }[p["style"]]
+    tall = (
+        "tall"
+        if p["height"] > 3.2 * p["radius"]
+        else ("short" if p["height"] < 2.4 * p["radius"] else "")
+    )
+    shape = {
+        "bulb": pick(rng, ["with a round bulging body", "with a bulbous body and narrow top"]),
+        "urn": pick(rng, ["shaped like an urn", "with a wide belly and a flared lip"]),
+        "flared": pick(rng, ["that flares out toward the top", "with a trumpet-like flare"]),
+    }[p["style"]]
     noun = pick(rng, ["vase", "flower vase", "ceramic vase"])
     return finish(rng, f"{article(join([tall, noun]))} {shape}")
 
@@ -157,11 +191,17 @@ def _bowl(rng):
 
 
 def _bowl_text(p, rng):
-    deep = "deep" if p["height"] > 0.55 * p["radius"] else (
-        "shallow" if p["height"] < 0.4 * p["radius"] else "")
+    deep = (
+        "deep"
+        if p["height"] > 0.55 * p["radius"]
+        else ("shallow" if p["height"] < 0.4 * p["radius"] else "")
+    )
     noun = pick(rng, ["bowl", "round bowl", "salad bowl", "soup bowl"])
-    foot = pick(rng, ["on a small foot ring", "with a foot"]) if p["foot"] else pick(
-        rng, ["with a flat bottom", ""])
+    foot = (
+        pick(rng, ["on a small foot ring", "with a foot"])
+        if p["foot"]
+        else pick(rng, ["with a flat bottom", ""])
+    )
     return finish(rng, join([article(join([deep, noun])), foot]))
 
 
@@ -178,19 +218,29 @@ def _wine_glass(rng):
     outer += [(br * np.sin(x), y0 + bh * (1 - np.cos(x))) for x in a]
     inner = [((br - t) * np.sin(x), y0 + t + (bh - t) * (1 - np.cos(x))) for x in a[::-1]]
     prof = [(0.0, 0.0)] + outer + inner + [(0.0, y0 + t)]
-    return g.lathe(prof, n), {"stem_height": stem, "bowl_radius": br, "bowl_height": bh,
-                              "segments": n}
+    return g.lathe(prof, n), {
+        "stem_height": stem,
+        "bowl_radius": br,
+        "bowl_height": bh,
+        "segments": n,
+    }
 
 
 def _wine_glass_text(p, rng):
     stem = "long" if p["stem_height"] > 0.45 else "short"
     noun = pick(rng, ["wine glass", "stemmed glass", "goblet"])
     bowl = "wide" if p["bowl_radius"] > 0.26 else pick(rng, ["narrow", "slim"])
-    return finish(rng, pick(rng, [
-        f"{article(noun)} with a {stem} stem and a {bowl} bowl",
-        f"{article(join([stem + '-stemmed', noun]))} on a round foot",
-        f"{article(join([bowl, noun]))}, {stem} stem, flat round base",
-    ]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(noun)} with a {stem} stem and a {bowl} bowl",
+                f"{article(join([stem + '-stemmed', noun]))} on a round foot",
+                f"{article(join([bowl, noun]))}, {stem} stem, flat round base",
+            ],
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------- barrel
@@ -212,9 +262,17 @@ def _barrel_text(p, rng):
     noun = pick(rng, ["barrel", "wooden barrel", "cask"])
     hoops = f"{['', 'one', 'two', 'three', 'four'][p['hoops']]} metal hoops"
     shape = "bulging" if p["bulge"] > 1.17 else ""
-    return finish(rng, pick(rng, [f"{article(join([shape, noun]))} with {hoops}",
-                                  f"{article(join([shape, noun]))} bound by {hoops}",
-                                  f"{article(noun)} standing upright, {hoops} around it"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([shape, noun]))} with {hoops}",
+                f"{article(join([shape, noun]))} bound by {hoops}",
+                f"{article(noun)} standing upright, {hoops} around it",
+            ],
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------- candle
@@ -233,12 +291,23 @@ def _candle(rng):
 
 
 def _candle_text(p, rng):
-    tall = "tall thin" if p["height"] > 5 * p["radius"] else ("short thick" if p[
-        "height"] < 3 * p["radius"] else "")
+    tall = (
+        "tall thin"
+        if p["height"] > 5 * p["radius"]
+        else ("short thick" if p["height"] < 3 * p["radius"] else "")
+    )
     noun = pick(rng, ["candle", "wax candle", "pillar candle"])
     hold = pick(rng, ["on a round dish", "in a flat holder"]) if p["holder"] else ""
-    return finish(rng, join([article(join([tall, "lit", noun])), hold,
-                             pick(rng, ["with a flame", "with a small flame on the wick", ""])]))
+    return finish(
+        rng,
+        join(
+            [
+                article(join([tall, "lit", noun])),
+                hold,
+                pick(rng, ["with a flame", "with a small flame on the wick", ""]),
+            ]
+        ),
+    )
 
 
 FAMILIES = (

@@ -30,10 +30,12 @@ def _sword(rng):
         outline += [(0.0, gy + blade)]
     outline += [(-bw / 2, gy + blade - tip_h)]
     gw = bw * (3.5 if guard == "straight" else 2.2)
-    parts = [g.extrude(outline, t),
-             g.box_on((gw, 0.05, t * 2.2), 0, grip, 0),
-             g.cylinder(0.03, grip, 6, y0=0.04),
-             g.sphere(0.05, 6, 4, (0, 0.045, 0))]
+    parts = [
+        g.extrude(outline, t),
+        g.box_on((gw, 0.05, t * 2.2), 0, grip, 0),
+        g.cylinder(0.03, grip, 6, y0=0.04),
+        g.sphere(0.05, 6, 4, (0, 0.045, 0)),
+    ]
     return g.combine(parts), {"blade_length": blade, "blade_width": bw, "guard": guard, "tip": tip}
 
 
@@ -43,10 +45,17 @@ def _sword_text(p, rng):
     guard = "a wide crossguard" if p["guard"] == "straight" else "a short guard"
     tip = "a pointed tip" if p["tip"] == "pointed" else "a rounded tip"
     noun = pick(rng, ["sword", "longsword" if long == "long" else "sword", "blade"])
-    return finish(rng, pick(rng, [f"{article(join([long, wide, noun]))} with {guard} and {tip}",
-                                  f"{article(join([long, noun]))} standing upright: {tip}, "
-                                  f"{guard}, round pommel",
-                                  f"{article(join([wide, 'medieval', noun]))} with {guard}"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([long, wide, noun]))} with {guard} and {tip}",
+                f"{article(join([long, noun]))} standing upright: {tip}, {guard}, round pommel",
+                f"{article(join([wide, 'medieval', noun]))} with {guard}",
+            ],
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------- hammer
@@ -66,20 +75,38 @@ def _hammer(rng):
         parts.append(g.box_on((hl * 0.6, hs, hs), 0, y, 0))
         face = g.rotate(g.cylinder(hs * 0.55, hl * 0.2, 8), "z", -np.pi / 2)
         parts.append(g.move(face, (hl * 0.28, y + hs * 0.5, 0)))
-        claw = [(-hl * 0.2, y + hs * 0.5, 0), (-hl * 0.4, y + hs * 0.4, 0),
-                (-hl * 0.52, y + hs * 0.05, 0), (-hl * 0.58, y - hs * 0.5, 0)]
+        claw = [
+            (-hl * 0.2, y + hs * 0.5, 0),
+            (-hl * 0.4, y + hs * 0.4, 0),
+            (-hl * 0.52, y + hs * 0.05, 0),
+            (-hl * 0.58, y - hs * 0.5, 0),
+        ]
         parts.append(g.tube(claw, hs * 0.42, 4))
     return g.combine(parts), {"handle_length": handle, "head": head, "head_length": hl}
 
 
 def _hammer_text(p, rng):
-    head = {"claw": pick(rng, ["a claw hammer", "a carpenter's claw hammer"]),
-            "sledge": pick(rng, ["a sledgehammer", "a heavy sledge hammer"]),
-            "mallet": pick(rng, ["a wooden mallet", "a mallet with a round head"])}[p["head"]]
-    handle = "a long handle" if p["handle_length"] > 0.85 else (
-        "a short handle" if p["handle_length"] < 0.72 else "a wooden handle")
-    return finish(rng, pick(rng, [f"{head} with {handle}", f"{head}, standing on {handle}",
-                                  f"{head}: {handle}, head on top"]))
+    head = {
+        "claw": pick(rng, ["a claw hammer", "a carpenter's claw hammer"]),
+        "sledge": pick(rng, ["a sledgehammer", "a heavy sledge hammer"]),
+        "mallet": pick(rng, ["a wooden mallet", "a mallet with a round head"]),
+    }[p["head"]]
+    handle = (
+        "a long handle"
+        if p["handle_length"] > 0.85
+        else ("a short handle" if p["handle_length"] < 0.72 else "a wooden handle")
+    )
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{head} with {handle}",
+                f"{head}, standing on {handle}",
+                f"{head}: {handle}, head on top",
+            ],
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------- axe
@@ -93,21 +120,45 @@ def _axe(rng):
     sides = (1, -1) if double else (1,)
     for s in sides:
         x0 = -s * 0.02  # inner edge hidden in the collar, distinct for each blade
-        poly = [(x0, y + bh * 0.3), (s * bl, y - bh * 0.2), (s * bl * 1.05, y + bh * 0.5),
-                (s * bl, y + bh * 1.2), (x0, y + bh * 0.7)]
+        poly = [
+            (x0, y + bh * 0.3),
+            (s * bl, y - bh * 0.2),
+            (s * bl * 1.05, y + bh * 0.5),
+            (s * bl, y + bh * 1.2),
+            (x0, y + bh * 0.7),
+        ]
         parts.append(g.extrude(poly, t))
     parts.append(g.box_on((0.09, bh * 0.6, 0.08), 0, y + bh * 0.2, 0))
     return g.combine(parts), {"handle_length": handle, "double": double, "blade_length": bl}
 
 
 def _axe_text(p, rng):
-    kind = pick(rng, ["double-bladed axe", "double-bit axe", "battle axe with two blades"]) if p[
-        "double"] else pick(rng, ["axe", "single-bladed axe", "wood axe", "hatchet"
-                                  if p["handle_length"] < 0.8 else "axe"])
-    handle = "a long handle" if p["handle_length"] > 0.95 else "a short handle" if p[
-        "handle_length"] < 0.8 else "a wooden handle"
-    return finish(rng, pick(rng, [f"{article(kind)} with {handle}",
-                                  f"{article(kind)} standing upright on {handle}"]))
+    kind = (
+        pick(rng, ["double-bladed axe", "double-bit axe", "battle axe with two blades"])
+        if p["double"]
+        else pick(
+            rng,
+            [
+                "axe",
+                "single-bladed axe",
+                "wood axe",
+                "hatchet" if p["handle_length"] < 0.8 else "axe",
+            ],
+        )
+    )
+    handle = (
+        "a long handle"
+        if p["handle_length"] > 0.95
+        else "a short handle"
+        if p["handle_length"] < 0.8
+        else "a wooden handle"
+    )
+    return finish(
+        rng,
+        pick(
+            rng, [f"{article(kind)} with {handle}", f"{article(kind)} standing upright on {handle}"]
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------- rocket
@@ -136,9 +187,17 @@ def _rocket_text(p, rng):
     nose = "a long pointed nose cone" if long else "a short nose cone"
     tall = "tall slender" if p["body_length"] > 6 * p["radius"] else ""
     noun = pick(rng, ["rocket", "space rocket", "toy rocket"])
-    return finish(rng, pick(rng, [f"{article(join([tall, noun]))} with {fins} and {nose}",
-                                  f"{article(join([tall, noun]))}: {nose}, {fins} at the base",
-                                  f"{article(noun)} standing on {fins}"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([tall, noun]))} with {fins} and {nose}",
+                f"{article(join([tall, noun]))}: {nose}, {fins} at the base",
+                f"{article(noun)} standing on {fins}",
+            ],
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------ ring
@@ -159,8 +218,17 @@ def _ring(rng):
         top = r + t
         gr = uni(rng, 0.1, 0.16)
         parts.append(g.cylinder(gr * 0.8, 0.05, 6, y0=top - 0.02))
-        parts.append(g.lathe([(0, top + 0.02), (gr, top + 0.07), (gr * 0.6, top + 0.07 + gr * 0.6),
-                              (0, top + 0.07 + gr * 0.6)], 8))
+        parts.append(
+            g.lathe(
+                [
+                    (0, top + 0.02),
+                    (gr, top + 0.07),
+                    (gr * 0.6, top + 0.07 + gr * 0.6),
+                    (0, top + 0.07 + gr * 0.6),
+                ],
+                8,
+            )
+        )
     return g.combine(parts), {"band": band, "gem": gem, "band_width": w}
 
 
@@ -168,12 +236,28 @@ def _ring_text(p, rng):
     band = "a flat band" if p["band"] == "flat" else "a rounded band"
     wide = "wide" if p["band_width"] > 0.16 else ("thin" if p["band_width"] < 0.11 else "")
     if p["gem"]:
-        return finish(rng, pick(rng, [f"{article(join([wide, 'ring']))} with a gemstone on top",
-                                      f"an engagement ring: {band} set with one gem",
-                                      f"{article(join([wide, 'gold ring']))} with a jewel"]))
-    return finish(rng, pick(rng, [f"{article(join([wide, 'plain ring']))} with {band}",
-                                  f"a simple wedding band, {band}, no stone",
-                                  f"{article(join([wide, 'finger ring']))} standing on its edge"]))
+        return finish(
+            rng,
+            pick(
+                rng,
+                [
+                    f"{article(join([wide, 'ring']))} with a gemstone on top",
+                    f"an engagement ring: {band} set with one gem",
+                    f"{article(join([wide, 'gold ring']))} with a jewel",
+                ],
+            ),
+        )
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([wide, 'plain ring']))} with {band}",
+                f"a simple wedding band, {band}, no stone",
+                f"{article(join([wide, 'finger ring']))} standing on its edge",
+            ],
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------- car
@@ -204,15 +288,31 @@ def _car(rng):
 
 
 def _car_text(p, rng):
-    noun = {"sedan": pick(rng, ["car", "sedan", "small car"]),
-            "pickup": pick(rng, ["pickup truck", "pickup with an open bed", "small truck"]),
-            "van": pick(rng, ["van", "minivan", "delivery van"])}[p["kind"]]
-    wheels = pick(rng, ["four wheels", "4 round wheels", "four big wheels"
-                        if p["wheel_radius"] > 0.18 else "four small wheels"])
+    noun = {
+        "sedan": pick(rng, ["car", "sedan", "small car"]),
+        "pickup": pick(rng, ["pickup truck", "pickup with an open bed", "small truck"]),
+        "van": pick(rng, ["van", "minivan", "delivery van"]),
+    }[p["kind"]]
+    wheels = pick(
+        rng,
+        [
+            "four wheels",
+            "4 round wheels",
+            "four big wheels" if p["wheel_radius"] > 0.18 else "four small wheels",
+        ],
+    )
     long = "long" if p["length"] > 2.0 else ""
-    return finish(rng, pick(rng, [f"{article(join([long, noun]))} with {wheels}",
-                                  f"{article(join(['toy', noun]))} on {wheels}",
-                                  f"{article(join([long, 'boxy', noun]))}: body, cabin, {wheels}"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([long, noun]))} with {wheels}",
+                f"{article(join(['toy', noun]))} on {wheels}",
+                f"{article(join([long, 'boxy', noun]))}: body, cabin, {wheels}",
+            ],
+        ),
+    )
 
 
 # -------------------------------------------------------------------------------------- dumbbell
@@ -236,10 +336,17 @@ def _dumbbell(rng):
 def _dumbbell_text(p, rng):
     plates = count(p["plates"], "weight plate")
     shape = "hexagonal" if p["hexagonal"] else "round"
-    return finish(rng, pick(rng, [f"a dumbbell lying on its side with {plates} on each end",
-                                  f"{article(shape + ' dumbbell')} with {plates} per side",
-                                  f"{article('dumbbell')}: a bar with {shape} weights, "
-                                  f"{plates} at each end"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"a dumbbell lying on its side with {plates} on each end",
+                f"{article(shape + ' dumbbell')} with {plates} per side",
+                f"{article('dumbbell')}: a bar with {shape} weights, {plates} at each end",
+            ],
+        ),
+    )
 
 
 FAMILIES = (

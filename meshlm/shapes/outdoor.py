@@ -26,8 +26,9 @@ def _house(rng):
     parts = [g.box_on((w, wall, d))]
     if roof == "gabled":
         o = 0.08
-        prism = g.extrude([(-w / 2 - o, wall - 0.02), (w / 2 + o, wall - 0.02), (0, wall + rh)],
-                          d + 2 * o)
+        prism = g.extrude(
+            [(-w / 2 - o, wall - 0.02), (w / 2 + o, wall - 0.02), (0, wall + rh)], d + 2 * o
+        )
         parts.append(prism)
     elif roof == "hipped":
         unit = g.frustum(np.sqrt(0.5), 0, 1.0, 4, phase=np.pi / 4)  # unit square base
@@ -51,20 +52,31 @@ def _house(rng):
 
 
 def _house_text(p, rng):
-    roof = {"gabled": pick(rng, ["a pitched roof", "a gabled roof", "a triangular roof"]),
-            "hipped": pick(rng, ["a hipped roof", "a pyramid-shaped roof"]),
-            "flat": pick(rng, ["a flat roof", "a flat top"])}[p["roof"]]
-    storey = pick(rng, ["one-story", "single-storey", "small"]) if p["floors"] == 1 else pick(
-        rng, ["two-story", "two-storey", "tall"])
+    roof = {
+        "gabled": pick(rng, ["a pitched roof", "a gabled roof", "a triangular roof"]),
+        "hipped": pick(rng, ["a hipped roof", "a pyramid-shaped roof"]),
+        "flat": pick(rng, ["a flat roof", "a flat top"]),
+    }[p["roof"]]
+    storey = (
+        pick(rng, ["one-story", "single-storey", "small"])
+        if p["floors"] == 1
+        else pick(rng, ["two-story", "two-storey", "tall"])
+    )
     extra = [roof, count(p["windows"], "window")]
     if p["chimney"]:
         extra.append("a chimney")
     noun = pick(rng, ["house", "house", "cottage", "home"])
-    return finish(rng, pick(rng, [
-        f"{article(join([storey, noun]))} with {', '.join(extra[:-1])} and {extra[-1]}",
-        f"{article(join([storey, noun]))}: {', '.join(extra)}, a front door",
-        f"{article(join([storey, 'low poly', noun]))} with a door, {' and '.join(extra)}",
-    ]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([storey, noun]))} with {', '.join(extra[:-1])} and {extra[-1]}",
+                f"{article(join([storey, noun]))}: {', '.join(extra)}, a front door",
+                f"{article(join([storey, 'low poly', noun]))} with a door, {' and '.join(extra)}",
+            ],
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------------------- tower
@@ -84,13 +96,19 @@ def _tower(rng):
         merlons = int(rng.integers(3, 5)) * 2 if not square else 8
         a = np.arange(merlons) * 2 * np.pi / merlons
         if square:
-            pts = [(sx * rr * 0.6, sz * rr * 0.6) for sx in (-1, 0, 1) for sz in (-1, 0, 1)
-                   if sx or sz]
+            pts = [
+                (sx * rr * 0.6, sz * rr * 0.6) for sx in (-1, 0, 1) for sz in (-1, 0, 1) if sx or sz
+            ]
         else:
             pts = [(rr * 0.82 * np.cos(x), rr * 0.82 * np.sin(x)) for x in a]
         parts += [g.box_on((0.14, 0.16, 0.14), x, h + 0.05, z) for x, z in pts]
-    return g.combine(parts), {"square": square, "radius": r, "height": h, "top": top,
-                              "merlons": merlons}
+    return g.combine(parts), {
+        "square": square,
+        "radius": r,
+        "height": h,
+        "top": top,
+        "merlons": merlons,
+    }
 
 
 def _tower_text(p, rng):
@@ -100,10 +118,24 @@ def _tower_text(p, rng):
     if p["top"] == "cone":
         top = pick(rng, ["a conical roof", "a pointed cone roof", "a spire roof"])
     else:
-        top = pick(rng, [f"battlements ({number(p['merlons'])} merlons)", "crenellated battlements",
-                         "a crenellated top"])
-    return finish(rng, pick(rng, [f"{article(join([tall, body, noun]))} with {top}",
-                                  f"{article(join([tall, noun]))}: {body} body topped by {top}"]))
+        top = pick(
+            rng,
+            [
+                f"battlements ({number(p['merlons'])} merlons)",
+                "crenellated battlements",
+                "a crenellated top",
+            ],
+        )
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([tall, body, noun]))} with {top}",
+                f"{article(join([tall, noun]))}: {body} body topped by {top}",
+            ],
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------ arch
@@ -125,20 +157,33 @@ def _arch(rng):
     top = max(y for _, y in curve)
     hh = max(h, top + 0.12 * h)
     # `curve` runs right to left over the opening; walk it left to right between the jambs
-    poly = [(-w / 2, 0), (-r, 0), (-r, spring)] + curve[::-1][1:-1] + [
-        (r, spring), (r, 0), (w / 2, 0), (w / 2, hh), (-w / 2, hh)]
-    return g.extrude(poly, d), {"style": style, "width": w, "height": hh, "opening": ow,
-                                "depth": d}
+    poly = (
+        [(-w / 2, 0), (-r, 0), (-r, spring)]
+        + curve[::-1][1:-1]
+        + [(r, spring), (r, 0), (w / 2, 0), (w / 2, hh), (-w / 2, hh)]
+    )
+    return g.extrude(poly, d), {"style": style, "width": w, "height": hh, "opening": ow, "depth": d}
 
 
 def _arch_text(p, rng):
-    style = pick(rng, ["round", "semicircular"]) if p["style"] == "round" else pick(
-        rng, ["pointed", "gothic"])
+    style = (
+        pick(rng, ["round", "semicircular"])
+        if p["style"] == "round"
+        else pick(rng, ["pointed", "gothic"])
+    )
     thick = "thick" if p["depth"] > 0.35 else ""
     noun = pick(rng, ["stone arch", "archway", "arch", "gateway arch"])
-    return finish(rng, pick(rng, [f"{article(join([thick, style, noun]))}",
-                                  f"{article(join([thick, noun]))} with a {style} opening",
-                                  f"{article(noun)}: a block with a {style} arched opening"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([thick, style, noun]))}",
+                f"{article(join([thick, noun]))} with a {style} opening",
+                f"{article(noun)}: a block with a {style} arched opening",
+            ],
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------- stairs
@@ -156,12 +201,21 @@ def _stairs(rng):
 def _stairs_text(p, rng):
     n = count(p["steps"], "step")
     wide = "wide" if p["width"] > 1.1 else ("narrow" if p["width"] < 0.8 else "")
-    steep = "steep" if p["rise"] / p["run"] > 0.75 else ("gentle" if p["rise"] / p["run"] < 0.6
-                                                          else "")
-    return finish(rng, pick(rng, [f"{article(join([wide, steep, 'staircase']))} with {n}",
-                                  f"{article(join([wide, 'flight of stairs']))}, {n}",
-                                  f"{article(join([steep, 'stairs block']))} of {n}",
-                                  f"{join([wide, 'solid steps'])}: {n} going up".strip()]))
+    steep = (
+        "steep" if p["rise"] / p["run"] > 0.75 else ("gentle" if p["rise"] / p["run"] < 0.6 else "")
+    )
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(join([wide, steep, 'staircase']))} with {n}",
+                f"{article(join([wide, 'flight of stairs']))}, {n}",
+                f"{article(join([steep, 'stairs block']))} of {n}",
+                f"{join([wide, 'solid steps'])}: {n} going up".strip(),
+            ],
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------- pine tree
@@ -185,9 +239,17 @@ def _pine_tree_text(p, rng):
     noun = pick(rng, ["pine tree", "fir tree", "christmas tree", "conifer"])
     tiers = count(p["tiers"], pick(rng, ["tier", "layer"]))
     trunk = "a short trunk" if p["trunk_height"] < 0.25 else "a visible trunk"
-    return finish(rng, pick(rng, [f"{article(noun)} with {tiers} of branches",
-                                  f"{article(join([hyphen(p['tiers'], 'tiered'), noun]))}",
-                                  f"{article(noun)} made of {tiers} of cones on {trunk}"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(noun)} with {tiers} of branches",
+                f"{article(join([hyphen(p['tiers'], 'tiered'), noun]))}",
+                f"{article(noun)} made of {tiers} of cones on {trunk}",
+            ],
+        ),
+    )
 
 
 # ------------------------------------------------------------------------------------------ tree
@@ -207,12 +269,23 @@ def _tree(rng):
 
 
 def _tree_text(p, rng):
-    crown = pick(rng, ["a round crown", "a single ball of leaves", "a spherical canopy"]) if p[
-        "blobs"] == 1 else pick(rng, ["a crown of three round leaf clusters", "a bushy crown"])
+    crown = (
+        pick(rng, ["a round crown", "a single ball of leaves", "a spherical canopy"])
+        if p["blobs"] == 1
+        else pick(rng, ["a crown of three round leaf clusters", "a bushy crown"])
+    )
     trunk = "a tall trunk" if p["trunk_height"] > 0.8 else "a short trunk"
-    return finish(rng, pick(rng, [f"a tree with {trunk} and {crown}",
-                                  f"{article(pick(rng, ['leafy tree', 'deciduous tree', 'tree']))}"
-                                  f": {crown} on {trunk}"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"a tree with {trunk} and {crown}",
+                f"{article(pick(rng, ['leafy tree', 'deciduous tree', 'tree']))}"
+                f": {crown} on {trunk}",
+            ],
+        ),
+    )
 
 
 # -------------------------------------------------------------------------------------- mushroom
@@ -233,12 +306,22 @@ def _mushroom(rng):
 
 
 def _mushroom_text(p, rng):
-    cap = {"dome": pick(rng, ["a domed cap", "a round cap"]),
-           "flat": pick(rng, ["a flat wide cap", "a flattened cap"]),
-           "conical": pick(rng, ["a pointed conical cap", "a cone-shaped cap"])}[p["cap"]]
+    cap = {
+        "dome": pick(rng, ["a domed cap", "a round cap"]),
+        "flat": pick(rng, ["a flat wide cap", "a flattened cap"]),
+        "conical": pick(rng, ["a pointed conical cap", "a cone-shaped cap"]),
+    }[p["cap"]]
     stem = "a tall stem" if p["stem_height"] > 0.45 else "a short stem"
-    return finish(rng, pick(rng, [f"a mushroom with {cap} and {stem}",
-                                  f"a {pick(rng, ['toadstool', 'mushroom'])}: {cap}, {stem}"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"a mushroom with {cap} and {stem}",
+                f"a {pick(rng, ['toadstool', 'mushroom'])}: {cap}, {stem}",
+            ],
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------- cactus
@@ -263,12 +346,27 @@ def _cactus(rng):
 def _cactus_text(p, rng):
     noun = pick(rng, ["cactus", "saguaro cactus", "desert cactus"])
     if p["arms"] == 0:
-        return finish(rng, pick(rng, [f"a single column {noun} with no arms",
-                                      f"{article(noun)} without arms, a plain rounded column"]))
+        return finish(
+            rng,
+            pick(
+                rng,
+                [
+                    f"a single column {noun} with no arms",
+                    f"{article(noun)} without arms, a plain rounded column",
+                ],
+            ),
+        )
     arms = count(p["arms"], "arm")
-    return finish(rng, pick(rng, [f"{article(noun)} with {arms} bending upward",
-                                  f"{article(join(['tall' if p['height'] > 1.5 else '', noun]))}"
-                                  f" with {arms}"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"{article(noun)} with {arms} bending upward",
+                f"{article(join(['tall' if p['height'] > 1.5 else '', noun]))} with {arms}",
+            ],
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------- snowman
@@ -295,10 +393,19 @@ def _snowman(rng):
 def _snowman_text(p, rng):
     balls = count(p["balls"], "snowball")
     hat = pick(rng, ["a top hat", "a hat"]) if p["hat"] else "no hat"
-    return finish(rng, pick(rng, [f"a snowman made of {balls} with a carrot nose and {hat}",
-                                  f"a snowman: {balls} stacked, {hat}, carrot nose",
-                                  f"{article('simple snowman')} of {balls}, wearing {hat}"
-                                  if p["hat"] else f"a snowman of {balls} with a carrot nose"]))
+    return finish(
+        rng,
+        pick(
+            rng,
+            [
+                f"a snowman made of {balls} with a carrot nose and {hat}",
+                f"a snowman: {balls} stacked, {hat}, carrot nose",
+                f"{article('simple snowman')} of {balls}, wearing {hat}"
+                if p["hat"]
+                else f"a snowman of {balls} with a carrot nose",
+            ],
+        ),
+    )
 
 
 FAMILIES = (

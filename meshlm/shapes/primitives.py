@@ -42,8 +42,15 @@ def _box_text(p, rng):
     if k == "cube":
         s = pick(rng, ["a cube", "a cube-shaped block", "a simple cube", "a square block"])
     elif k == "tall":
-        s = pick(rng, ["a tall rectangular box", "a tall box standing upright",
-                       "a tall block, like a pillar", "an upright rectangular block"])
+        s = pick(
+            rng,
+            [
+                "a tall rectangular box",
+                "a tall box standing upright",
+                "a tall block, like a pillar",
+                "an upright rectangular block",
+            ],
+        )
     elif k == "flat":
         s = pick(rng, ["a flat rectangular slab", "a thin flat box", "a flat plate-like block"])
     elif k == "long":
@@ -113,8 +120,12 @@ def _torus(rng):
     n, m = seg(rng, 10, 16), seg(rng, 6, 8)
     t = np.linspace(0, 2 * np.pi, m, endpoint=False)
     prof = np.stack([big + small * np.cos(t), small * np.sin(t)], 1)
-    return g.lathe(prof, n, loop=True), {"major_radius": big, "minor_radius": small,
-                                         "segments": n, "sides": m}
+    return g.lathe(prof, n, loop=True), {
+        "major_radius": big,
+        "minor_radius": small,
+        "segments": n,
+        "sides": m,
+    }
 
 
 def _torus_text(p, rng):
@@ -138,9 +149,14 @@ def _pyramid(rng):
 def _pyramid_text(p, rng):
     base = {3: "triangular", 4: "square", 5: "pentagonal", 6: "hexagonal"}[p["sides"]]
     prop = _proportion(p["height"], 2 * p["radius"], rng)
-    s = pick(rng, [f"{article(join([prop, base, 'pyramid']))}",
-                   f"{article(join([prop, 'pyramid']))} with a {base} base",
-                   f"a pyramid with {p['sides']} sides" if p["sides"] != 4 else "a square pyramid"])
+    s = pick(
+        rng,
+        [
+            f"{article(join([prop, base, 'pyramid']))}",
+            f"{article(join([prop, 'pyramid']))} with a {base} base",
+            f"a pyramid with {p['sides']} sides" if p["sides"] != 4 else "a square pyramid",
+        ],
+    )
     return finish(rng, s)
 
 
@@ -164,8 +180,11 @@ def _capsule_text(p, rng):
     long = p["length"] > 4 * p["radius"]
     noun = pick(rng, ["capsule", "pill shape", "rounded rod", "capsule shape"])
     adj = pick(rng, ["long", "elongated"]) if long else pick(rng, ["short", "stubby", ""])
-    where = pick(rng, ["lying on its side", "lying down"]) if p["lying"] else pick(
-        rng, ["standing upright", "", "upright"])
+    where = (
+        pick(rng, ["lying on its side", "lying down"])
+        if p["lying"]
+        else pick(rng, ["standing upright", "", "upright"])
+    )
     return finish(rng, join([article(join([adj, noun])), where]))
 
 

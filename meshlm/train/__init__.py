@@ -17,8 +17,7 @@ from meshlm.train.config import ConfigError, TrainConfig
 
 
 def __getattr__(name: str):  # lazy: keep `import meshlm.train` free of torch
-    if name in ("train", "build_trainer", "TrainResult", "QLoRAUnavailableError",
-                "TrainDataError"):
+    if name in ("train", "build_trainer", "TrainResult", "QLoRAUnavailableError", "TrainDataError"):
         from meshlm.train import sft
 
         return getattr(sft, name)
@@ -37,6 +36,18 @@ def __getattr__(name: str):  # lazy: keep `import meshlm.train` free of torch
     raise AttributeError(name)
 
 
-__all__ = ["AdapterError", "ConfigError", "QLoRAUnavailableError", "TrainConfig", "TrainDataError",
-           "TrainResult", "build_model", "build_trainer", "count_parameters", "merge_adapter",
-           "train", "train_tokenizer", "train_tokenizer_from_dataset"]
+__all__ = [
+    "AdapterError",
+    "ConfigError",
+    "QLoRAUnavailableError",
+    "TrainConfig",
+    "TrainDataError",
+    "TrainResult",
+    "build_model",
+    "build_trainer",
+    "count_parameters",
+    "merge_adapter",
+    "train",
+    "train_tokenizer",
+    "train_tokenizer_from_dataset",
+]

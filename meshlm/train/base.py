@@ -171,7 +171,8 @@ def _dequantized_copy(transformers, model):
     config.pop("quantization_config", None)
     config.pop("_name_or_path", None)
     plain = transformers.AutoModelForCausalLM.from_config(
-        transformers.AutoConfig.for_model(**config))
+        transformers.AutoConfig.for_model(**config)
+    )
     missing, unexpected = plain.load_state_dict(model.state_dict(), strict=False)
     if unexpected or [k for k in missing if "lm_head" not in k]:  # lm_head is tied
         raise BaseError(f"converted weights do not fit: missing {missing}, extra {unexpected}")

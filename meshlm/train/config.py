@@ -40,22 +40,33 @@ class TrainConfig:
 
     # --- what to train -------------------------------------------------------------------
     model: str = _f(
-        SCRATCH, "Base model: a hub id (e.g. meta-llama/Llama-3.1-8B-Instruct), a local folder, "
+        SCRATCH,
+        "Base model: a hub id (e.g. meta-llama/Llama-3.1-8B-Instruct), a local folder, "
         "'base:NAME' for a pretrained base meshlm builds offline (base:smollm2, see `meshlm "
         "base`), "
-        "or 'scratch' to build a small Llama from the scratch-model fields below.")
+        "or 'scratch' to build a small Llama from the scratch-model fields below.",
+    )
     tokenizer: str | None = _f(
-        None, "Tokenizer folder or hub id. None: the base model's tokenizer, or, with "
-        "model=scratch, a meshlm tokenizer trained on the train split.")
+        None,
+        "Tokenizer folder or hub id. None: the base model's tokenizer, or, with "
+        "model=scratch, a meshlm tokenizer trained on the train split.",
+    )
     tokenizer_data: str | None = _f(
-        None, "Dataset folder whose train split trains that meshlm tokenizer (model=scratch, "
+        None,
+        "Dataset folder whose train split trains that meshlm tokenizer (model=scratch, "
         "tokenizer None). None: data_dir. Lets a run on one dataset share the vocabulary of "
-        "another (the bundled model's phases all use the tokenizer of data/bundled).")
+        "another (the bundled model's phases all use the tokenizer of data/bundled).",
+    )
     tokenizer_vocab_size: int = _f(
-        4096, "Vocabulary size of a meshlm tokenizer trained from the data (includes the 1024 "
-        "integer tokens and the special tokens).")
-    method: str = _f("full", "full (all weights), lora (PEFT adapter) or qlora (4-bit base + "
-                     "LoRA; CUDA and bitsandbytes only).")
+        4096,
+        "Vocabulary size of a meshlm tokenizer trained from the data (includes the 1024 "
+        "integer tokens and the special tokens).",
+    )
+    method: str = _f(
+        "full",
+        "full (all weights), lora (PEFT adapter) or qlora (4-bit base + "
+        "LoRA; CUDA and bitsandbytes only).",
+    )
     hidden_size: int = _f(256, "Scratch model: width of the residual stream.")
     num_layers: int = _f(6, "Scratch model: number of decoder layers.")
     num_heads: int = _f(8, "Scratch model: attention heads.")
@@ -71,50 +82,79 @@ class TrainConfig:
     lora_dropout: float = _f(0.05, "Dropout on the LoRA input.")
     lora_target_modules: list[str] = _f(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        "Module names LoRA adapts ('all-linear' as the only item adapts every linear layer).")
+        "Module names LoRA adapts ('all-linear' as the only item adapts every linear layer).",
+    )
 
     # --- data ------------------------------------------------------------------------------
-    data_dir: str = _f("data/shapes", "Dataset folder written by `meshlm build-data`: train.jsonl, "
-                       "validation.jsonl, manifest.json (rows with a 'messages' list).")
-    max_length: int = _f(4096, "Longest training sequence in tokens (longer ones are truncated; "
-                         "with packing, the length of a packed row).")
-    packing: bool = _f(False, "Pack several conversations into each row (best-fit decreasing, "
-                       "padding-free, attention kept within each conversation).")
-    assistant_only_loss: bool = _f(True, "Train on assistant turns only (user and system tokens "
-                                   "get label -100).")
-    loss_averaging: str = _f("token", "How the loss averages: 'token' (every supervised token of "
-                             "a step weighs the same: long mesh replies dominate) or 'sample' "
-                             "(every micro-batch's mean weighs the same; with "
-                             "per_device_batch_size 1, every conversation: a 15-token caption "
-                             "answer counts as much as a 1,000-token mesh) or 'mesh' (prose "
-                             "per conversation plus every mesh line of any turn, the user's too, "
-                             "per token: see meshlm/train/mesh_loss.py; unpacked rows only, and "
-                             "it builds the full logits, fine for small vocabularies).")
-    mesh_loss_tokens: int = _f(512, "With loss_averaging 'mesh': a conversation's mesh tokens "
-                               "add their summed loss divided by this number.")
-    mesh_head_tokens: int = _f(0, "With loss_averaging 'mesh': the first N mesh tokens the "
-                               "assistant writes in a conversation (the opening vertex lines, "
-                               "where the reply commits to a shape) also add their mean loss, "
-                               "weighing as much as the prose. 0 = off.")
+    data_dir: str = _f(
+        "data/shapes",
+        "Dataset folder written by `meshlm build-data`: train.jsonl, "
+        "validation.jsonl, manifest.json (rows with a 'messages' list).",
+    )
+    max_length: int = _f(
+        4096,
+        "Longest training sequence in tokens (longer ones are truncated; "
+        "with packing, the length of a packed row).",
+    )
+    packing: bool = _f(
+        False,
+        "Pack several conversations into each row (best-fit decreasing, "
+        "padding-free, attention kept within each conversation).",
+    )
+    assistant_only_loss: bool = _f(
+        True, "Train on assistant turns only (user and system tokens get label -100)."
+    )
+    loss_averaging: str = _f(
+        "token",
+        "How the loss averages: 'token' (every supervised token of "
+        "a step weighs the same: long mesh replies dominate) or 'sample' "
+        "(every micro-batch's mean weighs the same; with "
+        "per_device_batch_size 1, every conversation: a 15-token caption "
+        "answer counts as much as a 1,000-token mesh) or 'mesh' (prose "
+        "per conversation plus every mesh line of any turn, the user's too, "
+        "per token: see meshlm/train/mesh_loss.py; unpacked rows only, and "
+        "it builds the full logits, fine for small vocabularies).",
+    )
+    mesh_loss_tokens: int = _f(
+        512,
+        "With loss_averaging 'mesh': a conversation's mesh tokens "
+        "add their summed loss divided by this number.",
+    )
+    mesh_head_tokens: int = _f(
+        0,
+        "With loss_averaging 'mesh': the first N mesh tokens the "
+        "assistant writes in a conversation (the opening vertex lines, "
+        "where the reply commits to a shape) also add their mean loss, "
+        "weighing as much as the prose. 0 = off.",
+    )
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
     max_eval_samples: int | None = _f(256, "Use only the first N validation rows for evaluation.")
 
     # --- optimisation ----------------------------------------------------------------------
     learning_rate: float = _f(1e-5, "Peak learning rate of AdamW.")
-    lr_scheduler: str = _f("cosine", "Learning-rate schedule after warm-up (cosine, linear, "
-                           "constant_with_warmup, ...).")
+    lr_scheduler: str = _f(
+        "cosine",
+        "Learning-rate schedule after warm-up (cosine, linear, constant_with_warmup, ...).",
+    )
     warmup_steps: int = _f(30, "Linear warm-up steps.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
     num_epochs: float = _f(1.0, "Passes over the training split (ignored when max_steps > 0).")
     max_steps: int = _f(-1, "Stop after this many optimizer steps (-1: run num_epochs).")
-    global_batch_size: int = _f(8, "Sequences per optimizer step, over all processes "
-                                "(= per_device_batch_size x gradient accumulation x processes).")
+    global_batch_size: int = _f(
+        8,
+        "Sequences per optimizer step, over all processes "
+        "(= per_device_batch_size x gradient accumulation x processes).",
+    )
     per_device_batch_size: int = _f(1, "Sequences per forward pass on one process.")
-    num_processes: int | None = _f(None, "Data-parallel processes. None: WORLD_SIZE from the "
-                                   "launcher (torchrun / accelerate launch), else 1.")
-    precision: str = _f("fp32", "fp32, bf16 or fp16 (bf16 is ~14x slower than fp32 on CPUs "
-                        "without native bf16).")
+    num_processes: int | None = _f(
+        None,
+        "Data-parallel processes. None: WORLD_SIZE from the "
+        "launcher (torchrun / accelerate launch), else 1.",
+    )
+    precision: str = _f(
+        "fp32", "fp32, bf16 or fp16 (bf16 is ~14x slower than fp32 on CPUs without native bf16)."
+    )
     gradient_checkpointing: bool = _f(False, "Recompute activations in backward to save memory.")
     seed: int = _f(0, "Seed of initialisation, data order and dropout.")
 
@@ -126,9 +166,12 @@ class TrainConfig:
     save_total_limit: int | None = _f(2, "Keep at most N checkpoints (None: keep all).")
     resume: bool = _f(True, "Resume from the last checkpoint in output_dir when there is one.")
     dataloader_num_workers: int = _f(0, "Worker processes per data loader.")
-    greedy: bool = _f(False, "Write do_sample false into the saved model's "
-                      "generation_config.json: meshlm then decodes it greedily unless a "
-                      "temperature is given (the bundled model is measured greedy).")
+    greedy: bool = _f(
+        False,
+        "Write do_sample false into the saved model's "
+        "generation_config.json: meshlm then decodes it greedily unless a "
+        "temperature is given (the bundled model is measured greedy).",
+    )
     recipe: str | None = _f(None, "Path of the YAML recipe this config came from (set by loader).")
 
     # ------------------------------------------------------------------------------------
@@ -148,8 +191,9 @@ class TrainConfig:
         return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
 
     @classmethod
-    def load(cls, recipe: str | os.PathLike | None = None,
-             overrides: list[str] | None = None) -> TrainConfig:
+    def load(
+        cls, recipe: str | os.PathLike | None = None, overrides: list[str] | None = None
+    ) -> TrainConfig:
         """Read a YAML recipe (may be None) and apply ``--key value`` / ``--key=value`` /
         ``--flag`` / ``--no-flag`` overrides (dashes and underscores both accepted).
 
@@ -186,7 +230,8 @@ class TrainConfig:
             raise ConfigError(
                 f"global_batch_size {self.global_batch_size} is not a multiple of "
                 f"per_device_batch_size {self.per_device_batch_size} x {self.world_size()} "
-                f"process(es) = {per_step}")
+                f"process(es) = {per_step}"
+            )
         return self.global_batch_size // per_step
 
     def validate(self) -> None:
@@ -194,30 +239,45 @@ class TrainConfig:
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, "
-                              f"got {self.precision!r}")
+            raise ConfigError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if self.method != "full" and self.model == SCRATCH:
             raise ConfigError("LoRA/QLoRA adapt an existing model: set model to a folder or hub id")
-        for name in ("max_length", "global_batch_size", "per_device_batch_size", "logging_steps",
-                     "save_steps", "tokenizer_vocab_size", "lora_r", "mesh_loss_tokens"):
+        for name in (
+            "max_length",
+            "global_batch_size",
+            "per_device_batch_size",
+            "logging_steps",
+            "save_steps",
+            "tokenizer_vocab_size",
+            "lora_r",
+            "mesh_loss_tokens",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.loss_averaging not in ("token", "sample", "mesh"):
-            raise ConfigError(f"loss_averaging must be 'token', 'sample' or 'mesh', "
-                              f"got {self.loss_averaging!r}")
+            raise ConfigError(
+                f"loss_averaging must be 'token', 'sample' or 'mesh', got {self.loss_averaging!r}"
+            )
         if self.mesh_head_tokens < 0:
             raise ConfigError(f"mesh_head_tokens must be >= 0, got {self.mesh_head_tokens}")
         if self.mesh_head_tokens and self.loss_averaging != "mesh":
             raise ConfigError("mesh_head_tokens needs loss_averaging 'mesh'")
         if self.greedy and self.method != "full":
-            raise ConfigError("greedy writes the saved model's generation_config.json: full "
-                              "fine-tuning only (set it on the merged model of an adapter)")
+            raise ConfigError(
+                "greedy writes the saved model's generation_config.json: full "
+                "fine-tuning only (set it on the merged model of an adapter)"
+            )
         if self.tokenizer_data and (self.tokenizer or self.model != SCRATCH):
-            raise ConfigError("tokenizer_data trains the tokenizer of a scratch model: it needs "
-                              "model scratch and no tokenizer")
+            raise ConfigError(
+                "tokenizer_data trains the tokenizer of a scratch model: it needs "
+                "model scratch and no tokenizer"
+            )
         if self.loss_averaging == "mesh" and self.packing:
-            raise ConfigError("loss_averaging 'mesh' weighs each conversation on its own: set "
-                              "packing false")
+            raise ConfigError(
+                "loss_averaging 'mesh' weighs each conversation on its own: set packing false"
+            )
         if self.world_size() < 1:
             raise ConfigError("num_processes must be >= 1")
         if self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads:
@@ -244,8 +304,10 @@ class TrainConfig:
             from meshlm.train.model import scratch_param_count
 
             vocab = self.tokenizer_vocab_size
-            out["scratch_model"] = {"vocab_size_assumed": vocab,
-                                    "parameters": scratch_param_count(self, vocab)}
+            out["scratch_model"] = {
+                "vocab_size_assumed": vocab,
+                "parameters": scratch_param_count(self, vocab),
+            }
         return out
 
 

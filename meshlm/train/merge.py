@@ -42,10 +42,9 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "fl
         # a meshlm base (base:smollm2): PEFT's recorded path is the trainer's cache, not ours
         from meshlm.train.base import ensure_base
 
-        base = str(ensure_base(meta.base_model[len(BASE_PREFIX):]))
+        base = str(ensure_base(meta.base_model[len(BASE_PREFIX) :]))
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            base, dtype=getattr(torch, dtype))
+        model = transformers.AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype))
         model = peft.PeftModel.from_pretrained(model, str(adapter_dir))
     except (OSError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -56,14 +56,16 @@ class MeshTokenMask:
         self.pieces = []
         for i in range(len(tokenizer)):
             both = tokenizer.decode([anchor, i])
-            self.pieces.append(both[len(head):] if both.startswith(head) else
-                               tokenizer.decode([i]))
+            self.pieces.append(
+                both[len(head) :] if both.startswith(head) else tokenizer.decode([i])
+            )
         ids = tokenizer(PROBE, add_special_tokens=False)["input_ids"]
         got = "".join(p for p, m in zip(self._pieces(ids), self(ids), strict=True) if m)
         if not got.rstrip("\n").endswith(PROBE[2:].rstrip("\n")):
             raise MeshMaskError(
                 f"loss_averaging 'mesh': cannot find the mesh lines of {PROBE!r} in this "
-                f"tokenizer's pieces (found {got!r}); use loss_averaging 'sample' or 'token'")
+                f"tokenizer's pieces (found {got!r}); use loss_averaging 'sample' or 'token'"
+            )
 
     def _pieces(self, ids: list[int]) -> list[str]:
         return [self.pieces[i] if 0 <= i < len(self.pieces) else "" for i in ids]
@@ -86,16 +88,20 @@ class MeshTokenMask:
         return mask
 
 
-def mesh_weighted_loss(logits, input_ids, labels, mesh_mask, attention_mask, mesh_tokens: int,
-                       head_tokens: int = 0):
+def mesh_weighted_loss(
+    logits, input_ids, labels, mesh_mask, attention_mask, mesh_tokens: int, head_tokens: int = 0
+):
     """The loss of the module docstring for one micro-batch; returns (loss, n_correct, n_scored)."""
     import torch
     import torch.nn.functional as F
 
     target = input_ids[:, 1:]
     ce = F.cross_entropy(logits[:, :-1].float().transpose(1, 2), target, reduction="none")
-    valid = attention_mask[:, 1:].bool() if attention_mask is not None else torch.ones_like(
-        target, dtype=torch.bool)
+    valid = (
+        attention_mask[:, 1:].bool()
+        if attention_mask is not None
+        else torch.ones_like(target, dtype=torch.bool)
+    )
     mesh = mesh_mask[:, 1:] & valid
     prose = (labels[:, 1:] != -100) & ~mesh & valid
     prose_n = prose.sum(1)
@@ -128,8 +134,9 @@ def mesh_loss_trainer_class(base: type) -> type:
             import torch
 
             ids = inputs["input_ids"]
-            mask = torch.tensor([self.mesh_mask(row) for row in ids.tolist()],
-                                dtype=torch.bool, device=ids.device)
+            mask = torch.tensor(
+                [self.mesh_mask(row) for row in ids.tolist()], dtype=torch.bool, device=ids.device
+            )
             fwd: dict[str, Any] = {k: v for k, v in inputs.items() if k != "labels"}
             fwd["use_cache"] = False
             aux = getattr(self, "aux_loss_enabled", False)
@@ -137,8 +144,14 @@ def mesh_loss_trainer_class(base: type) -> type:
                 fwd["output_router_logits"] = True
             outputs = model(**fwd)
             loss, correct, scored = mesh_weighted_loss(
-                outputs.logits, ids, inputs["labels"], mask, inputs.get("attention_mask"),
-                self.mesh_loss_tokens, self.mesh_head_tokens)
+                outputs.logits,
+                ids,
+                inputs["labels"],
+                mask,
+                inputs.get("attention_mask"),
+                self.mesh_loss_tokens,
+                self.mesh_head_tokens,
+            )
             if aux:
                 loss = loss + self.router_aux_loss_coef * outputs.aux_loss
             mode = "train" if model.training else "eval"
@@ -146,10 +159,14 @@ def mesh_loss_trainer_class(base: type) -> type:
             c = self.accelerator.gather_for_metrics(correct).sum()
             self._metrics[mode]["mean_token_accuracy"].append((c / n).item() if n > 0 else 0.0)
             if mode == "train":
-                seen = ids.numel() if inputs.get("attention_mask") is None else int(
-                    inputs["attention_mask"].sum())
-                self._total_train_tokens += int(self.accelerator.gather_for_metrics(
-                    torch.tensor(seen, device=ids.device)).sum())
+                seen = (
+                    ids.numel()
+                    if inputs.get("attention_mask") is None
+                    else int(inputs["attention_mask"].sum())
+                )
+                self._total_train_tokens += int(
+                    self.accelerator.gather_for_metrics(torch.tensor(seen, device=ids.device)).sum()
+                )
             self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
             return (loss, outputs) if return_outputs else loss
 

@@ -14,8 +14,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from meshlm.train.config import TrainConfig
 
 
-def llama_config(cfg: TrainConfig, vocab_size: int, *, bos_token_id: int | None = None,
-                 eos_token_id: int | list[int] | None = None, pad_token_id: int | None = None):
+def llama_config(
+    cfg: TrainConfig,
+    vocab_size: int,
+    *,
+    bos_token_id: int | None = None,
+    eos_token_id: int | list[int] | None = None,
+    pad_token_id: int | None = None,
+):
     """The ``transformers.LlamaConfig`` of a scratch model described by ``cfg``'s model_* fields."""
     transformers = require("transformers", "train", "building a model")
     return transformers.LlamaConfig(
@@ -45,9 +51,13 @@ def build_model(cfg: TrainConfig, tokenizer):
     transformers = require("transformers", "train", "building a model")
     torch = require("torch", "train", "building a model")
     eos = [tokenizer.convert_tokens_to_ids(t) for t in _stop_tokens(tokenizer)]
-    config = llama_config(cfg, len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                          eos_token_id=eos[0] if len(eos) == 1 else eos,
-                          pad_token_id=tokenizer.pad_token_id)
+    config = llama_config(
+        cfg,
+        len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=eos[0] if len(eos) == 1 else eos,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(cfg.seed)
     model = transformers.LlamaForCausalLM(config).to(torch.float32)
     model.generation_config.eos_token_id = config.eos_token_id

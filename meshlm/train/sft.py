@@ -69,12 +69,14 @@ def check_method_available(cfg: TrainConfig) -> None:
         raise QLoRAUnavailableError(
             "QLoRA loads the base model in 4-bit with bitsandbytes, which needs a CUDA GPU; "
             "none is available here. Use --method lora (full-precision base) or run on a CUDA "
-            "machine.")
+            "machine."
+        )
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
         raise QLoRAUnavailableError(
-            "QLoRA needs the bitsandbytes package: pip install bitsandbytes") from None
+            "QLoRA needs the bitsandbytes package: pip install bitsandbytes"
+        ) from None
 
 
 def split_paths(data_dir: str | Path) -> dict[str, Path]:
@@ -83,8 +85,10 @@ def split_paths(data_dir: str | Path) -> dict[str, Path]:
     paths = {"train": data_dir / "train.jsonl", "validation": data_dir / "validation.jsonl"}
     for split, path in paths.items():
         if not path.is_file():
-            raise TrainDataError(f"{data_dir}: no {split} split ({path.name}); build the data with "
-                                 f"`meshlm build-data` first")
+            raise TrainDataError(
+                f"{data_dir}: no {split} split ({path.name}); build the data with "
+                f"`meshlm build-data` first"
+            )
     return paths
 
 
@@ -149,8 +153,9 @@ def sft_config(cfg: TrainConfig):
         packing=cfg.packing,
         assistant_only_loss=cfg.assistant_only_loss,
         include_num_input_tokens_seen="non_padding",
-        model_init_kwargs=None if cfg.model == SCRATCH else {
-            "dtype": _dtype_name(cfg), "attn_implementation": cfg.attn_implementation},
+        model_init_kwargs=None
+        if cfg.model == SCRATCH
+        else {"dtype": _dtype_name(cfg), "attn_implementation": cfg.attn_implementation},
         disable_tqdm=True,
     )
 
@@ -194,7 +199,8 @@ def load_tokenizer(cfg: TrainConfig, args):
             where = "no such local folder, and " if not Path(source).exists() else ""
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise MeshlmError(
-                f"{source}: {where}cannot load a tokenizer from it ({first})") from None
+                f"{source}: {where}cannot load a tokenizer from it ({first})"
+            ) from None
         if not tok.chat_template:  # a base (non-chat) model: give it meshlm's Llama-3 layout
             tok.chat_template = mtok.CHAT_TEMPLATE
         return tok
@@ -204,9 +210,11 @@ def load_tokenizer(cfg: TrainConfig, args):
             corpus = Path(cfg.tokenizer_data or cfg.data_dir) / "train.jsonl"
             if not corpus.is_file():
                 raise TrainDataError(f"{corpus}: no such file (the tokenizer's training text)")
-            tok = mtok.train_tokenizer_from_dataset(cfg.tokenizer_data or cfg.data_dir,
-                                                    cfg.tokenizer_vocab_size,
-                                                    model_max_length=cfg.max_length)
+            tok = mtok.train_tokenizer_from_dataset(
+                cfg.tokenizer_data or cfg.data_dir,
+                cfg.tokenizer_vocab_size,
+                model_max_length=cfg.max_length,
+            )
             tok.save_pretrained(tok_dir)
     return transformers.AutoTokenizer.from_pretrained(tok_dir)
 
@@ -231,8 +239,14 @@ def peft_config(cfg: TrainConfig):
     targets: Any = cfg.lora_target_modules
     if targets == ["all-linear"]:
         targets = "all-linear"
-    return peft.LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                           target_modules=targets, task_type="CAUSAL_LM", bias="none")
+    return peft.LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+        bias="none",
+    )
 
 
 def build_trainer(cfg: TrainConfig):
@@ -242,7 +256,7 @@ def build_trainer(cfg: TrainConfig):
     if cfg.model.startswith(BASE_PREFIX):  # a pretrained base built offline (meshlm base)
         from meshlm.train.base import ensure_base
 
-        cfg = dataclasses.replace(cfg, model=str(ensure_base(cfg.model[len(BASE_PREFIX):])))
+        cfg = dataclasses.replace(cfg, model=str(ensure_base(cfg.model[len(BASE_PREFIX) :])))
     trl = require("trl", "train", "training")
     args = sft_config(cfg)
     train_ds, val_ds = load_splits(cfg)
@@ -263,13 +277,20 @@ def build_trainer(cfg: TrainConfig):
             transformers = require("transformers", "train", "QLoRA")
             torch = require("torch", "train", "QLoRA")
             quantization = transformers.BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16)
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16,
+            )
     trainer = trainer_class(
-        model=model, args=args, train_dataset=train_ds,
+        model=model,
+        args=args,
+        train_dataset=train_ds,
         eval_dataset=val_ds if len(val_ds) else None,
-        processing_class=tokenizer, peft_config=peft_config(cfg),
-        quantization_config=quantization)
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg),
+        quantization_config=quantization,
+    )
     if mesh_mask is not None:
         trainer.mesh_mask, trainer.mesh_loss_tokens = mesh_mask, cfg.mesh_loss_tokens
         trainer.mesh_head_tokens = cfg.mesh_head_tokens
@@ -315,8 +336,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     out = trainer.train(resume_from_checkpoint=resume)
     metrics: dict[str, float] = {"train_loss": float(out.training_loss)}
     if trainer.eval_dataset is not None:
-        metrics.update({k: float(v) for k, v in trainer.evaluate().items()
-                        if isinstance(v, int | float)})
+        metrics.update(
+            {k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)}
+        )
     for key in ("train_runtime", "train_samples_per_second", "train_steps_per_second"):
         if key in out.metrics:
             metrics[key] = float(out.metrics[key])
@@ -335,12 +357,21 @@ def train(cfg: TrainConfig) -> TrainResult:
         modelfolder.write(cfg.output_dir, meta)
         plot_losses(trainer.state.log_history, Path(cfg.output_dir) / PLOT_FILE)
     trainer.accelerator.wait_for_everyone()
-    return TrainResult(Path(cfg.output_dir), int(trainer.state.global_step), metrics,
-                       None if resume is None else Path(resume).name)
+    return TrainResult(
+        Path(cfg.output_dir),
+        int(trainer.state.global_step),
+        metrics,
+        None if resume is None else Path(resume).name,
+    )
 
 
-def build_metadata(cfg: TrainConfig, trainer, metrics: dict[str, float],
-                   resumed_from: str | None, wall_seconds: float) -> modelfolder.ModelInfo:
+def build_metadata(
+    cfg: TrainConfig,
+    trainer,
+    metrics: dict[str, float],
+    resumed_from: str | None,
+    wall_seconds: float,
+) -> modelfolder.ModelInfo:
     """The content of ``meshlm.json``: what this folder holds and how it was made. The mesh
     format (name and bins) is the dataset manifest's ``format`` block, read in one place
     (:func:`meshlm.modelfolder.dataset_format`)."""
@@ -361,9 +392,11 @@ def build_metadata(cfg: TrainConfig, trainer, metrics: dict[str, float],
         base_model=cfg.model,
         method=cfg.method,
         shape_families=shape_families({"manifest": manifest}),
-        recipe={**dataclasses.asdict(cfg),
-                "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
-                "world_size": trainer.args.world_size},
+        recipe={
+            **dataclasses.asdict(cfg),
+            "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
+            "world_size": trainer.args.world_size,
+        },
         dataset=ref,
         metrics=metrics,
         versions=versions,

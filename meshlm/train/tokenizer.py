@@ -62,8 +62,9 @@ def text_for_bpe(text: str) -> str:
     return "\n".join(ln for ln in text.split("\n") if not _MESH_LINE.match(ln))
 
 
-def corpus_texts(data_dir: str | Path, split: str = "train",
-                 limit: int | None = None) -> Iterator[str]:
+def corpus_texts(
+    data_dir: str | Path, split: str = "train", limit: int | None = None
+) -> Iterator[str]:
     """Message contents of ``DATA_DIR/<split>.jsonl`` (rows with a ``messages`` list), mesh lines
     removed. Reads at most ``limit`` rows."""
     path = Path(data_dir) / f"{split}.jsonl"
@@ -77,8 +78,12 @@ def corpus_texts(data_dir: str | Path, split: str = "train",
                 yield text_for_bpe(str(message.get("content", "")))
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, model_max_length: int = 8192,
-                    min_frequency: int = 2):
+def train_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int = 4096,
+    model_max_length: int = 8192,
+    min_frequency: int = 2,
+):
     """Train a byte-level BPE on ``texts`` and return a ``transformers`` fast tokenizer.
 
     ``vocab_size`` is the target size of the whole vocabulary (specials + bytes + merges +
@@ -92,29 +97,52 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096, model_max_leng
     bpe_size = max(vocab_size - 2 * n_integer, len(SPECIAL_TOKENS) + 256)
 
     tok = tk.Tokenizer(tk.models.BPE())
-    tok.pre_tokenizer = tk.pre_tokenizers.Sequence([
-        tk.pre_tokenizers.Split(tk.Regex(PRETOKENIZE_PATTERN), behavior="isolated"),
-        tk.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tok.pre_tokenizer = tk.pre_tokenizers.Sequence(
+        [
+            tk.pre_tokenizers.Split(tk.Regex(PRETOKENIZE_PATTERN), behavior="isolated"),
+            tk.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = tk.decoders.ByteLevel()
     tok.post_processor = tk.processors.ByteLevel(trim_offsets=False)
     trainer = tk.trainers.BpeTrainer(
-        vocab_size=bpe_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+        vocab_size=bpe_size,
+        min_frequency=min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer)
     # Whole-number tokens, bare and space-led: matched before pre-tokenization, leftmost-longest
     # (" 1023" beats " 102" and "1023"). llama.cpp splits them out the same way (USER_DEFINED).
-    tok.add_tokens([tk.AddedToken(f"{sep}{i}", normalized=False, single_word=False)
-                    for sep in ("", " ") for i in range(n_integer)])
+    tok.add_tokens(
+        [
+            tk.AddedToken(f"{sep}{i}", normalized=False, single_word=False)
+            for sep in ("", " ")
+            for i in range(n_integer)
+        ]
+    )
     return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=BOS, eos_token=EOT, pad_token=PAD,
+        tokenizer_object=tok,
+        bos_token=BOS,
+        eos_token=EOT,
+        pad_token=PAD,
         additional_special_tokens=[EOS, START_HEADER, END_HEADER],
-        chat_template=CHAT_TEMPLATE, model_max_length=model_max_length,
-        clean_up_tokenization_spaces=False)
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=model_max_length,
+        clean_up_tokenization_spaces=False,
+    )
 
 
-def train_tokenizer_from_dataset(data_dir: str | Path, vocab_size: int = 4096,
-                                 model_max_length: int = 8192, limit: int | None = 20000):
+def train_tokenizer_from_dataset(
+    data_dir: str | Path,
+    vocab_size: int = 4096,
+    model_max_length: int = 8192,
+    limit: int | None = 20000,
+):
     """:func:`train_tokenizer` on the first ``limit`` rows of ``DATA_DIR/train.jsonl``."""
-    return train_tokenizer(corpus_texts(data_dir, "train", limit), vocab_size=vocab_size,
-                           model_max_length=model_max_length)
+    return train_tokenizer(
+        corpus_texts(data_dir, "train", limit),
+        vocab_size=vocab_size,
+        model_max_length=model_max_length,
+    )
