@@ -38,7 +38,7 @@ MAX_PROMPT_CHARS = 2000  # characters of one typed prompt
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024  # bytes of one uploaded mesh file
 MAX_UPLOAD_FACES = 1000  # triangles of an uploaded mesh (its text must fit the model's context)
 MAX_HISTORY_CHARS = 24_000  # older turns are dropped from what the model sees beyond this
-MAX_NEW_TOKENS = 4096  # upper end of the "max new tokens" setting
+MAX_NEW_TOKENS = 8192  # upper end of the "max new tokens" setting
 MAX_GENERATION_SECONDS = 180.0  # a reply is stopped (and kept as far as it got) after this
 MAX_CONCURRENT = 1  # generations running at once (Gradio queue concurrency)
 MAX_QUEUE = 32  # requests waiting in the queue; more are refused by Gradio
@@ -269,7 +269,12 @@ class Demo:
 
                 mesh, summary = self.load_upload(files[0])
                 shown = f"Attached {summary}" + (f"\n\n{text}" if text else "")
-                user_turn = {"role": "user", "content": mesh_question(mesh, text or None)}
+                user_turn = {  # the mesh written in the model's own format
+                    "role": "user",
+                    "content": mesh_question(
+                        mesh, text or None, fmt=self.get_engine().mesh_format.name
+                    ),
+                }
                 viewer = self.write(mesh, "upload")
                 want_mesh = False
             else:
@@ -318,7 +323,7 @@ class Demo:
                 if new_faces > 0 and (
                     new_faces >= VIEWER_EVERY_FACES or now - t_view >= VIEWER_EVERY_SECONDS
                 ):
-                    mesh = last.mesh(engine.bins)
+                    mesh = last.mesh(engine.bins, engine.mesh_format.name)
                     if mesh is not None and len(mesh.faces):
                         glbs.append(self.write(mesh, "partial"))
                         viewer, shown_faces, t_view = glbs[-1], last.faces, now
@@ -350,7 +355,7 @@ class Demo:
         warning = None
         notes = []
         if timed_out:
-            mesh = last.mesh(engine.bins)
+            mesh = last.mesh(engine.bins, engine.mesh_format.name)
             warning = (
                 f"stopped after {MAX_GENERATION_SECONDS:.0f} s (the generation time "
                 "limit); the faces written so far are kept"
@@ -361,7 +366,8 @@ class Demo:
             r = last.result
             mesh = r.mesh
             if mesh is None and not want_mesh:
-                mesh = last.mesh(engine.bins)  # a mesh in a free-text reply
+                # a mesh in a free-text reply
+                mesh = last.mesh(engine.bins, engine.mesh_format.name)
             s = r.stats
             stats = f"{s.new_tokens} tokens in {s.seconds:.1f} s ({s.tokens_per_s:.0f} tok/s)"
             if s.cut_off:

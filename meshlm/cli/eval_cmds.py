@@ -25,6 +25,12 @@ ModelOpt = typer.Option(
 )
 
 
+MAX_NEW_HELP = (
+    "Reply length limit. 8192 fits a 500-face mesh of the released LLaMA-Mesh (~6,000 tokens,"
+    " docs/format.md); local backends never ask for more than the context holds."
+)
+
+
 def _summary(title: str, metrics: dict) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -64,7 +70,7 @@ def eval_generate_cmd(
         "-t",
         help="0 = greedy. Default: the model's generation_config.json, else 0.7.",
     ),
-    max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
+    max_new_tokens: int = typer.Option(8192, "--max-new-tokens", help=MAX_NEW_HELP),
     seed: int = typer.Option(0, "--seed"),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
 ) -> None:

@@ -37,6 +37,12 @@ ModelBinsOpt = typer.Option(
 MESH_SUFFIXES = {".obj", ".glb", ".ply", ".stl", ".off"}
 
 
+MAX_NEW_HELP = (
+    "Reply length limit. 8192 fits a 500-face mesh of the released LLaMA-Mesh (~6,000 tokens,"
+    " docs/format.md); local backends never ask for more than the context holds."
+)
+
+
 def _engine(model, backend, base_url, threads=None, bins=None):
     from meshlm.infer import load
 
@@ -84,7 +90,7 @@ def generate_cmd(
     temperature: float | None = typer.Option(None, "--temperature", "-t", help="0 = greedy."),
     top_p: float | None = typer.Option(None, "--top-p"),
     top_k: int | None = typer.Option(None, "--top-k"),
-    max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
+    max_new_tokens: int = typer.Option(8192, "--max-new-tokens", help=MAX_NEW_HELP),
     no_constrain: bool = typer.Option(
         False, "--no-constrain", help="Let the model write anything."
     ),
@@ -185,11 +191,13 @@ def describe_cmd(
 
     json_output(json_out)
     engine = _engine(model, backend, base_url, threads, bins)
-    mesh = load_any(meshfile, engine.bins)  # shown to the model at its own bins
+    # shown to the model at its own bins, in its format (a text file is read in that format)
+    mesh = load_any(meshfile, engine.bins, fmt=engine.mesh_format.name)
     sampling = engine.default_sampling(
         seed=seed, temperature=temperature, max_new_tokens=max_new_tokens, constrain=False
     )
-    result = engine.chat([{"role": "user", "content": _question(mesh, question)}], sampling)
+    content = _question(mesh, question, engine.mesh_format.name)  # in the model's format
+    result = engine.chat([{"role": "user", "content": content}], sampling)
     if json_out:
         typer.echo(
             json.dumps(
@@ -200,10 +208,10 @@ def describe_cmd(
         typer.echo(result.text.strip())
 
 
-def _question(mesh, question):
+def _question(mesh, question, fmt):
     from meshlm.infer.engine import mesh_question
 
-    return mesh_question(mesh, question)
+    return mesh_question(mesh, question, fmt=fmt)
 
 
 @app.command("chat")
@@ -216,7 +224,7 @@ def chat_cmd(
     out_dir: Path = typer.Option(Path("out/chat"), "--out-dir", help="Where reply meshes go."),
     seed: int = typer.Option(0, "--seed"),
     temperature: float | None = typer.Option(None, "--temperature", "-t"),
-    max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
+    max_new_tokens: int = typer.Option(8192, "--max-new-tokens", help=MAX_NEW_HELP),
 ) -> None:
     """Chat in the terminal. A reply's mesh is saved (path printed); '/load FILE' puts a mesh into
     the conversation; '/quit' (or Ctrl-D) ends."""
@@ -244,8 +252,8 @@ def chat_cmd(
         if line.startswith("/load"):
             path = line[5:].strip()
             try:
-                loaded = load_any(path, engine.bins)  # at the model's bins
-                pending_mesh = loaded.to_text()
+                loaded = load_any(path, engine.bins, fmt=engine.mesh_format.name)
+                pending_mesh = engine.mesh_text(loaded)  # at the model's bins, in its format
                 typer.echo(
                     f"loaded {path} ({len(loaded.quantized)} vertices, "
                     f"{len(loaded.faces)} faces, {engine.bins} bins): it goes with your "

@@ -23,7 +23,9 @@ class Sampling:
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
     top_k: int = field(default=50, metadata={"help": "0 = no top-k cut"})
     seed: int = field(default=0, metadata={"help": "random seed"})
-    max_new_tokens: int = field(default=4096, metadata={"help": "reply length limit"})
+    max_new_tokens: int = field(
+        default=8192, metadata={"help": "reply length limit (a 500-face LLaMA-Mesh mesh is ~6,000)"}
+    )
     constrain: bool = field(default=True, metadata={"help": "only canonical mesh text"})
     max_preamble: int = field(default=48, metadata={"help": "lead-in tokens before the mesh"})
     min_faces: int = field(
@@ -86,12 +88,14 @@ class Partial:
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
-    def mesh(self, bins: int = 64) -> Mesh | None:
+    def mesh(self, bins: int = 64, fmt: str = "llama-mesh") -> Mesh | None:
+        """The mesh written so far, read in mesh format ``fmt`` (the model's: LLaMA-Mesh text's
+        last mesh, parts text's parts joined), or None."""
         from meshlm.errors import NoMeshFoundError
-        from meshlm.lenient import decode_lenient
+        from meshlm.meshtext import read_reply
 
         try:
-            return decode_lenient(self.text, bins=bins, cut_off=not self.done)[-1]
+            return read_reply(self.text, fmt, bins, cut_off=not self.done, pick="last")
         except NoMeshFoundError:
             return None
 
