@@ -146,3 +146,26 @@ def test_mesh_regex_accepts_the_syntax_the_constraint_writes():
     ]:
         assert not rx.fullmatch(bad), bad
     assert re.compile(mesh_regex(8)).fullmatch("v 7 7 5\nv 7 7 6\nv 7 7 7\nf 1 2 3")
+
+
+def test_a_parts_model_gets_the_parts_grammar_regex_and_processor_format():
+    from meshlm.infer.engine import Engine
+    from meshlm.infer.grammar_parts import parts_gbnf, parts_regex
+    from meshlm.modelfolder import MeshFormat
+
+    for version, field in ((None, "grammar"), ("0.11.2", "structured_outputs")):
+        base, bodies, server = serve(version)
+        try:
+            backend = OpenAIBackend(base, "m")
+            engine = Engine(backend, mesh_format=MeshFormat("parts", 8))
+            assert (backend.fmt, backend.bins) == ("parts", 8)  # the engine tells the backend
+            engine.generate("a box", Sampling(max_new_tokens=50))
+            body = bodies[-1]
+            if field == "grammar":
+                assert body["grammar"] == parts_gbnf(8) and "vllm_xargs" not in body
+            else:
+                assert body["structured_outputs"] == {"regex": parts_regex(8)}
+                assert body["vllm_xargs"]["meshlm_format"] == "parts"
+                assert body["vllm_xargs"]["meshlm_bins"] == 8
+        finally:
+            server.shutdown()

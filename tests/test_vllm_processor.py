@@ -14,7 +14,9 @@ import pytest
 
 from meshlm import decode
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
+from meshlm.infer.constrain_parts import constraint_for
 from meshlm.infer.vllm_processor import MeshBatchState, request_settings
+from meshlm.parts import decode_parts
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -46,12 +48,19 @@ def index():
 
 
 def test_request_settings_defaults_opt_out_and_refusals():
-    assert request_settings(None) == {"bins": 64, "max_preamble": 48, "min_faces": 0}
+    assert request_settings(None) == {
+        "fmt": "llama-mesh",
+        "bins": 64,
+        "max_preamble": 48,
+        "min_faces": 0,
+    }
     assert request_settings({"meshlm_bins": 8, "meshlm_min_faces": 3, "other": "x"}) == {
+        "fmt": "llama-mesh",
         "bins": 8,
         "max_preamble": 48,
         "min_faces": 3,
     }
+    assert request_settings({"meshlm_format": "parts"})["fmt"] == "parts"
     assert request_settings({"meshlm_constrain": 0}) is None
     assert request_settings({"meshlm_constrain": False}) is None
     for bad in (
@@ -60,6 +69,8 @@ def test_request_settings_defaults_opt_out_and_refusals():
         {"meshlm_min_faces": -1},
         {"meshlm_max_preamble": 2.5},
         {"meshlm_constrain": "no"},
+        {"meshlm_format": "obj"},
+        {"meshlm_format": 1},
     ):
         with pytest.raises(ValueError):
             request_settings(bad)
@@ -99,11 +110,12 @@ def test_batch_of_changing_requests_gives_strict_meshes_and_leaves_others_alone(
         "B": {"meshlm_constrain": 0},
         "C": {"meshlm_bins": 8, "meshlm_min_faces": 3},
         "D": {},
+        "E": {"meshlm_format": "parts", "meshlm_bins": 8},  # a parts model's request
     }
     outputs: dict[str, list[int]] = {n: [] for n in settings}
-    shadow = {n: MeshConstraint(index, **request_settings(settings[n])) for n in "ACD"}
+    shadow = {n: constraint_for(index=index, **request_settings(settings[n])) for n in "ACDE"}
     rows = ["A", "B", "C"]  # row -> request
-    waiting = ["D"]
+    waiting = ["E", "D"]
     state = MeshBatchState(index)
     update = Update(
         3, added=[(i, Params(settings[n]), [1, 2], outputs[n]) for i, n in enumerate(rows)]
@@ -151,12 +163,16 @@ def test_batch_of_changing_requests_gives_strict_meshes_and_leaves_others_alone(
         update = Update(len(rows), removed, added, moved) if (removed or added or moved) else None
         if not rows:
             break
-    assert done == set("ABCD") and swapped
+    assert done == set("ABCDE") and swapped
     for name, bins in (("A", 64), ("C", 8), ("D", 64)):
         assert shadow[name].done
         text = index_text(index, outputs[name])
         mesh = decode(text[text.index("v ") :] if not text.startswith("v ") else text, bins=bins)
         assert len(mesh.faces) >= (3 if name == "C" else 1)
+    reply = index_text(index, outputs["E"])  # valid by construction: read with no repair
+    mesh = decode_parts(reply, strict=False, bins=8)
+    assert not mesh.report.repairs and not mesh.report.drops
+    assert len(mesh.faces) == reply.count("\nf ") + reply.startswith("f ")
     assert index_text(index, outputs["A"]).startswith("v ")  # no lead-in allowed for A
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from meshlm import modelfolder
 from meshlm.codec import Mesh, decode
 from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
-from meshlm.infer.constrain import MeshConstraint
+from meshlm.infer.constrain_parts import constraint_for
 from meshlm.infer.named import NAMES, resolve
 from meshlm.infer.types import GenerationResult, Partial, Sampling, Stats
 from meshlm.modelfolder import MeshFormat, ModelInfo
@@ -83,6 +83,7 @@ class Engine:
         self.notes: list[str] = []
         if hasattr(backend, "bins"):  # a server backend sends the format (GBNF) itself
             backend.bins = self.bins
+            backend.fmt = self.mesh_format.name
         self.system_prompt = system_prompt
         # the procedural families the model was trained on (its meshlm.json), None if unknown
         self.shape_families = shape_families
@@ -143,9 +144,14 @@ class Engine:
         make = None
         if constrained:  # exact for token backends; a syntax grammar for HTTP servers
 
-            def make(index):
-                return MeshConstraint(
-                    index, self.bins, sampling.max_preamble, prefix, min_faces=sampling.min_faces
+            def make(index):  # the model's format picks the constraint
+                return constraint_for(
+                    self.mesh_format.name,
+                    index,
+                    self.bins,
+                    sampling.max_preamble,
+                    prefix,
+                    min_faces=sampling.min_faces,
                 )
 
         text, n, v, f = prefix, 0, 0, 0

@@ -7,9 +7,12 @@ server reads: a GBNF ``grammar`` (llama.cpp-based servers), or for vLLM (found b
 ``GET /version``) a regex in ``structured_outputs`` (vLLM >= 0.11; ``guided_regex`` before;
 vLLM's "Structured Outputs" documentation), plus ``vllm_xargs`` with the settings of meshlm's own
 processor (:mod:`meshlm.infer.vllm_processor`) for servers started with it, which then write
-canonical meshes only. Servers that refuse the fields are asked again without them. Order and
-index rules are beyond a regex or context-free grammar, so replies from this backend are read
-with the lenient decoder, whose report lists every repair. Standard library only.
+canonical meshes only (valid parts text for a parts model). For a model that writes the
+``parts`` format (``fmt``, set by the engine from the model folder) the grammar and regex are
+:mod:`meshlm.infer.grammar_parts`'s. Servers that refuse the fields are asked again without
+them. Order and index rules are beyond a regex or context-free grammar, so replies from this
+backend are read with the lenient decoder, whose report lists every repair. Standard library
+only.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import urllib.request
 from collections.abc import Iterator
 
 from meshlm.errors import MeshlmError
+from meshlm.infer.grammar_parts import parts_gbnf, parts_regex
 from meshlm.infer.types import Sampling
 
 
@@ -67,12 +71,14 @@ class OpenAIBackend:
         api_key: str | None = None,
         timeout: float = 600.0,
         bins: int = 64,
+        fmt: str = "llama-mesh",
     ):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key = api_key
         self.timeout = timeout
         self.bins = bins
+        self.fmt = fmt  # the model's mesh format: which grammar to send
         self.last: dict = {}
         self.grammar_supported: bool | None = None
         self.server_kind: str | None = None  # "vllm" or "grammar" (llama.cpp style), probed
@@ -173,8 +179,11 @@ class OpenAIBackend:
 
     def _syntax_fields(self, constrain: bool, sampling: Sampling) -> dict:
         """The request fields that carry the mesh syntax in the server's own form."""
+        parts = self.fmt == "parts"
         if self._probe() != "vllm":
-            return {"grammar": mesh_gbnf(self.bins)} if constrain else {}
+            if not constrain:
+                return {}
+            return {"grammar": parts_gbnf(self.bins) if parts else mesh_gbnf(self.bins)}
         xargs = {"meshlm_constrain": int(constrain)}
         if not constrain:  # a chat turn: meshlm's processor (if loaded) leaves it alone
             return {"vllm_xargs": xargs}
@@ -183,7 +192,9 @@ class OpenAIBackend:
             meshlm_max_preamble=sampling.max_preamble,
             meshlm_min_faces=sampling.min_faces,
         )
-        regex = mesh_regex(self.bins)
+        if parts:
+            xargs["meshlm_format"] = "parts"
+        regex = parts_regex(self.bins) if parts else mesh_regex(self.bins)
         if self.vllm_version >= (0, 11) or not self.vllm_version:
             return {"structured_outputs": {"regex": regex}, "vllm_xargs": xargs}
         return {"guided_regex": regex, "vllm_xargs": xargs}

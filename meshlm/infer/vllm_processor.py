@@ -19,9 +19,11 @@ returns them with refused tokens at ``-inf``.
 
 Per request (``SamplingParams.extra_args``, ``vllm_xargs`` in an HTTP request): every request is
 constrained unless it sends ``meshlm_constrain: 0`` (a chat or describe turn);
-``meshlm_bins`` (default 64), ``meshlm_max_preamble`` (free-text tokens before the mesh,
-default 48) and ``meshlm_min_faces`` (default 0) are :class:`~meshlm.infer.constrain.
-MeshConstraint`'s settings. ``meshlm.infer.openai_http`` sends them.
+``meshlm_format`` (the model's mesh format, ``"llama-mesh"`` (default) or ``"parts"``: which
+constraint, :func:`~meshlm.infer.constrain_parts.constraint_for`), ``meshlm_bins`` (default
+64), ``meshlm_max_preamble`` (free-text tokens before the mesh, default 48) and
+``meshlm_min_faces`` (default 0) are the constraint's settings. ``meshlm.infer.openai_http``
+sends them.
 
 vLLM is imported only when ``MeshLogitsProcessor`` is looked up, so this module imports (and its
 logic, :class:`MeshBatchState`, is tested) without vLLM.
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
+from meshlm.infer.constrain_parts import PartsConstraint, constraint_for
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +47,18 @@ XARGS = {
     "meshlm_max_preamble": (int,),
     "meshlm_min_faces": (int,),
 }
+FORMATS = ("llama-mesh", "parts")
 
 
 def request_settings(extra_args: dict | None) -> dict | None:
-    """MeshConstraint settings of a request from its ``extra_args``, or None when it opts out
-    (``meshlm_constrain`` 0/false). Raises ValueError on a bad value (vLLM then refuses the
+    """Constraint settings of a request from its ``extra_args`` (the keyword arguments of
+    :func:`~meshlm.infer.constrain_parts.constraint_for` but the index), or None when it opts
+    out (``meshlm_constrain`` 0/false). Raises ValueError on a bad value (vLLM then refuses the
     request before it runs)."""
     args = dict(extra_args or {})
+    fmt = args.get("meshlm_format", "llama-mesh")
+    if fmt not in FORMATS:
+        raise ValueError(f"meshlm_format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     for key, types in XARGS.items():
         if key in args and (not isinstance(args[key], types) or isinstance(args[key], float)):
             raise ValueError(f"{key} must be an integer, got {args[key]!r}")
@@ -63,12 +71,12 @@ def request_settings(extra_args: dict | None) -> dict | None:
         raise ValueError(
             "meshlm_bins must be in 2..1024, meshlm_max_preamble and meshlm_min_faces >= 0"
         )
-    return {"bins": bins, "max_preamble": pre, "min_faces": mf}
+    return {"fmt": fmt, "bins": bins, "max_preamble": pre, "min_faces": mf}
 
 
 @dataclass
 class _Row:
-    constraint: MeshConstraint
+    constraint: MeshConstraint | PartsConstraint
     output: list  # vLLM's live list of the request's output token ids
     seen: int = 0  # how many of them the constraint has advanced over
     broken: bool = False  # a token outside the mask arrived (another stage chose it): stop
@@ -95,7 +103,7 @@ class MeshBatchState:
                 if settings is None:
                     self.rows.pop(i, None)
                 else:  # a preempted request comes back with its output so far: fed below
-                    self.rows[i] = _Row(MeshConstraint(self.index, **settings), output)
+                    self.rows[i] = _Row(constraint_for(index=self.index, **settings), output)
             for a, b, how in batch_update.moved:
                 ra, rb = self.rows.pop(a, None), self.rows.pop(b, None)
                 if ra is not None:

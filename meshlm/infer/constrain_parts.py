@@ -1,0 +1,278 @@
+"""Valid ``parts`` meshes by construction: the token mask for the second mesh text format.
+
+:mod:`meshlm.parts` writes a mesh part by part: a part's ``v X Y Z`` lines (integer bins), then
+its ``f -a -b -c`` lines, whose relative indices count back from the part's last vertex line.
+:class:`PartsConstraint` lets a model write only text that :func:`meshlm.parts.decode_parts`
+reads with ``strict=False`` *without a single repair or drop*, and that passes every rule of the
+strict decoder that can be decided token by token:
+
+* lines ``v X Y Z`` / ``f -A -B -C``, single spaces, ``\\n`` between lines, no leading zeros;
+  coordinates in ``0..bins-1``; indices ``>= 1``;
+* a part has at least 3 vertex lines before its first face line, and no two vertex lines with
+  the same coordinates (a vertex where parts meet is written in each part: that is allowed);
+* a face's three indices are distinct and point to vertices of the current part
+  (``1 <= k <= vertices of the part``);
+* no duplicate face: no two faces on the same three coordinates, in one part or in two (the
+  decoder merges a vertex written in two parts, so those would be one face twice);
+* every vertex line is used by a face of its part: a new part (a ``v`` line after faces) and
+  the end of the mesh come only when the current part's vertices are all used;
+* the mesh ends only after a face line (with or without its newline); ``min_faces`` as in
+  :class:`~meshlm.infer.constrain.MeshConstraint`.
+
+Not guaranteed (they depend on the whole mesh, not on the text so far): the canonical order --
+parts in their order, vertices in the connectivity walk's order, faces sorted and rotated --
+and that each part is one piece (joined through edges of exactly two faces). A constrained
+reply may therefore fail ``decode_parts(strict=True)`` with one of those order or piece errors
+only; read replies leniently (``meshlm.meshtext.read_reply``), which then reports no repair.
+
+The automaton never dead-ends: a vertex line is allowed only when the part can still be
+finished (every vertex of it still has a triangle that is no face yet; with fresh cells left
+that always holds, on tiny grids it is checked cell by cell), a face only when one is left.
+
+The vocabulary is the one :class:`~meshlm.infer.constrain.VocabIndex` classified, indexed again
+for this alphabet (``-`` added) by :class:`PartsIndex`, once per index. A token may end with a
+newline but not continue past it (the next line's bounds depend on the line it closes); such
+tokens (``"3\\nf"`` of a BPE trained without a pre-tokenizer) are never allowed. Where no
+token spans more than one separator (the bundled tokenizer, Llama-3's), masks are cached by the
+local state.
+
+:func:`constraint_for` picks the constraint by the model's mesh format name.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from meshlm.infer.constrain import MeshConstraint, VocabIndex, _Node
+from meshlm.infer.grammar_parts import CLOSED, DASH, DIGITS, NUM, SPACE, PartsGrammar
+
+PARTS_CHARS = frozenset("vf0123456789 -\n")
+
+
+def constraint_for(
+    fmt: str,
+    index: VocabIndex,
+    bins: int = 64,
+    max_preamble: int = 64,
+    prefix: str = "",
+    min_faces: int = 0,
+):
+    """The constraint for a model whose mesh format is ``fmt`` (``"llama-mesh"``:
+    :class:`MeshConstraint`; ``"parts"``: :class:`PartsConstraint`). Raises ValueError for
+    another name."""
+    if fmt == "llama-mesh":
+        return MeshConstraint(index, bins, max_preamble, prefix, min_faces=min_faces)
+    if fmt == "parts":
+        return PartsConstraint(index, bins, max_preamble, prefix, min_faces=min_faces)
+    raise ValueError(f"no decoding constraint for mesh format {fmt!r}")
+
+
+def _can_occur(text: str) -> bool:
+    """Whether ``text`` can be a piece of parts text: ``v``/``f`` then a space, a space then a
+    digit or ``-``, ``-`` then a digit, a digit then a digit, a space or a newline; a newline
+    only last."""
+    for a, b in zip(text, text[1:], strict=False):
+        if a == "\n":
+            return False
+        if a in "vf":
+            ok = b == " "
+        elif a == " ":
+            ok = b.isdigit() or b == "-"
+        elif a == "-":
+            ok = b.isdigit()
+        else:
+            ok = b.isdigit() or b in " \n"
+        if not ok:
+            return False
+    return True
+
+
+class PartsIndex:
+    """A :class:`VocabIndex`'s tokens that can occur in parts text, in a character trie (build
+    once per vocabulary index: :meth:`of`). Raises ValueError when a character of the format is
+    no token of its own."""
+
+    def __init__(self, base: VocabIndex):
+        self.base = base
+        self.texts = base.texts
+        self.vocab_size = base.vocab_size
+        self.eos_ids = base.eos_ids
+        self.root = _Node()
+        mesh = []
+        for i, t in enumerate(base.texts):
+            if t and set(t) <= PARTS_CHARS and _can_occur(t):
+                node = self.root
+                for ch in t:
+                    node = node.children.setdefault(ch, _Node())
+                node.ids.append(i)
+                mesh.append(t)
+        for ch in "vf -\n" + DIGITS:
+            if ch not in self.root.children or not self.root.children[ch].ids:
+                raise ValueError(f"the tokenizer cannot write {ch!r} as a token of its own")
+        # a walk from any state then crosses at most one separator: masks depend on local state
+        self.simple = all(
+            len(t) == 1 or t.isdigit() or t == " -" or (t[0] == " " and t[1:].isdigit())
+            for t in mesh
+        )
+        self.cache: dict = {}
+
+    @classmethod
+    def of(cls, base: VocabIndex) -> PartsIndex:
+        """The parts index of ``base``, built on first use and kept on it."""
+        idx = base.__dict__.get("_parts_index")
+        if idx is None:
+            idx = base._parts_index = cls(base)
+        return idx
+
+
+class PartsConstraint:
+    """The state of one constrained generation in the parts format: which tokens may come next.
+
+    Same interface and lead-in rules as :class:`~meshlm.infer.constrain.MeshConstraint`:
+    ``allowed()`` (int64 token ids), ``mask()``, ``advance(token_id)`` (ValueError for a token
+    that is not allowed), ``feed_text(text)``, ``done``, ``complete``, ``preamble`` and
+    ``text``. ``index`` is a :class:`VocabIndex` (its :class:`PartsIndex` is built once) or a
+    :class:`PartsIndex`. ``min_faces``: the end is refused before that many faces while a face or
+    a part can still be added.
+    """
+
+    def __init__(
+        self,
+        index: VocabIndex | PartsIndex,
+        bins: int = 64,
+        max_preamble: int = 64,
+        prefix: str = "",
+        min_faces: int = 0,
+    ):
+        self.index = index if isinstance(index, PartsIndex) else PartsIndex.of(index)
+        self.grammar = PartsGrammar(bins, min_faces)
+        self.bins, self.max_preamble, self.min_faces = bins, max_preamble, min_faces
+        self.state = None  # automaton state once the mesh has started
+        self.done = False
+        self.preamble = ""
+        self.preamble_tokens = 0
+        self.text = ""
+        if prefix:
+            self.feed_text(prefix)
+
+    # -- the mask -----------------------------------------------------------------------------
+
+    def _walk(self, state) -> list[int]:
+        """Ids of the tokens the automaton accepts from ``state`` (a walk of the trie)."""
+        out: list[int] = []
+        stack = [(self.index.root, state)]
+        while stack:
+            node, st = stack.pop()
+            for ch, child in node.children.items():
+                nxt = self.grammar.step(st, ch)
+                if nxt is None:
+                    continue
+                out.extend(child.ids)
+                if child.children and nxt[0] != CLOSED:
+                    stack.append((child, nxt))
+        return out
+
+    def _key(self, s, end: bool):
+        """What the allowed set at ``s`` depends on when a token crosses at most one separator
+        (``index.simple``): the current number and the range of the number after a space."""
+        if s[0] == NUM:
+            _, kind, field, digits, vals, lo, hi, excl = s
+            nxt = None
+            if digits and field < 2 and lo <= int(digits) <= hi and int(digits) not in excl:
+                nxt = self.grammar.range(kind, field + 1, (*vals, int(digits)))
+            return (self.bins, NUM, kind, field, digits, lo, hi, excl, nxt, end)
+        if s[0] == SPACE:
+            return (self.bins, SPACE, s[1], self.grammar.range(s[1], 0, ()))
+        if s[0] == DASH:
+            return (self.bins, *s[:4], *s[5:])
+        return (self.bins, *s)
+
+    def allowed(self) -> np.ndarray:
+        """int64 array of the token ids allowed next (no repeats; not necessarily sorted)."""
+        idx = self.index
+        if self.done:
+            return np.asarray(idx.eos_ids, dtype=np.int64)
+        if self.state is not None:
+            end = self.grammar.can_end(self.state)
+            key = self._key(self.state, end) if idx.simple else None
+            hit = idx.cache.get(key) if key is not None else None
+            if hit is None:
+                ids = self._walk(self.state) + (idx.eos_ids if end else [])
+                hit = np.unique(np.asarray(ids, dtype=np.int64))
+                if key is not None and len(idx.cache) < 400_000:
+                    idx.cache[key] = hit
+            return hit
+        base = idx.base
+        if self.preamble_tokens < self.max_preamble:
+            return base.prose_ids  # any ordinary token, mesh starts included
+        if self._line_start:
+            return np.unique(np.asarray(self._walk(self.grammar.line()), dtype=np.int64))
+        return base.newline_ids  # lead-in too long: close the line, then the mesh must start
+
+    def mask(self) -> np.ndarray:
+        """Boolean mask over the vocabulary (True = allowed)."""
+        m = np.zeros(self.index.vocab_size, dtype=bool)
+        m[self.allowed()] = True
+        return m
+
+    # -- moving on ------------------------------------------------------------------------------
+
+    @property
+    def _line_start(self) -> bool:
+        return not self.preamble or self.preamble.endswith("\n")
+
+    def advance(self, token_id: int) -> None:
+        token_id = int(token_id)
+        if token_id in self.index.eos_ids:
+            if self.state is None or not self.grammar.can_end(self.state):
+                raise ValueError("end of reply before the mesh is complete")
+            self.done = True
+            return
+        if self.done:
+            raise ValueError("token after the end of the reply")
+        text = self.index.texts[token_id] if 0 <= token_id < self.index.vocab_size else ""
+        if not text:
+            raise ValueError(f"token {token_id} is not allowed (special or unknown)")
+        if self.state is None:
+            started = self.grammar.feed(self.grammar.line(), text) if self._line_start else None
+            if started is not None:
+                self.state, self.text = self.grammar.settle(started), text
+                return
+            if self.preamble_tokens >= self.max_preamble and not (
+                not self._line_start and token_id in self.index.base.newline_set
+            ):
+                raise ValueError(f"token {token_id} ({text!r}) is not allowed after the lead-in")
+            self.preamble += text
+            self.preamble_tokens += 1
+            return
+        nxt = self.grammar.feed(self.state, text)
+        if nxt is None:
+            raise ValueError(f"token {token_id} ({text!r}) is not allowed here")
+        self.state = self.grammar.settle(nxt)
+        self.text += text
+
+    def feed_text(self, text: str) -> None:
+        """Advance over text already written (a cut-off reply being continued). Raises
+        ValueError when it is not the start of text this constraint allows."""
+        if self.state is None:
+            lines = text.split("\n")
+            k = next((i for i, ln in enumerate(lines) if ln.startswith("v ")), None)
+            if k is None:
+                self.preamble += text
+                return
+            self.preamble += "\n".join(lines[:k]) + ("\n" if k else "")
+            text = "\n".join(lines[k:])
+            self.state = self.grammar.line()
+        s = self.state
+        for ch in text:
+            s = self.grammar.step(s, ch)
+            if s is None:
+                raise ValueError("the text to continue is not a valid start of parts text")
+            s = self.grammar.settle(s)
+        self.state = s
+        self.text += text
+
+    @property
+    def complete(self) -> bool:
+        """True when the text so far is a whole valid mesh."""
+        return self.state is not None and self.grammar.can_end(self.state)
