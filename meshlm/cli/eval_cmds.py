@@ -248,3 +248,104 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+@eval_app.command("attributes")
+def eval_attributes_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    prompts: Path | None = typer.Option(
+        None,
+        "--prompts",
+        help="JSONL: prompt, family, attributes. Default: eval-heldout-smol/attributes.jsonl.",
+    ),
+    model: str | None = ModelOpt,
+    backend: str = typer.Option("auto", "--backend", "-b"),
+    threads: int | None = ThreadsOpt,
+    bins: int | None = ModelBinsOpt,
+    constrain: bool = typer.Option(False, "--constrain", help="Constrain decoding (default off)."),
+    max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
+    grid: bool = typer.Option(True, "--grid/--no-grid", help="Render attributes.png."),
+) -> None:
+    """Do generated meshes follow the prompt's counts (legs, steps, shelves, ...) and proportions
+    (tall, low, wide, long, narrow)? Greedy; judged on the meshes (meshlm/eval/attributes.py)."""
+    from meshlm.eval.attributes_eval import DEFAULT_PROMPTS, eval_attributes
+    from meshlm.eval.runner import load_jsonl
+    from meshlm.infer import load
+
+    rows = load_jsonl(prompts or DEFAULT_PROMPTS)[:limit]
+    if not rows:
+        raise MeshlmError(f"{prompts or DEFAULT_PROMPTS}: no prompts")
+    engine = warn_notes(load(model, backend, threads=threads, bins=bins))
+    s = engine.default_sampling(temperature=0.0, max_new_tokens=max_new_tokens, constrain=constrain)
+    report = eval_attributes(engine, rows, out, s, grid=grid)
+    _attribute_table(f"eval attributes ({len(rows)} prompts) -> {out}", report)
+
+
+def _attribute_table(title: str, report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("measure", "group", "judged", "correct", "accuracy"):
+        table.add_column(col, justify="left" if col in ("measure", "group") else "right")
+
+    def add(measure: str, group: str, r: dict) -> None:
+        acc = "-" if r.get("accuracy") is None else f"{r['accuracy']:.3f}"
+        table.add_row(measure, group, str(r.get("judged", r.get("pairs"))), str(r["correct"]), acc)
+
+    c, p = report["counts"], report["proportions"]
+    add("counts", "all", c)
+    for key in ("by_attribute", "by_family_attribute"):
+        for group, r in c[key].items():
+            add("counts", group, r)
+    add("proportions", "all", p)
+    for group, r in {**p["by_word"], **p["by_family"]}.items():
+        add("proportions", group, r)
+    add("proportions", "pairwise", p["pairwise"])
+    Console().print(table)
+
+
+@eval_app.command("novelty")
+def eval_novelty_cmd(
+    generations: Path = typer.Option(
+        ...,
+        "--generations",
+        "-g",
+        help="samples.jsonl of eval generate, or attributes.jsonl of eval attributes.",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    train: Path | None = typer.Option(
+        None, "--train", help="build-data dataset folder (or its train.jsonl)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Without --train: the dataset this model folder records."
+    ),
+    points: int = typer.Option(2048, "--points", help="Surface points per mesh."),
+) -> None:
+    """Chamfer distance of each generated mesh to its nearest training mesh, in quantization
+    steps, and how many distinct meshes the model wrote per family (meshlm/eval/novelty.py)."""
+    from meshlm.eval.novelty import load_generations, novelty, recorded_dataset, training_set
+
+    data = train or recorded_dataset(model)
+    ts = training_set(data)
+    meshes, rows = load_generations(generations, ts.bins)
+    scored, report = novelty(meshes, [r.get("family") for r in rows], ts, n_points=points)
+    report["train"]["dataset"] = str(data)
+    report["generations"] = str(generations)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(
+        out / "novelty.jsonl",
+        [
+            {
+                "prompt": r.get("prompt"),
+                "mesh": r.get("mesh") and str(generations.parent / r["mesh"]),
+            }
+            | s
+            for r, s in zip(rows, scored, strict=True)
+        ],
+    )
+    (out / "novelty.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    flat = {k: v for k, v in report.items() if isinstance(v, int | float | str)}
+    flat.update({f"steps.{k}": v for k, v in report["steps"].items()})
+    _summary(f"eval novelty ({len(rows)} generations) -> {out}", flat)
