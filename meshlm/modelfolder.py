@@ -17,8 +17,8 @@ model trained elsewhere) has no :class:`ModelInfo`: readers then assume the LLaM
 
 **The mesh format block** (``"format"``) is the same in a model folder and in a dataset folder's
 ``manifest.json`` (:func:`format_block` writes both, :meth:`MeshFormat.from_dict` reads both):
-``name`` (``"llama-mesh"``: the LLaMA-Mesh OBJ subset, docs/format.md; the name is a field so
-that another format can be told apart), ``bins`` (quantization levels per axis, 2..1024),
+``name`` (:data:`FORMATS`: ``"llama-mesh"``, the LLaMA-Mesh OBJ subset, the default; or
+``"parts"``, :mod:`meshlm.parts`; docs/format.md), ``bins`` (quantization levels per axis, 2..1024),
 ``up_axis`` and a human-readable ``description``. Training takes the model's format from the
 dataset's block and nowhere else.
 
@@ -57,6 +57,9 @@ BUNDLED_MODEL = Path(
 FORMATS: dict[str, str] = {
     "llama-mesh": "v X Y Z lines (integers 0..bins-1, sorted by x, y, z), then f A B C lines "
     "(1-based triangles, canonical order); docs/format.md",
+    "parts": "connected parts one after another, each its v X Y Z lines (integers 0..bins-1, in "
+    "connectivity order) then its f -A -B -C lines (relative indices into the part); "
+    "docs/format.md",
 }
 _OLD_FORMAT_NAMES = {"llama-mesh-obj": "llama-mesh"}  # schema 1 (and dataset manifests of then)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")

@@ -405,7 +405,11 @@ _FLINE = re.compile(r"f -([1-9]\d*) -([1-9]\d*) -([1-9]\d*)", re.ASCII)
 
 
 def decode_parts(
-    text: str, strict: bool = True, bins: int = DEFAULT_BINS, source: str | None = None
+    text: str,
+    strict: bool = True,
+    bins: int = DEFAULT_BINS,
+    source: str | None = None,
+    cut_off: bool = False,
 ) -> Mesh:
     """Decode ``parts`` text into a :class:`~meshlm.codec.Mesh`.
 
@@ -417,12 +421,14 @@ def decode_parts(
     (see the module docstring for the list).
 
     ``strict=False``: for model replies; finds the mesh among prose, repairs what it can and
-    lists every repair and drop in ``mesh.report``. Raises
-    :class:`~meshlm.errors.NoMeshFoundError` only when the text holds no mesh.
+    lists every repair and drop in ``mesh.report``. ``cut_off=True`` says the text stopped at a
+    token limit: a last line without a line break is dropped (as in
+    :func:`meshlm.lenient.decode_lenient`). Raises :class:`~meshlm.errors.NoMeshFoundError`
+    only when the text holds no mesh.
     """
     bins = check_bins(bins)
     if not strict:
-        return _decode_lenient(text, bins, source)
+        return _decode_lenient(text, bins, source, cut_off)
     if not isinstance(text, str):
         raise MeshFormatError(f"expected text, got {type(text).__name__}", source=source)
     body = text.strip()
@@ -555,7 +561,7 @@ def _check_canonical(q, f, lines, parts, fline, err) -> None:
         raise err(f"not in canonical order (expected {exp!r})", i)
 
 
-def _decode_lenient(text, bins: int, source: str | None) -> Mesh:
+def _decode_lenient(text, bins: int, source: str | None, cut_off: bool = False) -> Mesh:
     """Lenient decoding: :func:`meshlm.lenient.decode_lenient`, then the parts it returned as
     separate meshes (a ``v`` after ``f`` lines starts one) are joined when only whitespace lies
     between them, and a vertex written in several parts becomes one vertex (the format's
@@ -563,7 +569,7 @@ def _decode_lenient(text, bins: int, source: str | None) -> Mesh:
     collapses or repeats are dropped."""
     from meshlm.lenient import decode_lenient
 
-    meshes = decode_lenient(text, bins=bins, source=source)
+    meshes = decode_lenient(text, bins=bins, source=source, cut_off=cut_off)
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8", errors="replace")
     group = [meshes[0]]

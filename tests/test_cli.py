@@ -283,7 +283,8 @@ def test_json_stats_keeps_going_and_reports_each_failure(tmp_path):
     assert p.returncode == 1
     rows = [json.loads(line) for line in p.stdout.splitlines()]
     chars = len(encode(box.vertices, box.faces))
-    good = {"file": str(tmp_path / "box.stl"), "vertices": 8, "faces": 12, "characters": chars}
+    good = {"file": str(tmp_path / "box.stl"), "format": "llama-mesh", "vertices": 8}
+    good.update(faces=12, characters=chars)
     assert rows[0] == rows[2] == good
     assert rows[1] == {"file": str(missing), "error": f"{missing}: no such file"}
     assert p.stderr == f"meshlm: error: {missing}: no such file\n"

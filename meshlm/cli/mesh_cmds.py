@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from meshlm import meshtext
 from meshlm.cli.app import app, fail, json_output
 from meshlm.codec import DEFAULT_BINS, Mesh, canonicalize, decode
 from meshlm.errors import MeshlmError
@@ -16,6 +17,11 @@ TEXT_SUFFIXES = {".txt", ".text", ".md", ".log", ".mesh"}
 MAX_TEXT_BYTES = 64 * 2**20
 
 BinsOpt = typer.Option(DEFAULT_BINS, "--bins", help="Quantization levels per axis (2..1024).")
+FormatOpt = typer.Option(
+    meshtext.DEFAULT,
+    "--format",
+    help=f"Mesh text format: {' or '.join(meshtext.NAMES)} (docs/format.md).",
+)
 
 
 def read_text(path: str) -> tuple[str, str]:
@@ -40,11 +46,14 @@ def is_text_input(path: str) -> bool:
     return path == "-" or Path(path).suffix.lower() in TEXT_SUFFIXES
 
 
-def load_any(path: str, bins: int, strict: bool = False) -> Mesh:
-    """A mesh from a mesh file (via trimesh) or from mesh text (decoded), quantized at ``bins``."""
+def load_any(path: str, bins: int, strict: bool = False, fmt: str = meshtext.DEFAULT) -> Mesh:
+    """A mesh from a mesh file (via trimesh) or from mesh text (decoded as format ``fmt``,
+    strictly or as a reply), quantized at ``bins``."""
     if is_text_input(path):
         text, name = read_text(path)
-        return decode(text, strict=strict, bins=bins, source=name)
+        if strict:
+            return meshtext.decode_strict(text, fmt, bins, source=name)
+        return meshtext.read_reply(text, fmt, bins, source=name, pick="first")
     from meshlm.files import load_mesh
 
     tm = load_mesh(path)
@@ -71,10 +80,12 @@ def encode_cmd(
         None, "-o", "--out", help="Write the text here (default: stdout)."
     ),
     bins: int = BinsOpt,
+    fmt: str = FormatOpt,
 ) -> None:
-    """Print or write the canonical LLaMA-Mesh text of a mesh file."""
+    """Print or write the canonical mesh text of a mesh file (LLaMA-Mesh, or --format parts)."""
+    meshtext.check(fmt)
     mesh = load_any(meshfile, bins)
-    _write_text(mesh.to_text(), out)
+    _write_text(mesh.to_text() if fmt == meshtext.DEFAULT else meshtext.write(mesh, fmt), out)
 
 
 @app.command("decode")
@@ -85,23 +96,36 @@ def decode_cmd(
         False, "--strict", help="Accept only canonical text; fail on any flaw."
     ),
     bins: int = BinsOpt,
+    fmt: str = FormatOpt,
+    json_out: bool = typer.Option(
+        False, "--json", help="One JSON object per mesh written (file, format, counts, report)."
+    ),
 ) -> None:
     """Turn mesh text (or a chat reply holding meshes) into a mesh file; print the repair report.
 
-    Several meshes in one reply are written to OUT, OUT-2, OUT-3, ...
+    --format parts reads parts text (strictly, or a reply's parts joined into one mesh). Several
+    LLaMA-Mesh meshes in one reply are written to OUT, OUT-2, OUT-3, ...
     """
     from meshlm.files import save_mesh
     from meshlm.lenient import decode_lenient
 
+    json_output(json_out)
+    meshtext.check(fmt)
     text, name = read_text(textfile)
-    meshes = (
-        [decode(text, strict=True, bins=bins, source=name)]
-        if strict
-        else decode_lenient(text, bins=bins, source=name)
-    )
+    if strict:
+        meshes = [meshtext.decode_strict(text, fmt, bins, source=name)]
+    elif fmt == meshtext.DEFAULT:
+        meshes = decode_lenient(text, bins=bins, source=name)
+    else:
+        meshes = [meshtext.read_reply(text, fmt, bins, source=name)]
     for i, mesh in enumerate(meshes, start=1):
         target = out if i == 1 else out.with_name(f"{out.stem}-{i}{out.suffix}")
         save_mesh(mesh, target)
+        if json_out:
+            row = {"file": str(target), "format": fmt, "bins": bins, "strict": strict}
+            row.update(vertices=len(mesh.quantized), faces=len(mesh.faces))
+            typer.echo(json.dumps({**row, "report": mesh.report.to_dict()}))
+            continue
         typer.echo(
             f"{target}: {len(mesh.quantized)} vertices, {len(mesh.faces)} faces; "
             f"{mesh.report.summary()}"
@@ -114,8 +138,10 @@ def stats_cmd(
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="Tokenizer folder or hub id."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per file per line."),
     bins: int = BinsOpt,
+    fmt: str = FormatOpt,
 ) -> None:
-    """Vertices, faces, characters (and tokens, tokens per face) of each file's encoding.
+    """Vertices, faces, characters (and tokens, tokens per face) of each file's encoding
+    (in --format; a text file is read in that format too).
 
     With --json: one object per file per line; a file that fails gives {"file", "error"} there
     and its one-line message on stderr (exit 1 once all files are done).
@@ -123,14 +149,16 @@ def stats_cmd(
     from meshlm.tokens import load_tokenizer, token_stats
 
     json_output(json_out)
+    meshtext.check(fmt)
     tok = load_tokenizer(tokenizer) if tokenizer else None
     rows, failed = [], 0
     for f in files:
         row: dict = {"file": f}
         try:
-            mesh = load_any(f, bins)
-            text = mesh.to_text()
-            row.update(vertices=len(mesh.quantized), faces=len(mesh.faces), characters=len(text))
+            mesh = load_any(f, bins, fmt=fmt)
+            text = mesh.to_text() if fmt == meshtext.DEFAULT else meshtext.write(mesh, fmt)
+            row.update(format=fmt, vertices=len(mesh.quantized), faces=len(mesh.faces))
+            row["characters"] = len(text)
             if tok is not None:
                 st = token_stats(text, tok)
                 row.update(tokens=st.tokens, tokens_per_face=round(st.tokens_per_face, 3))

@@ -9,6 +9,10 @@ Output of a build in ``OUT``:
 * ``rejects.jsonl`` -- every object left out, with reason and detail;
 * ``manifest.json`` -- sources, counts per stage, rejects by reason, the mix, seed, format.
 
+Rows show meshes in the build's mesh text format (``--format``): the per-object records hold
+canonical LLaMA-Mesh text, which is rewritten here (:func:`meshlm.meshtext.convert`, exact) after
+duplicates are dropped, so the token budget counts the text the rows hold.
+
 Every file is written to a temporary name and renamed, the manifest last, so a reader never
 sees a half-written build. Everything here is a pure function of the records and the arguments:
 the same inputs give byte-identical files.
@@ -27,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import meshlm
+from meshlm import meshtext
 from meshlm.data.build import BuildConfig, BuildError, Collected, shard_of
 from meshlm.data.conversations import object_rows, stable_int
 from meshlm.data.sources import load_general_chats
@@ -237,6 +242,22 @@ def nearest_pool_targets(kept: list, pool: set[str]) -> dict[str, list]:
     return targets
 
 
+def in_format(fmt: str, bins: int) -> Callable[[list | None], list | None]:
+    """A function that rewrites ``[(rotation, LLaMA-Mesh text), ...]`` in mesh format ``fmt``
+    (each text converted once; None stays None)."""
+    done: dict[str, str] = {}
+
+    def convert(encs):
+        if encs is None or fmt == meshtext.DEFAULT:
+            return encs
+        for _, t in encs:
+            if t not in done:
+                done[t] = meshtext.convert(t, fmt, bins)
+        return [(r, done[t]) for r, t in encs]
+
+    return convert
+
+
 def assemble(
     cfg: BuildConfig, col: Collected, records: dict[str, dict], say: Callable[[str], None]
 ) -> dict:
@@ -284,18 +305,19 @@ def assemble(
     und_ratio = w_und / w_gen * (n_gen / n_enc)  # understanding rows per encoding: keeps the mix
     tally["generation_pool"] = len(pool)
     mesh_rows: list[tuple[str, dict]] = []
+    fmt = in_format(cfg.format, cfg.bins)
     for obj, encs, split in kept:
         for row in object_rows(
             obj.id,
             obj.caption,
-            encs,
+            fmt(encs),
             seed=cfg.seed,
             understanding_ratio=und_ratio,
             multi_turn=cfg.multi_turn,
             system_prompt=cfg.system_prompt,
             max_tokens=cfg.max_length,
             generation_repeats=(cfg.gen_repeats if obj.id in pool else int(obj.id in targets)),
-            generation_encodings=targets.get(obj.id),
+            generation_encodings=fmt(targets.get(obj.id)),
             wide_phrasings=cfg.phrasings == "wide",
         ):
             tally[f"built_{row['task']}"] += 1
@@ -382,7 +404,8 @@ def _manifest(
     args = {k: v for k, v in asdict(cfg).items() if k not in ("progress", "overwrite")}
     return {
         "meshlm_version": meshlm.__version__,
-        "format": format_block(cfg.bins),  # the same block a model folder's meshlm.json has
+        # the same block a model folder's meshlm.json has (training copies it there)
+        "format": format_block(cfg.bins, cfg.format),
         "seed": cfg.seed,
         "arguments": args,
         "sources": {

@@ -12,8 +12,9 @@ Stages (``meshlm build-data`` runs them all)::
 
 The checkpoint is tied to the arguments that shape the per-object records (the fingerprint in
 OUT/.work/state.json); a rerun with other such arguments is refused unless ``overwrite``.
-Arguments that only affect assembly (mix, splits, tokenizer, system prompt, general chats) may
-change between runs: the records are reused and only assembly is redone.
+Arguments that only affect assembly (mix, splits, tokenizer, system prompt, general chats, the
+mesh text format: records hold LLaMA-Mesh text, rewritten at assembly) may change between runs:
+the records are reused and only assembly is redone.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from meshlm import meshtext
 from meshlm.data import sources as S
 from meshlm.data.conversations import stable_int
 from meshlm.data.process import ProcessParams, init_worker, process_in_worker, process_object
@@ -80,6 +82,12 @@ class BuildConfig:
     decimate: bool = _f(False, "Decimate larger meshes to --max-faces instead of skipping them.")
     rotations: tuple[int, ...] = _f((0, 90, 180, 270), "Rotations about the up (Y) axis, degrees.")
     bins: int = _f(64, "Quantization bins per axis (LLaMA-Mesh uses 64).")
+    format: str = _f(
+        "llama-mesh",
+        "Mesh text format of every row: 'llama-mesh' (LLaMA-Mesh's, the default) or 'parts' "
+        "(part by part, relative indices; docs/format.md). Recorded in manifest.json; training "
+        "copies it into the model's meshlm.json.",
+    )
     seed: int = _f(0, "Seed of every random choice (procedural shapes, wording, mix, order).")
     workers: int = _f(2, "Worker processes for loading and encoding (1 = in-process).")
     shard: int = _f(0, "Index of this shard, 0..num_shards-1.")
@@ -145,6 +153,10 @@ class BuildConfig:
             raise BuildError("--max-length and --workers must be >= 1, --multi-turn in 0..1")
         if self.gen_per_family < 0 or self.gen_repeats < 1:
             raise BuildError("--gen-per-family must be >= 0 and --gen-repeats >= 1")
+        if self.format not in meshtext.NAMES:
+            raise BuildError(
+                f"--format must be one of {', '.join(meshtext.NAMES)}, got {self.format!r}"
+            )
         if self.phrasings not in ("base", "wide"):
             raise BuildError(f"--phrasings must be 'base' or 'wide', got {self.phrasings!r}")
         if self.gen_targets not in ("own", "nearest"):

@@ -82,7 +82,9 @@ def mesh_text(content: str) -> str | None:
 
 
 def mesh_stats(mesh: str) -> dict[str, object]:
-    """Counts and grid extents of canonical mesh text (for grounded follow-up answers)."""
+    """Counts and grid extents of canonical mesh text (for grounded follow-up answers). The
+    vertex count is of distinct coordinates: a parts-format vertex shared by two parts is written
+    in each (docs/format.md) but is one vertex."""
     verts = [
         tuple(int(x) for x in line.split()[1:])
         for line in mesh.split("\n")
@@ -93,7 +95,7 @@ def mesh_stats(mesh: str) -> dict[str, object]:
     ext = (arr.max(axis=0) - arr.min(axis=0)).tolist() if len(arr) else [0, 0, 0]
     longest = [a for a, e in zip("xyz", ext, strict=True) if e == max(ext)]
     return {
-        "n_vertices": len(verts),
+        "n_vertices": len(set(verts)),
         "n_faces": n_faces,
         "w": ext[0],
         "h": ext[1],

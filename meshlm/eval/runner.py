@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from meshlm.codec import Mesh, canonicalize, decode
+from meshlm import meshtext
+from meshlm.codec import Mesh, canonicalize
 from meshlm.errors import MeshFormatError, MeshlmError, MissingDependencyError
 from meshlm.eval.metrics import as_points, chamfer_distance, topology_stats
 from meshlm.eval.text_metrics import bleu1, find_family, rouge_l
@@ -120,6 +121,7 @@ def eval_generate(
     out = Path(out_dir)
     (out / "meshes").mkdir(parents=True, exist_ok=True)
     rows, texts, meshes, captions = [], [], [], []
+    fmt = engine.mesh_format.name
     for i, item in enumerate(_progress(prompts, "generate")):
         if "prompt" not in item:
             raise MeshlmError(f"prompt row {i + 1} has no 'prompt'")
@@ -127,7 +129,7 @@ def eval_generate(
         row = {"i": i, "prompt": item["prompt"], **res.stats.to_dict(), "error": res.error}
         texts.append(res.text)
         try:
-            decode(res.text[mesh_start(res.text) :], bins=engine.bins)
+            meshtext.decode_strict(res.text[mesh_start(res.text) :], fmt, engine.bins)
             row["strict"] = True
         except MeshFormatError as exc:
             row["strict"] = False
@@ -152,8 +154,9 @@ def eval_generate(
         rows.append(row)
         meshes.append(res.mesh)
         captions.append(item["prompt"][:60])
-    metrics = _generation_metrics(rows, texts, [m for m in meshes if m is not None], engine.bins)
-    metrics["mesh_format"] = {"name": engine.mesh_format.name, "bins": engine.bins}
+    found = [m for m in meshes if m is not None]
+    metrics = _generation_metrics(rows, texts, found, engine.bins, fmt)
+    metrics["mesh_format"] = {"name": fmt, "bins": engine.bins}
     if references:
         metrics["family_references"] = len(references)
     used = sampling or engine.default_sampling()
@@ -175,17 +178,17 @@ def strict_error_kind(exc: MeshFormatError) -> str:
     return re.sub(r"\d+", "N", head).strip()
 
 
-def _generation_metrics(rows, texts, meshes, bins: int) -> dict:
+def _generation_metrics(rows, texts, meshes, bins: int, fmt: str = meshtext.DEFAULT) -> dict:
     n = len(rows)
     m = {
         "samples": n,
         "mesh_rate": sum(r.get("mesh") is not None for r in rows) / n if n else 0.0,
         "strict_rate_of_mesh_part": sum(r["strict"] for r in rows) / n if n else 0.0,
-        "strict_parse_rate_whole_reply": strict_parse_rate(texts, bins) if texts else 0.0,
+        "strict_parse_rate_whole_reply": strict_parse_rate(texts, bins, fmt) if texts else 0.0,
         "cut_off_rate": sum(r["cut_off"] for r in rows) / n if n else 0.0,
         "tokens_per_s": float(np.mean([r["tokens_per_s"] for r in rows])) if n else 0.0,
         "new_tokens_mean": float(np.mean([r["new_tokens"] for r in rows])) if n else 0.0,
-        "repairs": repair_counts(texts, bins) if texts else {},
+        "repairs": repair_counts(texts, bins, fmt=fmt) if texts else {},
         "strict_errors": dict(
             Counter(r["strict_error_kind"] for r in rows if "strict_error_kind" in r).most_common()
         ),
@@ -213,7 +216,7 @@ def eval_understand(
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, item in enumerate(_progress(items, "describe")):
-        mesh_text = _item_mesh(item, i, engine.bins)
+        mesh_text = _item_mesh(item, i, engine.bins, engine.mesh_format.name)
         row = {"i": i, "caption": item.get("caption", "")}
         try:  # e.g. a mesh too long for the model's context: scored as a wrong answer
             answer = engine.chat(
@@ -251,14 +254,16 @@ def eval_understand(
     return metrics
 
 
-def _item_mesh(item: dict, i: int, bins: int) -> str:
+def _item_mesh(item: dict, i: int, bins: int, fmt: str = meshtext.DEFAULT) -> str:
+    """The mesh of an understanding row as the model reads it: in its format ``fmt`` (canonical
+    text of the other format is rewritten; held-out sets store LLaMA-Mesh text)."""
     if item.get("mesh"):
-        return item["mesh"]
+        return meshtext.as_format(item["mesh"], fmt, bins)
     if item.get("path"):
         from meshlm.files import load_mesh
 
         tm = load_mesh(item["path"])
-        return canonicalize(tm.vertices, tm.faces, bins=bins).to_text()
+        return meshtext.write(canonicalize(tm.vertices, tm.faces, bins=bins), fmt)
     raise MeshlmError(f"row {i + 1}: needs 'mesh' (text) or 'path'")
 
 

@@ -1,7 +1,8 @@
 """Validity of model text: does a reply hold canonical mesh text, and what had to be repaired.
 
-Pure functions over strings, using :func:`meshlm.codec.decode` (strict) and
-:func:`meshlm.lenient.decode_lenient`.
+Pure functions over strings, in the model's mesh format ``fmt`` (:mod:`meshlm.meshtext`):
+LLaMA-Mesh text with :func:`meshlm.codec.decode` (strict) and
+:func:`meshlm.lenient.decode_lenient`; parts text with :func:`meshlm.parts.decode_parts`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from meshlm.codec import DEFAULT_BINS, decode
+from meshlm import meshtext
+from meshlm.codec import DEFAULT_BINS
 from meshlm.errors import MeshFormatError, NoMeshFoundError
 
 
@@ -21,8 +23,10 @@ def _texts(texts: Iterable[str]) -> list[str]:
     return texts
 
 
-def strict_parse_rate(texts: Iterable[str], bins: int = DEFAULT_BINS) -> float:
-    """Fraction of ``texts`` that :func:`meshlm.codec.decode` accepts with ``strict=True``.
+def strict_parse_rate(
+    texts: Iterable[str], bins: int = DEFAULT_BINS, fmt: str = meshtext.DEFAULT
+) -> float:
+    """Fraction of ``texts`` that the strict decoder of format ``fmt`` accepts.
 
     Strict means the whole text (surrounding whitespace aside) is canonical mesh text: no prose,
     no code fence, no repair needed. Returns a float in [0, 1]; raises ``ValueError`` when
@@ -32,7 +36,7 @@ def strict_parse_rate(texts: Iterable[str], bins: int = DEFAULT_BINS) -> float:
     ok = 0
     for text in texts:
         try:
-            decode(text, strict=True, bins=bins)
+            meshtext.decode_strict(text, fmt, bins)
         except MeshFormatError:
             continue
         ok += 1
@@ -40,12 +44,17 @@ def strict_parse_rate(texts: Iterable[str], bins: int = DEFAULT_BINS) -> float:
 
 
 def repair_counts(
-    texts: Iterable[str], bins: int = DEFAULT_BINS, cut_off: Sequence[bool] | None = None
+    texts: Iterable[str],
+    bins: int = DEFAULT_BINS,
+    cut_off: Sequence[bool] | None = None,
+    fmt: str = meshtext.DEFAULT,
 ) -> dict[str, Any]:
     """Aggregate what the lenient decoder had to do to get a mesh out of each text.
 
-    Each text is decoded with :func:`meshlm.lenient.decode_lenient` and its **first** mesh (the one
-    ``decode(text, strict=False)`` returns, the one an evaluation scores) is counted. ``cut_off[i]``
+    Each text is decoded leniently in format ``fmt``: LLaMA-Mesh text with
+    :func:`meshlm.lenient.decode_lenient`, its **first** mesh counted (the one
+    ``decode(text, strict=False)`` returns); parts text with ``decode_parts(strict=False)``, its
+    parts joined into one mesh. ``cut_off[i]``
     tells the decoder that text ``i`` stopped at the token limit (see ``decode_lenient``).
 
     Returns a dict; every rate has all texts as denominator:
@@ -57,8 +66,6 @@ def repair_counts(
     ``texts_with_repairs`` / ``texts_with_drops`` counts of texts with at least one.
     Raises ``ValueError`` when ``texts`` is empty or ``cut_off`` has another length.
     """
-    from meshlm.lenient import decode_lenient
-
     texts = _texts(texts)
     flags = [False] * len(texts) if cut_off is None else [bool(c) for c in cut_off]
     if len(flags) != len(texts):
@@ -68,7 +75,7 @@ def repair_counts(
     parsed = clean = truncated = with_repairs = with_drops = 0
     for text, flag in zip(texts, flags, strict=True):
         try:
-            report = decode_lenient(text, bins=bins, cut_off=flag)[0].report
+            report = meshtext.read_reply(text, fmt, bins, cut_off=flag, pick="first").report
         except NoMeshFoundError:
             continue
         parsed += 1

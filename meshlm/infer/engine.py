@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from meshlm import modelfolder
-from meshlm.codec import Mesh, decode
+from meshlm import meshtext, modelfolder
+from meshlm.codec import Mesh
 from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
 from meshlm.infer.constrain_parts import constraint_for
 from meshlm.infer.named import NAMES, resolve
@@ -48,10 +48,13 @@ def as_request(prompt: str) -> str:
     return f"Create a 3D model of {p.rstrip('.')}."
 
 
-def mesh_question(mesh: Mesh | str, question: str | None = None, after: bool = False) -> str:
+def mesh_question(
+    mesh: Mesh | str, question: str | None = None, after: bool = False, fmt: str = "llama-mesh"
+) -> str:
     """A user turn that shows a mesh and asks about it (the mesh text after the question, or
-    before it with ``after=True``: people paste a file, then ask)."""
-    text = mesh if isinstance(mesh, str) else mesh.encode()
+    before it with ``after=True``: people paste a file, then ask). A :class:`Mesh` is written in
+    mesh format ``fmt`` (the model's: ``engine.mesh_format.name``); text is shown as given."""
+    text = mesh if isinstance(mesh, str) else meshtext.write(mesh, fmt)
     q = question or "What is this 3D object?"
     return f"{text}\n{q}" if after else f"{q}\n{text}"
 
@@ -200,20 +203,27 @@ class Engine:
                 stats.vertices, stats.faces = len(mesh.quantized), len(mesh.faces)
         return GenerationResult(mesh=mesh, text=text, stats=stats, error=error)
 
-    def _decode_reply(self, text: str, constrained: bool, cut_off: bool):
-        from meshlm.lenient import decode_lenient
+    def mesh_text(self, mesh: Mesh) -> str:
+        """``mesh`` as the model reads it: canonical text in its mesh format, at ``mesh.bins``."""
+        return meshtext.write(mesh, self.mesh_format.name)
 
+    def read_reply(self, text: str, cut_off: bool = False) -> Mesh:
+        """The mesh in a reply, read leniently in the model's mesh format (the largest for
+        LLaMA-Mesh text, the joined parts for parts text; :func:`meshlm.meshtext.read_reply`).
+        Raises :class:`~meshlm.errors.NoMeshFoundError` when it holds none."""
+        return meshtext.read_reply(text, self.mesh_format.name, self.bins, cut_off=cut_off)
+
+    def _decode_reply(self, text: str, constrained: bool, cut_off: bool):
         if constrained and not cut_off:
             body = text[mesh_start(text) :]
             try:
-                return decode(body, strict=True, bins=self.bins), None
+                return meshtext.decode_strict(body, self.mesh_format.name, self.bins), None
             except MeshFormatError as exc:  # would be a bug in the constraint: say so
                 return None, f"constrained reply failed the strict decoder: {exc}"
         try:
-            meshes = decode_lenient(text, bins=self.bins, cut_off=cut_off)
+            return self.read_reply(text, cut_off), None
         except NoMeshFoundError as exc:
             return None, str(exc)
-        return max(meshes, key=lambda m: len(m.faces)), None
 
     # -- conveniences -----------------------------------------------------------------------------
 
@@ -244,24 +254,19 @@ class Engine:
         **overrides,
     ) -> str:
         """Ask the model what a mesh is; returns its answer."""
-        return self.chat(
-            [{"role": "user", "content": mesh_question(mesh, question)}], sampling, **overrides
-        ).text.strip()
+        content = mesh_question(mesh, question, fmt=self.mesh_format.name)
+        return self.chat([{"role": "user", "content": content}], sampling, **overrides).text.strip()
 
     def chat(
         self, messages: list[dict], sampling: Sampling | None = None, **overrides
     ) -> GenerationResult:
         """One assistant turn of a conversation whose turns may carry meshes. The reply is free
-        text; any meshes in it are decoded leniently into ``result.mesh`` (the largest)."""
+        text; a mesh in it is decoded leniently, in the model's format, into ``result.mesh``
+        (:meth:`read_reply`)."""
         sampling = _sampling(sampling or self.default_sampling(), overrides)
         result = _last(self.stream(messages, sampling, mesh=False)).result
         try:
-            from meshlm.lenient import decode_lenient
-
-            result.mesh = max(
-                decode_lenient(result.text, bins=self.bins, cut_off=result.stats.cut_off),
-                key=lambda m: len(m.faces),
-            )
+            result.mesh = self.read_reply(result.text, result.stats.cut_off)
             result.stats.vertices, result.stats.faces = (
                 len(result.mesh.quantized),
                 len(result.mesh.faces),
