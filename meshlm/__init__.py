@@ -6,6 +6,7 @@ The codec needs numpy alone::
     text = encode(vertices, faces)          # canonical LLaMA-Mesh text
     mesh = decode(text)                     # strict: MeshFormatError names the line
     mesh = decode(reply, strict=False)      # lenient: mesh.report lists every repair
+                                            # (of several meshes, the one with most faces)
 """
 
 from meshlm.codec import (
@@ -13,7 +14,6 @@ from meshlm.codec import (
     Mesh,
     RepairReport,
     canonicalize,
-    decode,
     dequantize,
     encode,
     quantize,
@@ -25,7 +25,7 @@ from meshlm.errors import (
     MissingDependencyError,
     NoMeshFoundError,
 )
-from meshlm.lenient import decode_all
+from meshlm.lenient import decode, decode_all, reply_mesh
 
 __version__ = "0.1.0"
 
@@ -45,4 +45,5 @@ __all__ = [
     "dequantize",
     "encode",
     "quantize",
+    "reply_mesh",
 ]

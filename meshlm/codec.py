@@ -26,10 +26,11 @@ produced by :func:`encode` as follows:
 5. rotate each face cyclically so its smallest index comes first (winding kept);
 6. sort faces ascending by the tuple of their sorted indices.
 
-:func:`decode` reads text back. ``strict=True`` accepts only the canonical grammar and order
-and raises :class:`~meshlm.errors.MeshFormatError` naming the line; ``strict=False`` is for
-language-model replies (see :mod:`meshlm.lenient`). Dequantization maps bin ``q`` to
-``q / (bins - 1) - 0.5``.
+:func:`decode` reads canonical text back: it accepts only the canonical grammar and order and
+raises :class:`~meshlm.errors.MeshFormatError` naming the line. Language-model replies are read
+by :mod:`meshlm.lenient`, one layer up (``meshlm.decode(reply, strict=False)``): this module
+imports nothing of meshlm but :mod:`meshlm.errors` and its own kernel (tests/test_layering.py).
+Dequantization maps bin ``q`` to ``q / (bins - 1) - 0.5``.
 """
 
 from __future__ import annotations
@@ -209,6 +210,11 @@ def _quantize(v: np.ndarray, bins: int) -> np.ndarray:
     if not np.isfinite(extent) or extent <= 0.0:
         raise MeshError("mesh has zero size (all vertices coincide)")
     top = bins - 1
+    if not np.isfinite(top / extent) and np.isfinite(v * 2.0**600).all():
+        # a subnormal extent (1e-313): its scale overflows. Scaling by a power of two is exact
+        v, lo, hi, extent = v * 2.0**600, lo * 2.0**600, hi * 2.0**600, extent * 2.0**600
+    if not np.isfinite(top / extent):
+        raise MeshError("mesh has zero size (all vertices coincide)")
     x = (v - (lo + hi) * 0.5) * (top / extent)
     x += 0.5 * top + QUANT_EPS
     # x lies in [QUANT_EPS - tiny, top + QUANT_EPS + tiny]: flooring lands in 0..top, no clip needed
@@ -624,24 +630,25 @@ _LEADING_ZERO = re.compile(r" 0[0-9]")  # every number follows a space in a line
 def decode(
     text: str, strict: bool = True, bins: int = DEFAULT_BINS, source: str | None = None
 ) -> Mesh:
-    """Decode mesh text.
+    """Decode canonical mesh text (strictly).
 
-    ``strict=True``: ``text`` must be canonical-format text (optionally with surrounding
+    ``text`` must be canonical-format text (optionally with surrounding
     whitespace): at least 3 vertex lines ``v X Y Z`` with integers in ``0..bins-1`` (no leading
     zeros), strictly increasing in (x, y, z) order, then at least one face line ``f A B C`` with
     1-based indices that exist, are distinct and start with the smallest, faces strictly
     increasing by their sorted index tuple. Unused vertices are allowed. Anything else raises
     :class:`~meshlm.errors.MeshFormatError` with the 1-based line number and the problem.
 
-    ``strict=False``: for language-model replies; see :func:`meshlm.lenient.decode_lenient`.
-    Returns the first mesh found, with ``mesh.report`` listing every repair and drop; raises
-    :class:`~meshlm.errors.NoMeshFoundError` only when the text holds no mesh at all.
+    ``strict`` must be True (kept for the signature ``meshlm.decode`` shares): model replies are
+    read by :func:`meshlm.lenient.decode` / ``meshlm.decode(reply, strict=False)``, which this
+    bottom layer does not import; ``strict=False`` here raises ``ValueError`` saying so.
     """
-    bins = check_bins(bins)
     if not strict:
-        from meshlm.lenient import decode_lenient
-
-        return decode_lenient(text, bins=bins, source=source)[0]
+        raise ValueError(
+            "meshlm.codec.decode reads canonical text only; read a model reply with "
+            "meshlm.decode(text, strict=False) (meshlm.lenient.reply_mesh)"
+        )
+    bins = check_bins(bins)
     if not isinstance(text, str):
         raise MeshFormatError(f"expected text, got {type(text).__name__}", source=source)
     body = text.strip()

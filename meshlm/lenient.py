@@ -32,17 +32,22 @@ last line cut off mid-way (text without a final newline) is dropped and the mesh
 :class:`~meshlm.codec.RepairReport`.
 
 Only :class:`~meshlm.errors.NoMeshFoundError` is raised, whatever the input.
+
+Which mesh of a reply counts, when it holds several: the one with the most faces
+(:func:`reply_mesh`; why, there). Everything that needs one mesh of a reply uses that rule.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from meshlm.codec import DEFAULT_BINS, Mesh, RepairReport, check_bins, quantize
+from meshlm.codec import decode as codec_decode
 from meshlm.errors import MeshError, NoMeshFoundError
 
 _NUM = r"[-+]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][-+]?[0-9]{1,6})?"
@@ -105,6 +110,44 @@ def decode_lenient(
 def decode_all(text, bins: int = DEFAULT_BINS, cut_off: bool = False) -> list[Mesh]:
     """Every mesh in a reply (see :func:`decode_lenient`)."""
     return decode_lenient(text, bins=bins, cut_off=cut_off)
+
+
+def main_mesh(meshes: Sequence[Mesh]) -> Mesh:
+    """The mesh of a reply that counts, among ``meshes`` (non-empty, in order of appearance):
+    the one with the most faces, the earliest of those on a tie. See :func:`reply_mesh`."""
+    return max(meshes, key=lambda m: len(m.faces))  # max keeps the first of equal keys
+
+
+def reply_mesh(
+    text, bins: int = DEFAULT_BINS, source: str | None = None, cut_off: bool = False
+) -> Mesh:
+    """The one mesh of a model reply that counts: of the meshes :func:`decode_lenient` finds, the
+    one with the **most faces** (the earliest of those on a tie), with its ``report``.
+
+    Every stage that needs "the" mesh of a LLaMA-Mesh reply uses this rule -- the engine
+    (``result.mesh``), ``decode(text, strict=False)``, the evaluation's validity, geometry and
+    repair counts, the web demo's viewer -- so they all score and show the same mesh
+    (docs/format.md, "Which mesh of a reply counts"). Why the largest: a constrained reply holds
+    exactly one mesh, so the rule only matters for free replies, and there the meshes beside
+    the main one are a stray example triangle in the prose, a fragment cut off by a line of
+    text, or a restart the token limit stopped early -- each smaller than the mesh the reply is
+    about. The first mesh would pick a lead-in example; the last one an unfinished restart. The
+    earliest wins a tie so that a streamed reply's choice changes only when a later mesh has
+    grown past it.
+
+    Raises :class:`~meshlm.errors.NoMeshFoundError` when the text holds no usable mesh.
+    """
+    return main_mesh(decode_lenient(text, bins=bins, source=source, cut_off=cut_off))
+
+
+def decode(text, strict: bool = True, bins: int = DEFAULT_BINS, source: str | None = None) -> Mesh:
+    """Decode mesh text (``meshlm.decode``): ``strict=True`` is :func:`meshlm.codec.decode`
+    (canonical text only; :class:`~meshlm.errors.MeshFormatError` names the line),
+    ``strict=False`` is :func:`reply_mesh` (any reply; the mesh that counts, with its repair
+    report; :class:`~meshlm.errors.NoMeshFoundError` when there is none)."""
+    if strict:
+        return codec_decode(text, strict=True, bins=bins, source=source)
+    return reply_mesh(text, bins=bins, source=source)
 
 
 _LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n)|([^\r\n]+)$")

@@ -76,7 +76,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from meshlm import codec
+from meshlm import codec, lenient
 from meshlm.codec import DEFAULT_BINS, Mesh, RepairReport, canonicalize, check_bins
 from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
 
@@ -567,9 +567,7 @@ def _decode_lenient(text, bins: int, source: str | None, cut_off: bool = False) 
     between them, and a vertex written in several parts becomes one vertex (the format's
     meaning). Two vertices in one cell within a part are merged too (a repair); faces that this
     collapses or repeats are dropped."""
-    from meshlm.lenient import decode_lenient
-
-    meshes = decode_lenient(text, bins=bins, source=source, cut_off=cut_off)
+    meshes = lenient.decode_lenient(text, bins=bins, source=source, cut_off=cut_off)
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8", errors="replace")
     group = [meshes[0]]
@@ -626,7 +624,8 @@ def _decode_lenient(text, bins: int, source: str | None, cut_off: bool = False) 
 
 class TextFormat(NamedTuple):
     """A mesh text format: ``encode(vertices, faces, bins=64) -> str`` and
-    ``decode(text, strict=True, bins=64, source=None) -> Mesh``."""
+    ``decode(text, strict=True, bins=64, source=None) -> Mesh`` (``strict=False``: a model reply,
+    read leniently)."""
 
     name: str
     encode: Callable[..., str]
@@ -635,7 +634,7 @@ class TextFormat(NamedTuple):
 
 #: The mesh text formats by name; ``"llama-mesh"`` is the default (what LLaMA-Mesh reads).
 FORMATS: dict[str, TextFormat] = {
-    "llama-mesh": TextFormat("llama-mesh", codec.encode, codec.decode),
+    "llama-mesh": TextFormat("llama-mesh", codec.encode, lenient.decode),
     "parts": TextFormat("parts", encode_parts, decode_parts),
 }
 
