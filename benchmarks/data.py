@@ -47,7 +47,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs per measurement (best kept)")
     args = ap.parse_args()
 
-    from meshlm.data.build import BuildConfig, build_dataset, collect, process_all
+    from meshlm.data.build import BuildConfig, collect, process_all
+    from meshlm.data.pipeline import build_dataset
     from meshlm.shapes import write_corpus
 
     tmp = Path(tempfile.mkdtemp(prefix="meshlm-bench-"))

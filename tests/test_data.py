@@ -447,7 +447,8 @@ def test_generation_pool_writes_few_meshes_many_times_and_keeps_the_mix(tmp_path
 
 
 def test_nearest_targets_answer_every_caption_with_the_nearest_pool_shape(tmp_path):
-    from meshlm.data.assemble import _chamfer, _vertices
+    from meshlm.data.assemble import _vertices
+    from meshlm.eval.metrics import chamfer_distance
 
     m = build_dataset(
         _cfg(
@@ -490,7 +491,10 @@ def test_nearest_targets_answer_every_caption_with_the_nearest_pool_shape(tmp_pa
         assert answer in pool_meshes[fam].values()
         if per_source[src] == 1 and src in und:
             own = _vertices(und[src])
-            best = min(pool_meshes[fam].values(), key=lambda t: _chamfer(own, _vertices(t)))
+            best = min(
+                pool_meshes[fam].values(),
+                key=lambda t: chamfer_distance(own, _vertices(t), normalize=False),
+            )
             assert answer == best
             checked += 1
     assert checked >= 10

@@ -76,7 +76,7 @@ def build_data_cmd(
     Writes OUT/train.jsonl, validation.jsonl, test.jsonl, OUT/hf/ (datasets) and
     OUT/manifest.json. Killed builds resume when rerun with the same arguments.
     """
-    from meshlm.data.build import build_dataset
+    from meshlm.data.pipeline import build_dataset
 
     cfg = BuildConfig(
         out=out,

@@ -35,7 +35,10 @@ from meshlm import meshtext
 from meshlm.data.build import BuildConfig, BuildError, Collected, shard_of
 from meshlm.data.conversations import object_rows, stable_int
 from meshlm.data.sources import load_general_chats
+from meshlm.errors import require
+from meshlm.eval.metrics import chamfer_distance
 from meshlm.modelfolder import format_block
+from meshlm.shapes import family_of_uid
 
 SPLITS = ("train", "validation", "test")
 TASKS = ("generation", "understanding", "general")
@@ -75,8 +78,6 @@ class TokenCounter:
     """
 
     def __init__(self, path: str):
-        from meshlm.errors import require
-
         transformers = require("transformers", "train", "the token budget")
         try:
             self.tok = transformers.AutoTokenizer.from_pretrained(path)
@@ -152,8 +153,6 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _save_hf(out: Path, by_split: dict[str, list[dict]]) -> None:
-    from meshlm.errors import require
-
     datasets = require("datasets", "data", "writing the dataset")
     features = datasets.Features(
         {
@@ -193,8 +192,6 @@ def family_of(obj) -> str:
     """The family an object counts in for ``--gen-per-family``: a procedural shape's family
     (its uid is ``<family>_<seed>_<index>``), otherwise the name of its source."""
     if obj.kind == "procedural":
-        from meshlm.shapes import family_of_uid
-
         return family_of_uid(obj.id.removeprefix("procedural:"))
     return obj.kind
 
@@ -219,11 +216,6 @@ def _vertices(mesh_text: str) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
 
 
-def _chamfer(a: np.ndarray, b: np.ndarray) -> float:
-    d = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
-    return float(d.min(1).mean() + d.min(0).mean())
-
-
 def nearest_pool_targets(kept: list, pool: set[str]) -> dict[str, list]:
     """For every kept object outside ``pool``: the encodings of the pool object of its family
     whose first encoding's vertices are nearest (symmetric Chamfer on grid coordinates; ties go
@@ -238,7 +230,10 @@ def nearest_pool_targets(kept: list, pool: set[str]) -> dict[str, list]:
         if obj.id in pool or not cands:
             continue
         verts = _vertices(encs[0][1])
-        targets[obj.id] = min(cands, key=lambda c: _chamfer(verts, c[0]))[1]
+        # meshlm's one Chamfer distance, on the grid points as they are (no sampling, no rescale)
+        targets[obj.id] = min(
+            cands, key=lambda c: chamfer_distance(verts, c[0], normalize=False, squared=True)
+        )[1]
     return targets
 
 

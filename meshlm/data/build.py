@@ -1,6 +1,7 @@
 """The dataset builder: sources -> per-object records (checkpointed) -> mixed chat SFT data.
 
-Stages (``meshlm build-data`` runs them all)::
+Stages (``meshlm build-data`` runs them all, through
+:func:`meshlm.data.pipeline.build_dataset`)::
 
     collect    list the objects of every source, captioned; shard by a hash of the object id
     process    load, decimate, filter, rotate about Y, encode, drop repeated rotations
@@ -267,7 +268,9 @@ def collect(cfg: BuildConfig) -> Collected:
 # ------------------------------------------------------------------------------- checkpoint
 
 
-def _prepare_work(cfg: BuildConfig) -> Path:
+def prepare_work(cfg: BuildConfig) -> Path:
+    """The build's work folder (``OUT/.work``), its checkpoint kept when ``cfg`` was made with the
+    same record-shaping arguments, wiped under ``overwrite``; raises BuildError otherwise."""
     out = Path(cfg.out)
     work = out / WORK_DIR
     state = work / "state.json"
@@ -371,24 +374,3 @@ def _pool(workers: int, params: ProcessParams):
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["meshlm.data.process", "meshlm.files", "trimesh"])
     return ctx.Pool(workers, init_worker, (params,))
-
-
-def build_dataset(cfg: BuildConfig, log: Callable[[str], None] | None = None) -> dict:
-    """Run the whole build and return the manifest (also written to OUT/manifest.json).
-
-    Resumable: rerunning with the same arguments after a kill processes only the objects that
-    have no record yet and produces the same files as an uninterrupted build.
-    Raises BuildError / DataSourceError for bad arguments or unreadable sources; bad objects
-    never raise (they are rejected with a reason).
-    """
-    from meshlm.data.assemble import assemble
-
-    cfg.validate()
-    say = log or (lambda _m: None)
-    work = _prepare_work(cfg)
-    col = collect(cfg)
-    say(f"{len(col.objects)} objects to use, {len(col.rejects)} left out before loading")
-    records = process_all(
-        col.objects, cfg.process_params(), work / CHECKPOINT, cfg.workers, cfg.progress
-    )
-    return assemble(cfg, col, records, say)
