@@ -29,8 +29,8 @@ the true nearest's and exceeds it only when the 256-point ranking leaves the nea
 best ``shortlist`` (not measured; ``shortlist=len(train)`` searches them all).
 
 **Training set.** The assistant meshes of a dataset's ``train.jsonl`` (``meshlm build-data``
-output), read with the dataset's own text format and bins (its ``manifest.json``), duplicates
-merged.
+output), read with the dataset's own text format and bins (its ``manifest.json``;
+:func:`meshlm.meshtext.decode_strict`), duplicates merged.
 """
 
 from __future__ import annotations
@@ -85,10 +85,10 @@ def training_set(
         raise MeshlmError(f"{file}: no such file (a build-data dataset's train.jsonl)")
     fmt = dataset_format(folder)
     from meshlm.data.conversations import mesh_text
-    from meshlm.parts import get_format
+    from meshlm.meshtext import check, decode_strict
     from meshlm.shapes import family_of_uid
 
-    decode = get_format(fmt.name).decode
+    check(fmt.name)  # an unknown format: one line, before any row is read
     found, skipped = [], 0
     with file.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -109,7 +109,7 @@ def training_set(
                 if text is None:
                     continue
                 try:
-                    found.append((decode(text, strict=True, bins=fmt.bins), fam))
+                    found.append((decode_strict(text, fmt.name, fmt.bins), fam))
                 except MeshFormatError:
                     skipped += 1
     if not found:
