@@ -19,7 +19,11 @@ llguidance's.
 
 Targets (issue 18): <= 0.5 ms a step warm on the 100k vocabulary and within 3x of the anchor.
 
-    python benchmarks/constrain.py [--repeat 2]
+``--format parts`` measures the parts format's constraint instead (issue 19:
+``PartsConstraint`` over the same meshes written by ``meshlm.parts.encode_parts``, llguidance with
+``meshlm.infer.grammar_parts.parts_regex``; the one-time cost adds the parts index).
+
+    python benchmarks/constrain.py [--repeat 2] [--format parts]
 """
 
 from __future__ import annotations
@@ -38,12 +42,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 CLOCK = time.thread_time  # CPU time: the machine is shared, wall time counts others' jobs
 
 
-def meshes() -> dict[str, str]:
-    """Canonical texts of a few meshes of 100-600 faces."""
+def meshes(fmt: str = "llama-mesh") -> dict[str, str]:
+    """Canonical texts (in format ``fmt``) of a few meshes of 100-600 faces."""
     import trimesh
     from mesh_helpers import chair
 
     from meshlm import encode
+    from meshlm.parts import encode_parts
 
     shapes = {
         "icosphere(2)": trimesh.creation.icosphere(2),
@@ -51,7 +56,8 @@ def meshes() -> dict[str, str]:
         "chair": chair(),
         "torus": trimesh.creation.torus(0.5, 0.15, major_sections=24, minor_sections=10),
     }
-    return {k: encode(m.vertices, m.faces) for k, m in shapes.items()}
+    enc = encode_parts if fmt == "parts" else encode  # the same meshes in either format
+    return {k: enc(m.vertices, m.faces) for k, m in shapes.items()}
 
 
 def tokenizers() -> dict:
@@ -78,13 +84,13 @@ def stats(us: list[float]) -> str:
     return f"{np.median(a):7.1f} {a.mean():7.1f} {np.percentile(a, 99):8.1f}"
 
 
-def run_meshlm(index, seqs, check=None):
+def run_meshlm(index, seqs, check=None, fmt="llama-mesh"):
     """Per-step µs (allowed ids, + bool mask) over every sequence; ``check(step, ids)``."""
-    from meshlm.infer.constrain import MeshConstraint
+    from meshlm.infer.constrain_parts import constraint_for
 
     t_ids, t_mask, wall = [], [], []
     for seq in seqs:
-        c = MeshConstraint(index, max_preamble=0)
+        c = constraint_for(fmt, index, max_preamble=0)
         for k, tok in enumerate(seq):
             w0, t0 = time.perf_counter(), CLOCK()
             ids = c.allowed()
@@ -127,19 +133,26 @@ def run_llg(lltok, grammar, seqs, vocab_size, keep=None):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=2, help="warm passes (best median kept)")
+    ap.add_argument("--format", default="llama-mesh", choices=["llama-mesh", "parts"])
     args = ap.parse_args(argv)
+    fmt = args.format
     import llguidance
     import llguidance.hf
 
     from meshlm.infer.constrain import VocabIndex, token_texts
+    from meshlm.infer.constrain_parts import PartsIndex
+    from meshlm.infer.grammar_parts import parts_regex
     from meshlm.infer.openai_http import mesh_regex
+
+    regex = parts_regex if fmt == "parts" else mesh_regex
 
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {platform.machine()}, "
         f"Python {platform.python_version()}, numpy {np.__version__}, "
         f"llguidance {llguidance.__version__}; load average {os.getloadavg()[0]:.1f}"
     )
-    texts = meshes()
+    texts = meshes(fmt)
+    print(f"format: {fmt}")
     print(
         "meshes: " + ", ".join(f"{k} {t.count(chr(10) + 'f') + 1} faces" for k, t in texts.items())
     )
@@ -153,10 +166,12 @@ def main(argv=None) -> int:
         tt = token_texts(tok)
         c1 = time.process_time()
         index = VocabIndex(tt, [eos])
+        if fmt == "parts":
+            PartsIndex.of(index)
         c2 = time.process_time()
         lltok = llguidance.hf.from_tokenizer(tok, eos_token=eos)
         c3 = time.process_time()
-        grammar = llguidance.LLMatcher.grammar_from_regex(mesh_regex(64))
+        grammar = llguidance.LLMatcher.grammar_from_regex(regex(64))
         llguidance.LLMatcher(lltok, grammar, log_level=0)
         c4 = time.process_time()
         once = {
@@ -176,16 +191,16 @@ def main(argv=None) -> int:
             if (m & ~_masks[(si, k)]).any():
                 _out[0] += 1
 
-        cold = run_meshlm(index, seqs, check)
+        cold = run_meshlm(index, seqs, check, fmt)
         warm = min(
-            (run_meshlm(index, seqs) for _ in range(args.repeat)),
+            (run_meshlm(index, seqs, fmt=fmt) for _ in range(args.repeat)),
             key=lambda w: statistics.median(w[1]),
         )
         llg_warm = min(
             (run_llg(lltok, grammar, seqs, vocab) for _ in range(args.repeat)),
             key=lambda w: statistics.median(w[0]),
         )
-        allowed = float(np.mean([n for s in seqs for n in allowed_sizes(index, s)]))
+        allowed = float(np.mean([n for s in seqs for n in allowed_sizes(index, s, fmt)]))
         print(
             f"\n{name}: vocabulary {vocab:,}, {steps} steps, {allowed:.0f} tokens allowed a "
             "step on average"
@@ -213,11 +228,11 @@ def main(argv=None) -> int:
     return 0
 
 
-def allowed_sizes(index, seq) -> list[int]:
+def allowed_sizes(index, seq, fmt="llama-mesh") -> list[int]:
     """How many tokens meshlm allows at each step of a sequence (for the printout)."""
-    from meshlm.infer.constrain import MeshConstraint
+    from meshlm.infer.constrain_parts import constraint_for
 
-    c = MeshConstraint(index, max_preamble=0)
+    c = constraint_for(fmt, index, max_preamble=0)
     sizes = []
     for tok in seq:
         sizes.append(len(c.allowed()))
