@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from meshlm.codec import Mesh, decode
 from meshlm.errors import MeshFormatError
+from meshlm.lenient import reply_mesh
 from meshlm.parts import FORMATS, decode_parts, encode_parts, format_parts, get_format
 
 DEFAULT = "llama-mesh"
@@ -51,26 +52,18 @@ def read_reply(
     *,
     cut_off: bool = False,
     source: str | None = None,
-    pick: str = "largest",
 ) -> Mesh:
     """The mesh in a model reply (prose, fences, flaws allowed), with ``mesh.report`` listing
     every repair and drop; ``cut_off=True`` for a reply stopped at its token limit.
 
-    LLaMA-Mesh: :func:`meshlm.lenient.decode_lenient`, of the meshes it finds the ``pick``-ed one
-    (``"largest"`` by faces, ``"first"`` or ``"last"``). Parts: ``decode_parts(strict=False)``,
-    the parts written one after another joined into one mesh (``pick`` does not apply: the
-    parts *are* the mesh). Raises :class:`~meshlm.errors.NoMeshFoundError` when there is none.
+    LLaMA-Mesh: :func:`meshlm.lenient.reply_mesh`, the one rule for which mesh of a reply counts
+    (the one with the most faces; docs/format.md). Parts: ``decode_parts(strict=False)``, the
+    parts written one after another joined into one mesh. Raises
+    :class:`~meshlm.errors.NoMeshFoundError` when there is none.
     """
     if check(fmt) == "parts":
         return decode_parts(text, strict=False, bins=bins, source=source, cut_off=cut_off)
-    from meshlm.lenient import decode_lenient
-
-    meshes = decode_lenient(text, bins=bins, source=source, cut_off=cut_off)
-    if pick == "first":
-        return meshes[0]
-    if pick == "last":
-        return meshes[-1]
-    return max(meshes, key=lambda m: len(m.faces))
+    return reply_mesh(text, bins=bins, source=source, cut_off=cut_off)
 
 
 def convert(text: str, fmt: str, bins: int = 64) -> str:

@@ -31,7 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshlm.codec import canonicalize
 from meshlm.errors import MeshlmError
+from meshlm.files import MeshFileTooLargeError, TooManyFacesError, load_mesh_bytes, save_mesh
+from meshlm.infer import Sampling, load
+from meshlm.prompts import as_request, mesh_question, wants_mesh
 
 # --- limits: enforced by Demo.turn (and the queue); over a limit the user is told why -----------
 MAX_PROMPT_CHARS = 2000  # characters of one typed prompt
@@ -55,23 +59,12 @@ EXAMPLES = [
     "Create a 3D model of a mug.",
     "What is a mesh?",
 ]
-_QUESTION = re.compile(
-    r"^\s*(what|who|why|how|when|where|which|is|are|do|does|did|hi|hello|hey|thanks|thank)\b",
-    re.IGNORECASE,
-)
 _MESH_LINES = re.compile(r"(?ms)^[vf] [^\n]*(?:\n[vf] [^\n]*)*\n?")
 log = logging.getLogger(__name__)
 
 
 class LimitError(MeshlmError):
     """A request over one of the limits above; the message says which and by how much."""
-
-
-def wants_mesh(prompt: str) -> bool:
-    """Whether a typed prompt (without an attached mesh) asks for a mesh: anything but a question
-    or a greeting ("what is ...", "... ?", "hello")."""
-    p = prompt.strip()
-    return bool(p) and not (p.endswith("?") or _QUESTION.match(p))
 
 
 def display_reply(text: str) -> str:
@@ -137,8 +130,6 @@ class Settings:
     def sampling(self, defaults: dict | None = None):
         """:class:`Sampling` from these settings over ``defaults`` (the engine's
         ``sampling_defaults``)."""
-        from meshlm.infer import Sampling
-
         if not 1 <= int(self.max_new_tokens) <= MAX_NEW_TOKENS:
             raise LimitError(
                 f"max new tokens must be 1..{MAX_NEW_TOKENS}, got {self.max_new_tokens}"
@@ -173,8 +164,6 @@ class Demo:
     def default_temperature(self) -> float:
         """The settings panel's first temperature: the loaded model's recommended one (its
         generation_config.json; 0 = greedy), else meshlm's default."""
-        from meshlm.infer import Sampling
-
         if self.engine is None:
             return Sampling().temperature
         return self.engine.default_sampling().temperature
@@ -183,8 +172,6 @@ class Demo:
         """The engine, loading it on first call. Raises MeshlmError if the model cannot load."""
         with self._lock:
             if self.engine is None:
-                from meshlm.infer import load
-
                 self.engine = load(self.model, threads=self.threads)
             return self.engine
 
@@ -195,8 +182,6 @@ class Demo:
 
     def write(self, mesh, tag: str, ext: str = "glb") -> str:
         """Write ``mesh`` (codec Mesh) as ``ext`` into the work folder; returns the path."""
-        from meshlm.files import save_mesh
-
         return str(save_mesh(mesh, self._path(tag, ext)))
 
     def load_upload(self, path: str | Path):
@@ -205,9 +190,6 @@ class Demo:
         the limits).
 
         Raises LimitError (too large, too many faces) or another MeshlmError (unreadable)."""
-        from meshlm.codec import canonicalize
-        from meshlm.files import MeshFileTooLargeError, TooManyFacesError, load_mesh_bytes
-
         p = Path(path)
         name = p.name
         size = p.stat().st_size
@@ -265,8 +247,6 @@ class Demo:
                 raise LimitError("attach one mesh file at a time")
             viewer = KEEP
             if files:
-                from meshlm.infer import mesh_question
-
                 mesh, summary = self.load_upload(files[0])
                 shown = f"Attached {summary}" + (f"\n\n{text}" if text else "")
                 user_turn = {  # the mesh written in the model's own format
@@ -278,8 +258,6 @@ class Demo:
                 viewer = self.write(mesh, "upload")
                 want_mesh = False
             else:
-                from meshlm.infer import as_request
-
                 want_mesh = wants_mesh(text)
                 shown = text
                 user_turn = {"role": "user", "content": as_request(text) if want_mesh else text}

@@ -98,8 +98,8 @@ def test_bundled_model_writes_and_names_the_families_it_knows():
     of five known families parse strictly, and five shown meshes are named right -- at least 4 of
     5 each (held-out measurements in the model card: 96 % strict, 92 % named)."""
     from meshlm import canonicalize
-    from meshlm.eval.text_metrics import find_family
     from meshlm.infer import load
+    from meshlm.prompts import find_family
     from meshlm.shapes import list_families, make_shape
 
     engine = load()

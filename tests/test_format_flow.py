@@ -19,8 +19,8 @@ from meshlm.cli import main  # noqa: E402
 from meshlm.codec import decode  # noqa: E402
 from meshlm.errors import MeshFormatError  # noqa: E402
 from meshlm.infer import Sampling, load  # noqa: E402
-from meshlm.infer.engine import mesh_start  # noqa: E402
 from meshlm.modelfolder import format_block, read  # noqa: E402
+from meshlm.prompts import mesh_start  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains a model (about a minute on 2 CPU cores)
 BINS = 128

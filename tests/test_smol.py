@@ -210,7 +210,7 @@ def test_smol_adapter_runs_through_llamacpp_with_the_exact_constraint(smol_dir):
 
     from meshlm.codec import decode
     from meshlm.infer import Sampling, load
-    from meshlm.infer.engine import mesh_start
+    from meshlm.prompts import mesh_start
 
     engine = load("smol", threads=1)
     assert engine.backend.name == "llama.cpp"

@@ -209,7 +209,7 @@ def describe_cmd(
 
 
 def _question(mesh, question, fmt):
-    from meshlm.infer.engine import mesh_question
+    from meshlm.prompts import mesh_question
 
     return mesh_question(mesh, question, fmt=fmt)
 

@@ -53,7 +53,7 @@ def load_any(path: str, bins: int, strict: bool = False, fmt: str = meshtext.DEF
         text, name = read_text(path)
         if strict:
             return meshtext.decode_strict(text, fmt, bins, source=name)
-        return meshtext.read_reply(text, fmt, bins, source=name, pick="first")
+        return meshtext.read_reply(text, fmt, bins, source=name)
     from meshlm.files import load_mesh
 
     tm = load_mesh(path)

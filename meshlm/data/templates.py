@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 
-#: User asks for an object (the assistant answers with a mesh). At least 30 distinct phrasings.
+from meshlm.prompts import QUESTION, REQUEST
+
+#: User asks for an object (the assistant answers with a mesh). At least 30 distinct phrasings;
+#: the first is :data:`meshlm.prompts.REQUEST`, the one a bare description is turned into.
 GENERATION_REQUESTS: tuple[str, ...] = (
-    "Create a 3D model of {obj}.",
+    REQUEST,
     "Create a low poly 3D model of {obj}.",
     "Create a 3D obj file using the following description: {obj}",
     "Generate a 3D mesh of {obj}.",
@@ -105,9 +108,10 @@ REQUEST_CLOSERS: tuple[str, ...] = (
 )
 
 #: User gives a mesh and asks what it is (the assistant answers with the caption).
-#: At least 30 distinct phrasings; ``{mesh}`` may come first or last.
+#: At least 30 distinct phrasings; ``{mesh}`` may come first or last. The first is
+#: :data:`meshlm.prompts.QUESTION`, the one ``describe`` asks by default.
 UNDERSTANDING_QUESTIONS: tuple[str, ...] = (
-    "What is this 3D object?\n{mesh}",
+    QUESTION + "\n{mesh}",
     "What does this mesh represent?\n{mesh}",
     "{mesh}\nWhat object is this?",
     "Describe this 3D model.\n{mesh}",

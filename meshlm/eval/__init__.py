@@ -40,14 +40,14 @@ from meshlm.eval.text_metrics import (
     bleu1,
     embedding_similarity,
     family_accuracy,
-    find_family,
     lcs_length,
     load_embedding_model,
-    normalize_family,
     rouge_l,
-    tokenize,
 )
 from meshlm.eval.validity import repair_counts, strict_parse_rate
+
+# the family vocabulary lives in meshlm.prompts; kept here, where it was public before
+from meshlm.prompts import find_family, normalize_family, tokenize
 
 __all__ = [
     "FScore",

@@ -26,9 +26,12 @@ from meshlm import meshtext
 from meshlm.codec import Mesh, canonicalize
 from meshlm.errors import MeshFormatError, MeshlmError, MissingDependencyError
 from meshlm.eval.metrics import as_points, chamfer_distance, topology_stats
-from meshlm.eval.text_metrics import bleu1, find_family, rouge_l
-from meshlm.eval.validity import repair_counts, strict_parse_rate
-from meshlm.infer.engine import mesh_start
+from meshlm.eval.text_metrics import bleu1, rouge_l
+from meshlm.eval.validity import report_counts, strict_parse_rate
+from meshlm.files import load_mesh, save_mesh
+from meshlm.prompts import find_family, mesh_question, mesh_start
+from meshlm.render import render_grid
+from meshlm.shapes import check_families, generate, list_families, write_corpus
 
 #: Request phrasings kept out of training (meshlm/data/templates.py has none of these).
 HELDOUT_REQUESTS = (
@@ -71,8 +74,6 @@ def load_jsonl(path: str | Path) -> list[dict]:
 
 def load_references(folder: str | Path, n_points: int = 2048) -> list[tuple[str, np.ndarray]]:
     """(family, point set) for every reference mesh of a ``meshlm shapes``-style folder."""
-    from meshlm.files import load_mesh
-
     folder = Path(folder)
     table = folder / "captions.csv"
     if not table.is_file():
@@ -115,9 +116,9 @@ def eval_generate(
 ) -> dict:
     """Generate a mesh per prompt row (``prompt``, optional ``family``, optional ``reference``
     mesh path) and score it. Writes ``samples.jsonl``, ``metrics.json``, ``grid.png``. Replies
-    are checked and decoded at the engine's mesh format (``engine.bins``: the model's)."""
-    from meshlm.files import load_mesh, save_mesh
-
+    are checked and decoded at the engine's mesh format (``engine.bins``: the model's). Geometry,
+    topology and repair counts are all of the one mesh the engine returns (``result.mesh``: the
+    mesh of the reply that counts, :func:`meshlm.lenient.reply_mesh`)."""
     out = Path(out_dir)
     (out / "meshes").mkdir(parents=True, exist_ok=True)
     rows, texts, meshes, captions = [], [], [], []
@@ -154,8 +155,7 @@ def eval_generate(
         rows.append(row)
         meshes.append(res.mesh)
         captions.append(item["prompt"][:60])
-    found = [m for m in meshes if m is not None]
-    metrics = _generation_metrics(rows, texts, found, engine.bins, fmt)
+    metrics = _generation_metrics(rows, texts, meshes, engine.bins, fmt)
     metrics["mesh_format"] = {"name": fmt, "bins": engine.bins}
     if references:
         metrics["family_references"] = len(references)
@@ -165,8 +165,6 @@ def eval_generate(
     }
     _write(out, rows, metrics)
     if grid and rows:
-        from meshlm.render import render_grid
-
         render_grid(meshes, captions, out / "grid.png", cols=6, size=192)
     return metrics
 
@@ -179,7 +177,9 @@ def strict_error_kind(exc: MeshFormatError) -> str:
 
 
 def _generation_metrics(rows, texts, meshes, bins: int, fmt: str = meshtext.DEFAULT) -> dict:
+    """``meshes``: the mesh scored for each row (None where the reply held none)."""
     n = len(rows)
+    found = [m for m in meshes if m is not None]
     m = {
         "samples": n,
         "mesh_rate": sum(r.get("mesh") is not None for r in rows) / n if n else 0.0,
@@ -188,13 +188,15 @@ def _generation_metrics(rows, texts, meshes, bins: int, fmt: str = meshtext.DEFA
         "cut_off_rate": sum(r["cut_off"] for r in rows) / n if n else 0.0,
         "tokens_per_s": float(np.mean([r["tokens_per_s"] for r in rows])) if n else 0.0,
         "new_tokens_mean": float(np.mean([r["new_tokens"] for r in rows])) if n else 0.0,
-        "repairs": repair_counts(texts, bins, fmt=fmt) if texts else {},
+        "repairs": report_counts([m.report if m is not None else None for m in meshes])
+        if meshes
+        else {},
         "strict_errors": dict(
             Counter(r["strict_error_kind"] for r in rows if "strict_error_kind" in r).most_common()
         ),
     }
-    if meshes:
-        m["topology"] = topology_stats(meshes)
+    if found:
+        m["topology"] = topology_stats(found)
     fam = [r for r in rows if "family" in r]
     if fam:
         m["family_accuracy"] = sum(r["family_ok"] for r in fam) / len(fam)
@@ -210,8 +212,6 @@ def eval_understand(
     """Describe each mesh (rows with ``mesh`` text or ``path``, ``caption``, optional ``family``,
     optional ``question``, optional ``question_after``: the question follows the mesh) and score
     against the caption: BLEU-1, ROUGE-L, family match."""
-    from meshlm.infer.engine import mesh_question
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -260,8 +260,6 @@ def _item_mesh(item: dict, i: int, bins: int, fmt: str = meshtext.DEFAULT) -> st
     if item.get("mesh"):
         return meshtext.as_format(item["mesh"], fmt, bins)
     if item.get("path"):
-        from meshlm.files import load_mesh
-
         tm = load_mesh(item["path"])
         return meshtext.write(canonicalize(tm.vertices, tm.faces, bins=bins), fmt)
     raise MeshlmError(f"row {i + 1}: needs 'mesh' (text) or 'path'")
@@ -300,8 +298,6 @@ def heldout_set(
     ``families`` limits prompts, meshes *and* references to those families (a model that knows
     only them is judged among them); default: all.
     """
-    from meshlm.shapes import check_families, generate, list_families, write_corpus
-
     if per_family < 1 or refs_per_family < 1:
         raise MeshlmError(
             f"per_family and refs_per_family must be >= 1, got {per_family} and {refs_per_family}"

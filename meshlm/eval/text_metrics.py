@@ -1,75 +1,27 @@
 """Metrics for mesh understanding: family match, BLEU-1, ROUGE-L, embedding similarity.
 
-Tokenization (:func:`tokenize`), used by every function here: lowercase, then the maximal runs of
-ASCII letters and digits are the words (``"Wine-glass, 2x!"`` -> ``["wine", "glass", "2x"]``).
+Tokenization (:func:`meshlm.prompts.tokenize`), used by every function here: lowercase, then the
+maximal runs of ASCII letters and digits are the words (``"Wine-glass, 2x!"`` -> ``["wine",
+"glass", "2x"]``). Which family a text names is :func:`meshlm.prompts.find_family` (the family
+vocabulary lives with the prompts, which the engine and the dataset builder share).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from meshlm.errors import MissingDependencyError
-
-_WORD = re.compile(r"[a-z0-9]+")
-
-#: Extra phrases that name a shape family (meshlm's procedural families); used by
-#: :func:`find_family` for the families present in its ``families`` argument. They cover every
-#: noun meshlm's own captions use (tests/test_metrics.py checks that each family's captions name
-#: it): a model that answers with the caption it learnt must be judged right. Phrases that
-#: start where a shorter one does win ("coffee cup" -> mug, "glass bottle" -> bottle).
-DEFAULT_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "arch": ("archway",),
-    "axe": ("hatchet",),
-    "barrel": ("cask",),
-    "bottle": ("glass bottle",),
-    "cactus": ("column cactus", "single column"),
-    "box": ("cube", "crate", "cuboid", "block", "slab"),
-    "capsule": ("pill", "pill shape", "rounded rod"),
-    "car": ("automobile", "pickup", "pickup truck", "truck", "van", "minivan", "sedan"),
-    "chair": ("armchair",),
-    "cup": ("tumbler", "glass", "drinking glass"),
-    "cylinder": ("tube", "pipe", "column", "prism", "disc", "disk"),
-    "hammer": ("mallet", "sledgehammer", "sledge hammer"),
-    "house": ("hut", "cottage", "cabin", "home"),
-    "lamp": ("table lamp",),
-    "mug": ("coffee cup", "tea cup", "teacup"),
-    "mushroom": ("toadstool",),
-    "ring": ("wedding band",),
-    "sphere": ("ball", "globe", "orb", "ellipsoid"),
-    "stairs": ("staircase", "stair", "steps", "stairway"),
-    "shelf": ("bookshelf", "bookcase", "shelves", "shelving"),
-    "sword": ("blade", "longsword"),
-    "pine_tree": ("fir tree", "conifer", "christmas tree", "spruce"),
-    "wine_glass": ("goblet", "stemmed glass"),
-    "candle": ("candlestick",),
-    "dumbbell": ("barbell",),
-    "rocket": ("spaceship",),
-    "torus": ("donut", "doughnut", "ring torus", "ring shaped torus"),
-    "tower": ("watchtower",),
-}
-
-
-def tokenize(text: str) -> list[str]:
-    """Lowercase ``text`` and return its alphanumeric words (``[a-z0-9]+``), in order."""
-    return _WORD.findall(text.lower())
-
+from meshlm.prompts import normalize_family, tokenize
 
 # --------------------------------------------------------------------------------------------
-# Family labels
+# Family labels (the vocabulary -- find_family, normalize_family -- is in meshlm.prompts)
 # --------------------------------------------------------------------------------------------
-
-
-def normalize_family(name: str) -> str:
-    """Canonical spelling of a family name: lowercase words joined by ``_`` (``"Wine glass"``,
-    ``"wine-glass"`` and ``"wine_glass"`` all give ``"wine_glass"``)."""
-    return "_".join(tokenize(name))
 
 
 def family_accuracy(preds: Sequence[str | None], labels: Sequence[str]) -> float:
@@ -87,42 +39,6 @@ def family_accuracy(preds: Sequence[str | None], labels: Sequence[str]) -> float
         for p, y in zip(preds, labels, strict=True)
     )
     return hits / len(labels)
-
-
-def find_family(
-    text: str,
-    families: Sequence[str],
-    synonyms: Mapping[str, Sequence[str]] | None = None,
-) -> str | None:
-    """The family (as spelled in ``families``) that free ``text`` names, or ``None``.
-
-    A family is named by its own words (``pine_tree`` -> "pine tree") or by any phrase in
-    ``synonyms[family]`` (default :data:`DEFAULT_SYNONYMS`; pass ``{}`` for none), matched on
-    whole tokens (:func:`tokenize`) with an optional plural ``s``/``es`` on the last word. When
-    several families are named, the earliest mention wins, and at the same position the longest
-    phrase ("pine tree" over "tree"). A heuristic: "a table lamp" gives ``table``.
-    """
-    synonyms = DEFAULT_SYNONYMS if synonyms is None else synonyms
-    words = tokenize(text)
-    best: tuple[int, int, str] | None = None  # (start, -length, family)
-    for family in families:
-        phrases = [normalize_family(family).split("_")]
-        phrases += [tokenize(s) for s in synonyms.get(family, ())]
-        phrases += [tokenize(s) for s in synonyms.get(normalize_family(family), ())]
-        for phrase in phrases:
-            k = len(phrase)
-            if not k:
-                continue
-            for i in range(len(words) - k + 1):
-                if words[i : i + k - 1] != phrase[:-1]:
-                    continue
-                last = words[i + k - 1]
-                if last in (phrase[-1], phrase[-1] + "s", phrase[-1] + "es"):
-                    cand = (i, -k, family)
-                    if best is None or cand[:2] < best[:2]:
-                        best = cand
-                    break
-    return None if best is None else best[2]
 
 
 # --------------------------------------------------------------------------------------------

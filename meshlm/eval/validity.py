@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from meshlm import meshtext
-from meshlm.codec import DEFAULT_BINS
+from meshlm.codec import DEFAULT_BINS, RepairReport
 from meshlm.errors import MeshFormatError, NoMeshFoundError
 
 
@@ -51,11 +51,12 @@ def repair_counts(
 ) -> dict[str, Any]:
     """Aggregate what the lenient decoder had to do to get a mesh out of each text.
 
-    Each text is decoded leniently in format ``fmt``: LLaMA-Mesh text with
-    :func:`meshlm.lenient.decode_lenient`, its **first** mesh counted (the one
-    ``decode(text, strict=False)`` returns); parts text with ``decode_parts(strict=False)``, its
-    parts joined into one mesh. ``cut_off[i]``
-    tells the decoder that text ``i`` stopped at the token limit (see ``decode_lenient``).
+    Each text is read in format ``fmt`` by :func:`meshlm.meshtext.read_reply`, the rule every
+    stage uses for which mesh of a reply counts (LLaMA-Mesh: the mesh with the most faces,
+    :func:`meshlm.lenient.reply_mesh` -- the one the engine returns and the evaluation scores;
+    parts: the parts joined into one mesh). ``cut_off[i]`` tells the decoder that text ``i``
+    stopped at the token limit (see :func:`meshlm.lenient.decode_lenient`). The counts are
+    :func:`report_counts` of those meshes' reports.
 
     Returns a dict; every rate has all texts as denominator:
 
@@ -70,13 +71,26 @@ def repair_counts(
     flags = [False] * len(texts) if cut_off is None else [bool(c) for c in cut_off]
     if len(flags) != len(texts):
         raise ValueError(f"cut_off has {len(flags)} flags for {len(texts)} texts")
+    reports: list[RepairReport | None] = []
+    for text, flag in zip(texts, flags, strict=True):
+        try:
+            reports.append(meshtext.read_reply(text, fmt, bins, cut_off=flag).report)
+        except NoMeshFoundError:
+            reports.append(None)
+    return report_counts(reports)
+
+
+def report_counts(reports: Sequence[RepairReport | None]) -> dict[str, Any]:
+    """:func:`repair_counts`' dict from the repair reports of the meshes already read, one per
+    reply (``None``: the reply held no mesh), so that an evaluation counts the repairs of the very
+    meshes it scores. Raises ``ValueError`` when ``reports`` is empty."""
+    if not reports:
+        raise ValueError("no reports to count")
     repairs: Counter = Counter()
     drops: Counter = Counter()
     parsed = clean = truncated = with_repairs = with_drops = 0
-    for text, flag in zip(texts, flags, strict=True):
-        try:
-            report = meshtext.read_reply(text, fmt, bins, cut_off=flag, pick="first").report
-        except NoMeshFoundError:
+    for report in reports:
+        if report is None:
             continue
         parsed += 1
         clean += report.clean
@@ -85,7 +99,7 @@ def repair_counts(
         with_drops += bool(report.drops)
         repairs.update(report.repairs)
         drops.update(report.drops)
-    n = len(texts)
+    n = len(reports)
     return {
         "n": n,
         "parse_rate": parsed / n,

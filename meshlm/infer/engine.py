@@ -13,7 +13,7 @@ constraint in, counts, decodes and reports. The CLI and the web demo are thin la
 
 from __future__ import annotations
 
-import re
+import importlib.util
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -27,36 +27,9 @@ from meshlm.infer.constrain_parts import constraint_for
 from meshlm.infer.named import NAMES, resolve
 from meshlm.infer.types import GenerationResult, Partial, Sampling, Stats
 from meshlm.modelfolder import MeshFormat, ModelInfo
+from meshlm.prompts import as_request, mesh_question, mesh_start, requested_family
 
 BUNDLED_MODEL = modelfolder.BUNDLED_MODEL  # where the bundled model is (meshlm.modelfolder)
-
-_REQUEST = re.compile(
-    r"^\s*(create|generate|make|model|build|design|produce|give|draw|sculpt|write|output|"
-    r"construct|render|show|can|could|would|please|i\b|i'd|what|describe|turn)",
-    re.IGNORECASE,
-)
-
-
-def as_request(prompt: str) -> str:
-    """A bare description ("a red chair") becomes a request the way the training data asks it;
-    anything already phrased as a request or question is left alone."""
-    p = prompt.strip()
-    if not p:
-        raise MeshlmError("empty prompt")
-    if _REQUEST.match(p) or p.endswith("?"):
-        return p
-    return f"Create a 3D model of {p.rstrip('.')}."
-
-
-def mesh_question(
-    mesh: Mesh | str, question: str | None = None, after: bool = False, fmt: str = "llama-mesh"
-) -> str:
-    """A user turn that shows a mesh and asks about it (the mesh text after the question, or
-    before it with ``after=True``: people paste a file, then ask). A :class:`Mesh` is written in
-    mesh format ``fmt`` (the model's: ``engine.mesh_format.name``); text is shown as given."""
-    text = mesh if isinstance(mesh, str) else meshtext.write(mesh, fmt)
-    q = question or "What is this 3D object?"
-    return f"{text}\n{q}" if after else f"{q}\n{text}"
 
 
 class Engine:
@@ -110,10 +83,7 @@ class Engine:
         that lacks it ("chair" for a model that knows only boxes and mugs), else None."""
         if not self.shape_families:
             return None
-        from meshlm.eval.text_metrics import find_family
-        from meshlm.shapes import list_families
-
-        fam = find_family(prompt, list_families())
+        fam = requested_family(prompt)
         return fam if fam is not None and fam not in self.shape_families else None
 
     @property
@@ -208,8 +178,9 @@ class Engine:
         return meshtext.write(mesh, self.mesh_format.name)
 
     def read_reply(self, text: str, cut_off: bool = False) -> Mesh:
-        """The mesh in a reply, read leniently in the model's mesh format (the largest for
-        LLaMA-Mesh text, the joined parts for parts text; :func:`meshlm.meshtext.read_reply`).
+        """The mesh in a reply, read leniently in the model's mesh format by the rule every stage
+        uses (:func:`meshlm.meshtext.read_reply`: for LLaMA-Mesh text the mesh with the most
+        faces, :func:`meshlm.lenient.reply_mesh`; for parts text the parts joined).
         Raises :class:`~meshlm.errors.NoMeshFoundError` when it holds none."""
         return meshtext.read_reply(text, self.mesh_format.name, self.bins, cut_off=cut_off)
 
@@ -280,8 +251,6 @@ BUNDLED_GGUF = "model-f16.gguf"
 
 
 def _importable(module: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(module) is not None
 
 
@@ -323,15 +292,7 @@ def model_sampling_defaults(model: str | Path) -> dict:
     return out
 
 
-def mesh_start(text: str) -> int:
-    """Offset of the first line that starts a mesh (``v ...``) in a reply; 0 if none."""
-    m = re.search(r"(?m)^v ", text)
-    return m.start() if m else 0
-
-
 def _sampling(sampling: Sampling | None, overrides: dict) -> Sampling:
-    from dataclasses import replace
-
     base = sampling or Sampling()
     clean = {k: v for k, v in overrides.items() if v is not None}
     return replace(base, **clean) if clean else base

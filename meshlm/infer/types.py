@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from meshlm.codec import Mesh
+from meshlm.errors import MeshlmError, NoMeshFoundError
+from meshlm.meshtext import read_reply
 
 
 @dataclass
@@ -33,8 +35,6 @@ class Sampling:
     )
 
     def __post_init__(self):
-        from meshlm.errors import MeshlmError
-
         if self.temperature < 0:
             raise MeshlmError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
@@ -89,13 +89,11 @@ class Partial:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
     def mesh(self, bins: int = 64, fmt: str = "llama-mesh") -> Mesh | None:
-        """The mesh written so far, read in mesh format ``fmt`` (the model's: LLaMA-Mesh text's
-        last mesh, parts text's parts joined), or None."""
-        from meshlm.errors import NoMeshFoundError
-        from meshlm.meshtext import read_reply
-
+        """The mesh written so far, read in mesh format ``fmt`` (the model's) by the rule every
+        stage uses (:func:`meshlm.meshtext.read_reply`: the LLaMA-Mesh mesh with the most faces,
+        parts text's parts joined), or None."""
         try:
-            return read_reply(self.text, fmt, bins, cut_off=not self.done, pick="last")
+            return read_reply(self.text, fmt, bins, cut_off=not self.done)
         except NoMeshFoundError:
             return None
 
