@@ -97,45 +97,46 @@ def test_every_field_has_help():
     assert all(text.strip() for text in TrainConfig.field_help().values())
 
 
-def test_recipe_and_overrides(tmp_path):
+def test_recipe_and_overrides(tmp_path, capsys):
     recipe = write_recipe(
         tmp_path / "r.yaml", learning_rate=1e-4, packing=False, global_batch_size=16
     )
-    cfg = TrainConfig.load(
-        recipe,
-        [
-            "--learning-rate",
-            "3e-4",
-            "--packing",
-            "--max_steps=7",
-            "--no-resume",
-            "--lora_target_modules",
-            "[q_proj, v_proj]",
-            "--save_total_limit",
-            "null",
-        ],
-    )
-    assert (cfg.learning_rate, cfg.packing, cfg.max_steps, cfg.resume) == (3e-4, True, 7, False)
-    assert cfg.lora_target_modules == ["q_proj", "v_proj"] and cfg.save_total_limit is None
-    assert cfg.global_batch_size == 16 and cfg.recipe == str(recipe)
-    with pytest.raises(ConfigError, match="unknown config key"):
-        TrainConfig.load(recipe, ["--learning_rat", "1"])
-    with pytest.raises(ConfigError, match="max_steps"):
-        TrainConfig.load(recipe, ["--max_steps", "many"])
+    args = [
+        "--learning-rate",
+        "3e-4",
+        "--packing",
+        "--max_steps=7",
+        "--no-resume",
+        "--lora_target_modules",
+        "[q_proj, v_proj]",
+        "--save_total_limit",
+        "null",
+    ]
+    assert main(["train", "--config", str(recipe), *args, "--dry-run"]) == 0
+    c = json.loads(capsys.readouterr().out)["config"]
+    assert (c["learning_rate"], c["packing"], c["max_steps"], c["resume"]) == (3e-4, True, 7, False)
+    assert c["lora_target_modules"] == ["q_proj", "v_proj"] and c["save_total_limit"] is None
+    assert c["global_batch_size"] == 16 and c["recipe"] == str(recipe)
+    # options left at their default do not override the recipe
+    assert main(["train", "--config", str(recipe), "--dry-run"]) == 0
+    c = json.loads(capsys.readouterr().out)["config"]
+    assert (c["learning_rate"], c["max_steps"], c["resume"]) == (1e-4, -1, True)
+    with pytest.raises(ConfigError, match="unknown config key 'learning_rat'"):
+        TrainConfig.load(recipe, {"learning_rat": 1})
+    with pytest.raises(ConfigError, match="max_steps: expected int, got 'many'"):
+        TrainConfig.load(recipe, {"max_steps": "many"})
     with pytest.raises(ConfigError, match="not a multiple"):
-        TrainConfig.load(recipe, ["--per_device_batch_size", "3"]).resolve()
+        TrainConfig.load(recipe, {"per_device_batch_size": 3}).resolve()
     with pytest.raises(ConfigError, match="loss_averaging must be 'token', 'sample' or 'mesh'"):
-        TrainConfig.load(recipe, ["--loss_averaging", "row"]).validate()
+        TrainConfig.load(recipe, {"loss_averaging": "row"}).validate()
     with pytest.raises(ConfigError, match="mesh_loss_tokens must be >= 1"):
-        TrainConfig.load(recipe, ["--mesh_loss_tokens", "0"]).validate()
+        TrainConfig.load(recipe, {"mesh_loss_tokens": 0}).validate()
     with pytest.raises(ConfigError, match="mesh_head_tokens must be >= 0"):
-        TrainConfig.load(
-            recipe, ["--loss_averaging", "mesh", "--mesh_head_tokens", "-1"]
-        ).validate()
+        TrainConfig.load(recipe, {"loss_averaging": "mesh", "mesh_head_tokens": -1}).validate()
     with pytest.raises(ConfigError, match="mesh_head_tokens needs loss_averaging 'mesh'"):
-        TrainConfig.load(recipe, ["--mesh_head_tokens", "15"]).validate()
+        TrainConfig.load(recipe, {"mesh_head_tokens": 15}).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
-        TrainConfig.load(recipe, ["--loss_averaging", "mesh", "--packing"]).validate()
+        TrainConfig.load(recipe, {"loss_averaging": "mesh", "packing": True}).validate()
 
 
 def test_mesh_token_mask_marks_the_mesh_lines_of_every_turn():
@@ -228,6 +229,26 @@ def test_other_recipes_dry_run(name, monkeypatch, capsys):
         assert plan["config"]["precision"] == "fp32"
     else:
         assert plan["config"]["method"] == "lora"
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        dict(tie_word_embeddings=True),
+        dict(tie_word_embeddings=False, num_heads=4, num_kv_heads=1, intermediate_size=200),
+    ],
+)
+def test_dry_run_parameter_arithmetic_matches_the_transformers_model(sizes):
+    """The dry run counts the scratch model without transformers; the model it builds agrees."""
+    from transformers import LlamaForCausalLM
+
+    from meshlm.train.config import scratch_param_count
+    from meshlm.train.model import count_parameters, llama_config
+
+    cfg = TrainConfig.from_dict({**TINY, **sizes})
+    with torch.device("meta"):
+        model = LlamaForCausalLM(llama_config(cfg, 1400))
+    assert scratch_param_count(cfg, 1400) == count_parameters(model)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="QLoRA can run on this machine")

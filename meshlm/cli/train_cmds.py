@@ -11,23 +11,22 @@ from pathlib import Path
 import typer
 
 from meshlm.cli import app
+from meshlm.cli.options import ANY_SEPARATOR, config_options
 from meshlm.train.config import TrainConfig
 
 
-@app.command(
-    "train",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
+@app.command("train", context_settings=ANY_SEPARATOR)
+@config_options(TrainConfig, spelling="key", negatives=True)
 def train_cmd(
-    ctx: typer.Context,
+    options: dict,
     config: Path = typer.Option(
         None, "--config", "-c", help="YAML recipe, e.g. recipes/bundled.yaml."
     ),
     dry_run: bool = typer.Option(
         False,
         "--dry-run",
-        help="Print the resolved configuration (batch arithmetic, model "
-        "size) and exit: loads no weights, touches no network.",
+        help="Print the resolved configuration (batch arithmetic, model size) and exit: "
+        "loads no weights, touches no network, needs no torch or transformers.",
     ),
     help_config: bool = typer.Option(
         False, "--help-config", help="List every config key with its help text and exit."
@@ -35,15 +34,16 @@ def train_cmd(
 ) -> None:
     """Fine-tune a causal LM on a meshlm dataset with TRL (full, LoRA or QLoRA).
 
-    Any config key can be overridden after the options: --learning_rate 3e-4 --max_steps 100
-    --packing --no-resume. Runs unchanged under torchrun / accelerate launch.
+    Every config key is also an option (its default here is the field's; a recipe's value
+    wins over the default, an option given here wins over the recipe): --learning_rate 3e-4
+    --max_steps 100 --packing --no-resume. Runs unchanged under torchrun / accelerate launch.
     """
     if help_config:
         defaults = TrainConfig()
         for name, text in TrainConfig.field_help().items():
             typer.echo(f"--{name}  (default {getattr(defaults, name)!r})\n    {text}")
         return
-    cfg = TrainConfig.load(config, list(ctx.args))
+    cfg = TrainConfig.load(config, options)
     if dry_run:
         typer.echo(json.dumps(cfg.resolve(), indent=2, default=str))
         return

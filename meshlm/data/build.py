@@ -24,10 +24,11 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from meshlm import meshtext
+from meshlm.config import setting as _f
 from meshlm.data import sources as S
 from meshlm.data.conversations import stable_int
 from meshlm.data.process import ProcessParams, init_worker, process_in_worker, process_object
@@ -41,22 +42,19 @@ class BuildError(MeshlmError):
     """The build cannot proceed (bad configuration, or OUT holds a build with other arguments)."""
 
 
-def _f(default, help: str, **kw):
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
-    return field(default=default, metadata={"help": help}, **kw)
-
-
 @dataclass
 class BuildConfig:
-    """Everything ``build_dataset`` needs; each field's help text is also the CLI's ``--help``."""
+    """Everything ``build_dataset`` needs. The fields are the single source of ``meshlm
+    build-data``'s options (name, type, default, help: :mod:`meshlm.cli.options`)."""
 
-    out: str = _f("data", "Output folder (jsonl splits, hf/ dataset, manifest.json).")
-    meshes: list[str] = _f([], "Folders of mesh files (recursive; obj glb gltf ply stl off).")
+    out: str = _f(help="Output folder (jsonl splits, hf/ dataset, manifest.json).", short="-o")
+    meshes: list[str] = _f(
+        [], "Folders of mesh files (recursive; obj glb gltf ply stl off). Repeatable."
+    )
     captions: list[str] = _f(
         [],
         "Captions tables: Cap3D CSV (uid,caption), CSV with a header, "
-        "or JSON; keyed by uid, file stem or relative path.",
+        "or JSON; keyed by uid, file stem or relative path. Repeatable.",
     )
     name_captions: bool = _f(False, "Caption uncaptioned files from their file name.")
     procedural: int = _f(0, "Number of procedural captioned shapes to add.")
@@ -64,7 +62,11 @@ class BuildConfig:
         None,
         "Procedural shapes: at most this many sides on revolved parts (>= 6; default: as drawn).",
     )
-    families: list[str] = _f([], "Procedural shapes: only these families (default: all).")
+    families: list[str] = _f(
+        [],
+        "Procedural shapes: only these families (default: all). Repeatable.",
+        flag="--family",
+    )
     objaverse: str | None = _f(
         None,
         "Objaverse uids: comma-separated, a file with one per "
@@ -90,7 +92,7 @@ class BuildConfig:
         "copies it into the model's meshlm.json.",
     )
     seed: int = _f(0, "Seed of every random choice (procedural shapes, wording, mix, order).")
-    workers: int = _f(2, "Worker processes for loading and encoding (1 = in-process).")
+    workers: int = _f(2, "Worker processes for loading and encoding (1 = in-process).", short="-j")
     shard: int = _f(0, "Index of this shard, 0..num_shards-1.")
     num_shards: int = _f(1, "Number of shards the objects are split into (by id hash).")
     tokenizer: str | None = _f(None, "Tokenizer folder for the token budget (AutoTokenizer).")
@@ -132,11 +134,6 @@ class BuildConfig:
     max_file_bytes: int = _f(64 * 1024 * 1024, "Skip mesh files larger than this.")
     overwrite: bool = _f(False, "Discard a checkpoint made with other arguments.")
     progress: bool = _f(True, "Show a progress bar (rate and ETA) on stderr.")
-
-    @classmethod
-    def help(cls, name: str) -> str:
-        """Help text of field ``name``."""
-        return next(f.metadata["help"] for f in fields(cls) if f.name == name)
 
     def validate(self) -> None:
         """Raise BuildError for inconsistent values."""

@@ -1,37 +1,30 @@
-"""Training configuration: one dataclass, loaded from a YAML recipe plus ``--key value`` overrides.
+"""Training configuration: one dataclass, loaded from a YAML recipe plus command-line options.
 
-Every field carries its help text in ``field(metadata={"help": ...})``;
-``meshlm train --help-config`` prints them. :meth:`TrainConfig.resolve` checks the values and
-derives what the recipe leaves implicit (gradient accumulation from the global batch and the
-number of processes), without importing torch or touching the network, so a dry run works anywhere.
+Every field carries its help text (:func:`meshlm.config.setting`); ``meshlm train``'s options
+are derived from the fields (:mod:`meshlm.cli.options`: ``--learning_rate 3e-4`` or
+``--learning-rate 3e-4``, ``--packing`` / ``--no-packing``) and ``meshlm train --help-config``
+lists them. :meth:`TrainConfig.resolve` checks the values and derives what the recipe leaves
+implicit (gradient accumulation from the global batch and the number of processes) with the
+standard library only: a dry run (``meshlm train --config R --dry-run``) needs pyyaml and no
+torch, transformers or network.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshlm.errors import MeshlmError, require
+from meshlm.config import ConfigError, field_help, from_mapping, read_yaml
+from meshlm.config import setting as _f
 
-
-class ConfigError(MeshlmError, ValueError):
-    """A recipe or an override is invalid (unknown key, bad type, inconsistent batch sizes)."""
-
+__all__ = ["METHODS", "PRECISIONS", "SCRATCH", "ConfigError", "TrainConfig", "scratch_param_count"]
 
 METHODS = ("full", "lora", "qlora")
 PRECISIONS = ("fp32", "bf16", "fp16")
 SCRATCH = "scratch"
-
-
-def _f(default: Any, help: str, **kw) -> Any:
-    if isinstance(default, list | dict):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
-    return field(default=default, metadata={"help": help}, **kw)
 
 
 @dataclass
@@ -172,48 +165,36 @@ class TrainConfig:
         "generation_config.json: meshlm then decodes it greedily unless a "
         "temperature is given (the bundled model is measured greedy).",
     )
-    recipe: str | None = _f(None, "Path of the YAML recipe this config came from (set by loader).")
+    recipe: str | None = _f(
+        None, "Path of the YAML recipe this config came from (set by the loader).", cli=False
+    )
 
     # ------------------------------------------------------------------------------------
     @classmethod
     def field_help(cls) -> dict[str, str]:
         """Field name -> help text, in declaration order."""
-        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+        return field_help(cls)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from a mapping; unknown keys raise :class:`ConfigError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
-        hints = typing.get_type_hints(cls)
-        return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+        """Build from a mapping (values typed or text); unknown keys raise :class:`ConfigError`."""
+        return from_mapping(cls, values)
 
     @classmethod
     def load(
-        cls, recipe: str | os.PathLike | None = None, overrides: list[str] | None = None
+        cls, recipe: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
     ) -> TrainConfig:
-        """Read a YAML recipe (may be None) and apply ``--key value`` / ``--key=value`` /
-        ``--flag`` / ``--no-flag`` overrides (dashes and underscores both accepted).
+        """Read a YAML recipe (may be None), then apply ``overrides`` (field name -> value, e.g.
+        the options given on the command line).
 
-        Raises :class:`ConfigError` for a missing file, bad YAML, unknown keys or bad values.
+        Raises :class:`ConfigError` in one line for a missing file, bad YAML, an unknown key
+        (naming the file, line and closest field) or a bad value.
         """
         values: dict[str, Any] = {}
         if recipe is not None:
-            yaml = require("yaml", "data", "reading training recipes")
-            path = Path(recipe)
-            if not path.is_file():
-                raise ConfigError(f"recipe not found: {path}")
-            try:
-                loaded = yaml.safe_load(path.read_text()) or {}
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-            if not isinstance(loaded, dict):
-                raise ConfigError(f"{path}: a recipe must be a mapping of key: value")
-            values.update(loaded)
-            values["recipe"] = str(path)
-        values.update(parse_overrides(overrides or []))
+            values.update(read_yaml(cls, recipe))
+            values["recipe"] = str(Path(recipe))
+        values.update(overrides or {})
         return cls.from_dict(values)
 
     # ------------------------------------------------------------------------------------
@@ -301,8 +282,6 @@ class TrainConfig:
             "max_tokens_per_step": self.global_batch_size * self.max_length,
         }
         if self.model == SCRATCH:
-            from meshlm.train.model import scratch_param_count
-
             vocab = self.tokenizer_vocab_size
             out["scratch_model"] = {
                 "vocab_size_assumed": vocab,
@@ -311,69 +290,17 @@ class TrainConfig:
         return out
 
 
-def parse_overrides(args: list[str]) -> dict[str, Any]:
-    """``["--lr", "1e-4", "--packing", "--no-resume", "--x=1"]`` -> ``{"lr": "1e-4", ...}``.
+def scratch_param_count(cfg: TrainConfig, vocab_size: int) -> int:
+    """Parameters of the scratch ``LlamaForCausalLM`` that ``cfg`` describes, by arithmetic.
 
-    Values stay strings (or True/False for bare flags); :meth:`TrainConfig.from_dict` converts
-    them to the field types. A value that is valid YAML (lists ``[a, b]``, ``null``) is parsed
-    later by the same coercion.
+    The layout is transformers' Llama (no biases; head width hidden_size / num_heads): token
+    embedding V x h; per layer the q and o projections h x h each, k and v h x (kv_heads x
+    head width) each, the gated MLP 3 x h x intermediate, two RMSNorm weights of h; the final
+    norm h; the output head V x h unless tied to the embedding. A test checks it against
+    the model transformers builds.
     """
-    out: dict[str, Any] = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("--") or arg == "--":
-            raise ConfigError(f"unexpected argument {arg!r}: overrides look like --key value")
-        key, eq, value = arg[2:].partition("=")
-        key = key.replace("-", "_")
-        if eq:
-            out[key] = value
-        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
-            out[key] = args[i + 1]
-            i += 1
-        elif key.startswith("no_"):
-            out[key[3:]] = False
-        else:
-            out[key] = True
-        i += 1
-    return out
-
-
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Convert a YAML value or override string to the declared field type."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "~")):
-            return None
-        return _coerce(name, value, args[0])
-    if isinstance(value, str) and hint is not str:
-        yaml = require("yaml", "data", "reading training recipes")
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"{name}: cannot parse {value!r}") from None
-    try:
-        if hint is bool:
-            if isinstance(value, bool):
-                return value
-            raise TypeError
-        if hint is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise TypeError
-            return int(value)
-        if hint is float:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if hint is str:
-            return str(value)
-        if origin is list:
-            if isinstance(value, str):
-                value = [value]
-            return [str(v) for v in value]
-    except (TypeError, ValueError):
-        pass
-    else:
-        return value
-    raise ConfigError(f"{name}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+    h, layers = cfg.hidden_size, cfg.num_layers
+    kv = cfg.num_kv_heads * (h // cfg.num_heads)
+    per_layer = 2 * h * h + 2 * h * kv + 3 * h * cfg.intermediate_size + 2 * h
+    head = 0 if cfg.tie_word_embeddings else vocab_size * h
+    return vocab_size * h + layers * per_layer + h + head

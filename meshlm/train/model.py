@@ -74,15 +74,6 @@ def _stop_tokens(tokenizer) -> list[str]:
     return [s for s in stops if s is not None]
 
 
-def scratch_param_count(cfg: TrainConfig, vocab_size: int) -> int:
-    """Parameters of the scratch model, counted on the meta device (no memory, no weights)."""
-    transformers = require("transformers", "train", "building a model")
-    torch = require("torch", "train", "building a model")
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(llama_config(cfg, vocab_size))
-    return count_parameters(model)
-
-
 def count_parameters(model, trainable_only: bool = False) -> int:
     """Number of (unique) parameters; tied embeddings count once."""
     seen, total = set(), 0
