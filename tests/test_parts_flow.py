@@ -311,10 +311,16 @@ def test_the_engine_reads_replies_and_shows_meshes_in_the_models_format(parts_en
     reply = f"Here is the mesh:\n{parts}\n"
     mesh = engine.read_reply(reply)
     assert _same_mesh(mesh, decode(encode(v, f))) and mesh.report.clean
-    got, error = engine._decode_reply(f"Here is the mesh:\n{parts}", True, False)  # strict path
-    assert error is None and _same_mesh(got, mesh)
-    got, error = engine._decode_reply(f"Here is the mesh:\n{encode(v, f)}", True, False)
-    assert got is None and error.startswith("constrained reply failed the strict decoder")
+    # a constrained reply: valid parts text, but the constraint cannot enforce the canonical
+    # order (here: the two parts swapped, the faces of the first reversed), so it is read as a
+    # reply, with nothing to repair
+    lines = parts.split("\n")
+    first, second = lines[:20], lines[20:]
+    swapped = "\n".join(second + first[:8] + first[8:][::-1])
+    with pytest.raises(MeshFormatError, match="canonical order"):
+        decode_parts(swapped)
+    got, error = engine._decode_reply(f"Here is the mesh:\n{swapped}", True, False)
+    assert error is None and _same_mesh(got, mesh) and got.report.clean
     # describe / chat /load show a mesh in the model's format
     assert engine.mesh_text(mesh) == parts
     assert mesh_question(mesh, fmt="parts") == f"What is this 3D object?\n{parts}"

@@ -30,6 +30,9 @@ from meshlm.modelfolder import MeshFormat, ModelInfo
 from meshlm.prompts import as_request, mesh_question, mesh_start, requested_family
 
 BUNDLED_MODEL = modelfolder.BUNDLED_MODEL  # where the bundled model is (meshlm.modelfolder)
+# mesh formats whose decoding constraint lets a model write canonical text only: a finished
+# constrained reply must pass the strict decoder (a failure is reported as a constraint bug)
+STRICT_WHEN_CONSTRAINED = frozenset({"llama-mesh"})
 
 
 class Engine:
@@ -185,7 +188,10 @@ class Engine:
         return meshtext.read_reply(text, self.mesh_format.name, self.bins, cut_off=cut_off)
 
     def _decode_reply(self, text: str, constrained: bool, cut_off: bool):
-        if constrained and not cut_off:
+        # the LLaMA-Mesh constraint writes canonical text only; the parts constraint cannot
+        # enforce the canonical order (it depends on the whole mesh: infer/constrain_parts.py),
+        # so a parts reply is read leniently, with no repair to report
+        if constrained and not cut_off and self.mesh_format.name in STRICT_WHEN_CONSTRAINED:
             body = text[mesh_start(text) :]
             try:
                 return meshtext.decode_strict(body, self.mesh_format.name, self.bins), None
