@@ -566,15 +566,34 @@ def _decode_lenient(text, bins: int, source: str | None, cut_off: bool = False) 
     separate meshes (a ``v`` after ``f`` lines starts one) are joined when only whitespace lies
     between them, and a vertex written in several parts becomes one vertex (the format's
     meaning). Two vertices in one cell within a part are merged too (a repair); faces that this
-    collapses or repeats are dropped."""
+    collapses or repeats are dropped.
+
+    Text between two runs of parts (prose, a fence) separates two meshes; of those, the one that
+    counts is chosen by the rule every stage uses (:func:`meshlm.lenient.main_mesh`: the most
+    faces, the earliest on a tie)."""
     meshes = lenient.decode_lenient(text, bins=bins, source=source, cut_off=cut_off)
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8", errors="replace")
-    group = [meshes[0]]
+    groups = [[meshes[0]]]
     for m in meshes[1:]:
-        if text[group[-1].report.span[1] : m.report.span[0]].strip():
-            break
-        group.append(m)
+        if text[groups[-1][-1].report.span[1] : m.report.span[0]].strip():
+            groups.append([m])
+        else:
+            groups[-1].append(m)
+    joined, error = [], None
+    for group in groups:
+        try:
+            joined.append(_join_parts(group, bins, source))
+        except NoMeshFoundError as exc:
+            error = exc
+    if not joined:
+        raise error
+    return lenient.main_mesh(joined)
+
+
+def _join_parts(group: list[Mesh], bins: int, source: str | None) -> Mesh:
+    """One mesh from parts written one after another: a vertex in several parts (or twice in
+    one cell) becomes one; faces that collapse or repeat are dropped (each a counted drop)."""
     report = RepairReport()
     qs, fs, base, inside = [], [], 0, 0
     for m in group:

@@ -141,3 +141,15 @@ def test_the_web_demo_shows_that_mesh(engine, tmp_path):
         obj = next(f for f in final.files if f.endswith(".obj"))
         faces = [ln for ln in open(obj).read().splitlines() if ln.startswith("f ")]
         assert len(faces) == 4
+
+
+def test_parts_text_follows_the_same_rule():
+    from meshlm.parts import format_parts
+
+    small, tetra = decode_all(REPLY)[:2]
+    text = f"An example:\n{format_parts(small)}\nThe object:\n{format_parts(tetra)}\n"
+    m = read_reply(text, "parts")
+    assert len(m.faces) == 4 and np.array_equal(np.unique(m.quantized, axis=0), TETRA_Q)
+    # parts written one after another (only whitespace between) are one mesh, joined
+    joined = read_reply(f"{format_parts(small)}\n\n{format_parts(tetra)}\n", "parts")
+    assert len(joined.faces) == 5
