@@ -251,3 +251,47 @@ def test_a_gguf_export_carries_the_bins_away_from_its_folder(model_dir, tmp_path
         assert res.mesh is not None and res.mesh.bins == BINS and res.error is None
         tops.append(max(_coords(res.text)))
     assert max(tops) > 63 and max(tops) <= BINS - 1
+
+
+# -- the format name flows the same way: build-data --format parts -> meshlm.json -> load() ------
+
+
+@pytest.fixture(scope="module")
+def parts_model_dir(tmp_path_factory):
+    """build-data --format parts (boxes and cones), then a few steps of training from scratch."""
+    from meshlm.train import train
+    from meshlm.train.config import TrainConfig
+
+    root = tmp_path_factory.mktemp("flow-parts")
+    data = root / "data"
+    args = ["build-data", "--procedural", "16", "--family", "box", "--family", "cone"]
+    args += ["--max-segments", "6", "--rotations", "0", "--format", "parts", "--mix", "0.7,0.3,0"]
+    args += ["--multi-turn", "0", "--splits", "0.75,0.125,0.125", "-j", "1", "--no-progress"]
+    assert main([*args, "--out", str(data)]) == 0
+    out = root / "model"
+    train(TrainConfig.from_dict({**TINY, "data_dir": str(data), "output_dir": str(out)}))
+    return data, out
+
+
+def test_training_copies_the_format_name_and_load_reads_it(parts_model_dir):
+    from meshlm.modelfolder import MeshFormat
+    from meshlm.parts import decode_parts
+
+    data, out = parts_model_dir
+    manifest = json.loads((data / "manifest.json").read_text())
+    meta = json.loads((out / "meshlm.json").read_text())
+    assert manifest["format"] == meta["format"] == format_block(64, "parts")
+    assert read(out).format == MeshFormat("parts", 64)
+    row = next(
+        json.loads(line)
+        for line in (data / "train.jsonl").open()
+        if json.loads(line)["task"] == "generation"
+    )
+    body = row["messages"][-1]["content"]
+    decode_parts(body[mesh_start(body) :])  # the data is parts text (strict)
+    engine = load(out, "transformers")
+    assert engine.mesh_format == MeshFormat("parts", 64) and engine.notes == []
+    res = engine.generate("a box", Sampling(seed=0, **SAMPLING))
+    assert res.mesh is not None and res.error is None  # read as parts
+    if not res.stats.cut_off:  # valid by construction (not canonical order): nothing repaired
+        assert res.mesh.report.clean, res.mesh.report.summary()
