@@ -85,13 +85,13 @@ bundled-model: $(STAMP)
 # `--model smol` runs). `make smol-eval` measures it and the bundled model side by side.
 SMOL_DIR := meshlm/models/meshlm-smol
 SMOL_DATA := --procedural 3400 --mix 0.5,0.3,0.2 --multi-turn 0 $(BUNDLED_POOL) \
-	--max-segments 6 --rotations 0 --max-faces 120 --max-length 2048 -j 2 \
+	--phrasings wide --max-segments 6 --rotations 0 --max-faces 120 --max-length 2048 -j 2 \
 	$(foreach f,$(BUNDLED_FAMILIES),--family $(f))
 
 smol-model: $(STAMP)
 	$(BIN)/meshlm base smollm2
 	test -f data/smol-chats.jsonl || $(BIN)/meshlm distill-chats data-src/general_prompts.jsonl \
-		-o data/smol-chats.jsonl --limit 71 --max-tokens 256 --threads 1
+		-o data/smol-chats.jsonl --max-tokens 256 --threads 2
 	test -f data/smol/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
 		--tokenizer $$($(BIN)/meshlm base smollm2) --general-chat data/smol-chats.jsonl \
 		--out data/smol
