@@ -35,7 +35,6 @@ output), read with the dataset's own text format and bins (its ``manifest.json``
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import NamedTuple
@@ -85,33 +84,25 @@ def training_set(
         raise MeshlmError(f"{file}: no such file (a build-data dataset's train.jsonl)")
     fmt = dataset_format(folder)
     from meshlm.data.conversations import mesh_text
+    from meshlm.eval.runner import load_jsonl
     from meshlm.meshtext import check, decode_strict
     from meshlm.shapes import family_of_uid
 
     check(fmt.name)  # an unknown format: one line, before any row is read
     found, skipped = [], 0
-    with file.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
+    for row in load_jsonl(file):
+        src = str(row.get("source", ""))
+        fam = family_of_uid(src.split(":", 1)[1]) if src.startswith("procedural:") else None
+        for msg in row.get("messages", []):
+            text = (
+                mesh_text(str(msg.get("content", ""))) if msg.get("role") == "assistant" else None
+            )
+            if text is None:
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise MeshlmError(f"{file}:{lineno}: not JSON: {exc.msg}") from None
-            src = str(row.get("source", "")) if isinstance(row, dict) else ""
-            fam = family_of_uid(src.split(":", 1)[1]) if src.startswith("procedural:") else None
-            for msg in row.get("messages", []) if isinstance(row, dict) else []:
-                text = (
-                    mesh_text(str(msg.get("content", "")))
-                    if msg.get("role") == "assistant"
-                    else None
-                )
-                if text is None:
-                    continue
-                try:
-                    found.append((decode_strict(text, fmt.name, fmt.bins), fam))
-                except MeshFormatError:
-                    skipped += 1
+                found.append((decode_strict(text, fmt.name, fmt.bins), fam))
+            except MeshFormatError:
+                skipped += 1
     if not found:
         raise MeshlmError(f"{file}: no assistant meshes")
     return _dedupe(found, bins or fmt.bins, skipped)
