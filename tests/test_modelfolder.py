@@ -181,11 +181,11 @@ def test_load_refuses_a_format_it_cannot_decode_before_loading_weights(tmp_path)
     from meshlm.errors import MeshlmError
     from meshlm.infer import load
 
-    write(tmp_path, ModelInfo(format=MeshFormat("parts", 64)))  # no weights in the folder
+    write(tmp_path, ModelInfo(format=MeshFormat("octree", 64)))  # no weights in the folder
     with pytest.raises(
         MeshlmError,
-        match="mesh format 'parts' is not one this meshlm decodes "
-        r"\(llama-mesh\)",
+        match="mesh format 'octree' is not one this meshlm decodes "
+        r"\(llama-mesh, parts\)",
     ):
         load(tmp_path, "transformers")
     (tmp_path / "meshlm.json").write_text(json.dumps({"format": {"bins": 0}}))
