@@ -56,6 +56,23 @@ def llama3():
     return transformers.AutoTokenizer.from_pretrained(llama3_model_dir())
 
 
+@pytest.fixture(scope="module")
+def relative():
+    """meshlm's own tokenizer as training builds it for a ``parts`` dataset: `` -1`` .. `` -255``
+    are single tokens."""
+    from meshlm.train.tokenizer import MAX_RELATIVE, train_tokenizer
+
+    texts = [f"A {fam} with four legs. Here is the mesh:" for fam in ("table", "chair", "car")]
+    return train_tokenizer(texts * 20, vocab_size=2600, relative_indices=MAX_RELATIVE)
+
+
+def test_relative_indices_are_single_tokens(relative):
+    ids = relative.encode("f -12 -3 -1\n", add_special_tokens=False)
+    assert [relative.decode([i]) for i in ids] == ["f", " -12", " -3", " -1", "\n"]
+    assert len(relative.encode(" -255", add_special_tokens=False)) == 1
+    assert len(relative.encode(" -256", add_special_tokens=False)) > 1
+
+
 def _index(tok) -> VocabIndex:
     vocab = tok.get_vocab()
     eos = vocab.get("<|eot_id|>", tok.eos_token_id)
@@ -169,7 +186,7 @@ def _walk_tokens(c, index, rng, max_steps=700):
     return steps
 
 
-@pytest.mark.parametrize("which", ["bundled", "llama3"])
+@pytest.mark.parametrize("which", ["bundled", "llama3", "relative"])
 @pytest.mark.parametrize("bins", [8, 64])
 def test_token_walks_give_replies_read_without_repairs(which, bins, request):
     index = _index(request.getfixturevalue(which))
@@ -190,7 +207,7 @@ def _shape_texts() -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("which", ["bundled", "llama3"])
+@pytest.mark.parametrize("which", ["bundled", "llama3", "relative"])
 def test_canonical_texts_of_real_shapes_are_allowed_token_by_token(which, request):
     tok = request.getfixturevalue(which)
     index = _index(tok)

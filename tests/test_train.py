@@ -69,6 +69,22 @@ def tokenizer_dir(data_dir, tmp_path_factory) -> Path:
     return out
 
 
+def test_a_parts_dataset_gets_relative_index_tokens(data_dir, tokenizer_dir, tmp_path):
+    from meshlm.train.tokenizer import train_tokenizer_from_dataset
+
+    parts = tmp_path / "parts"
+    shutil.copytree(data_dir, parts)
+    manifest = json.loads((parts / "manifest.json").read_text())
+    manifest["format"] = {"name": "parts", "bins": 64}
+    (parts / "manifest.json").write_text(json.dumps(manifest))
+    tok = train_tokenizer_from_dataset(parts, vocab_size=1400 + 255, model_max_length=512)
+    assert len(tok.encode(" -7 -200", add_special_tokens=False)) == 2
+    transformers = pytest.importorskip("transformers")
+    plain = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)  # the llama-mesh dataset's
+    assert len(plain.encode(" -7 -200", add_special_tokens=False)) > 2
+    assert len(tok) - len(plain) == 255  # the same BPE and integers, plus " -1" .. " -255"
+
+
 def tiny_cfg(data_dir, out, **kw) -> TrainConfig:
     return TrainConfig.from_dict({**TINY, "data_dir": str(data_dir), "output_dir": str(out), **kw})
 
