@@ -1,13 +1,14 @@
 """The held-out set of the smol/bundled comparison, from inputs nobody trained on.
 
-    python -m meshlm.eval.smol_heldout eval/smol-heldout
+    python -m meshlm.eval.smol_heldout eval/smol-heldout [INPUTS]
 
 Writes into that folder (beside what ``meshlm eval heldout`` wrote there: ``references/`` and
 ``understand.jsonl`` of held-out shapes): ``prompts_fresh.jsonl``, the mesh requests of
 ``eval-heldout-smol/mesh_requests.jsonl`` (written by a helper who never saw the training
 templates) in round-robin order over the families, and ``understand_fresh.jsonl``, the
 held-out meshes asked with that helper's questions (``describe_questions.jsonl``, the question
-before or after the mesh as written).
+before or after the mesh as written). ``INPUTS`` (default ``eval-heldout-smol``) is another
+folder of the same two files, e.g. ``eval-heldout-parts`` (all 38 families).
 """
 
 from __future__ import annotations
@@ -56,5 +57,5 @@ def write_fresh(folder: str | Path, inputs: str | Path = INPUTS) -> tuple[Path, 
 
 
 if __name__ == "__main__":
-    for p in write_fresh(sys.argv[1]):
+    for p in write_fresh(*sys.argv[1:3]):
         print(p)
