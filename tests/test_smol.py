@@ -240,3 +240,20 @@ def test_smol_adapter_runs_through_llamacpp_with_the_exact_constraint(smol_dir):
         "v 0 0 0\nv 0 63 0\nv 63 0 0\nv 63 63 63\nf 1 2 3\nf 1 4 2\nf 1 3 4\nf 2 4 3"
     )
     assert answer and not answer.startswith("v ")
+
+
+def test_the_parts_name_resolves_to_its_folder_or_gguf(tmp_path):
+    from meshlm import modelfolder
+    from meshlm.errors import MeshlmError
+    from meshlm.infer.named import NAMES, resolve
+
+    assert "parts" in NAMES
+    with pytest.raises(MeshlmError, match=r"parts model is missing at .*meshlm-parts"):
+        resolve("parts", tmp_path)
+    folder = tmp_path / "meshlm-parts"
+    folder.mkdir()
+    modelfolder.write(folder, modelfolder.ModelInfo(format=modelfolder.MeshFormat("parts", 64)))
+    assert resolve("parts", tmp_path) == folder  # no GGUF yet: the transformers folder
+    (folder / "model-f16.gguf").write_bytes(b"GGUF")
+    assert resolve("parts", tmp_path) == folder / "model-f16.gguf"
+    assert resolve("parts", tmp_path, backend="transformers") == folder

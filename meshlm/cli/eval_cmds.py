@@ -21,7 +21,7 @@ ModelOpt = typer.Option(
     "--model",
     "-m",
     help="Model folder, hub id, .gguf, or a name: bundled (default), "
-    "smol (SmolLM2-135M + LoRA), smol-base.",
+    "parts (the parts-format model), smol (SmolLM2-135M + LoRA), smol-base.",
 )
 
 

@@ -15,7 +15,7 @@ def serve_cmd(
         "--model",
         "-m",
         help="Model folder, hub id, .gguf, or a name: bundled (default), "
-        "smol (SmolLM2-135M + LoRA), smol-base.",
+        "parts (the parts-format model), smol (SmolLM2-135M + LoRA), smol-base.",
     ),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the demo to the network."

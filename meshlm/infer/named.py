@@ -1,5 +1,7 @@
-"""Models by name: ``--model smol`` is the SmolLM2-135M LoRA adapter shipped beside the bundled
-model, run from a merged copy built once in the cache.
+"""Models by name: ``--model parts`` is the parts-format model shipped beside the bundled one
+(``models/meshlm-parts``, :mod:`meshlm.parts`; its GGUF runs through llama.cpp); ``--model
+smol`` is the SmolLM2-135M LoRA adapter shipped beside the bundled model, run from a merged
+copy built once in the cache.
 
 The adapter folder (``models/meshlm-smol``: adapter weights, tokenizer, ``meshlm.json``) is
 small and committed; its base (``base:smollm2``, :mod:`meshlm.train.base`) and the merged model
@@ -16,28 +18,36 @@ import shutil
 from pathlib import Path
 
 from meshlm import modelfolder
+from meshlm.errors import MeshlmError
 
 MERGED_GGUF = "model-f16.gguf"
 BASE_PREFIX = "base:"
 
 
-NAMES = ("bundled", "smol", "smol-base")
+NAMES = ("bundled", "parts", "smol", "smol-base")
 
 
 def named_models(models_root: Path) -> dict[str, Path]:
     """Model names -> adapter or model folders under ``models_root`` (the bundled models'
     folder)."""
-    return {"smol": models_root / "meshlm-smol"}
+    return {"parts": models_root / "meshlm-parts", "smol": models_root / "meshlm-smol"}
 
 
 def resolve(name: str, models_root: Path, backend: str = "auto") -> Path | None:
-    """What a model name stands for: ``bundled`` -> None (the bundled model), ``smol`` -> the
-    merged copy of the shipped SmolLM2 adapter (its GGUF unless ``backend`` is transformers),
-    ``smol-base`` -> the SmolLM2-135M-Instruct base itself (the "before" of the language-kept
-    measures). Builds what the cache lacks (needs the ``train`` extra once)."""
+    """What a model name stands for: ``bundled`` -> None (the bundled model), ``parts`` -> the
+    parts-format model's folder (its ``model-f16.gguf`` unless ``backend`` is transformers),
+    ``smol`` -> the merged copy of the shipped SmolLM2 adapter (its GGUF unless ``backend`` is
+    transformers), ``smol-base`` -> the SmolLM2-135M-Instruct base itself (the "before" of the
+    language-kept measures). Builds what the cache lacks (needs the ``train`` extra once)."""
     want_gguf = backend in ("auto", "llamacpp", "llama.cpp", "gguf")
     if name == "bundled":
         return None
+    if name == "parts":  # a full model folder, no merge: its GGUF when llama.cpp runs it
+        folder = named_models(models_root)[name]
+        if not (folder / modelfolder.FILE).is_file():
+            raise MeshlmError(f"the parts model is missing at {folder} (make parts-model)")
+        gguf = folder / MERGED_GGUF
+        return gguf if want_gguf and gguf.is_file() else folder
     if name == "smol-base":
         from meshlm.train.base import ensure_base
 
