@@ -8,27 +8,13 @@ from pathlib import Path
 import typer
 
 from meshlm.cli.app import app
-from meshlm.cli.infer_cmds import ModelBinsOpt, ThreadsOpt, warn_notes
+from meshlm.cli.infer_cmds import MAX_NEW_HELP, ModelBinsOpt, ModelOpt, ThreadsOpt, warn_notes
 from meshlm.errors import MeshlmError
 
 eval_app = typer.Typer(
     help="Measure a model: mesh generation, mesh understanding, language.", no_args_is_help=True
 )
 app.add_typer(eval_app, name="eval")
-
-ModelOpt = typer.Option(
-    None,
-    "--model",
-    "-m",
-    help="Model folder, hub id, .gguf, or a name: bundled (default), "
-    "parts (the parts-format model), smol (SmolLM2-135M + LoRA), smol-base.",
-)
-
-
-MAX_NEW_HELP = (
-    "Reply length limit. 8192 fits a 500-face mesh of the released LLaMA-Mesh (~6,000 tokens,"
-    " docs/format.md); local backends never ask for more than the context holds."
-)
 
 
 def _summary(title: str, metrics: dict) -> None:
@@ -263,7 +249,7 @@ def eval_attributes_cmd(
     threads: int | None = ThreadsOpt,
     bins: int | None = ModelBinsOpt,
     constrain: bool = typer.Option(False, "--constrain", help="Constrain decoding (default off)."),
-    max_new_tokens: int = typer.Option(4096, "--max-new-tokens"),
+    max_new_tokens: int = typer.Option(8192, "--max-new-tokens", help=MAX_NEW_HELP),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
     grid: bool = typer.Option(True, "--grid/--no-grid", help="Render attributes.png."),
 ) -> None:

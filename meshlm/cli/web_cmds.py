@@ -5,18 +5,12 @@ from __future__ import annotations
 import typer
 
 from meshlm.cli.app import app, fail
-from meshlm.cli.infer_cmds import ModelBinsOpt, warn_notes
+from meshlm.cli.infer_cmds import ModelBinsOpt, ModelOpt, warn_notes
 
 
 @app.command("serve")
 def serve_cmd(
-    model: str | None = typer.Option(
-        None,
-        "--model",
-        "-m",
-        help="Model folder, hub id, .gguf, or a name: bundled (default), "
-        "parts (the parts-format model), smol (SmolLM2-135M + LoRA), smol-base.",
-    ),
+    model: str | None = ModelOpt,
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the demo to the network."
     ),
