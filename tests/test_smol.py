@@ -195,7 +195,7 @@ def test_distill_chats_cli_writes_finished_replies(tmp_path):
 def test_model_names_resolve_without_building_anything(tmp_path):
     from meshlm.infer.named import NAMES, resolve
 
-    assert set(NAMES) == {"bundled", "smol", "smol-base"}
+    assert set(NAMES) == {"bundled", "parts", "smol", "smol-base"}
     assert resolve("bundled", tmp_path) is None  # load() then takes the bundled model
 
 
