@@ -1,15 +1,16 @@
 /* meshlm._ccodec: an optional compiled fast path for meshlm.codec (encode and strict decode).
  *
- * It does exactly what the numpy code in codec.py does, step for step, so that the output is
- * the same byte for byte (tests compare the two on random meshes); codec.py uses it when it
- * was built and falls back to numpy otherwise. Built with -ffp-contract=off so that the
- * quantization arithmetic is not fused into FMA instructions that numpy does not use.
+ * It does exactly what the numpy code does (grid.py, canonical.py, the strict decoder in
+ * codec.py), step for step, so that the output is the same byte for byte (tests compare the two
+ * on random meshes); codec.py uses it when it was built and falls back to numpy otherwise. Built
+ * with -ffp-contract=off so that the quantization arithmetic is not fused into FMA instructions
+ * that numpy does not use.
  *
  * encode(vertices: buffer of float64 (n*3), faces: buffer of int64 (m*3), n, m, bins)
  *     -> (text, nv, nf), or an int error code (ERR_* below): codec.py then
  *     reruns the numpy path, which raises the error with its message -- or, for
  *     ERR_TWO_SIDED (a vertex set present with both windings), orients the double-sided
- *     pieces itself (codec._orient_pieces).
+ *     pieces itself (canonical._orient_pieces).
  * canonical(...) same arguments -> (q, f): bytearrays of int64 (nv*3, nf*3), or an error code.
  * decode(body: str) where body is stripped text plus one "\n", bins
  *     -> (q, f) bytearrays when it is valid canonical text, else None (codec.py then finds

@@ -16,6 +16,11 @@ what meshlm relies on:
 
 A "mesh" argument may be a codec ``Mesh`` (``quantized``/``bins``/``faces``), a
 ``trimesh.Trimesh`` or a ``(vertices, faces)`` tuple of arrays.
+
+One idea: any mesh file in or out as one triangle mesh; kept in one module because loading and
+saving share the typed :class:`MeshFileError` family and the mesh conversions
+(:func:`mesh_arrays`), and the dialect parsers already live apart (objreader, offreader,
+plyreader).
 """
 
 from __future__ import annotations

@@ -35,6 +35,10 @@ Only :class:`~meshlm.errors.NoMeshFoundError` is raised, whatever the input.
 
 Which mesh of a reply counts, when it holds several: the one with the most faces
 (:func:`reply_mesh`; why, there). Everything that needs one mesh of a reply uses that rule.
+
+One idea: a model reply read into meshes, every repair reported; kept in one module because
+segmenting the lines, the dialect rules (:func:`_zero_based`, :func:`_to_bins`) and the repair
+report are one pass over the same segments.
 """
 
 from __future__ import annotations

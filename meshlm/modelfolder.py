@@ -28,6 +28,10 @@ this module. :func:`upgrade` turns any earlier version into the current one in m
 is left as it is); a folder from a newer meshlm is refused with the version it needs.
 
 Only the standard library is used (no numpy, no torch): reading a folder's description is cheap.
+
+One idea: ``meshlm.json`` and the format block, from schema to upgrade; kept in one module
+because it is the file's one owner (every reader goes through :func:`read`), so the schema, its
+validation and its upgrades change together.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ drive without a browser, and :meth:`Demo.build` wires it into Gradio. The engine
 Known limit: a reply stopped early (time limit, Stop button) stops being read, but the
 transformers backend's worker thread runs on to its ``max_new_tokens`` (at most
 :data:`MAX_NEW_TOKENS`) in the background, until the backend learns to cancel.
+
+One idea: the web demo -- a chat turn as a stream of :class:`Update` within the ``MAX_*``
+limits, and the Gradio page that shows it; kept in one module because the page
+(:meth:`Demo.build`, :func:`serve`) is thin wiring over :class:`Demo`, and both share the limits
+and the update stream.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """meshlm's imports point down: no cycle between meshlm modules, no layer importing a higher one,
-and the codec needing nothing but the standard library, numpy and meshlm.errors.
+and the codec's modules needing nothing but the standard library, numpy, meshlm.errors and each
+other.
 
 Every ``.py`` file under meshlm/ is parsed with :mod:`ast` (nothing is imported, so optional
 dependencies do not matter): module-level imports and imports inside functions alike. Imports
@@ -192,11 +193,21 @@ def test_no_cycle_between_meshlm_modules():
     assert not cycles, "import cycles between meshlm modules:\n" + "\n".join(lines)
 
 
-def test_the_codec_needs_the_standard_library_numpy_and_errors_only():
-    allowed_meshlm = {"meshlm.errors", "meshlm._ccodec"}
-    assert set(EDGES["meshlm.codec"]) <= allowed_meshlm, EDGES["meshlm.codec"]
-    others = OUTSIDE["meshlm.codec"] - set(sys.stdlib_module_names) - {"numpy", "__future__"}
-    assert not others, f"meshlm.codec imports {sorted(others)}"
+CODEC_LAYER = ["meshlm.codec", "meshlm.grid", "meshlm.polygons", "meshlm.canonical"]
+
+
+def test_the_codec_layer_is_what_the_table_says():
+    layers = _layers()
+    assert sorted(layers[_layer_of("meshlm.codec", layers)][1]) == sorted(CODEC_LAYER)
+
+
+@pytest.mark.parametrize("module", CODEC_LAYER)
+def test_the_codec_needs_the_standard_library_numpy_and_errors_only(module):
+    # the codec modules may import each other (no cycle: another test), errors and the kernel
+    allowed_meshlm = {"meshlm.errors", "meshlm._ccodec", *CODEC_LAYER}
+    assert set(EDGES[module]) <= allowed_meshlm, EDGES[module]
+    others = OUTSIDE[module] - set(sys.stdlib_module_names) - {"numpy", "__future__"}
+    assert not others, f"{module} imports {sorted(others)}"
 
 
 def test_every_module_has_a_layer():
@@ -222,7 +233,8 @@ def test_imports_point_down():
 
 
 @pytest.mark.parametrize(
-    "module", ["meshlm.codec", "meshlm.lenient", "meshlm.parts", "meshlm.meshtext"]
+    "module",
+    [*CODEC_LAYER, "meshlm.lenient", "meshlm.parts", "meshlm.partorder", "meshlm.meshtext"],
 )
 def test_text_layers_import_no_heavy_library(module):
     heavy = {"torch", "transformers", "trimesh", "gradio", "llama_cpp", "scipy", "trl", "peft"}

@@ -16,6 +16,10 @@ duplicates are dropped, so the token budget counts the text the rows hold.
 Every file is written to a temporary name and renamed, the manifest last, so a reader never
 sees a half-written build. Everything here is a pure function of the records and the arguments:
 the same inputs give byte-identical files.
+
+One idea: per-object records to the dataset files on disk; kept in one module because the
+split, token budget and mix are steps of the one pure function :func:`assemble`, and the
+manifest records them all.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ All are assemblies of closed parts (boxes, prisms, lathed solids) that touch or 
 part is closed, so the mesh is watertight edge-wise, but it is not one boolean union.
 Sizes are in metres-ish units; panels are kept at least ~2 % of the largest dimension thick
 so they survive quantization to 64 bins.
+
+One idea: the seven furniture families, each a builder and its caption side by side; kept in
+one module because they share the leg helper and the panel-thickness rule, as
+``household.py``, ``outdoor.py`` and ``items.py`` each hold one kind of object.
 """
 
 from __future__ import annotations
