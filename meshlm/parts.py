@@ -30,7 +30,8 @@ Encoding (:func:`encode_parts`):
    sorted within the part and written as ``-(n - label)``; parts are ordered by vertex count,
    face lines and position.
 
-Quads and n-gons are fan-triangulated as in :func:`meshlm.codec.triangulate`.
+Quads and n-gons are triangulated as in :func:`meshlm.codec.triangulate` (fan if convex,
+ear clipping if not).
 
 Strict decoding (:func:`decode_parts`, ``strict=True``) accepts exactly this grammar and order
 and raises :class:`~meshlm.errors.MeshFormatError` naming the line: malformed lines, leading
@@ -116,7 +117,8 @@ def encode_parts(vertices, faces, bins: int = DEFAULT_BINS) -> str:
     vertices : (n, 3) float
         Positions, Y up; any translation and uniform scale (normalized away).
     faces : (m, 3) int, (m, k) int or a ragged list of polygons
-        0-based vertex indices; quads and n-gons are fan-triangulated around their first vertex.
+        0-based vertex indices; quads and n-gons triangulated as by ``triangulate`` (convex:
+        fan; concave: ear clipping).
     bins : int
         Levels per axis, 2..1024 (LLaMA-Mesh: 64).
 
