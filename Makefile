@@ -78,9 +78,9 @@ bundled-model: $(STAMP)
 	$(BIN)/meshlm export-gguf $(BUNDLED_DIR) -o $(BUNDLED_DIR)/model-f16.gguf \
 		--dtype f16
 
-# The parts-format model (issue #19; meshlm/models/meshlm-parts/README.md): the bundled model's
-# size, trained from scratch in one phase on every caption's own mesh in the `parts` text, all 38
-# families (about 1 h 45 min on a 2-core CPU, resumable: rerun to continue), then GGUF export.
+# The parts-format model (issue #19; docs/parts-model.md, not shipped: git-ignored): the bundled
+# model's size, trained from scratch in one phase on every caption's own mesh in the `parts` text,
+# all 38 families (1 h 35 min on a 2-core CPU, resumable: rerun to continue), then GGUF export.
 PARTS_DIR := meshlm/models/meshlm-parts
 PARTS_DATA := --procedural 22000 --mix 0.6,0.4,0 --multi-turn 0 --seed 0 --format parts \
 	--phrasings wide --max-segments 6 --rotations 0 --max-faces 240 --max-length 3072 -j 2
@@ -89,7 +89,7 @@ parts-model: $(STAMP)
 	test -f data/parts/manifest.json || $(BIN)/meshlm build-data $(PARTS_DATA) --out data/parts
 	$(BIN)/meshlm train --config recipes/bundled-parts.yaml
 	mkdir -p $(PARTS_DIR)
-	cp out/parts-model/*.json out/parts-model/*.safetensors $(PARTS_DIR)/
+	cp out/parts-model/*.json out/parts-model/*.safetensors out/parts-model/*.jinja $(PARTS_DIR)/
 	$(BIN)/meshlm export-gguf $(PARTS_DIR) -o $(PARTS_DIR)/model-f16.gguf --dtype f16
 
 # Held-out measures of the parts model beside the bundled one, on inputs nobody trained on

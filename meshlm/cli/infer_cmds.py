@@ -16,7 +16,7 @@ ModelOpt = typer.Option(
     "--model",
     "-m",
     help="Model folder, hub id, .gguf, or a name: bundled (default), "
-    "parts (the parts-format model), smol (SmolLM2-135M + LoRA), smol-base.",
+    "parts (make parts-model), smol (SmolLM2-135M + LoRA), smol-base.",
 )
 BackendOpt = typer.Option("auto", "--backend", "-b", help="auto, transformers, llamacpp or openai.")
 BaseUrlOpt = typer.Option(

@@ -1,7 +1,7 @@
-"""Models by name: ``--model parts`` is the parts-format model shipped beside the bundled one
-(``models/meshlm-parts``, :mod:`meshlm.parts`; its GGUF runs through llama.cpp); ``--model
-smol`` is the SmolLM2-135M LoRA adapter shipped beside the bundled model, run from a merged
-copy built once in the cache.
+"""Models by name: ``--model parts`` is the parts-format model that ``make parts-model`` builds
+beside the bundled one (``models/meshlm-parts``, not shipped: docs/parts-model.md; its GGUF
+runs through llama.cpp); ``--model smol`` is the SmolLM2-135M LoRA adapter shipped beside the
+bundled model, run from a merged copy built once in the cache.
 
 The adapter folder (``models/meshlm-smol``: adapter weights, tokenizer, ``meshlm.json``) is
 small and committed; its base (``base:smollm2``, :mod:`meshlm.train.base`) and the merged model
