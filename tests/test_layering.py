@@ -74,6 +74,20 @@ def _imports(tree: ast.AST, package: str):
     yield from walk(tree, False)
 
 
+def _in_function_imports() -> list[str]:
+    """Every import of a meshlm module made inside a function, as 'module line N -> target'."""
+    found = []
+    for name, path in _modules().items():
+        if path is None:
+            continue
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for mod, line, in_fn, _ in _imports(tree, package):
+            if in_fn and mod.split(".")[0] == "meshlm":
+                found.append(f"{name} line {line} -> {mod}")
+    return found
+
+
 def _graph() -> tuple[dict[str, dict[str, list[str]]], dict[str, set[str]]]:
     """(meshlm edges: module -> {imported module: ["line 12", "line 40 (in a function)"]},
     top-level names of everything else each module imports)."""
@@ -239,6 +253,40 @@ def test_imports_point_down():
 def test_text_layers_import_no_heavy_library(module):
     heavy = {"torch", "transformers", "trimesh", "gradio", "llama_cpp", "scipy", "trl", "peft"}
     assert not OUTSIDE[module] & heavy, OUTSIDE[module] & heavy
+
+
+def _module_level_third_party() -> dict[str, set[str]]:
+    """Module -> top-level names of the non-standard-library packages it imports at module level."""
+    out = {}
+    for name, path in _modules().items():
+        if path is None:
+            continue
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tops = {m.split(".")[0] for m, _, in_fn, _ in _imports(tree, package) if not in_fn}
+        out[name] = tops - set(sys.stdlib_module_names) - {"meshlm", "__future__"}
+    return out
+
+
+def test_module_level_imports_need_only_the_core_dependencies():
+    # pyproject's [project] dependencies; every extra (torch, trimesh, gradio, ...) is fetched
+    # inside the function that needs it (meshlm.errors.require), so importing any meshlm module
+    # is cheap and works on a bare install
+    core = {"numpy", "typer", "rich"}
+    bad = {m: sorted(t - core) for m, t in _module_level_third_party().items() if t - core}
+    assert not bad, bad
+
+
+def test_meshlm_modules_are_imported_at_module_level():
+    # No cycle forbids it (test_no_cycle_between_meshlm_modules counts in-function imports too)
+    # and no module pulls in an extra at module level (the test above), so an import hidden in
+    # a function would only hide a dependency.
+    assert not _in_function_imports(), "\n".join(_in_function_imports())
+
+
+def test_an_in_function_import_is_found():
+    tree = ast.parse("def f():\n    from meshlm.codec import Mesh\n")
+    assert list(_imports(tree, "meshlm")) == [("meshlm.codec", 2, True, "Mesh")]
 
 
 def test_a_cycle_is_found_and_named():

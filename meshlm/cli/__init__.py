@@ -15,6 +15,8 @@ import sys
 
 import typer
 
+from meshlm._quiet import install
+
 # Command modules register themselves on `app`; import order is the order in --help.
 from meshlm.cli import mesh_cmds  # noqa: E402,F401
 from meshlm.cli.app import (  # noqa: E402,F401  (re-exported for command modules)
@@ -23,6 +25,7 @@ from meshlm.cli.app import (  # noqa: E402,F401  (re-exported for command module
     json_output,
     report_error,
 )
+from meshlm.errors import MeshlmError
 
 for _optional in (
     "shapes_cmds",
@@ -42,7 +45,6 @@ for _optional in (
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``meshlm`` console script. Returns the process exit code."""
-    from meshlm.errors import MeshlmError
 
     # typer >= 0.2x vendors click as typer._click (its own exception classes); older typer and
     # plain click raise click's. Catch both.
@@ -96,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:  # console_scripts target
-    from meshlm._quiet import install
 
     install()  # other libraries' log records and warnings go to the debug log (meshlm/_quiet.py)
     sys.exit(main())

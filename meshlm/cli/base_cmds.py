@@ -9,6 +9,9 @@ from pathlib import Path
 import typer
 
 from meshlm.cli import app
+from meshlm.data.distill import distill, read_prompts
+from meshlm.train import base
+from meshlm.train.base import gguf_path
 
 
 @app.command("base")
@@ -21,7 +24,6 @@ def base_cmd(
 
     Prints the folder; recipes name it as `model: base:smollm2`.
     """
-    from meshlm.train import base
 
     if list_:
         for key, s in base.BASES.items():
@@ -60,9 +62,6 @@ def distill_cmd(
 ) -> None:
     """General chats by self-distillation: the base's own replies to PROMPTS."""
     from rich.progress import Progress
-
-    from meshlm.data.distill import distill, read_prompts
-    from meshlm.train.base import gguf_path
 
     items = read_prompts(prompts)[:limit]
     kept = dropped = 0

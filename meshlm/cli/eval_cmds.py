@@ -9,7 +9,21 @@ import typer
 
 from meshlm.cli.app import app
 from meshlm.cli.infer_cmds import MAX_NEW_HELP, ModelBinsOpt, ModelOpt, ThreadsOpt, warn_notes
+from meshlm.data.conversations import mesh_text
 from meshlm.errors import MeshlmError
+from meshlm.eval.attributes_eval import DEFAULT_PROMPTS, eval_attributes
+from meshlm.eval.language_kept import grade_facts, open_replies, reply_perplexity
+from meshlm.eval.novelty import load_generations, novelty, recorded_dataset, training_set
+from meshlm.eval.runner import (
+    eval_generate,
+    eval_language,
+    eval_understand,
+    heldout_set,
+    load_jsonl,
+    load_references,
+)
+from meshlm.infer import Sampling, load
+from meshlm.shapes import family_of_uid, list_families
 
 eval_app = typer.Typer(
     help="Measure a model: mesh generation, mesh understanding, language.", no_args_is_help=True
@@ -61,8 +75,6 @@ def eval_generate_cmd(
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
 ) -> None:
     """Generate a mesh for every prompt; write metrics.json, samples.jsonl and grid.png."""
-    from meshlm.eval.runner import eval_generate, load_jsonl, load_references
-    from meshlm.infer import load
 
     rows = load_jsonl(prompts)[:limit]
     refs = load_references(references) if references else None
@@ -93,9 +105,6 @@ def eval_understand_cmd(
     limit: int | None = typer.Option(None, "--limit"),
 ) -> None:
     """Describe held-out meshes and score the descriptions against their captions."""
-    from meshlm.eval.runner import eval_understand
-    from meshlm.infer import Sampling, load
-    from meshlm.shapes import list_families
 
     rows = _understand_rows(data)[:limit]
     if not rows:
@@ -107,15 +116,12 @@ def eval_understand_cmd(
 
 
 def _understand_rows(data: Path) -> list[dict]:
-    from meshlm.eval.runner import load_jsonl
 
     if data.is_file():
         return load_jsonl(data)
     test = data / "test.jsonl"
     if not test.is_file():
         raise MeshlmError(f"{data}: neither a JSONL file nor a dataset folder with test.jsonl")
-    from meshlm.data.conversations import mesh_text
-    from meshlm.shapes import family_of_uid
 
     rows = []
     for r in load_jsonl(test):
@@ -141,7 +147,6 @@ def eval_language_cmd(
     limit: int | None = typer.Option(None, "--limit", help="Examples per task (smoke runs)."),
 ) -> None:
     """MMLU, PIQA, HellaSwag, GSM8K through lm-eval-harness (a GPU job; needs `lm-eval`)."""
-    from meshlm.eval.runner import eval_language
 
     results = eval_language(model, tasks, out, limit)
     typer.echo(json.dumps(results, indent=2, default=str))
@@ -165,7 +170,6 @@ def eval_heldout_cmd(
     ),
 ) -> None:
     """Write a held-out evaluation set (prompts, meshes, references) for the bundled model."""
-    from meshlm.eval.runner import heldout_set
 
     heldout_set(
         out,
@@ -202,9 +206,6 @@ def eval_language_kept_cmd(
 ) -> None:
     """Is the language kept? Facts graded by contains-match, open replies, reply perplexity
     (meshlm/eval/language_kept.py); writes metrics.json, facts.jsonl, open.jsonl."""
-    from meshlm.eval.language_kept import grade_facts, open_replies, reply_perplexity
-    from meshlm.eval.runner import load_jsonl
-    from meshlm.infer import load
 
     if chats and hf_model is None:  # refused before any model is loaded or answer written
         raise MeshlmError("--chats needs --hf-model (a transformers folder)")
@@ -255,9 +256,6 @@ def eval_attributes_cmd(
 ) -> None:
     """Do generated meshes follow the prompt's counts (legs, steps, shelves, ...) and proportions
     (tall, low, wide, long, narrow)? Greedy; judged on the meshes (meshlm/eval/attributes.py)."""
-    from meshlm.eval.attributes_eval import DEFAULT_PROMPTS, eval_attributes
-    from meshlm.eval.runner import load_jsonl
-    from meshlm.infer import load
 
     rows = load_jsonl(prompts or DEFAULT_PROMPTS)[:limit]
     if not rows:
@@ -311,7 +309,6 @@ def eval_novelty_cmd(
 ) -> None:
     """Chamfer distance of each generated mesh to its nearest training mesh, in quantization
     steps, and how many distinct meshes the model wrote per family (meshlm/eval/novelty.py)."""
-    from meshlm.eval.novelty import load_generations, novelty, recorded_dataset, training_set
 
     data = train or recorded_dataset(model)
     ts = training_set(data)

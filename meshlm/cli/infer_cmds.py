@@ -9,7 +9,13 @@ from pathlib import Path
 import typer
 
 from meshlm.cli.app import app, fail, json_output
+from meshlm.cli.mesh_cmds import load_any
 from meshlm.errors import MeshlmError
+from meshlm.files import save_mesh
+from meshlm.infer import load
+from meshlm.infer.gguf_export import export_gguf
+from meshlm.prompts import mesh_question
+from meshlm.render import render_png
 
 ModelOpt = typer.Option(
     None,
@@ -44,7 +50,6 @@ MAX_NEW_HELP = (
 
 
 def _engine(model, backend, base_url, threads=None, bins=None):
-    from meshlm.infer import load
 
     return warn_notes(load(model, backend, base_url=base_url, threads=threads, bins=bins))
 
@@ -137,13 +142,10 @@ def generate_cmd(
             f"the reply holds no mesh: {result.error}",
             fields={**result.to_dict(), "out": None, "png": None},
         )
-    from meshlm.files import save_mesh
 
     for o in out:
         save_mesh(result.mesh, o)
     if png:
-        from meshlm.render import render_png
-
         render_png(result.mesh, png)
     if json_out:
         paths = [str(o) for o in out]
@@ -187,7 +189,6 @@ def describe_cmd(
     With --json: one object (file, description and the generation stats); on failure
     {"error": ...}.
     """
-    from meshlm.cli.mesh_cmds import load_any
 
     json_output(json_out)
     engine = _engine(model, backend, base_url, threads, bins)
@@ -209,7 +210,6 @@ def describe_cmd(
 
 
 def _question(mesh, question, fmt):
-    from meshlm.prompts import mesh_question
 
     return mesh_question(mesh, question, fmt=fmt)
 
@@ -228,8 +228,6 @@ def chat_cmd(
 ) -> None:
     """Chat in the terminal. A reply's mesh is saved (path printed); '/load FILE' puts a mesh into
     the conversation; '/quit' (or Ctrl-D) ends."""
-    from meshlm.cli.mesh_cmds import load_any
-    from meshlm.files import save_mesh
 
     engine = _engine(model, backend, base_url, threads, bins)
     sampling = engine.default_sampling(
@@ -288,7 +286,6 @@ def export_gguf_cmd(
     dtype: str = typer.Option("f32", "--dtype", help="f32 or f16 (norm weights stay f32)."),
 ) -> None:
     """Convert a model folder to GGUF for llama.cpp (tokenizer and chat template included)."""
-    from meshlm.infer.gguf_export import export_gguf
 
     if out.suffix != ".gguf":
         raise fail(f"{out}: output must end in .gguf", code=2)

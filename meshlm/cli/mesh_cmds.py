@@ -12,6 +12,10 @@ from meshlm import meshtext
 from meshlm.cli.app import app, fail, json_output
 from meshlm.codec import DEFAULT_BINS, Mesh, canonicalize, decode
 from meshlm.errors import MeshlmError
+from meshlm.files import load_mesh, save_mesh
+from meshlm.lenient import decode_lenient
+from meshlm.render import render_png
+from meshlm.tokens import load_tokenizer, token_stats
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".log", ".mesh"}
 MAX_TEXT_BYTES = 64 * 2**20
@@ -54,7 +58,6 @@ def load_any(path: str, bins: int, strict: bool = False, fmt: str = meshtext.DEF
         if strict:
             return meshtext.decode_strict(text, fmt, bins, source=name)
         return meshtext.read_reply(text, fmt, bins, source=name)
-    from meshlm.files import load_mesh
 
     tm = load_mesh(path)
     try:
@@ -106,8 +109,6 @@ def decode_cmd(
     --format parts reads parts text (strictly, or a reply's parts joined into one mesh). Several
     LLaMA-Mesh meshes in one reply are written to OUT, OUT-2, OUT-3, ...
     """
-    from meshlm.files import save_mesh
-    from meshlm.lenient import decode_lenient
 
     json_output(json_out)
     meshtext.check(fmt)
@@ -146,7 +147,6 @@ def stats_cmd(
     With --json: one object per file per line; a file that fails gives {"file", "error"} there
     and its one-line message on stderr (exit 1 once all files are done).
     """
-    from meshlm.tokens import load_tokenizer, token_stats
 
     json_output(json_out)
     meshtext.check(fmt)
@@ -204,14 +204,11 @@ def render_cmd(
     bins: int = BinsOpt,
 ) -> None:
     """Render a PNG preview with the fixed three-quarter camera."""
-    from meshlm.render import render_png
 
     if out.suffix.lower() != ".png":
         raise fail(f"{out}: output must be a .png file", code=2)
     mesh = load_any(meshfile, bins) if is_text_input(meshfile) else None
     if mesh is None:
-        from meshlm.files import load_mesh
-
         mesh = load_mesh(meshfile)
     render_png(mesh, out, size=size)
     typer.echo(str(out))
@@ -225,8 +222,6 @@ def demo_cmd(
     ),
 ) -> None:
     """Round-trip a mesh through LLaMA-Mesh text; write the text, OBJ, GLB and a PNG preview."""
-    from meshlm.files import save_mesh
-    from meshlm.render import render_png
 
     src = meshfile or str(Path(__file__).resolve().parent.parent / "assets" / "example.obj")
     mesh = load_any(src, DEFAULT_BINS)

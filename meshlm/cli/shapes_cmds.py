@@ -6,15 +6,15 @@ from pathlib import Path
 
 import typer
 
+from meshlm import modelfolder
 from meshlm.cli import app
 from meshlm.errors import MeshlmError
+from meshlm.shapes import list_families, write_corpus
 
 
 def known_families() -> list[str]:
     """The shape families the bundled model was trained on (``shape_families`` in its
     meshlm.json; every family for a model card that predates the field)."""
-    from meshlm import modelfolder
-    from meshlm.shapes import list_families
 
     info = modelfolder.read(modelfolder.BUNDLED_MODEL)
     if info is None:
@@ -51,7 +51,6 @@ def shapes(
     Writes OUT/<uid>.obj (Y up, at most 500 faces) and OUT/captions.csv with header
     uid,caption,family.
     """
-    from meshlm.shapes import list_families, write_corpus
 
     if list_:
         names = known_families() if known else list_families()

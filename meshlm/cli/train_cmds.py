@@ -13,6 +13,8 @@ import typer
 from meshlm.cli import app
 from meshlm.cli.options import ANY_SEPARATOR, config_options
 from meshlm.train.config import TrainConfig
+from meshlm.train.merge import merge_adapter
+from meshlm.train.sft import train
 
 
 @app.command("train", context_settings=ANY_SEPARATOR)
@@ -47,7 +49,6 @@ def train_cmd(
     if dry_run:
         typer.echo(json.dumps(cfg.resolve(), indent=2, default=str))
         return
-    from meshlm.train.sft import train
 
     result = train(cfg)
     metrics = {
@@ -75,6 +76,5 @@ def merge_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the merged standalone model."),
 ) -> None:
     """Merge a LoRA adapter into its base model and save a standalone model folder."""
-    from meshlm.train.merge import merge_adapter
 
     typer.echo(str(merge_adapter(adapter_dir, out)))

@@ -6,6 +6,8 @@ import typer
 
 from meshlm.cli.app import app, fail
 from meshlm.cli.infer_cmds import ModelBinsOpt, ModelOpt, warn_notes
+from meshlm.infer import load
+from meshlm.web import serve
 
 
 @app.command("serve")
@@ -27,8 +29,6 @@ def serve_cmd(
         raise fail("the web demo needs gradio: pip install 'meshlm[web]'") from None
     if not 0 < port < 65536:
         raise fail(f"--port must be 1..65535, got {port}", code=2)
-    from meshlm.infer import load
-    from meshlm.web import serve
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(

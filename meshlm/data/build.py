@@ -33,6 +33,7 @@ from meshlm.data import sources as S
 from meshlm.data.conversations import stable_int
 from meshlm.data.process import ProcessParams, init_worker, process_in_worker, process_object
 from meshlm.errors import MeshlmError
+from meshlm.shapes import check_families
 
 WORK_DIR = ".work"
 CHECKPOINT = "objects.jsonl"
@@ -164,8 +165,6 @@ class BuildConfig:
         if self.max_segments is not None and self.max_segments < 6:
             raise BuildError(f"--max-segments must be >= 6, got {self.max_segments}")
         if self.families:
-            from meshlm.shapes import check_families
-
             check_families(self.families, BuildError)
         if not (self.meshes or self.procedural or self.objaverse):
             raise BuildError("no mesh source: give --meshes, --procedural or --objaverse")

@@ -14,6 +14,7 @@ import numpy as np
 from meshlm.codec import encode
 from meshlm.data.sources import SourceObject
 from meshlm.errors import MeshError, MeshlmError, MissingDependencyError
+from meshlm.files import load_mesh
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,6 @@ def _load(obj: SourceObject, params: ProcessParams):
     """``(vertices (n, 3) float64, faces (m, 3) int64)`` of the object."""
     if obj.vertices is not None and obj.faces is not None:
         return np.asarray(obj.vertices, np.float64), np.asarray(obj.faces, np.int64)
-    from meshlm.files import load_mesh
 
     tm = load_mesh(obj.path, max_bytes=params.max_file_bytes)
     return np.asarray(tm.vertices, np.float64), np.asarray(tm.faces, np.int64)

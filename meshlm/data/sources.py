@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from meshlm.errors import MeshlmError, require
+from meshlm.files import READ_EXTENSIONS
+from meshlm.shapes import generate
 
 KEY_COLUMNS = ("uid", "id", "object_id", "objaverse_id", "stem", "name", "file", "filename", "path")
 CAPTION_COLUMNS = ("caption", "text", "description", "prompt")
@@ -157,7 +159,6 @@ def folder_objects(
     caption are rejected (``no_caption``) unless ``name_captions`` derives one from the stem.
     Hidden files and folders are skipped.
     """
-    from meshlm.files import READ_EXTENSIONS
 
     base = Path(root)
     if not base.is_dir():
@@ -264,7 +265,6 @@ def procedural_objects(
 ) -> Iterator[SourceObject]:
     """``n`` captioned shapes from :func:`meshlm.shapes.generate` (deterministic in ``seed``;
     ``max_segments`` caps the sides of revolved parts; ``families`` limits the families)."""
-    from meshlm.shapes import generate
 
     for s in generate(n, seed, families=families, max_segments=max_segments):
         yield SourceObject(

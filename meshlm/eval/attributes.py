@@ -64,8 +64,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from meshlm.codec import Mesh
+from meshlm.codec import Mesh, canonicalize
 from meshlm.parts import split_parts
+from meshlm.shapes import make_shape
 
 #: attribute keys of a prompt row that mean the same count
 ALIASES = {"balls": "snowballs", "snowball": "snowballs", "shelf": "shelves", "leg": "legs"}
@@ -263,8 +264,6 @@ def reference_medians(
     """Median of each extent ratio over ``n`` procedural shapes of ``family`` (seeds
     ``seed .. seed + n - 1``, full detail: extents barely depend on the sides of revolved parts),
     quantized at 64 bins. Needs the ``mesh`` extra."""
-    from meshlm.codec import canonicalize
-    from meshlm.shapes import make_shape
 
     rows = []
     for k in range(n):

@@ -27,6 +27,9 @@ from pathlib import Path
 from meshlm.codec import Mesh, canonicalize
 from meshlm.errors import MeshError, MeshlmError
 from meshlm.eval import attributes as att
+from meshlm.eval.runner import eval_generate
+from meshlm.files import load_mesh
+from meshlm.render import render_grid
 
 DEFAULT_PROMPTS = Path(__file__).resolve().parents[2] / "eval-heldout-smol" / "attributes.jsonl"
 
@@ -129,8 +132,6 @@ def eval_attributes(
     engine, prompts: list[dict], out_dir: str | Path, sampling=None, grid: bool = True
 ) -> dict:
     """Generate, judge and write (module docstring); returns the report."""
-    from meshlm.eval.runner import eval_generate
-    from meshlm.files import load_mesh
 
     for k, item in enumerate(prompts, start=1):
         if not isinstance(item.get("prompt"), str) or not isinstance(item.get("family"), str):
@@ -170,8 +171,6 @@ def eval_attributes(
             fh.write(json.dumps(r) + "\n")
     (out / "attributes.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if grid and rows:
-        from meshlm.render import render_grid
-
         render_grid(meshes, [_caption(r) for r in rows], out / "attributes.png", cols=6, size=192)
     return report
 

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from meshlm.errors import MeshlmError, require
+from meshlm.infer.types import Sampling
 
 
 def answer_found(reply: str, answers: list[str]) -> bool:
@@ -40,7 +41,6 @@ def answer_found(reply: str, answers: list[str]) -> bool:
 def grade_facts(engine, facts: list[dict], max_new_tokens: int = 64) -> dict:
     """Ask each ``{"question", "answers"}`` (greedy, no mesh constraint) and grade it with
     :func:`answer_found`. Returns ``{"accuracy", "n", "rows"}``."""
-    from meshlm.infer.types import Sampling
 
     rows = []
     for i, item in enumerate(facts):
@@ -58,7 +58,6 @@ def grade_facts(engine, facts: list[dict], max_new_tokens: int = 64) -> dict:
 
 def open_replies(engine, prompts: list[str], max_new_tokens: int = 200) -> list[str]:
     """Greedy replies (no mesh constraint) to ``prompts``, verbatim."""
-    from meshlm.infer.types import Sampling
 
     return [
         engine.chat(

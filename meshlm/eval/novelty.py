@@ -41,9 +41,17 @@ from typing import NamedTuple
 
 import numpy as np
 
+from meshlm import modelfolder
 from meshlm.codec import Mesh, canonicalize, encode
+from meshlm.data.conversations import mesh_text
 from meshlm.errors import MeshError, MeshFormatError, MeshlmError
 from meshlm.eval.metrics import as_points, chamfer_distance
+from meshlm.eval.runner import load_jsonl
+from meshlm.files import load_mesh
+from meshlm.infer.named import named_models
+from meshlm.meshtext import check, decode_strict
+from meshlm.modelfolder import dataset_format
+from meshlm.shapes import family_of_uid
 
 
 class TrainingSet(NamedTuple):
@@ -73,7 +81,6 @@ def training_set(
     """Read a training set: a dataset folder (its ``train.jsonl``), a ``train.jsonl`` file, or
     meshes in memory (``families`` optional, one per mesh). Raises MeshlmError for a missing file
     or a line that is not JSON, naming the file and line."""
-    from meshlm.modelfolder import dataset_format
 
     if isinstance(dataset, list):
         fams = list(families) if families is not None else [None] * len(dataset)
@@ -83,10 +90,6 @@ def training_set(
     if not file.is_file():
         raise MeshlmError(f"{file}: no such file (a build-data dataset's train.jsonl)")
     fmt = dataset_format(folder)
-    from meshlm.data.conversations import mesh_text
-    from meshlm.eval.runner import load_jsonl
-    from meshlm.meshtext import check, decode_strict
-    from meshlm.shapes import family_of_uid
 
     check(fmt.name)  # an unknown format: one line, before any row is read
     found, skipped = [], 0
@@ -255,8 +258,6 @@ def load_generations(path: str | Path, bins: int) -> tuple[list[Mesh | None], li
     ``attributes.jsonl`` of ``meshlm eval attributes``: rows with ``mesh``, an OBJ path relative
     to the file's folder, absent when the reply had no mesh), canonicalized at ``bins``; and the
     rows. Raises MeshlmError naming the file and line for a bad line or a missing mesh file."""
-    from meshlm.eval.runner import load_jsonl
-    from meshlm.files import load_mesh
 
     path = Path(path)
     rows = load_jsonl(path)
@@ -280,8 +281,6 @@ def recorded_dataset(model: str | Path | None) -> Path:
     """The training dataset a model folder records (its meshlm.json's ``dataset.dir``), for a
     folder, a ``.gguf`` beside one, or the names ``bundled`` / ``smol``. Raises MeshlmError when
     there is none or it is not on this machine (then pass the dataset yourself)."""
-    from meshlm import modelfolder
-    from meshlm.infer.named import named_models
 
     if model in (None, "bundled"):
         folder = modelfolder.BUNDLED_MODEL

@@ -24,7 +24,10 @@ from meshlm import meshtext, modelfolder
 from meshlm.codec import Mesh
 from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
 from meshlm.infer.constrain_parts import constraint_for
+from meshlm.infer.hf import HFBackend, set_torch_threads
+from meshlm.infer.llamacpp import LlamaCppBackend
 from meshlm.infer.named import NAMES, resolve
+from meshlm.infer.openai_http import OpenAIBackend
 from meshlm.infer.types import GenerationResult, Partial, Sampling, Stats
 from meshlm.modelfolder import MeshFormat, ModelInfo
 from meshlm.prompts import as_request, mesh_question, mesh_start, requested_family
@@ -349,8 +352,6 @@ def load(
             "openai" if base_url else ("llamacpp" if name.endswith(".gguf") else "transformers")
         )
     if backend in ("transformers", "hf"):
-        from meshlm.infer.hf import HFBackend, set_torch_threads
-
         set_torch_threads(threads)  # None: the free cores (process-wide)
         info = _model_info(name)
         return _with_notes(
@@ -364,8 +365,6 @@ def load(
             name,
         )
     if backend in ("llamacpp", "llama.cpp", "gguf"):
-        from meshlm.infer.llamacpp import LlamaCppBackend
-
         info = _model_info(name)
         return _with_notes(
             Engine(
@@ -378,8 +377,6 @@ def load(
             name,
         )
     if backend == "openai":
-        from meshlm.infer.openai_http import OpenAIBackend
-
         if not base_url:
             raise MeshlmError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         return Engine(OpenAIBackend(base_url, name, api_key=api_key), bins=bins)

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError
+from meshlm.infer.gguf_export import export_gguf
+from meshlm.train.base import cache_root, ensure_base
+from meshlm.train.merge import merge_adapter
 
 MERGED_GGUF = "model-f16.gguf"
 BASE_PREFIX = "base:"
@@ -49,15 +52,11 @@ def resolve(name: str, models_root: Path, backend: str = "auto") -> Path | None:
         gguf = folder / MERGED_GGUF
         return gguf if want_gguf and gguf.is_file() else folder
     if name == "smol-base":
-        from meshlm.train.base import ensure_base
-
         folder = ensure_base("smollm2")
         if not want_gguf:
             return folder
         gguf = folder / MERGED_GGUF
         if not gguf.is_file():
-            from meshlm.infer.gguf_export import export_gguf
-
             export_gguf(folder, gguf.with_suffix(".partial"), dtype="f16")
             gguf.with_suffix(".partial").rename(gguf)
         return gguf
@@ -79,7 +78,6 @@ def adapter_hash(adapter_dir: Path) -> str:
 
 def merged_dir(adapter_dir: Path) -> Path:
     """Cache folder of the merged copy of ``adapter_dir`` (may not exist yet)."""
-    from meshlm.train.base import cache_root
 
     return cache_root() / "merged" / f"{adapter_dir.name}-{adapter_hash(adapter_dir)}"
 
@@ -93,7 +91,6 @@ def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
     done = (out / modelfolder.FILE).is_file() and (not gguf or (out / MERGED_GGUF).is_file())
     if done:
         return out
-    from meshlm.train.merge import merge_adapter
 
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -101,8 +98,6 @@ def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
     if (adapter_dir / "generation_config.json").is_file():
         shutil.copy2(adapter_dir / "generation_config.json", tmp / "generation_config.json")
     if gguf:
-        from meshlm.infer.gguf_export import export_gguf
-
         export_gguf(tmp, tmp / MERGED_GGUF, dtype="f16")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

@@ -9,32 +9,22 @@ Public API
 ``build_model(cfg, tok)``  a fresh fp32 ``LlamaForCausalLM`` sized by ``cfg``
 ``merge_adapter(a, out)``  fold a LoRA adapter into a standalone model
 
-Heavy imports (torch, transformers, trl, peft) happen inside the functions, so importing this
-package is cheap; they need the ``train`` extra.
+Heavy libraries (torch, transformers, trl, peft) are imported inside the functions that use
+them (:func:`meshlm.errors.require`), so importing this package is cheap; they need the ``train``
+extra.
 """
 
 from meshlm.train.config import ConfigError, TrainConfig
-
-
-def __getattr__(name: str):  # lazy: keep `import meshlm.train` free of torch
-    if name in ("train", "build_trainer", "TrainResult", "QLoRAUnavailableError", "TrainDataError"):
-        from meshlm.train import sft
-
-        return getattr(sft, name)
-    if name in ("train_tokenizer", "train_tokenizer_from_dataset"):
-        from meshlm.train import tokenizer
-
-        return getattr(tokenizer, name)
-    if name in ("build_model", "count_parameters"):
-        from meshlm.train import model
-
-        return getattr(model, name)
-    if name in ("merge_adapter", "AdapterError"):
-        from meshlm.train import merge
-
-        return getattr(merge, name)
-    raise AttributeError(name)
-
+from meshlm.train.merge import AdapterError, merge_adapter
+from meshlm.train.model import build_model, count_parameters
+from meshlm.train.sft import (
+    QLoRAUnavailableError,
+    TrainDataError,
+    TrainResult,
+    build_trainer,
+    train,
+)
+from meshlm.train.tokenizer import train_tokenizer, train_tokenizer_from_dataset
 
 __all__ = [
     "AdapterError",

@@ -77,6 +77,13 @@ class TrainConfig:
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         "Module names LoRA adapts ('all-linear' as the only item adapts every linear layer).",
     )
+    init_adapter: str | None = _f(
+        None,
+        "Start from this LoRA adapter folder (adapter_config.json + weights, e.g. an earlier "
+        "stage's output_dir) instead of a fresh adapter: a second stage under another loss or "
+        "schedule. method lora only; its rank, alpha and target modules are the adapter's own "
+        "and must match the lora_* fields.",
+    )
 
     # --- data ------------------------------------------------------------------------------
     data_dir: str = _f(
@@ -225,6 +232,8 @@ class TrainConfig:
             )
         if self.method != "full" and self.model == SCRATCH:
             raise ConfigError("LoRA/QLoRA adapt an existing model: set model to a folder or hub id")
+        if self.init_adapter is not None and self.method != "lora":
+            raise ConfigError(f"init_adapter continues a LoRA adapter: method is {self.method!r}")
         for name in (
             "max_length",
             "global_batch_size",

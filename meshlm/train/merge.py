@@ -16,6 +16,7 @@ from pathlib import Path
 
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError, require
+from meshlm.train.base import ensure_base
 from meshlm.train.sft import BASE_PREFIX, PLOT_FILE
 
 
@@ -40,7 +41,6 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "fl
     meta = modelfolder.read(adapter_dir) or modelfolder.ModelInfo()  # a bad one fails first
     if meta.base_model and meta.base_model.startswith(BASE_PREFIX):
         # a meshlm base (base:smollm2): PEFT's recorded path is the trainer's cache, not ours
-        from meshlm.train.base import ensure_base
 
         base = str(ensure_base(meta.base_model[len(BASE_PREFIX) :]))
     try:

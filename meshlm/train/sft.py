@@ -28,9 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import meshlm
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError, require
-from meshlm.train.config import SCRATCH, TrainConfig
+from meshlm.shapes import list_families
+from meshlm.train import tokenizer as mtok
+from meshlm.train.base import ensure_base
+from meshlm.train.config import SCRATCH, ConfigError, TrainConfig
+from meshlm.train.mesh_loss import MeshTokenMask, mesh_loss_trainer_class
+from meshlm.train.model import build_model, count_parameters
 
 METADATA_FILE = modelfolder.FILE
 BASE_PREFIX = "base:"  # model: base:smollm2 -> meshlm.train.base.ensure_base("smollm2")
@@ -107,7 +113,6 @@ def shape_families(summary: dict[str, Any]) -> list[str]:
         return []
     if args.get("families"):
         return list(args["families"])
-    from meshlm.shapes import list_families
 
     return list_families()
 
@@ -154,7 +159,7 @@ def sft_config(cfg: TrainConfig):
         assistant_only_loss=cfg.assistant_only_loss,
         include_num_input_tokens_seen="non_padding",
         model_init_kwargs=None
-        if cfg.model == SCRATCH
+        if cfg.model == SCRATCH or cfg.init_adapter  # built here, not by TRL
         else {"dtype": _dtype_name(cfg), "attn_implementation": cfg.attn_implementation},
         disable_tqdm=True,
     )
@@ -189,7 +194,6 @@ def load_tokenizer(cfg: TrainConfig, args):
     data) and saved to ``OUTPUT_DIR/tokenizer`` (reused on resume
     and by the other processes of a distributed run)."""
     transformers = require("transformers", "train", "training")
-    from meshlm.train import tokenizer as mtok
 
     source = cfg.tokenizer or (None if cfg.model == SCRATCH else cfg.model)
     if source is not None:
@@ -249,13 +253,43 @@ def peft_config(cfg: TrainConfig):
     )
 
 
+def adapter_model(cfg: TrainConfig):
+    """``cfg.model`` with the LoRA adapter in ``cfg.init_adapter`` loaded trainable (PEFT).
+
+    The adapter keeps its own rank, alpha and target modules; they must match the recipe's
+    ``lora_*`` fields so that the recorded recipe describes the adapter that is trained.
+    Raises :class:`ConfigError` when the folder holds no adapter or they differ.
+    """
+    folder = Path(cfg.init_adapter or "")
+    conf = folder / "adapter_config.json"
+    if not conf.is_file():
+        raise ConfigError(f"init_adapter {folder}: no adapter_config.json (not a LoRA adapter)")
+    saved = json.loads(conf.read_text(encoding="utf-8"))
+    targets = cfg.lora_target_modules
+    want = {"r": cfg.lora_r, "lora_alpha": cfg.lora_alpha}
+    got = {k: saved.get(k) for k in want}
+    same_targets = targets == ["all-linear"] or sorted(saved.get("target_modules") or []) == sorted(
+        targets
+    )
+    if got != want or not same_targets:
+        raise ConfigError(
+            f"init_adapter {folder}: r={got['r']} alpha={got['lora_alpha']} targets "
+            f"{sorted(saved.get('target_modules') or [])} differ from the recipe's lora_r="
+            f"{cfg.lora_r} lora_alpha={cfg.lora_alpha} lora_target_modules={targets}"
+        )
+    peft = require("peft", "train", "LoRA training")
+    transformers = require("transformers", "train", "LoRA training")
+    base = transformers.AutoModelForCausalLM.from_pretrained(
+        cfg.model, dtype=_dtype_name(cfg), attn_implementation=cfg.attn_implementation
+    )
+    return peft.PeftModel.from_pretrained(base, str(folder), is_trainable=True)
+
+
 def build_trainer(cfg: TrainConfig):
     """A ready ``trl.SFTTrainer`` for ``cfg`` (validated; QLoRA checked first). Does not train."""
     cfg.validate()
     check_method_available(cfg)
     if cfg.model.startswith(BASE_PREFIX):  # a pretrained base built offline (meshlm base)
-        from meshlm.train.base import ensure_base
-
         cfg = dataclasses.replace(cfg, model=str(ensure_base(cfg.model[len(BASE_PREFIX) :])))
     trl = require("trl", "train", "training")
     args = sft_config(cfg)
@@ -263,14 +297,12 @@ def build_trainer(cfg: TrainConfig):
     tokenizer = load_tokenizer(cfg, args)
     trainer_class, mesh_mask = trl.SFTTrainer, None
     if cfg.loss_averaging == "mesh":  # checked before the model is built: a refusal costs nothing
-        from meshlm.train.mesh_loss import MeshTokenMask, mesh_loss_trainer_class
-
         trainer_class, mesh_mask = mesh_loss_trainer_class(trl.SFTTrainer), MeshTokenMask(tokenizer)
     quantization = None
     if cfg.model == SCRATCH:
-        from meshlm.train.model import build_model
-
         model: Any = build_model(cfg, tokenizer)
+    elif cfg.init_adapter:
+        model = adapter_model(cfg)
     else:
         model = cfg.model  # TRL loads it with args.model_init_kwargs (dtype, attention kernel)
         if cfg.method == "qlora":
@@ -288,7 +320,7 @@ def build_trainer(cfg: TrainConfig):
         train_dataset=train_ds,
         eval_dataset=val_ds if len(val_ds) else None,
         processing_class=tokenizer,
-        peft_config=peft_config(cfg),
+        peft_config=None if cfg.init_adapter else peft_config(cfg),
         quantization_config=quantization,
     )
     if mesh_mask is not None:
@@ -375,8 +407,6 @@ def build_metadata(
     """The content of ``meshlm.json``: what this folder holds and how it was made. The mesh
     format (name and bins) is the dataset manifest's ``format`` block, read in one place
     (:func:`meshlm.modelfolder.dataset_format`)."""
-    import meshlm
-    from meshlm.train.model import count_parameters
 
     versions = {"meshlm": meshlm.__version__, "python": platform.python_version()}
     for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers"):
