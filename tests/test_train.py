@@ -488,6 +488,39 @@ def test_lora_adapter_saves_reloads_and_merges(trained_run, data_dir, tmp_path, 
     assert (la - lb).abs().max() > 1e-3  # the adapter really changed the model
 
 
+def test_init_adapter_continues_a_lora_adapter(trained_run, data_dir, tmp_path):
+    """A second stage starts from the first stage's adapter weights, not from a fresh adapter."""
+    from safetensors.torch import load_file
+
+    from meshlm.train import train
+
+    base_dir, _ = trained_run
+    lora = dict(model=str(base_dir), method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0)
+    lora.update(eval_steps=0, save_steps=100)
+    stage1 = tmp_path / "stage1"
+    train(tiny_cfg(data_dir, stage1, learning_rate=1e-2, max_steps=4, **lora))
+    stage2 = tmp_path / "stage2"  # a learning rate of ~0: the weights stay stage 1's
+    cfg = tiny_cfg(
+        data_dir, stage2, learning_rate=1e-12, max_steps=1, init_adapter=str(stage1), **lora
+    )
+    assert train(cfg).global_step == 1
+    first = load_file(stage1 / "adapter_model.safetensors")
+    second = load_file(stage2 / "adapter_model.safetensors")
+    assert first.keys() == second.keys()
+    b = [k for k in first if "lora_B" in k]
+    assert b and all(first[k].abs().max() > 0 for k in b)  # a fresh adapter's B is all zeros
+    assert all(torch.allclose(first[k], second[k], atol=1e-6) for k in first)
+    recorded = json.loads((stage2 / "meshlm.json").read_text())
+    assert recorded["recipe"]["init_adapter"] == str(stage1)
+
+    with pytest.raises(ConfigError, match="r=4 alpha=8 .* differ from the recipe's lora_r=8"):
+        train(tiny_cfg(data_dir, tmp_path / "x", init_adapter=str(stage1), **{**lora, "lora_r": 8}))
+    with pytest.raises(ConfigError, match="no adapter_config.json"):
+        train(tiny_cfg(data_dir, tmp_path / "y", init_adapter=str(tmp_path), **lora))
+    with pytest.raises(ConfigError, match="init_adapter continues a LoRA adapter"):
+        tiny_cfg(data_dir, tmp_path / "z", init_adapter=str(stage1)).validate()
+
+
 def test_merge_rejects_non_adapter(tmp_path, capsys):
     assert main(["merge", str(tmp_path), "-o", str(tmp_path / "m")]) == 1
     assert "not a LoRA adapter" in capsys.readouterr().err
