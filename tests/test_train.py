@@ -500,6 +500,8 @@ def test_init_adapter_continues_a_lora_adapter(trained_run, data_dir, tmp_path):
     stage1 = tmp_path / "stage1"
     train(tiny_cfg(data_dir, stage1, learning_rate=1e-2, max_steps=4, **lora))
     stage2 = tmp_path / "stage2"  # a learning rate of ~0: the weights stay stage 1's
+    stage2.mkdir()
+    (stage2 / "README.md").write_text("# our model card\n")  # TRL would write its own over it
     cfg = tiny_cfg(
         data_dir, stage2, learning_rate=1e-12, max_steps=1, init_adapter=str(stage1), **lora
     )
@@ -512,6 +514,7 @@ def test_init_adapter_continues_a_lora_adapter(trained_run, data_dir, tmp_path):
     assert all(torch.allclose(first[k], second[k], atol=1e-6) for k in first)
     recorded = json.loads((stage2 / "meshlm.json").read_text())
     assert recorded["recipe"]["init_adapter"] == str(stage1)
+    assert (stage2 / "README.md").read_text() == "# our model card\n"
 
     with pytest.raises(ConfigError, match="r=4 alpha=8 .* differ from the recipe's lora_r=8"):
         train(tiny_cfg(data_dir, tmp_path / "x", init_adapter=str(stage1), **{**lora, "lora_r": 8}))

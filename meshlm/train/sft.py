@@ -364,6 +364,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     start = time.time()
     modelfolder.dataset_format(cfg.data_dir)  # a bad format block fails now, not after training
     trainer = build_trainer(cfg)
+    # a model card already in the folder (written by people, committed) outlives the run: TRL's
+    # save_model writes its own generated README.md over it
+    card = Path(cfg.output_dir) / "README.md"
+    kept_card = card.read_text(encoding="utf-8") if card.is_file() else None
     resume = last_checkpoint(cfg.output_dir) if cfg.resume else None
     out = trainer.train(resume_from_checkpoint=resume)
     metrics: dict[str, float] = {"train_loss": float(out.training_loss)}
@@ -383,6 +387,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     trainer.save_model(cfg.output_dir)  # model or adapter, plus tokenizer (chat template inside)
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(cfg.output_dir)
+        if kept_card is not None:
+            card.write_text(kept_card, encoding="utf-8")
         if cfg.greedy:
             recommend_greedy(Path(cfg.output_dir))
         meta = build_metadata(cfg, trainer, metrics, resume, time.time() - start)
