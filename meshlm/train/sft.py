@@ -253,42 +253,46 @@ def peft_config(cfg: TrainConfig):
     )
 
 
-def adapter_model(cfg: TrainConfig):
-    """``cfg.model`` with the LoRA adapter in ``cfg.init_adapter`` loaded trainable (PEFT).
-
-    The adapter keeps its own rank, alpha and target modules; they must match the recipe's
-    ``lora_*`` fields so that the recorded recipe describes the adapter that is trained.
-    Raises :class:`ConfigError` when the folder holds no adapter or they differ.
-    """
-    folder = Path(cfg.init_adapter or "")
+def check_init_adapter(cfg: TrainConfig) -> None:
+    """Refuse an ``init_adapter`` that is not a LoRA adapter folder, or whose rank, alpha or
+    target modules differ from the recipe's ``lora_*`` fields (the recorded recipe must describe
+    the adapter that is trained): :class:`ConfigError`. Standard library only, so a bad folder
+    is refused before the tokenizer, data and model load."""
+    if not cfg.init_adapter:
+        return
+    folder = Path(cfg.init_adapter)
     conf = folder / "adapter_config.json"
     if not conf.is_file():
         raise ConfigError(f"init_adapter {folder}: no adapter_config.json (not a LoRA adapter)")
     saved = json.loads(conf.read_text(encoding="utf-8"))
     targets = cfg.lora_target_modules
+    saved_targets = sorted(saved.get("target_modules") or [])
     want = {"r": cfg.lora_r, "lora_alpha": cfg.lora_alpha}
     got = {k: saved.get(k) for k in want}
-    same_targets = targets == ["all-linear"] or sorted(saved.get("target_modules") or []) == sorted(
-        targets
-    )
-    if got != want or not same_targets:
+    if got != want or (targets != ["all-linear"] and saved_targets != sorted(targets)):
         raise ConfigError(
             f"init_adapter {folder}: r={got['r']} alpha={got['lora_alpha']} targets "
-            f"{sorted(saved.get('target_modules') or [])} differ from the recipe's lora_r="
-            f"{cfg.lora_r} lora_alpha={cfg.lora_alpha} lora_target_modules={targets}"
+            f"{saved_targets} differ from the recipe's lora_r={cfg.lora_r} "
+            f"lora_alpha={cfg.lora_alpha} lora_target_modules={targets}"
         )
+
+
+def adapter_model(cfg: TrainConfig):
+    """``cfg.model`` with the LoRA adapter in ``cfg.init_adapter`` (checked by
+    :func:`check_init_adapter`) loaded trainable (PEFT)."""
     peft = require("peft", "train", "LoRA training")
     transformers = require("transformers", "train", "LoRA training")
     base = transformers.AutoModelForCausalLM.from_pretrained(
         cfg.model, dtype=_dtype_name(cfg), attn_implementation=cfg.attn_implementation
     )
-    return peft.PeftModel.from_pretrained(base, str(folder), is_trainable=True)
+    return peft.PeftModel.from_pretrained(base, str(cfg.init_adapter), is_trainable=True)
 
 
 def build_trainer(cfg: TrainConfig):
     """A ready ``trl.SFTTrainer`` for ``cfg`` (validated; QLoRA checked first). Does not train."""
     cfg.validate()
     check_method_available(cfg)
+    check_init_adapter(cfg)
     if cfg.model.startswith(BASE_PREFIX):  # a pretrained base built offline (meshlm base)
         cfg = dataclasses.replace(cfg, model=str(ensure_base(cfg.model[len(BASE_PREFIX) :])))
     trl = require("trl", "train", "training")
