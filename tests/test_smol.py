@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from meshlm import modelfolder
 from meshlm.data.distill import DistillError, read_prompts
 from meshlm.eval.language_kept import answer_found
 from meshlm.train import base as mbase
@@ -257,3 +260,35 @@ def test_the_parts_name_resolves_to_its_folder_or_gguf(tmp_path):
     (folder / "model-f16.gguf").write_bytes(b"GGUF")
     assert resolve("parts", tmp_path) == folder / "model-f16.gguf"
     assert resolve("parts", tmp_path, backend="transformers") == folder
+
+
+def test_adapter_folders_are_told_from_model_folders(tmp_path):
+    from meshlm import modelfolder
+    from meshlm.infer.named import is_adapter_folder
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert not is_adapter_folder(run) and not is_adapter_folder(tmp_path / "absent")
+    (run / "adapter_config.json").write_text("{}")
+    assert not is_adapter_folder(run)  # an adapter meshlm did not train: no recorded format
+    modelfolder.write(run, modelfolder.ModelInfo(format=modelfolder.MeshFormat("parts", 64)))
+    assert is_adapter_folder(run) and is_adapter_folder(str(run))
+
+
+@pytest.mark.slow
+@needs_smol
+def test_a_trained_adapter_folder_loads_by_its_path(smol_dir, tmp_path):
+    """--model out/my-run (a recipe's output_dir) runs the adapter from its merged copy, named
+    after the folder, with the format its meshlm.json records."""
+    from meshlm.infer import load
+    from meshlm.infer.named import merged_dir
+
+    shipped = Path(__file__).resolve().parent.parent / "meshlm" / "models" / "meshlm-smol"
+    run = tmp_path / "my-run"
+    shutil.copytree(shipped, run)
+    engine = load(str(run), backend="transformers", threads=1)
+    merged = merged_dir(run)
+    assert merged.name.startswith("my-run-") and (merged / "config.json").is_file()
+    assert not (merged / "model-f16.gguf").exists()  # transformers asked: no GGUF built
+    assert engine.backend.name == "transformers"
+    assert engine.mesh_format == modelfolder.read(run).format

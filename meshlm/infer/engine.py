@@ -26,7 +26,7 @@ from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
 from meshlm.infer.constrain_parts import constraint_for
 from meshlm.infer.hf import HFBackend, set_torch_threads
 from meshlm.infer.llamacpp import LlamaCppBackend
-from meshlm.infer.named import NAMES, resolve
+from meshlm.infer.named import NAMES, is_adapter_folder, resolve, resolve_adapter
 from meshlm.infer.openai_http import OpenAIBackend
 from meshlm.infer.types import GenerationResult, Partial, Sampling, Stats
 from meshlm.modelfolder import MeshFormat, ModelInfo
@@ -317,8 +317,10 @@ def load(
     bins: int | None = None,
     threads: int | None = None,
 ) -> Engine:
-    """Load a model: a local folder or hub id (transformers), a ``.gguf`` file (llama.cpp), or a
-    model name on an OpenAI-compatible server (``backend="openai"`` with ``base_url``).
+    """Load a model: a local folder or hub id (transformers), a ``.gguf`` file (llama.cpp), a
+    LoRA adapter folder meshlm trained (run from its merged copy in the cache), a model name
+    (``bundled``, ``parts``, ``smol``, ``smol-base``), or a model name on an OpenAI-compatible
+    server (``backend="openai"`` with ``base_url``).
     ``model=None`` is the bundled model. ``backend="auto"`` picks llama.cpp for ``.gguf`` paths,
     openai when ``base_url`` is given, else transformers. ``threads``: CPU threads for llama.cpp
     or, for transformers, torch's intra-op threads (process-wide); default: the cores other
@@ -339,6 +341,10 @@ def load(
         # bundled, smol (a shipped adapter, run from its merged copy), smol-base
         gguf_ok = backend != "auto" or _importable("llama_cpp")
         model = resolve(model, bundled.parent, backend if gguf_ok else "transformers")
+    elif model is not None and not base_url and is_adapter_folder(model):
+        # a LoRA adapter meshlm trained (e.g. a recipe's output_dir): its merged copy
+        gguf_ok = backend != "auto" or _importable("llama_cpp")
+        model = resolve_adapter(model, backend if gguf_ok else "transformers")
     name = str(model) if model is not None else str(bundled)
     if model is None and not bundled.exists():
         raise MeshlmError(f"the bundled model is missing at {bundled}")

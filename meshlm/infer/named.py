@@ -65,6 +65,21 @@ def resolve(name: str, models_root: Path, backend: str = "auto") -> Path | None:
     return merged / MERGED_GGUF if want_gguf else merged
 
 
+def is_adapter_folder(path: str | Path) -> bool:
+    """True for a LoRA adapter folder that meshlm trained (``adapter_config.json`` beside
+    ``meshlm.json``): ``--model out/my-run`` runs it from its merged copy, like ``smol``."""
+    p = Path(path)
+    return (p / "adapter_config.json").is_file() and (p / modelfolder.FILE).is_file()
+
+
+def resolve_adapter(path: str | Path, backend: str = "auto") -> Path:
+    """The merged copy of the adapter folder ``path`` (its GGUF unless ``backend`` is
+    transformers), built on first use (:func:`ensure_merged`)."""
+    want_gguf = backend in ("auto", "llamacpp", "llama.cpp", "gguf")
+    merged = ensure_merged(path, gguf=want_gguf)
+    return merged / MERGED_GGUF if want_gguf else merged
+
+
 def adapter_hash(adapter_dir: Path) -> str:
     """First 10 hex digits of the sha256 of the adapter's weights and config: a new training
     run gets a new merged copy."""
