@@ -22,6 +22,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class MeshlmWarning(UserWarning):
@@ -91,3 +93,23 @@ def install() -> None:
     warnings.showwarning = _show
     if debug:
         warnings.simplefilter("default")
+
+
+@contextmanager
+def hf_progress_off() -> Iterator[None]:
+    """transformers' own progress bars ("Loading weights", "Writing model shards") off inside
+    the block, as they were after it. For meshlm's one-time builds (a base from its GGUF, an
+    adapter's merged copy), which show meshlm's own status instead; left alone when
+    ``MESHLM_DEBUG=1`` or transformers is not installed."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        hf_logging = None
+    if hf_logging is None or debug_enabled() or not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()

@@ -277,9 +277,10 @@ def test_adapter_folders_are_told_from_model_folders(tmp_path):
 
 @pytest.mark.slow
 @needs_smol
-def test_a_trained_adapter_folder_loads_by_its_path(smol_dir, tmp_path):
+def test_a_trained_adapter_folder_loads_by_its_path(smol_dir, tmp_path, capfd):
     """--model out/my-run (a recipe's output_dir) runs the adapter from its merged copy, named
-    after the folder, with the format its meshlm.json records."""
+    after the folder, with the format its meshlm.json records; transformers' own progress bars
+    stay off the terminal."""
     from meshlm.infer import load
     from meshlm.infer.named import merged_dir
 
@@ -292,3 +293,5 @@ def test_a_trained_adapter_folder_loads_by_its_path(smol_dir, tmp_path):
     assert not (merged / "model-f16.gguf").exists()  # transformers asked: no GGUF built
     assert engine.backend.name == "transformers"
     assert engine.mesh_format == modelfolder.read(run).format
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err and "Writing model shards" not in err

@@ -21,8 +21,8 @@ ModelOpt = typer.Option(
     None,
     "--model",
     "-m",
-    help="Model folder, hub id, .gguf, or a name: bundled (default), "
-    "parts (make parts-model), smol (SmolLM2-135M + LoRA), smol-base.",
+    help="Model folder, LoRA adapter folder from meshlm train, hub id, .gguf, or a name: "
+    "bundled (default), parts (make parts-model), smol (SmolLM2-135M + LoRA), smol-base.",
 )
 BackendOpt = typer.Option("auto", "--backend", "-b", help="auto, transformers, llamacpp or openai.")
 BaseUrlOpt = typer.Option(
@@ -50,8 +50,16 @@ MAX_NEW_HELP = (
 
 
 def _engine(model, backend, base_url, threads=None, bins=None):
+    """Load the model, with a status line on a terminal: a first use of ``smol`` or of an
+    adapter folder builds the merged copy (~1 min, once)."""
+    from rich.console import Console
 
-    return warn_notes(load(model, backend, base_url=base_url, threads=threads, bins=bins))
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return warn_notes(load(model, backend, base_url=base_url, threads=threads, bins=bins))
+    with console.status("loading the model (a first use of an adapter merges it once, ~1 min)"):
+        engine = load(model, backend, base_url=base_url, threads=threads, bins=bins)
+    return warn_notes(engine)
 
 
 def warn_notes(engine):

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from meshlm._quiet import hf_progress_off
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
 from meshlm.infer.cpu import default_threads
@@ -72,8 +73,9 @@ class HFBackend:
         if (local.is_absolute() or name_or_path.startswith((".", "~"))) and not local.is_dir():
             raise MeshlmError(f"{name_or_path}: no such model folder")
         try:
-            tok = transformers.AutoTokenizer.from_pretrained(name_or_path)
-            model = transformers.AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
+            with hf_progress_off():  # the CLI shows its own status while a model loads
+                tok = transformers.AutoTokenizer.from_pretrained(name_or_path)
+                model = transformers.AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
         except Exception as exc:  # OSError, ValueError, HTTP errors: one line for the user
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise MeshlmError(f"cannot load model {name_or_path!r}: {msg}") from None

@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 from meshlm import modelfolder
+from meshlm._quiet import hf_progress_off
 from meshlm.errors import MeshlmError
 from meshlm.infer.gguf_export import export_gguf
 from meshlm.train.base import cache_root, ensure_base
@@ -109,11 +110,12 @@ def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
 
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    merge_adapter(adapter_dir, tmp)
-    if (adapter_dir / "generation_config.json").is_file():
-        shutil.copy2(adapter_dir / "generation_config.json", tmp / "generation_config.json")
-    if gguf:
-        export_gguf(tmp, tmp / MERGED_GGUF, dtype="f16")
+    with hf_progress_off():
+        merge_adapter(adapter_dir, tmp)
+        if (adapter_dir / "generation_config.json").is_file():
+            shutil.copy2(adapter_dir / "generation_config.json", tmp / "generation_config.json")
+        if gguf:
+            export_gguf(tmp, tmp / MERGED_GGUF, dtype="f16")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out

@@ -29,6 +29,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from meshlm._quiet import hf_progress_off
 from meshlm.errors import MeshlmError, require
 
 
@@ -139,19 +140,20 @@ def ensure_base(name: str = "smollm2", *, force: bool = False) -> Path:
     torch = require("torch", "train", f"building the base {s.name}")
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tok = transformers.AutoTokenizer.from_pretrained(str(src.parent), gguf_file=src.name)
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            str(src.parent), gguf_file=src.name, dtype=torch.float32
-        )
-    except Exception as exc:  # a transformers/gguf version that cannot read the file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BaseError(f"{src}: cannot convert to a transformers model: {first}") from None
-    model = _dequantized_copy(transformers, model)
-    fix_tokenizer(tok, model, s)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
+    with hf_progress_off():
+        try:
+            tok = transformers.AutoTokenizer.from_pretrained(str(src.parent), gguf_file=src.name)
+            model = transformers.AutoModelForCausalLM.from_pretrained(
+                str(src.parent), gguf_file=src.name, dtype=torch.float32
+            )
+        except Exception as exc:  # a transformers/gguf version that cannot read the file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise BaseError(f"{src}: cannot convert to a transformers model: {first}") from None
+        model = _dequantized_copy(transformers, model)
+        fix_tokenizer(tok, model, s)
+        tmp.mkdir(parents=True)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
     info = {
         **asdict(s),
         "gguf_sha256": _sha256(src),
