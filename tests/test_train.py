@@ -529,6 +529,17 @@ def test_merge_rejects_non_adapter(tmp_path, capsys):
     assert "not a LoRA adapter" in capsys.readouterr().err
 
 
+def test_merge_and_generate_name_a_broken_adapter_config(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "adapter_config.json").write_text("{not json")
+    (run / "meshlm.json").write_text(json.dumps({"schema": 2, "kind": "adapter"}))
+    assert main(["merge", str(run), "-o", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "adapter_config.json: not a valid adapter config" in err
+    assert not (tmp_path / "m").exists()
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "meshlm", *args]
 

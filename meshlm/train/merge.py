@@ -37,7 +37,11 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "fl
     config_path = adapter_dir / "adapter_config.json"
     if not config_path.is_file():
         raise AdapterError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
-    base = json.loads(config_path.read_text()).get("base_model_name_or_path")
+    try:
+        base = json.loads(config_path.read_text()).get("base_model_name_or_path")
+    except (ValueError, AttributeError) as exc:  # not JSON, or JSON that is not an object
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise AdapterError(f"{config_path}: not a valid adapter config ({first})") from None
     meta = modelfolder.read(adapter_dir) or modelfolder.ModelInfo()  # a bad one fails first
     if meta.base_model and meta.base_model.startswith(BASE_PREFIX):
         # a meshlm base (base:smollm2): PEFT's recorded path is the trainer's cache, not ours
