@@ -246,7 +246,6 @@ def test_smol_adapter_runs_through_llamacpp_with_the_exact_constraint(smol_dir):
 
 
 def test_the_parts_name_resolves_to_its_folder_or_gguf(tmp_path):
-    from meshlm import modelfolder
     from meshlm.errors import MeshlmError
     from meshlm.infer.named import NAMES, resolve
 
@@ -263,7 +262,6 @@ def test_the_parts_name_resolves_to_its_folder_or_gguf(tmp_path):
 
 
 def test_adapter_folders_are_told_from_model_folders(tmp_path):
-    from meshlm import modelfolder
     from meshlm.infer.named import is_adapter_folder
 
     run = tmp_path / "run"

@@ -337,14 +337,12 @@ def load(
     if bins is not None and not 2 <= bins <= 1024:
         raise MeshlmError(f"bins must be 2..1024, got {bins}")
     bundled = modelfolder.BUNDLED_MODEL
-    if isinstance(model, str) and model in NAMES and not base_url:
-        # bundled, smol (a shipped adapter, run from its merged copy), smol-base
-        gguf_ok = backend != "auto" or _importable("llama_cpp")
-        model = resolve(model, bundled.parent, backend if gguf_ok else "transformers")
-    elif model is not None and not base_url and is_adapter_folder(model):
-        # a LoRA adapter meshlm trained (e.g. a recipe's output_dir): its merged copy
-        gguf_ok = backend != "auto" or _importable("llama_cpp")
-        model = resolve_adapter(model, backend if gguf_ok else "transformers")
+    named = isinstance(model, str) and model in NAMES
+    if not base_url and model is not None and (named or is_adapter_folder(model)):
+        # bundled, smol (a shipped adapter, run from its merged copy), smol-base, or a LoRA
+        # adapter meshlm trained (e.g. a recipe's output_dir), also run from its merged copy
+        use = backend if backend != "auto" or _importable("llama_cpp") else "transformers"
+        model = resolve(model, bundled.parent, use) if named else resolve_adapter(model, use)
     name = str(model) if model is not None else str(bundled)
     if model is None and not bundled.exists():
         raise MeshlmError(f"the bundled model is missing at {bundled}")

@@ -61,9 +61,7 @@ def resolve(name: str, models_root: Path, backend: str = "auto") -> Path | None:
             export_gguf(folder, gguf.with_suffix(".partial"), dtype="f16")
             gguf.with_suffix(".partial").rename(gguf)
         return gguf
-    folder = named_models(models_root)[name]
-    merged = ensure_merged(folder, gguf=want_gguf)
-    return merged / MERGED_GGUF if want_gguf else merged
+    return resolve_adapter(named_models(models_root)[name], backend)
 
 
 def is_adapter_folder(path: str | Path) -> bool:
