@@ -18,6 +18,7 @@ configuration and sees :class:`MeshlmWarning` as an ordinary Python warning.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -97,19 +98,33 @@ def install() -> None:
 
 @contextmanager
 def hf_progress_off() -> Iterator[None]:
-    """transformers' own progress bars ("Loading weights", "Writing model shards") off inside
-    the block, as they were after it. For meshlm's one-time builds (a base from its GGUF, an
-    adapter's merged copy), which show meshlm's own status instead; left alone when
-    ``MESHLM_DEBUG=1`` or transformers is not installed."""
+    """transformers' own progress bars ("Loading weights", "Writing model shards", "Converting
+    and de-quantizing GGUF tensors") off inside the block, as they were after it. For meshlm's
+    one-time builds (a base from its GGUF, an adapter's merged copy), which show meshlm's own
+    status instead; left alone when ``MESHLM_DEBUG=1`` or transformers is not installed."""
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:
         hf_logging = None
-    if hf_logging is None or debug_enabled() or not hf_logging.is_progress_bar_enabled():
+    if hf_logging is None or debug_enabled():
         yield
         return
-    hf_logging.disable_progress_bar()
+    switch = hf_logging.is_progress_bar_enabled()
+    if switch:
+        hf_logging.disable_progress_bar()
+    # transformers' GGUF loader calls tqdm itself, past the switch above (transformers 5.x,
+    # modeling_gguf_pytorch_utils): it gets a silent one for the block.
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - a transformers without GGUF support
+        gguf_utils = None
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is not None:
+        gguf_utils.tqdm = functools.partial(bar, disable=True)
     try:
         yield
     finally:
-        hf_logging.enable_progress_bar()
+        if switch:
+            hf_logging.enable_progress_bar()
+        if bar is not None:
+            gguf_utils.tqdm = bar

@@ -41,3 +41,17 @@ def test_debug_mode_and_bars_already_off_are_left_alone(bars_on, monkeypatch):
     with hf_progress_off():
         assert not hf_logging.is_progress_bar_enabled()
     assert not hf_logging.is_progress_bar_enabled()  # not switched on by meshlm
+
+
+def test_gguf_loader_bar_is_silenced_inside_and_restored(bars_on, monkeypatch):
+    # transformers' GGUF loader calls tqdm directly, past its own progress-bar switch
+    gguf_utils = pytest.importorskip("transformers.modeling_gguf_pytorch_utils")
+    monkeypatch.delenv("MESHLM_DEBUG", raising=False)
+    original = gguf_utils.tqdm
+    with hf_progress_off():
+        bar = gguf_utils.tqdm(range(3), desc="x")
+        assert bar.disable and list(bar) == [0, 1, 2]
+    assert gguf_utils.tqdm is original
+    monkeypatch.setenv("MESHLM_DEBUG", "1")
+    with hf_progress_off():
+        assert gguf_utils.tqdm is original

@@ -55,6 +55,15 @@ class TrainConfig:
         "Vocabulary size of a meshlm tokenizer trained from the data (includes the 1024 "
         "integer tokens and the special tokens).",
     )
+    number_tokens: int = _f(
+        0,
+        "Pretrained base only: add the space-led whole numbers ' 0' .. ' N-1' as tokens of "
+        "their own (and ' -1' .. ' -N' for a dataset in the parts format), new embeddings "
+        "initialised from the mean of their digits' and trained with the adapter "
+        "(meshlm/train/number_tokens.py). 0: the base's tokenizer as it is. LLaMA-Mesh relies on "
+        "Llama-3 having every number below 1000 as one token; SmolLM2 spells them digit by "
+        "digit (~11 tokens a vertex line instead of 5).",
+    )
     method: str = _f(
         "full",
         "full (all weights), lora (PEFT adapter) or qlora (4-bit base + "
@@ -234,6 +243,20 @@ class TrainConfig:
             raise ConfigError("LoRA/QLoRA adapt an existing model: set model to a folder or hub id")
         if self.init_adapter is not None and self.method != "lora":
             raise ConfigError(f"init_adapter continues a LoRA adapter: method is {self.method!r}")
+        if not 0 <= self.number_tokens <= 1024:
+            raise ConfigError(f"number_tokens must be 0..1024, got {self.number_tokens}")
+        if self.number_tokens and (self.model == SCRATCH or self.tokenizer):
+            raise ConfigError(
+                "number_tokens extends a pretrained base's own tokenizer: a scratch model's "
+                "tokenizer has every number already, and a separate tokenizer is not extended"
+            )
+        if self.number_tokens and self.loss_averaging != "mesh":
+            # TRL 1.x scores 'token'/'sample' losses with a fused LM head that multiplies by
+            # lm_head.weight itself, past PEFT's trainable-token rows (they would not train);
+            # meshlm's mesh loss takes the logits of the model's own forward.
+            raise ConfigError("number_tokens needs loss_averaging 'mesh' (TRL's fused LM head)")
+        if self.number_tokens and self.method == "qlora":
+            raise ConfigError("number_tokens: new embedding rows are not trained under QLoRA")
         for name in (
             "max_length",
             "global_batch_size",

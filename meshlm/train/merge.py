@@ -17,6 +17,7 @@ from pathlib import Path
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError, require
 from meshlm.train.base import ensure_base
+from meshlm.train.number_tokens import resize_for_adapter
 from meshlm.train.sft import BASE_PREFIX, PLOT_FILE
 
 
@@ -47,8 +48,11 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "fl
         # a meshlm base (base:smollm2): PEFT's recorded path is the trainer's cache, not ours
 
         base = str(ensure_base(meta.base_model[len(BASE_PREFIX) :]))
+    tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").is_file() else base
     try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_source))
         model = transformers.AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, dtype))
+        resize_for_adapter(model, tokenizer)  # added number tokens: rows the adapter carries
         model = peft.PeftModel.from_pretrained(model, str(adapter_dir))
     except (OSError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -56,8 +60,7 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "fl
     merged = model.merge_and_unload()
     out_dir.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out_dir)
-    tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").is_file() else base
-    transformers.AutoTokenizer.from_pretrained(str(tokenizer_source)).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
     meta.kind = "model"
     meta.extra["merged_from"] = {"adapter": str(adapter_dir.resolve()), "base_model": base}
     modelfolder.write(out_dir, meta)

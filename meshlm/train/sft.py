@@ -37,6 +37,7 @@ from meshlm.train.base import ensure_base
 from meshlm.train.config import SCRATCH, ConfigError, TrainConfig
 from meshlm.train.mesh_loss import MeshTokenMask, mesh_loss_trainer_class
 from meshlm.train.model import build_model, count_parameters
+from meshlm.train.number_tokens import add_number_tokens, init_number_rows
 
 METADATA_FILE = modelfolder.FILE
 BASE_PREFIX = "base:"  # model: base:smollm2 -> meshlm.train.base.ensure_base("smollm2")
@@ -235,8 +236,21 @@ def recommend_greedy(folder: Path) -> None:
     path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
 
-def peft_config(cfg: TrainConfig):
-    """``peft.LoraConfig`` for lora/qlora, else None."""
+def _base_with_number_tokens(cfg: TrainConfig, plan: dict[int, list[int]], vocab_size: int):
+    """The pretrained base with its embeddings grown to ``vocab_size`` and the added number
+    tokens' rows initialised (:mod:`meshlm.train.number_tokens`)."""
+    transformers = require("transformers", "train", "training")
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        cfg.model, dtype=_dtype_name(cfg), attn_implementation=cfg.attn_implementation
+    )
+    init_number_rows(model, plan, vocab_size)
+    return model
+
+
+def peft_config(cfg: TrainConfig, trainable_token_ids: list[int] | None = None):
+    """``peft.LoraConfig`` for lora/qlora, else None. ``trainable_token_ids``: rows of the input
+    embeddings trained with the adapter (added number tokens; PEFT trainable tokens, tied output
+    rows included)."""
     if cfg.method == "full":
         return None
     peft = require("peft", "train", "LoRA training")
@@ -250,6 +264,7 @@ def peft_config(cfg: TrainConfig):
         target_modules=targets,
         task_type="CAUSAL_LM",
         bias="none",
+        trainable_token_indices=list(trainable_token_ids) or None,
     )
 
 
@@ -269,6 +284,12 @@ def check_init_adapter(cfg: TrainConfig) -> None:
     saved_targets = sorted(saved.get("target_modules") or [])
     want = {"r": cfg.lora_r, "lora_alpha": cfg.lora_alpha}
     got = {k: saved.get(k) for k in want}
+    if bool(cfg.number_tokens) != bool(saved.get("trainable_token_indices")):
+        raise ConfigError(
+            f"init_adapter {folder}: number_tokens={cfg.number_tokens} but the adapter "
+            + ("trains no" if cfg.number_tokens else "carries trained")
+            + " token rows (an adapter continues with the tokenizer it was trained with)"
+        )
     if got != want or (targets != ["all-linear"] and saved_targets != sorted(targets)):
         raise ConfigError(
             f"init_adapter {folder}: r={got['r']} alpha={got['lora_alpha']} targets "
@@ -277,14 +298,16 @@ def check_init_adapter(cfg: TrainConfig) -> None:
         )
 
 
-def adapter_model(cfg: TrainConfig):
+def adapter_model(cfg: TrainConfig, number_plan: dict[int, list[int]], vocab_size: int):
     """``cfg.model`` with the LoRA adapter in ``cfg.init_adapter`` (checked by
-    :func:`check_init_adapter`) loaded trainable (PEFT)."""
+    :func:`check_init_adapter`) loaded trainable (PEFT); with number tokens, the base's
+    embeddings grown to ``vocab_size`` first (the adapter carries their trained rows)."""
     peft = require("peft", "train", "LoRA training")
     transformers = require("transformers", "train", "LoRA training")
     base = transformers.AutoModelForCausalLM.from_pretrained(
         cfg.model, dtype=_dtype_name(cfg), attn_implementation=cfg.attn_implementation
     )
+    init_number_rows(base, number_plan, vocab_size)
     return peft.PeftModel.from_pretrained(base, str(cfg.init_adapter), is_trainable=True)
 
 
@@ -299,6 +322,10 @@ def build_trainer(cfg: TrainConfig):
     args = sft_config(cfg)
     train_ds, val_ds = load_splits(cfg)
     tokenizer = load_tokenizer(cfg, args)
+    number_plan: dict[int, list[int]] = {}
+    if cfg.number_tokens:  # before the mesh mask: it classifies the grown vocabulary
+        relative = modelfolder.dataset_format(cfg.data_dir).name == "parts"
+        number_plan = add_number_tokens(tokenizer, cfg.number_tokens, relative)
     trainer_class, mesh_mask = trl.SFTTrainer, None
     if cfg.loss_averaging == "mesh":  # checked before the model is built: a refusal costs nothing
         trainer_class, mesh_mask = mesh_loss_trainer_class(trl.SFTTrainer), MeshTokenMask(tokenizer)
@@ -306,7 +333,9 @@ def build_trainer(cfg: TrainConfig):
     if cfg.model == SCRATCH:
         model: Any = build_model(cfg, tokenizer)
     elif cfg.init_adapter:
-        model = adapter_model(cfg)
+        model = adapter_model(cfg, number_plan, len(tokenizer))
+    elif cfg.number_tokens:  # the base loaded here: its embeddings grow with the tokenizer
+        model = _base_with_number_tokens(cfg, number_plan, len(tokenizer))
     else:
         model = cfg.model  # TRL loads it with args.model_init_kwargs (dtype, attention kernel)
         if cfg.method == "qlora":
@@ -324,7 +353,7 @@ def build_trainer(cfg: TrainConfig):
         train_dataset=train_ds,
         eval_dataset=val_ds if len(val_ds) else None,
         processing_class=tokenizer,
-        peft_config=None if cfg.init_adapter else peft_config(cfg),
+        peft_config=None if cfg.init_adapter else peft_config(cfg, list(number_plan)),
         quantization_config=quantization,
     )
     if mesh_mask is not None:
