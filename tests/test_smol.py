@@ -293,3 +293,37 @@ def test_a_trained_adapter_folder_loads_by_its_path(smol_dir, tmp_path, capfd):
     assert engine.mesh_format == modelfolder.read(run).format
     err = capfd.readouterr().err
     assert "Loading weights" not in err and "Writing model shards" not in err
+
+
+@pytest.mark.slow
+@needs_smol
+def test_number_tokens_survive_the_gguf_export(smol_dir, tmp_path):
+    """The base with the whole numbers 0..255 added (recipe field number_tokens): llama.cpp
+    reads the exported GGUF's tokenizer into the same ids as transformers, mesh lines at 5
+    tokens a line, prose with longer numbers and chat turns alike."""
+    import llama_cpp
+    import transformers
+
+    from meshlm.infer.gguf_export import export_gguf
+    from meshlm.train.number_tokens import add_number_tokens, init_number_rows
+
+    tok = transformers.AutoTokenizer.from_pretrained(smol_dir)
+    model = transformers.AutoModelForCausalLM.from_pretrained(smol_dir)
+    size = len(tok)
+    init_number_rows(model, add_number_tokens(tok, 256), len(tok))
+    assert len(tok) == size + 256
+    folder = tmp_path / "numbers"
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    gguf = export_gguf(folder, folder / "model-f16.gguf", dtype="f16")
+    llm = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    assert llm.n_vocab() == size + 256
+    for text in (
+        "v 12 34 56\nf 1 2 3\n",
+        "v 0 63 7\nv 255 0 9\nf 10 200 255\n",
+        "<|im_start|>user\nA table with 4 legs, 1969 style, 300 mm tall.<|im_end|>\n",
+    ):
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
+        assert tok.decode(ids) == text
+    assert len(tok("v 12 34 56\n", add_special_tokens=False)["input_ids"]) == 5
