@@ -161,20 +161,27 @@ smol-numbers: $(STAMP)
 # training templates); results in out/eval/ (the model card quotes them).
 SMOL_EVAL := out/eval
 SMOL_EVAL_N := 120
+# the pretrained model measured: the shipped adapter (smol) or a run's folder, e.g.
+# `make smol-eval SMOL_MODEL=out/smol-numbers SMOL_EVAL=out/eval/v3`
+SMOL_MODEL := smol
+SMOL_THREADS := 1
 smol-eval: $(STAMP)
 	$(BIN)/meshlm eval heldout --out out/smol-heldout --per-family 3 --refs-per-family 10 \
 		--max-segments 6 $(foreach f,$(BUNDLED_FAMILIES),--family $(f))
 	$(BIN)/python -m meshlm.eval.smol_heldout out/smol-heldout
-	for m in bundled smol; do \
+	for m in bundled $(SMOL_MODEL); do n=$$(basename $$m); \
 	  $(BIN)/meshlm eval generate --model $$m --prompts out/smol-heldout/prompts_fresh.jsonl \
-	    --references out/smol-heldout/references --out $(SMOL_EVAL)/$$m-gen-fresh \
-	    --no-constrain --temperature 0 --threads 1 --limit $(SMOL_EVAL_N) && \
+	    --references out/smol-heldout/references --out $(SMOL_EVAL)/$$n-gen-fresh \
+	    --no-constrain --temperature 0 --threads $(SMOL_THREADS) --limit $(SMOL_EVAL_N) && \
+	  $(BIN)/meshlm eval generate --model $$m --prompts out/smol-heldout/prompts.jsonl \
+	    --references out/smol-heldout/references --out $(SMOL_EVAL)/$$n-gen-trainphr \
+	    --no-constrain --temperature 0 --threads $(SMOL_THREADS) --limit 40 && \
 	  $(BIN)/meshlm eval understand --model $$m --data out/smol-heldout/understand_fresh.jsonl \
-	    --out $(SMOL_EVAL)/$$m-und-fresh --threads 1 --limit 40 || exit 1; done
-	for m in smol-base smol; do \
+	    --out $(SMOL_EVAL)/$$n-und-fresh --threads $(SMOL_THREADS) --limit 40 || exit 1; done
+	for m in smol-base $(SMOL_MODEL); do n=$$(basename $$m); \
 	  $(BIN)/meshlm eval language-kept --model $$m --facts eval-heldout-smol/facts.jsonl \
-	    --open eval-heldout-smol/open_prompts.jsonl --out $(SMOL_EVAL)/$$m-language \
-	    --threads 1 || exit 1; done
+	    --open eval-heldout-smol/open_prompts.jsonl --out $(SMOL_EVAL)/$$n-language \
+	    --threads $(SMOL_THREADS) || exit 1; done
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
