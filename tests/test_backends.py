@@ -94,6 +94,18 @@ def test_export_refuses_what_it_cannot_convert(tmp_path, capsys):
     assert main(["export-gguf", str(tmp_path), "-o", str(tmp_path / "x.bin")]) == 2
 
 
+def test_export_names_the_pre_tokenizer_llama_cpp_must_use():
+    from meshlm.infer.gguf_export import ExportError, pre_tokenizer_name
+    from meshlm.train.tokenizer import train_tokenizer
+
+    ours = json.loads(train_tokenizer(["a table, a mug"] * 4, vocab_size=2400)._tokenizer.to_str())
+    assert pre_tokenizer_name(ours) == "llama-bpe"
+    gpt2 = {"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}}
+    assert pre_tokenizer_name(gpt2) == "gpt-2"  # SmolLM2's, as transformers converts it
+    with pytest.raises(ExportError, match="no llama.cpp counterpart"):
+        pre_tokenizer_name({"pre_tokenizer": {"type": "Metaspace"}})
+
+
 def test_transformers_backend_from_folder(model_dir):
     from meshlm.infer import load
 

@@ -224,7 +224,11 @@ def test_smol_adapter_runs_through_llamacpp_with_the_exact_constraint(smol_dir):
     llm = llama_cpp.Llama(
         model_path=str(gguf or merged / "model-f16.gguf"), vocab_only=True, verbose=False
     )
-    for text in ("v 12 34 56\nf 1 2 3\n", "<|im_start|>user\nA mug, please.<|im_end|>\n"):
+    for text in (
+        "v 12 34 56\nf 1 2 3\n",
+        "<|im_start|>user\nA mug, please.<|im_end|>\n",
+        "Sure:\n\n1. A mug\n\n\n  2. A cup  \n",  # blank lines: GPT-2's split, as trained
+    ):
         assert (
             llm.tokenize(text.encode(), add_bos=False, special=True)
             == tok(text, add_special_tokens=False)["input_ids"]
@@ -322,6 +326,7 @@ def test_number_tokens_survive_the_gguf_export(smol_dir, tmp_path):
         "v 12 34 56\nf 1 2 3\n",
         "v 0 63 7\nv 255 0 9\nf 10 200 255\n",
         "<|im_start|>user\nA table with 4 legs, 1969 style, 300 mm tall.<|im_end|>\n",
+        "Three states:\n\n1. Solids\n\n\n  2. Liquids  \n",  # GPT-2's split, not Llama-3's
     ):
         ids = tok(text, add_special_tokens=False)["input_ids"]
         assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids

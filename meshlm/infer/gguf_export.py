@@ -6,8 +6,13 @@ GGUF documentation and its Llama loader: tensor names (``token_embd``, ``blk.N.a
 ``output_norm``, ``output``; a missing ``output`` means tied embeddings); the query/key rows of
 a Hugging Face Llama are stored per head as two rotary halves, which llama.cpp expects
 interleaved, so those matrices are permuted per head; 1-D norm weights stay float32; a
-byte-level BPE tokenizer is stored as the ``gpt2`` model with its merges, and the Llama-3
-pre-tokenizer (``llama-bpe``) is declared since meshlm's tokenizer uses its splitting pattern.
+byte-level BPE tokenizer is stored as the ``gpt2`` model with its merges, and the
+pre-tokenizer llama.cpp must split text with is declared by name (``tokenizer.ggml.pre``),
+read off ``tokenizer.json`` (:func:`pre_tokenizer_name`): ``llama-bpe`` for meshlm's own
+tokenizer (the Llama-3 splitting pattern), ``gpt-2`` for a plain byte-level one (GPT-2's pattern:
+SmolLM2's tokenizer as transformers converts it from the GGUF). A name llama.cpp splits
+differently would change the ids of ordinary text (measured: ``"\n\n"`` is one token under
+``llama-bpe``, two under the GPT-2 pattern that trained SmolLM2).
 """
 
 from __future__ import annotations
@@ -20,8 +25,12 @@ import numpy as np
 
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError, require
+from meshlm.train.tokenizer import PRETOKENIZE_PATTERN
 
 _GEN_TAG = re.compile(r"\{%-?\s*(end)?generation\s*-?%\}")
+
+#: Bumped when an export of the same weights changes (the merged-model cache is keyed on it).
+EXPORT_VERSION = 2
 
 
 class ExportError(MeshlmError):
@@ -167,7 +176,7 @@ def _add_tokenizer(w, gguf, tokenizer, tj: dict, vocab_size: int) -> None:
             "larger vocabulary"
         )
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("llama-bpe")
+    w.add_tokenizer_pre(pre_tokenizer_name(tj))
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)
@@ -182,3 +191,26 @@ def _add_tokenizer(w, gguf, tokenizer, tj: dict, vocab_size: int) -> None:
     template = getattr(tokenizer, "chat_template", None)
     if template:
         w.add_chat_template(_GEN_TAG.sub("", template))
+
+
+def pre_tokenizer_name(tj: dict) -> str:
+    """llama.cpp's name (``tokenizer.ggml.pre``) for the pre-tokenizer of ``tj`` (a parsed
+    ``tokenizer.json``): ``llama-bpe`` for meshlm's Llama-3 split + byte-level, ``gpt-2`` for
+    a byte-level pre-tokenizer with GPT-2's own pattern. Raises ExportError for anything else
+    (llama.cpp would split its text differently from transformers)."""
+    pre = tj.get("pre_tokenizer") or {}
+    if pre.get("type") == "ByteLevel" and pre.get("use_regex", True):
+        return "gpt-2"
+    steps = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else []
+    if (
+        len(steps) == 2
+        and steps[0].get("type") == "Split"
+        and (steps[0].get("pattern") or {}).get("Regex") == PRETOKENIZE_PATTERN
+        and steps[1].get("type") == "ByteLevel"
+        and not steps[1].get("use_regex", True)
+    ):
+        return "llama-bpe"
+    raise ExportError(
+        f"pre-tokenizer {json.dumps(pre)[:120]} has no llama.cpp counterpart meshlm knows "
+        "(byte-level with GPT-2's pattern, or meshlm's Llama-3 split)"
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 from meshlm import modelfolder
 from meshlm._quiet import hf_progress_off
 from meshlm.errors import MeshlmError
-from meshlm.infer.gguf_export import export_gguf
+from meshlm.infer.gguf_export import EXPORT_VERSION, export_gguf
 from meshlm.train.base import cache_root, ensure_base
 from meshlm.train.merge import merge_adapter
 
@@ -80,9 +80,9 @@ def resolve_adapter(path: str | Path, backend: str = "auto") -> Path:
 
 
 def adapter_hash(adapter_dir: Path) -> str:
-    """First 10 hex digits of the sha256 of the adapter's weights and config: a new training
-    run gets a new merged copy."""
-    h = hashlib.sha256()
+    """First 10 hex digits of the sha256 of the exporter's version and the adapter's weights and
+    config: a new training run, or a changed GGUF export, gets a new merged copy."""
+    h = hashlib.sha256(f"export {EXPORT_VERSION}".encode())  # a new exporter, a new copy
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         p = adapter_dir / name
         if p.is_file():
