@@ -172,10 +172,12 @@ smol-eval: $(STAMP)
 	for m in bundled $(SMOL_MODEL); do n=$$(basename $$m); \
 	  $(BIN)/meshlm eval generate --model $$m --prompts out/smol-heldout/prompts_fresh.jsonl \
 	    --references out/smol-heldout/references --out $(SMOL_EVAL)/$$n-gen-fresh \
-	    --no-constrain --temperature 0 --threads $(SMOL_THREADS) --limit $(SMOL_EVAL_N) && \
+	    --no-constrain --temperature 0 --threads $(SMOL_THREADS) --limit $(SMOL_EVAL_N) \
+	    --max-new-tokens 2048 && \
 	  $(BIN)/meshlm eval generate --model $$m --prompts out/smol-heldout/prompts.jsonl \
 	    --references out/smol-heldout/references --out $(SMOL_EVAL)/$$n-gen-trainphr \
-	    --no-constrain --temperature 0 --threads $(SMOL_THREADS) --limit 40 && \
+	    --no-constrain --temperature 0 --threads $(SMOL_THREADS) --limit 40 \
+	    --max-new-tokens 2048 && \
 	  $(BIN)/meshlm eval understand --model $$m --data out/smol-heldout/understand_fresh.jsonl \
 	    --out $(SMOL_EVAL)/$$n-und-fresh --threads $(SMOL_THREADS) --limit 40 || exit 1; done
 	for m in smol-base $(SMOL_MODEL); do n=$$(basename $$m); \
