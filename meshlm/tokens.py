@@ -70,3 +70,28 @@ def load_tokenizer(name_or_dir: str):
     except Exception as exc:  # transformers raises many types (OSError, ValueError, HTTP errors)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MeshlmError(f"cannot load tokenizer {name_or_dir!r}: {first}") from None
+
+
+def number_token_strings(n: int, relative: bool = False) -> list[str]:
+    """`` 0`` .. `` n-1``, then `` -1`` .. `` -n`` when ``relative`` (the parts format's face
+    indices): the tokens a recipe's ``number_tokens`` adds (meshlm/train/number_tokens.py)."""
+    out = [f" {i}" for i in range(n)]
+    if relative:
+        out += [f" -{i}" for i in range(1, n + 1)]
+    return out
+
+
+def add_number_tokens(tokenizer, n: int, relative: bool = False) -> dict[int, list[int]]:
+    """Add :func:`number_token_strings` to ``tokenizer`` (a ``transformers`` fast tokenizer, in
+    place) as added tokens (``normalized=False``: matched before pre-tokenization,
+    leftmost-longest); return ``{new id: ids of the pieces the tokenizer spelled it with
+    before}``. Strings the tokenizer already holds as one token are left as they are (not
+    returned). Deterministic: the same base tokenizer gives the same ids."""
+    tokenizers = require("tokenizers", "train", "adding number tokens")
+    vocab = tokenizer.get_vocab()
+    strings = number_token_strings(n, relative)
+    pieces = {s: tokenizer(s, add_special_tokens=False)["input_ids"] for s in strings}
+    new = [s for s in strings if len(pieces[s]) > 1 and s not in vocab]
+    tokenizer.add_tokens([tokenizers.AddedToken(s, normalized=False) for s in new])
+    ids = tokenizer.convert_tokens_to_ids(new)
+    return {int(i): pieces[s] for s, i in zip(new, ids, strict=True)}

@@ -206,3 +206,20 @@ def test_number_tokens_are_refused_where_they_cannot_apply(tmp_path):
         ).validate()
     with pytest.raises(ConfigError, match="needs loss_averaging 'mesh'"):
         TrainConfig(model="some/base", method="lora", number_tokens=64).validate()
+
+
+def test_build_data_counts_the_budget_with_the_number_tokens(base_dir, capsys):
+    """build-data --number-tokens N measures rows as a recipe with number_tokens N trains them,
+    so meshes that fit only with whole-number tokens are kept."""
+    from meshlm.data.assemble import TokenCounter
+    from meshlm.data.build import BuildConfig, BuildError
+
+    chat = [[{"role": "user", "content": "A box."}, {"role": "assistant", "content": LINE * 8}]]
+    digits = TokenCounter(str(base_dir)).count(chat)[0]
+    whole = TokenCounter(str(base_dir), number_tokens=64).count(chat)[0]
+    plain = TokenCounter(str(base_dir)).tok(LINE, add_special_tokens=False)["input_ids"]
+    assert digits - whole == 8 * (len(plain) - 5)  # every mesh line now costs 5 tokens
+    with pytest.raises(BuildError, match="--number-tokens needs --tokenizer"):
+        BuildConfig(out=Path("unused"), number_tokens=64).validate()
+    assert main(["build-data", "--help"]) == 0
+    assert "--number-tokens" in capsys.readouterr().out

@@ -43,6 +43,7 @@ from meshlm.errors import require
 from meshlm.eval.metrics import chamfer_distance
 from meshlm.modelfolder import format_block
 from meshlm.shapes import family_of_uid
+from meshlm.tokens import add_number_tokens
 
 SPLITS = ("train", "validation", "test")
 TASKS = ("generation", "understanding", "general")
@@ -81,7 +82,7 @@ class TokenCounter:
     message contents joined by newlines.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, number_tokens: int = 0, relative: bool = False):
         transformers = require("transformers", "train", "the token budget")
         try:
             self.tok = transformers.AutoTokenizer.from_pretrained(path)
@@ -89,6 +90,8 @@ class TokenCounter:
             raise BuildError(
                 f"{path}: cannot load tokenizer: {' '.join(str(exc).split())[:200]}"
             ) from None
+        if number_tokens:  # as the recipe's number_tokens will extend it for training
+            add_number_tokens(self.tok, number_tokens, relative)
         self.mode = "chat_template" if getattr(self.tok, "chat_template", None) else "text"
 
     def render(self, messages: list[dict]) -> str:
@@ -323,7 +326,11 @@ def assemble(
             mesh_rows.append((split, row))
 
     # 2. token budget
-    counter = TokenCounter(cfg.tokenizer) if cfg.tokenizer else None
+    counter = (
+        TokenCounter(cfg.tokenizer, cfg.number_tokens, cfg.format == "parts")
+        if cfg.tokenizer
+        else None
+    )
     if counter is not None:
         lengths = counter.count([r["messages"] for _, r in mesh_rows])
         kept = []
@@ -457,7 +464,12 @@ def _manifest(
         },
         "token_budget": None
         if counter is None
-        else {"tokenizer": cfg.tokenizer, "max_length": cfg.max_length, "counted": counter.mode},
+        else {
+            "tokenizer": cfg.tokenizer,
+            "number_tokens": cfg.number_tokens,
+            "max_length": cfg.max_length,
+            "counted": counter.mode,
+        },
         "warnings": warnings,
         "files": {
             "splits": [f"{s}.jsonl" for s in SPLITS],

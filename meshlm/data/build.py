@@ -98,6 +98,11 @@ class BuildConfig:
     num_shards: int = _f(1, "Number of shards the objects are split into (by id hash).")
     tokenizer: str | None = _f(None, "Tokenizer folder for the token budget (AutoTokenizer).")
     max_length: int = _f(8192, "Token budget per sample; longer samples are dropped.")
+    number_tokens: int = _f(
+        0,
+        "Count the budget as a recipe with the same number_tokens trains: the space-led "
+        "numbers 0..N-1 (and -1..-N for the parts format) added to --tokenizer first.",
+    )
     system_prompt: str | None = _f(None, "System message opening every sample.")
     mix: tuple[float, float, float] = _f(
         (0.4, 0.2, 0.4), "Target shares of generation, understanding and general rows."
@@ -138,6 +143,8 @@ class BuildConfig:
 
     def validate(self) -> None:
         """Raise BuildError for inconsistent values."""
+        if not 0 <= self.number_tokens <= 1024 or (self.number_tokens and not self.tokenizer):
+            raise BuildError("--number-tokens needs --tokenizer and a value in 0..1024")
         if self.num_shards < 1 or not 0 <= self.shard < self.num_shards:
             raise BuildError(f"--shard must be in 0..{self.num_shards - 1}, got {self.shard}")
         if self.max_faces < 1 or self.min_faces < 0 or self.min_faces > self.max_faces:

@@ -28,6 +28,7 @@ Contract:
 from __future__ import annotations
 
 from meshlm.errors import require
+from meshlm.tokens import add_number_tokens, number_token_strings
 
 __all__ = [
     "add_number_tokens",
@@ -35,32 +36,6 @@ __all__ = [
     "number_token_strings",
     "resize_for_adapter",
 ]
-
-
-def number_token_strings(n: int, relative: bool = False) -> list[str]:
-    """`` 0`` .. `` n-1``, then `` -1`` .. `` -n`` when ``relative`` (parts format indices)."""
-    out = [f" {i}" for i in range(n)]
-    if relative:
-        out += [f" -{i}" for i in range(1, n + 1)]
-    return out
-
-
-def add_number_tokens(tokenizer, n: int, relative: bool = False) -> dict[int, list[int]]:
-    """Add :func:`number_token_strings` to ``tokenizer`` (a ``transformers`` fast tokenizer, in
-    place); return ``{new id: ids of the pieces the tokenizer spelled it with before}``, the
-    plan :func:`init_number_rows` follows (its keys are PEFT's ``trainable_token_indices``).
-
-    Strings the tokenizer already holds as one token are left as they are (not returned).
-    Deterministic: the same base tokenizer gives the same ids.
-    """
-    tokenizers = require("tokenizers", "train", "adding number tokens")
-    vocab = tokenizer.get_vocab()
-    strings = number_token_strings(n, relative)
-    pieces = {s: tokenizer(s, add_special_tokens=False)["input_ids"] for s in strings}
-    new = [s for s in strings if len(pieces[s]) > 1 and s not in vocab]
-    tokenizer.add_tokens([tokenizers.AddedToken(s, normalized=False) for s in new])
-    ids = tokenizer.convert_tokens_to_ids(new)
-    return {int(i): pieces[s] for s, i in zip(new, ids, strict=True)}
 
 
 def init_number_rows(model, plan: dict[int, list[int]], vocab_size: int) -> None:
