@@ -4,9 +4,9 @@ LLaMA-Mesh works with Llama-3's tokenizer, which holds every number below 1000 a
 a vertex line ``v 12 0 63`` costs 8 tokens there. SmolLM2's tokenizer splits digits: the same
 line costs ~11 tokens and a face ~16, so a small mesh costs ~1,400 tokens and a CPU-sized LoRA
 run sees a few hundred of them (meshlm/models/meshlm-smol/README.md). :func:`add_number_tokens`
-adds the space-led numbers `` 0`` .. `` N-1`` (and, for the ``parts`` format's relative face
-indices, `` -1`` .. `` -N``) as tokens of their own, so a vertex line costs 5 tokens: ``v``,
-three numbers, the newline.
+(in :mod:`meshlm.tokens`, shared with ``build-data --number-tokens``) adds the space-led numbers
+`` 0`` .. `` N-1`` (and, for the ``parts`` format's relative face indices, `` -1`` .. `` -N``)
+as tokens of their own, so a vertex line costs 5 tokens: ``v``, three numbers, the newline.
 
 Contract:
 
@@ -20,9 +20,12 @@ Contract:
   the usual initialisation for added tokens (it keeps them inside the distribution of the
   trained rows); with tied embeddings the output row is the same vector;
 * the rows are trained with the LoRA adapter through PEFT's trainable tokens
-  (``LoraConfig(trainable_token_indices=...)``), so the adapter folder stores only those rows;
-  whoever loads the adapter resizes the base first (:func:`resize_for_adapter`), reading the
-  size from the adapter's own tokenizer.
+  (``LoraConfig(trainable_token_indices=...)``); the adapter folder stores only those rows
+  (saved with ``save_embedding_layers=False``: PEFT would otherwise add both whole resized
+  matrices); whoever loads the adapter resizes the base first (:func:`resize_for_adapter`),
+  reading the size from the adapter's own tokenizer;
+* training needs ``loss_averaging: mesh``: TRL's other losses score through a fused LM head
+  that multiplies by ``lm_head.weight`` itself, past the trainable rows (refused in config).
 """
 
 from __future__ import annotations
