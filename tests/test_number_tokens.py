@@ -223,3 +223,18 @@ def test_build_data_counts_the_budget_with_the_number_tokens(base_dir, capsys):
         BuildConfig(out=Path("unused"), number_tokens=64).validate()
     assert main(["build-data", "--help"]) == 0
     assert "--number-tokens" in capsys.readouterr().out
+
+
+def test_a_number_token_run_resumes_from_its_checkpoint(data_dir, base_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from meshlm.train import train
+
+    out = tmp_path / "run"
+    first = train(lora_cfg(data_dir, base_dir, out, max_steps=2, save_steps=2))
+    assert first.global_step == 2 and (out / "checkpoint-2").is_dir()
+    again = train(lora_cfg(data_dir, base_dir, out, max_steps=4, save_steps=2))
+    assert again.resumed_from and again.resumed_from.endswith("checkpoint-2")
+    assert again.global_step == 4
+    saved = load_file(out / "adapter_model.safetensors")
+    assert [v.shape for k, v in saved.items() if "trainable_tokens" in k] == [(64, 32)]
