@@ -29,7 +29,8 @@ BUILD_DATA_FLAGS = {
     *("--out -o --meshes --captions --name-captions --procedural --max-segments --family".split()),
     *("--objaverse --objaverse-cache --objaverse-download --general-chat --general-split".split()),
     *("--max-faces --min-faces --decimate --rotations --bins --format --seed --workers -j".split()),
-    *("--shard --num-shards --tokenizer --max-length --system-prompt --mix --multi-turn".split()),
+    *("--shard --num-shards --tokenizer --max-length --number-tokens --system-prompt".split()),
+    *("--mix --multi-turn".split()),
     *("--gen-per-family --gen-repeats --gen-targets --phrasings --splits --overwrite".split()),
     *("--progress --no-progress --max-file-bytes".split()),
 }
