@@ -46,8 +46,7 @@ def init_number_rows(model, plan: dict[int, list[int]], vocab_size: int) -> None
     each new row of ``plan`` (:func:`add_number_tokens`) to the mean of its pieces' rows; with
     tied embeddings the output rows follow."""
     torch = require("torch", "train", "adding number tokens")
-    if vocab_size > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(vocab_size, mean_resizing=False)
+    _grow_embeddings(model, vocab_size)
     weight = model.get_input_embeddings().weight
     with torch.no_grad():
         for i, pieces in plan.items():
@@ -58,5 +57,9 @@ def resize_for_adapter(model, tokenizer) -> None:
     """Grow ``model``'s embeddings to ``len(tokenizer)`` (an adapter's tokenizer that carries
     added number tokens) before PEFT loads the adapter onto it; no-op when they already fit.
     The new rows' values come from the adapter (trainable tokens), not from here."""
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    _grow_embeddings(model, len(tokenizer))
+
+
+def _grow_embeddings(model, rows: int) -> None:
+    if rows > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(rows, mean_resizing=False)

@@ -21,6 +21,7 @@ The same code runs unchanged as one process or under ``torchrun`` / ``accelerate
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import platform
 import time
@@ -236,15 +237,12 @@ def recommend_greedy(folder: Path) -> None:
     path.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
 
 
-def _base_with_number_tokens(cfg: TrainConfig, plan: dict[int, list[int]], vocab_size: int):
-    """The pretrained base with its embeddings grown to ``vocab_size`` and the added number
-    tokens' rows initialised (:mod:`meshlm.train.number_tokens`)."""
+def _load_base(cfg: TrainConfig):
+    """``cfg.model`` loaded here (not by TRL) at the recipe's dtype and attention kernel."""
     transformers = require("transformers", "train", "training")
-    model = transformers.AutoModelForCausalLM.from_pretrained(
+    return transformers.AutoModelForCausalLM.from_pretrained(
         cfg.model, dtype=_dtype_name(cfg), attn_implementation=cfg.attn_implementation
     )
-    init_number_rows(model, plan, vocab_size)
-    return model
 
 
 def peft_config(cfg: TrainConfig, trainable_token_ids: list[int] | None = None):
@@ -303,10 +301,7 @@ def adapter_model(cfg: TrainConfig, number_plan: dict[int, list[int]], vocab_siz
     :func:`check_init_adapter`) loaded trainable (PEFT); with number tokens, the base's
     embeddings grown to ``vocab_size`` first (the adapter carries their trained rows)."""
     peft = require("peft", "train", "LoRA training")
-    transformers = require("transformers", "train", "LoRA training")
-    base = transformers.AutoModelForCausalLM.from_pretrained(
-        cfg.model, dtype=_dtype_name(cfg), attn_implementation=cfg.attn_implementation
-    )
+    base = _load_base(cfg)
     init_number_rows(base, number_plan, vocab_size)
     return peft.PeftModel.from_pretrained(base, str(cfg.init_adapter), is_trainable=True)
 
@@ -335,7 +330,8 @@ def build_trainer(cfg: TrainConfig):
     elif cfg.init_adapter:
         model = adapter_model(cfg, number_plan, len(tokenizer))
     elif cfg.number_tokens:  # the base loaded here: its embeddings grow with the tokenizer
-        model = _base_with_number_tokens(cfg, number_plan, len(tokenizer))
+        model = _load_base(cfg)
+        init_number_rows(model, number_plan, len(tokenizer))
     else:
         model = cfg.model  # TRL loads it with args.model_init_kwargs (dtype, attention kernel)
         if cfg.method == "qlora":
@@ -356,6 +352,13 @@ def build_trainer(cfg: TrainConfig):
         peft_config=None if cfg.init_adapter else peft_config(cfg, list(number_plan)),
         quantization_config=quantization,
     )
+    if cfg.number_tokens:
+        # PEFT would save both whole resized embedding matrices (2 x 114 MB for SmolLM2) in
+        # every checkpoint and the final adapter; the trainable-token rows are all it needs
+        peft_model = trainer.accelerator.unwrap_model(trainer.model)
+        peft_model.save_pretrained = functools.partial(
+            peft_model.save_pretrained, save_embedding_layers=False
+        )
     if mesh_mask is not None:
         trainer.mesh_mask, trainer.mesh_loss_tokens = mesh_mask, cfg.mesh_loss_tokens
         trainer.mesh_head_tokens = cfg.mesh_head_tokens
@@ -420,12 +423,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     trainer.save_model(cfg.output_dir)  # model or adapter, plus tokenizer (chat template inside)
     if trainer.is_world_process_zero():
         trainer.processing_class.save_pretrained(cfg.output_dir)
-        if cfg.number_tokens:
-            # PEFT saves the whole resized embedding matrices (2 x 114 MB for SmolLM2) when the
-            # vocabulary grew; the adapter needs only its trainable-token rows
-            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(
-                cfg.output_dir, save_embedding_layers=False
-            )
         if kept_card is not None:
             card.write_text(kept_card, encoding="utf-8")
         if cfg.greedy:
