@@ -181,10 +181,11 @@ smol-eval: $(STAMP)
 	    --max-new-tokens 2048 && \
 	  $(BIN)/meshlm eval understand --model $$m --data out/smol-heldout/understand_fresh.jsonl \
 	    --out $(SMOL_EVAL)/$$n-und-fresh --threads $(SMOL_THREADS) --limit 40 || exit 1; done
+	# reply perplexity of the base's own replies to the open prompts (the base's run writes them)
 	for m in smol-base $(SMOL_MODEL); do n=$$(basename $$m); \
 	  $(BIN)/meshlm eval language-kept --model $$m --facts eval-heldout-smol/facts.jsonl \
 	    --open eval-heldout-smol/open_prompts.jsonl --out $(SMOL_EVAL)/$$n-language \
-	    --threads $(SMOL_THREADS) || exit 1; done
+	    --chats $(SMOL_EVAL)/smol-base-language/open.jsonl --threads $(SMOL_THREADS) || exit 1; done
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import typer
 
+from meshlm import modelfolder
 from meshlm.cli.app import app
 from meshlm.cli.infer_cmds import MAX_NEW_HELP, ModelBinsOpt, ModelOpt, ThreadsOpt, warn_notes
 from meshlm.data.conversations import mesh_text
 from meshlm.errors import MeshlmError
 from meshlm.eval.attributes_eval import DEFAULT_PROMPTS, eval_attributes
-from meshlm.eval.language_kept import grade_facts, open_replies, reply_perplexity
+from meshlm.eval.language_kept import grade_facts, open_replies, reply_pairs, reply_perplexity
 from meshlm.eval.novelty import load_generations, novelty, recorded_dataset, training_set
 from meshlm.eval.runner import (
     eval_generate,
@@ -23,6 +24,7 @@ from meshlm.eval.runner import (
     load_references,
 )
 from meshlm.infer import Sampling, load
+from meshlm.infer.named import transformers_folder
 from meshlm.shapes import family_of_uid, list_families
 
 eval_app = typer.Typer(
@@ -194,21 +196,25 @@ def eval_language_kept_cmd(
     chats: Path | None = typer.Option(
         None,
         "--chats",
-        help="JSONL chats (messages: user, assistant) whose assistant replies "
-        "are scored by perplexity, e.g. the base's own replies (meshlm distill-chats).",
+        help="JSONL whose replies are scored by perplexity: chats (messages: user, assistant), "
+        "e.g. the base's own replies (meshlm distill-chats), or prompt/reply rows, e.g. the "
+        "open.jsonl of the base's language-kept run.",
     ),
     hf_model: Path | None = typer.Option(
         None,
         "--hf-model",
-        help="transformers folder for the perplexity (a GGUF has no "
-        "log-probs here): the model's merged folder.",
+        help="transformers folder for the perplexity (a GGUF has no log-probs here); default: "
+        "the one behind --model (an adapter's merged copy, smol-base's folder).",
     ),
 ) -> None:
     """Is the language kept? Facts graded by contains-match, open replies, reply perplexity
     (meshlm/eval/language_kept.py); writes metrics.json, facts.jsonl, open.jsonl."""
 
-    if chats and hf_model is None:  # refused before any model is loaded or answer written
-        raise MeshlmError("--chats needs --hf-model (a transformers folder)")
+    if chats and hf_model is None and model is None:  # refused before anything is loaded
+        raise MeshlmError("--chats needs --model or --hf-model (a transformers folder)")
+    written_here = open_prompts is not None and chats == out / "open.jsonl"
+    if chats and not written_here and not chats.is_file():
+        raise MeshlmError(f"{chats}: no such file")
     engine = warn_notes(load(model, backend, threads=threads))
     out.mkdir(parents=True, exist_ok=True)
     graded = grade_facts(engine, load_jsonl(facts))
@@ -221,11 +227,10 @@ def eval_language_kept_cmd(
             out / "open.jsonl",
             [{"prompt": p, "reply": r} for p, r in zip(prompts, replies, strict=True)],
         )
-    if chats:
-        pairs = [
-            (r["messages"][0]["content"], r["messages"][1]["content"]) for r in load_jsonl(chats)
-        ]
-        metrics["reply_perplexity"] = reply_perplexity(hf_model, pairs, threads=threads)
+    if chats:  # read now: it may be the open.jsonl this run has just written (the base's own)
+        pairs = reply_pairs(chats)
+        folder = hf_model or transformers_folder(model, modelfolder.BUNDLED_MODEL.parent)
+        metrics["reply_perplexity"] = reply_perplexity(folder, pairs, threads=threads)
         metrics["reply_perplexity_chats"] = len(pairs)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     _summary(f"eval language-kept -> {out}", metrics)

@@ -14,6 +14,7 @@ compares MMLU/PIQA/HellaSwag/GSM8K of the base and the fine-tune; those need a G
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -66,6 +67,35 @@ def open_replies(engine, prompts: list[str], max_new_tokens: int = 200) -> list[
         ).text.strip()
         for p in prompts
     ]
+
+
+def reply_pairs(path: str | Path) -> list[tuple[str, str]]:
+    """``(prompt, reply)`` pairs from a JSONL file of chats (``messages``: a user turn, then an
+    assistant turn; :mod:`meshlm.data.distill` writes them) or of ``prompt``/``reply`` rows (the
+    ``open.jsonl`` that :func:`open_replies`' caller writes). Blank lines are skipped. Raises
+    MeshlmError naming the file and line of a row that is neither."""
+    pairs = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        pair = None
+        if isinstance(row, dict) and isinstance(row.get("messages"), list):
+            turns = [m for m in row["messages"] if isinstance(m, dict)]
+            roles = [m.get("role") for m in turns[:2]]
+            if roles == ["user", "assistant"]:
+                pair = (turns[0].get("content"), turns[1].get("content"))
+        elif isinstance(row, dict):
+            pair = (row.get("prompt"), row.get("reply"))
+        if not pair or not all(isinstance(x, str) and x.strip() for x in pair):
+            raise MeshlmError(
+                f"{path}:{n}: needs 'messages' (user, then assistant) or 'prompt' and 'reply'"
+            )
+        pairs.append(pair)
+    return pairs
 
 
 def reply_perplexity(

@@ -64,6 +64,21 @@ def resolve(name: str, models_root: Path, backend: str = "auto") -> Path | None:
     return resolve_adapter(named_models(models_root)[name], backend)
 
 
+def transformers_folder(model: str | Path, models_root: Path) -> Path:
+    """The transformers folder behind ``model`` (a name, a LoRA adapter folder meshlm trained,
+    or a model folder), for measures that need log-probabilities a GGUF does not give here
+    (reply perplexity). Adapters resolve to their merged copy (built on first use, no GGUF).
+    ``bundled`` is the bundled model's own folder. Raises MeshlmError for a path that is no
+    folder."""
+    if isinstance(model, str) and model in NAMES:
+        return resolve(model, models_root, "transformers") or modelfolder.BUNDLED_MODEL
+    if is_adapter_folder(model):
+        return resolve_adapter(model, "transformers")
+    if Path(model).is_dir():
+        return Path(model)
+    raise MeshlmError(f"{model}: not a transformers model folder (pass --hf-model)")
+
+
 def is_adapter_folder(path: str | Path) -> bool:
     """True for a LoRA adapter folder that meshlm trained (``adapter_config.json`` beside
     ``meshlm.json``): ``--model out/my-run`` runs it from its merged copy, like ``smol``."""
