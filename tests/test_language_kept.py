@@ -64,10 +64,11 @@ def test_language_kept_refuses_a_missing_chats_file_before_loading(tmp_path, cap
 
 
 @pytest.mark.slow
-def test_perplexity_of_the_models_own_replies_from_this_runs_open_file(tmp_path):
+def test_perplexity_of_the_models_own_replies_from_this_runs_open_file(tmp_path, capfd):
     """The "before" of the language-kept table: the base scored on the replies it has just
     written (greedy, so every token was its first choice: a perplexity near 1); the same file
-    scored again by the library call gives the same number."""
+    scored again by the library call gives the same number; nothing of transformers' loading
+    reaches the terminal."""
     pytest.importorskip("transformers")
     from meshlm.eval.language_kept import reply_perplexity
 
@@ -95,6 +96,7 @@ def test_perplexity_of_the_models_own_replies_from_this_runs_open_file(tmp_path)
         ]
     )
     assert code == 0
+    assert "Loading weights" not in capfd.readouterr().err  # transformers' bar stays off
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["reply_perplexity_chats"] == 1 and metrics["facts"] == 1
     ppl = metrics["reply_perplexity"]

@@ -19,6 +19,7 @@ import math
 import re
 from pathlib import Path
 
+from meshlm._quiet import hf_progress_off
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.types import Sampling
 
@@ -109,10 +110,11 @@ def reply_perplexity(
     transformers = require("transformers", "train", "perplexity")
     if threads:
         torch.set_num_threads(threads)
-    tok = transformers.AutoTokenizer.from_pretrained(str(model_dir))
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        str(model_dir), dtype=torch.float32
-    ).eval()
+    with hf_progress_off():  # transformers' loading bar is not the user's business
+        tok = transformers.AutoTokenizer.from_pretrained(str(model_dir))
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            str(model_dir), dtype=torch.float32
+        ).eval()
     nll, count = 0.0, 0
     for prompt, reply in pairs:
         user = [{"role": "user", "content": prompt}]
