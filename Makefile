@@ -165,7 +165,7 @@ smol-parts: $(STAMP)
 SMOL_EVAL := out/eval
 SMOL_EVAL_N := 120
 # the pretrained model measured: the shipped adapter (smol) or a run's folder, e.g.
-# `make smol-eval SMOL_MODEL=out/smol-numbers SMOL_EVAL=out/eval/v3`
+# `make smol-eval SMOL_MODEL=out/smol-v4 SMOL_EVAL=out/eval/v4`
 SMOL_MODEL := smol
 SMOL_THREADS := 1
 smol-eval: $(STAMP)
