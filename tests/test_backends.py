@@ -490,3 +490,25 @@ def test_generation_config_sets_the_default_decoding_and_flags_override_it(gguf_
     assert engine.default_sampling(top_k=5).top_k == 5
     assert engine.default_sampling().temperature == 0.6
     engine.backend.llm.close()
+
+
+def test_base_gguf_is_rebuilt_when_the_exporter_changes(model_dir, tmp_path):
+    """smol-base's GGUF lives in the base folder, named after the exporter's version: a copy an
+    older exporter wrote (e.g. before the pre-tokenizer fix) is replaced, a current one reused."""
+    import shutil
+
+    from meshlm.infer.gguf_export import EXPORT_VERSION
+    from meshlm.infer.named import base_gguf
+
+    folder = tmp_path / "base"
+    shutil.copytree(model_dir, folder, ignore=shutil.ignore_patterns("*.gguf"))
+    (folder / "model-f16.gguf").write_bytes(b"written by exporter 1")
+    path = base_gguf(folder)
+    assert path == folder / f"model-f16-export{EXPORT_VERSION}.gguf"
+    assert sorted(p.name for p in folder.glob("*.gguf")) == [path.name]
+    llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    text = "v 12 0 63\nf 1 2 3"
+    assert llm.tokenize(text.encode(), add_bos=False) == tok.encode(text, add_special_tokens=False)
+    stamp = path.stat().st_mtime_ns
+    assert base_gguf(folder) == path and path.stat().st_mtime_ns == stamp  # reused, not rebuilt

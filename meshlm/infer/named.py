@@ -56,11 +56,7 @@ def resolve(name: str, models_root: Path, backend: str = "auto") -> Path | None:
         folder = ensure_base("smollm2")
         if not want_gguf:
             return folder
-        gguf = folder / MERGED_GGUF
-        if not gguf.is_file():
-            export_gguf(folder, gguf.with_suffix(".partial"), dtype="f16")
-            gguf.with_suffix(".partial").rename(gguf)
-        return gguf
+        return base_gguf(folder)
     return resolve_adapter(named_models(models_root)[name], backend)
 
 
@@ -77,6 +73,19 @@ def transformers_folder(model: str | Path, models_root: Path) -> Path:
     if Path(model).is_dir():
         return Path(model)
     raise MeshlmError(f"{model}: not a transformers model folder (pass --hf-model)")
+
+
+def base_gguf(folder: Path) -> Path:
+    """The f16 GGUF of the base model folder ``folder``, exported on first use and again when
+    the exporter changes (the file is named after ``EXPORT_VERSION``, as merged copies are keyed
+    on it: a GGUF written before the pre-tokenizer fix tokenized prose differently)."""
+    gguf = folder / f"model-f16-export{EXPORT_VERSION}.gguf"
+    if not gguf.is_file():
+        for old in folder.glob("model-f16*.gguf"):  # an older exporter's copy: 270 MB freed
+            old.unlink()
+        export_gguf(folder, gguf.with_suffix(".partial"), dtype="f16")
+        gguf.with_suffix(".partial").rename(gguf)
+    return gguf
 
 
 def is_adapter_folder(path: str | Path) -> bool:
