@@ -60,6 +60,12 @@ def test_language_kept_refuses_a_missing_chats_file_before_loading(tmp_path, cap
     assert capsys.readouterr().err.strip() == f"meshlm: error: {tmp_path / 'c.jsonl'}: no such file"
     assert main([*argv, "--chats", str(tmp_path / "c.jsonl")]) == 1
     assert "--chats needs --model or --hf-model" in capsys.readouterr().err
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text('{"prompt": "a", "reply": "b"}\n', encoding="utf-8")
+    gguf = tmp_path / "m.gguf"  # llama.cpp could answer, but gives no log-probs here
+    assert main([*argv, "--chats", str(chats), "--model", str(gguf)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"meshlm: error: {gguf}: not a transformers model folder (pass --hf-model)"
     assert not out.exists()  # refused before any answer was written
 
 

@@ -215,6 +215,12 @@ def eval_language_kept_cmd(
     written_here = open_prompts is not None and chats == out / "open.jsonl"
     if chats and not written_here and not chats.is_file():
         raise MeshlmError(f"{chats}: no such file")
+    # the perplexity's folder is found (an adapter merged) before any answer is written
+    folder = (
+        (hf_model or transformers_folder(model, modelfolder.BUNDLED_MODEL.parent))
+        if chats
+        else None
+    )
     engine = warn_notes(load(model, backend, threads=threads))
     out.mkdir(parents=True, exist_ok=True)
     graded = grade_facts(engine, load_jsonl(facts))
@@ -229,7 +235,6 @@ def eval_language_kept_cmd(
         )
     if chats:  # read now: it may be the open.jsonl this run has just written (the base's own)
         pairs = reply_pairs(chats)
-        folder = hf_model or transformers_folder(model, modelfolder.BUNDLED_MODEL.parent)
         metrics["reply_perplexity"] = reply_perplexity(folder, pairs, threads=threads)
         metrics["reply_perplexity_chats"] = len(pairs)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
