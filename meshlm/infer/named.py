@@ -126,8 +126,12 @@ def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
     Raises MeshlmError naming the extra when torch/transformers/peft are missing."""
     adapter_dir = Path(adapter_dir)
     out = merged_dir(adapter_dir)
-    done = (out / modelfolder.FILE).is_file() and (not gguf or (out / MERGED_GGUF).is_file())
-    if done:
+    if (out / modelfolder.FILE).is_file():  # merged before; a GGUF may be all that is missing
+        if gguf and not (out / MERGED_GGUF).is_file():
+            partial = out / (MERGED_GGUF + ".partial")
+            with hf_progress_off():
+                export_gguf(out, partial, dtype="f16")
+            partial.rename(out / MERGED_GGUF)
         return out
 
     tmp = out.with_name(out.name + ".partial")
