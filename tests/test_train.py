@@ -891,3 +891,15 @@ def test_make_bundled_model_phases_resolve(monkeypatch, capsys):
     assert [p["greedy"] for p in plans] == [False, False, True]
     assert plans[-1]["output_dir"] == "meshlm/models/meshlm-bundled"
     assert all(p["mesh_head_tokens"] == 20 and p["loss_averaging"] == "mesh" for p in plans)
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_recipe_loads_and_is_documented(path):
+    """A recipe with a misspelt key or value fails here, not an hour into a run; and every
+    recipe is named where a user finds how to run it (Makefile, README or a model card)."""
+    from meshlm.train.config import TrainConfig
+
+    cfg = TrainConfig.load(path)
+    assert cfg.output_dir and cfg.learning_rate > 0
+    docs = [ROOT / "Makefile", ROOT / "README.md", *ROOT.glob("meshlm/models/*/README.md")]
+    assert any(f"recipes/{path.name}" in d.read_text(encoding="utf-8") for d in docs)
