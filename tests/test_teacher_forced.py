@@ -1,0 +1,60 @@
+"""Teacher-forced accuracy by kind of parts-format token (meshlm/eval/teacher_forced.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshlm import modelfolder
+from meshlm.errors import MeshlmError
+from meshlm.eval.teacher_forced import accuracy, mesh_token_kinds
+
+REPLY = (
+    "Here:\nv 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\n"
+    "v 9 9 9\nv 9 1 9\nv 2 1 9\nf -1 -2 -3\nf -3 -2 -1"
+)
+
+
+def test_kinds_of_every_mesh_token():
+    kinds = mesh_token_kinds(REPLY)
+    got = [(REPLY[o : o + 3], k) for o, k in sorted(kinds.items())]
+    new, copy = "coord new", "coord copy"
+    assert got == [
+        (" 0 ", new), (" 0 ", new), (" 0\n", new),
+        (" 0 ", copy), (" 5 ", new), (" 0\n", copy),
+        (" 3 ", new), (" 5 ", copy), (" 0\n", copy),
+        ("f -", "face line"),
+        ("v 9", "part start"),  # a new part: its values are new again
+        (" 9 ", new), (" 9 ", new), (" 9\n", new),
+        (" 9 ", copy), (" 1 ", new), (" 9\n", copy),
+        (" 2 ", new), (" 1 ", copy), (" 9\n", copy),
+        ("f -", "face line"), ("f -", "face line"),
+    ]  # fmt: skip
+    # offsets are relative to the whole text; text before ``start`` is not read
+    shifted = mesh_token_kinds("v 7 7 7\n" + REPLY, start=8)
+    assert shifted == {o + 8: k for o, k in kinds.items()}
+
+
+def test_accuracy_counts_every_mesh_token_of_a_real_model():
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "a box"},
+                {"role": "assistant", "content": REPLY},
+            ]
+        }
+    ]
+    report = accuracy(modelfolder.BUNDLED_MODEL, rows, threads=1)
+    # every coordinate, face line and part start lines up with a token of the bundled tokenizer
+    assert {k: r["total"] for k, r in report.items()} == {
+        "coord copy": 8,
+        "coord new": 10,
+        "face line": 3,
+        "part start": 1,
+    }
+    for r in report.values():
+        assert 0 <= r["correct"] <= r["total"] and r["accuracy"] == r["correct"] / r["total"]
+
+
+def test_accuracy_refuses_no_rows():
+    with pytest.raises(MeshlmError, match="no generation rows"):
+        accuracy(modelfolder.BUNDLED_MODEL, [])
