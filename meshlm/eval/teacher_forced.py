@@ -1,7 +1,10 @@
 """Which parts of the `parts` mesh text has a model learnt? Teacher-forced next-token accuracy by
 kind of token.
 
-    python -m meshlm.eval.teacher_forced MODEL_FOLDER DATASET_SPLIT.jsonl [N]
+    python -m meshlm.eval.teacher_forced MODEL DATASET_SPLIT.jsonl [N]
+
+``MODEL``: a transformers model folder, a LoRA adapter folder meshlm trained (its merged copy is
+built once in the cache) or a model name (``bundled``, ``smol``).
 
 The model reads each of the first ``N`` (default 40) generation rows of a ``meshlm build-data``
 split in the parts format whole, and at every position its most likely next token is compared
@@ -103,6 +106,10 @@ def _main(argv: list[str]) -> None:
     n = int(argv[2]) if len(argv) > 2 else 40
     rows = [json.loads(x) for x in split.read_text(encoding="utf-8").splitlines() if x.strip()]
     rows = [r for r in rows if r.get("task") == "generation"][:n]
+    from meshlm import modelfolder
+    from meshlm.infer.named import transformers_folder
+
+    folder = transformers_folder(folder, modelfolder.BUNDLED_MODEL.parent)
     print(json.dumps(accuracy(folder, rows), indent=2))
 
 
