@@ -32,7 +32,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from meshlm import modelfolder
 from meshlm.errors import MeshlmError, require
+from meshlm.infer.named import transformers_folder
 
 KINDS = ("coord copy", "coord new", "face line", "part start")
 
@@ -106,9 +108,6 @@ def _main(argv: list[str]) -> None:
     n = int(argv[2]) if len(argv) > 2 else 40
     rows = [json.loads(x) for x in split.read_text(encoding="utf-8").splitlines() if x.strip()]
     rows = [r for r in rows if r.get("task") == "generation"][:n]
-    from meshlm import modelfolder
-    from meshlm.infer.named import transformers_folder
-
     folder = transformers_folder(folder, modelfolder.BUNDLED_MODEL.parent)
     print(json.dumps(accuracy(folder, rows), indent=2))
 
