@@ -58,3 +58,13 @@ def test_accuracy_counts_every_mesh_token_of_a_real_model():
 def test_accuracy_refuses_no_rows():
     with pytest.raises(MeshlmError, match="no generation rows"):
         accuracy(modelfolder.BUNDLED_MODEL, [])
+
+
+def test_command_line_bad_input_is_one_line(tmp_path, capsys):
+    from meshlm.eval.teacher_forced import _main
+
+    assert _main(["bundled", str(tmp_path / "missing.jsonl")]) == 2
+    assert _main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 2
+    assert "missing.jsonl" in err.splitlines()[0] and "usage:" in err.splitlines()[1]

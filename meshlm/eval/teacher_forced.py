@@ -33,6 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 from meshlm import modelfolder
+from meshlm._quiet import debug_enabled, hf_progress_off
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.named import transformers_folder
 
@@ -78,8 +79,9 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
     if not rows:
         raise MeshlmError("teacher-forced accuracy: no generation rows")
     torch.set_num_threads(threads)
-    tok = transformers.AutoTokenizer.from_pretrained(str(folder))
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+    with hf_progress_off():
+        tok = transformers.AutoTokenizer.from_pretrained(str(folder))
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(folder)).eval()
     hit, total = Counter(), Counter()
     for row in rows:
         text = tok.apply_chat_template(row["messages"], tokenize=False)
@@ -103,14 +105,26 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
     }
 
 
-def _main(argv: list[str]) -> None:
-    folder, split = argv[0], Path(argv[1])
-    n = int(argv[2]) if len(argv) > 2 else 40
-    rows = [json.loads(x) for x in split.read_text(encoding="utf-8").splitlines() if x.strip()]
-    rows = [r for r in rows if r.get("task") == "generation"][:n]
-    folder = transformers_folder(folder, modelfolder.BUNDLED_MODEL.parent)
-    print(json.dumps(accuracy(folder, rows), indent=2))
+def _main(argv: list[str]) -> int:
+    """Run on ``MODEL SPLIT [N]``; bad input is one line on stderr and exit status 2."""
+    try:
+        if not 2 <= len(argv) <= 3:
+            raise MeshlmError("usage: python -m meshlm.eval.teacher_forced MODEL SPLIT.jsonl [N]")
+        folder, split = argv[0], Path(argv[1])
+        n = int(argv[2]) if len(argv) > 2 else 40
+        lines = split.read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(x) for x in lines if x.strip()]
+        rows = [r for r in rows if r.get("task") == "generation"][:n]
+        folder = transformers_folder(folder, modelfolder.BUNDLED_MODEL.parent)
+        report = accuracy(folder, rows)
+    except (MeshlmError, OSError, ValueError) as e:
+        if debug_enabled():
+            raise
+        print(f"teacher_forced: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    sys.exit(_main(sys.argv[1:]))
