@@ -114,7 +114,7 @@ parts-eval: $(STAMP)
 
 # The parts-format model on 16 families (docs/parts-model.md, "16 families, 2.6 passes"):
 # the families that carry the attribute words (legs, steps, shelves, snowballs, fins, wheels,
-# windows) and simple proportions, every caption's own mesh, ~82 min; the run's folder and GGUF
+# windows) and simple proportions, every caption's own mesh, 73 min; the run's folder and GGUF
 # stay in out/parts16 (`--model out/parts16/model-f16.gguf` runs it).
 PARTS16_FAMILIES := box cylinder cone pyramid arch table chair stool bench shelf bed stairs \
 	house car rocket snowman
@@ -150,7 +150,7 @@ parts16-eval: $(STAMP)
 	$(BIN)/meshlm eval novelty -g $(PARTS16_EVAL)/parts16-attributes/attributes.jsonl \
 		--train data/parts16 --out $(PARTS16_EVAL)/parts16-novelty
 
-# The parts text on the pretrained base (recipes/smol-parts16.yaml, a ~35 min probe):
+# The parts text on the pretrained base (recipes/smol-parts16.yaml, a 30 min probe):
 # data/parts16's shapes and captions, budgeted with SmolLM2's tokenizer and the number tokens.
 smol-parts16: $(STAMP)
 	$(BIN)/meshlm base smollm2
