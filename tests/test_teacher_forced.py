@@ -34,6 +34,12 @@ def test_kinds_of_every_mesh_token():
         (" 2 ", new), (" 1 ", copy), (" 9\n", copy),
         ("f -", "face line"), ("f -", "face line"),
     ]  # fmt: skip
+    earlier: dict[int, frozenset[str]] = {}
+    assert mesh_token_kinds(REPLY, earlier=earlier) == kinds
+    assert set(earlier) == {o for o, k in kinds.items() if k.startswith("coord")}
+    third = REPLY.index("v 3 5 0")  # its x: "0" before; its y: "0" and "5" before
+    assert earlier[third + 1] == {"0"} and earlier[third + 3] == {"0", "5"}
+    assert earlier[REPLY.index("v 9 9 9") + 1] == frozenset()  # a new part starts afresh
     # offsets are relative to the whole text; text before ``start`` is not read
     shifted = mesh_token_kinds("v 7 7 7\n" + REPLY, start=8)
     assert shifted == {o + 8: k for o, k in kinds.items()}
@@ -58,6 +64,8 @@ def test_accuracy_counts_every_mesh_token_of_a_real_model():
     }
     for r in report.values():
         assert 0 <= r["correct"] <= r["total"] and r["accuracy"] == r["correct"] / r["total"]
+    new = report["coord new"]  # a wrong new value is a repeat or another value
+    assert 0 <= new["repeats"] <= new["total"] - new["correct"]
 
 
 def test_accuracy_refuses_no_rows():

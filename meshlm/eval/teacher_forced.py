@@ -40,13 +40,16 @@ from meshlm.infer.named import transformers_folder
 KINDS = ("coord copy", "coord new", "face line", "part start")
 
 
-def mesh_token_kinds(text: str, start: int = 0) -> dict[int, str]:
+def mesh_token_kinds(
+    text: str, start: int = 0, earlier: dict[int, frozenset[str]] | None = None
+) -> dict[int, str]:
     """Character offsets in ``text`` -> kind, for the parts mesh text from offset ``start`` on.
 
     A coordinate's offset is that of the space before it (space-led number tokens start
     there); a face line's and a part start's, that of the line's first letter. Lines other than
     ``v``/``f`` lines are skipped. Returns a dict ``{offset: kind}`` with kinds from
-    :data:`KINDS`.
+    :data:`KINDS`. If ``earlier`` is given, it is filled with each coordinate's offset -> the
+    values written on its axis earlier in its part.
     """
     kinds: dict[int, str] = {}
     seen: list[set[str]] = [set(), set(), set()]
@@ -60,6 +63,8 @@ def mesh_token_kinds(text: str, start: int = 0) -> dict[int, str]:
             c = pos + 1
             for axis, value in enumerate(line[2:].split()[:3]):
                 kinds[c] = "coord copy" if value in seen[axis] else "coord new"
+                if earlier is not None:
+                    earlier[c] = frozenset(seen[axis])
                 seen[axis].add(value)
                 c += 1 + len(value)
             after_faces = False
@@ -72,7 +77,10 @@ def mesh_token_kinds(text: str, start: int = 0) -> dict[int, str]:
 
 def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str, dict]:
     """Teacher-forced argmax accuracy by kind over ``rows`` (chat rows whose last message is the
-    assistant's parts-format reply). Returns ``{kind: {"correct", "total", "accuracy"}}``.
+    assistant's parts-format reply). Returns ``{kind: {"correct", "total", "accuracy"}}``;
+    ``coord new`` also has ``"repeats"``: how often the predicted token is a value already
+    written on that axis in the part (the error that makes a greedy reply write a vertex twice,
+    which strict decoding refuses).
     Raises :class:`MeshlmError` if no row is given or no token of a kind lines up."""
     torch = require("torch", "train", "teacher-forced accuracy")
     transformers = require("transformers", "train", "teacher-forced accuracy")
@@ -82,11 +90,12 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
     with hf_progress_off():
         tok = transformers.AutoTokenizer.from_pretrained(str(folder))
         model = transformers.AutoModelForCausalLM.from_pretrained(str(folder)).eval()
-    hit, total = Counter(), Counter()
+    hit, total, repeats = Counter(), Counter(), 0
     for row in rows:
         text = tok.apply_chat_template(row["messages"], tokenize=False)
         reply = row["messages"][-1]["content"].strip()
-        kinds = mesh_token_kinds(text, text.rindex(reply[:50]))
+        earlier: dict[int, frozenset[str]] = {}
+        kinds = mesh_token_kinds(text, text.rindex(reply[:50]), earlier)
         enc = tok(text, return_offsets_mapping=True, add_special_tokens=False)
         ids = enc["input_ids"]
         with torch.no_grad():
@@ -96,13 +105,18 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
             if i and kind:
                 total[kind] += 1
                 hit[kind] += pred[i - 1] == ids[i]
+                if kind == "coord new" and pred[i - 1] != ids[i]:
+                    repeats += tok.decode([pred[i - 1]]).strip() in earlier[a]
     if not total:
         raise MeshlmError(f"{folder}: no mesh token lined up with its tokenizer's offsets")
-    return {
+    report = {
         k: {"correct": hit[k], "total": total[k], "accuracy": hit[k] / total[k]}
         for k in KINDS
         if total[k]
     }
+    if "coord new" in report:
+        report["coord new"]["repeats"] = repeats
+    return report
 
 
 def _main(argv: list[str]) -> int:
