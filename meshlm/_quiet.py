@@ -94,6 +94,15 @@ def install() -> None:
     warnings.showwarning = _show
     if debug:
         warnings.simplefilter("default")
+    else:
+        # transformers gives its loggers their own stderr handler and no propagation (outside
+        # CI), past the router above; its documented switch keeps their warnings off: the
+        # environment variable, read when it first logs (a user's own setting stands), or, if
+        # it has logged already, its setter.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        hf_logging = sys.modules.get("transformers.utils.logging")
+        if hf_logging is not None and os.environ["TRANSFORMERS_VERBOSITY"] == "error":
+            hf_logging.set_verbosity_error()
 
 
 @contextmanager

@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError
-from meshlm.eval.teacher_forced import accuracy, mesh_token_kinds
+from meshlm.eval.teacher_forced import accuracy, mesh_token_kinds, score
 
 REPLY = (
     "Here:\nv 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\n"
@@ -83,8 +84,27 @@ def test_command_line_bad_input_is_one_line(tmp_path, capsys):
     assert "missing.jsonl" in err.splitlines()[0] and "usage:" in err.splitlines()[1]
 
 
-def test_command_line_prints_the_report_and_nothing_else(tmp_path):
-    # a subprocess, as a user runs it: libraries' warnings and bars stay off stderr
+LOUD = """
+import logging, runpy, sys, warnings
+import meshlm.infer.named as named
+from meshlm import modelfolder
+from transformers.utils import logging as hf_logging
+
+def loud(model, root):  # what loading an adapter does: peft warns, transformers logs
+    warnings.warn("is_gradient_checkpointing is deprecated", FutureWarning)
+    hf_logging.get_logger("transformers.trainer_utils").warning("tokens aligned")
+    logging.getLogger("peft").warning("peft says")
+    return modelfolder.BUNDLED_MODEL
+
+named.transformers_folder = loud
+sys.argv = ["teacher_forced", "bundled", sys.argv[1]]
+runpy.run_module("meshlm.eval.teacher_forced", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_command_line_keeps_libraries_quiet_unless_debug(tmp_path, debug):
+    # a subprocess, as a user runs it; the loader warns and logs as loading an adapter does
     row = {
         "task": "generation",
         "messages": [
@@ -94,15 +114,19 @@ def test_command_line_prints_the_report_and_nothing_else(tmp_path):
     }
     split = tmp_path / "validation.jsonl"
     split.write_text(json.dumps(row) + "\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "MESHLM_DEBUG"}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MESHLM_DEBUG", "TRANSFORMERS_VERBOSITY")
+    }
+    if debug:
+        env["MESHLM_DEBUG"] = "1"
     run = subprocess.run(
-        [sys.executable, "-m", "meshlm.eval.teacher_forced", "bundled", str(split)],
+        [sys.executable, "-c", LOUD, str(split)],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
-    assert run.returncode == 0 and run.stderr == ""
+    assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert {k: r["total"] for k, r in report.items()} == {
         "coord copy": 8,
@@ -110,3 +134,28 @@ def test_command_line_prints_the_report_and_nothing_else(tmp_path):
         "face line": 3,
         "part start": 1,
     }
+    if debug:
+        for said in ("FutureWarning", "tokens aligned", "peft says"):
+            assert said in run.stderr
+    else:
+        assert run.stderr == ""
+
+
+def test_score_counts_hits_and_repeats_exactly():
+    # a "model" that always predicts " 0", scored on REPLY with the bundled tokenizer
+    transformers = pytest.importorskip("transformers")
+    tok = transformers.AutoTokenizer.from_pretrained(str(modelfolder.BUNDLED_MODEL))
+    enc = tok(REPLY, return_offsets_mapping=True, add_special_tokens=False)
+    zero = tok(" 0", add_special_tokens=False)["input_ids"]
+    assert len(zero) == 1
+    ids = enc["input_ids"]
+    earlier: dict[int, frozenset[str]] = {}
+    kinds = mesh_token_kinds(REPLY, 0, earlier)
+    hit, total, repeats = Counter(), Counter(), Counter()
+    offsets = [a for a, _ in enc["offset_mapping"]]
+    score(kinds, earlier, offsets, ids, zero * len(ids), tok.decode, hit, total, repeats)
+    # new values: 0 0 0, 5, 3 | 9 9 9, 1, 2 -> " 0" right 3 times; wrong " 0" for the 5 and
+    # the 3 repeats a value of their axis, for 9 9 9, 1 and 2 it does not (a new part)
+    assert total["coord new"] == 10 and hit["coord new"] == 3 and repeats["coord new"] == 2
+    assert hit["coord copy"] == 3 and total["coord copy"] == 8  # the three copied 0s
+    assert hit["face line"] == 0 and set(repeats) == {"coord new"}

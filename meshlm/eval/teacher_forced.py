@@ -75,12 +75,32 @@ def mesh_token_kinds(
     return kinds
 
 
+def score(kinds, earlier, offsets, ids, pred, decode, hit, total, repeats) -> None:
+    """Add one text's teacher-forced hits to the counters ``hit``, ``total`` and ``repeats``
+    (``collections.Counter`` by kind).
+
+    ``kinds``/``earlier``: from :func:`mesh_token_kinds`; ``offsets``: each token's start
+    offset in the text; ``ids``: the text's token ids; ``pred``: the argmax id after each
+    position (``pred[i - 1]`` predicts ``ids[i]``); ``decode``: ids -> text. A token counts
+    under the kind of the mesh-text item it starts; a wrong ``coord new`` whose decoded
+    prediction (stripped) is in ``earlier`` counts as a repeat.
+    """
+    for i, a in enumerate(offsets):
+        kind = kinds.get(a)
+        if i and kind:
+            total[kind] += 1
+            hit[kind] += pred[i - 1] == ids[i]
+            if kind == "coord new" and pred[i - 1] != ids[i]:
+                repeats[kind] += decode([pred[i - 1]]).strip() in earlier[a]
+
+
 def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str, dict]:
     """Teacher-forced argmax accuracy by kind over ``rows`` (chat rows whose last message is the
     assistant's parts-format reply). Returns ``{kind: {"correct", "total", "accuracy"}}``;
     ``coord new`` also has ``"repeats"``: how often the predicted token is a value already
-    written on that axis in the part (the error that makes a greedy reply write a vertex twice,
-    which strict decoding refuses).
+    written on that axis in the part (the error that can make a greedy reply write a vertex
+    twice, which strict decoding refuses). Only a value's first token is compared: exact with
+    meshlm's number tokens (one token a value), a lower bound otherwise.
     Raises :class:`MeshlmError` if no row is given or no token of a kind lines up."""
     torch = require("torch", "train", "teacher-forced accuracy")
     transformers = require("transformers", "train", "teacher-forced accuracy")
@@ -90,7 +110,7 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
     with hf_progress_off():
         tok = transformers.AutoTokenizer.from_pretrained(str(folder))
         model = transformers.AutoModelForCausalLM.from_pretrained(str(folder)).eval()
-    hit, total, repeats = Counter(), Counter(), 0
+    hit, total, repeats = Counter(), Counter(), Counter()
     for row in rows:
         text = tok.apply_chat_template(row["messages"], tokenize=False)
         reply = row["messages"][-1]["content"].strip()
@@ -100,13 +120,8 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
         ids = enc["input_ids"]
         with torch.no_grad():
             pred = model(torch.tensor([ids])).logits[0].argmax(-1).tolist()
-        for i, (a, _) in enumerate(enc["offset_mapping"]):
-            kind = kinds.get(a)
-            if i and kind:
-                total[kind] += 1
-                hit[kind] += pred[i - 1] == ids[i]
-                if kind == "coord new" and pred[i - 1] != ids[i]:
-                    repeats += tok.decode([pred[i - 1]]).strip() in earlier[a]
+        offsets = [a for a, _ in enc["offset_mapping"]]
+        score(kinds, earlier, offsets, ids, pred, tok.decode, hit, total, repeats)
     if not total:
         raise MeshlmError(f"{folder}: no mesh token lined up with its tokenizer's offsets")
     report = {
@@ -115,13 +130,12 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
         if total[k]
     }
     if "coord new" in report:
-        report["coord new"]["repeats"] = repeats
+        report["coord new"]["repeats"] = repeats["coord new"]
     return report
 
 
 def _main(argv: list[str]) -> int:
     """Run on ``MODEL SPLIT [N]``; bad input is one line on stderr and exit status 2."""
-    install()  # libraries' warnings (peft's merge calls a deprecated transformers API) off
     try:
         if not 2 <= len(argv) <= 3:
             raise MeshlmError("usage: python -m meshlm.eval.teacher_forced MODEL SPLIT.jsonl [N]")
@@ -142,4 +156,5 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    install()  # libraries' warnings off, as for the meshlm command (peft warns on adapters)
     sys.exit(_main(sys.argv[1:]))
