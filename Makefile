@@ -151,7 +151,7 @@ parts16-eval: $(STAMP)
 		--train data/parts16 --out $(PARTS16_EVAL)/parts16-novelty
 
 # The parts text on the pretrained base: recipes/smol-parts16.yaml (a 30 min probe, 100 steps),
-# then recipes/smol-parts16b.yaml (300 more steps, ~90 min; resumable: rerun to continue), on
+# then recipes/smol-parts16b.yaml (300 more steps, 82 min; resumable: rerun to continue), on
 # data/parts16's shapes and captions, budgeted with SmolLM2's tokenizer and the number tokens.
 smol-parts16: $(STAMP)
 	$(BIN)/meshlm base smollm2
