@@ -159,3 +159,23 @@ def test_score_counts_hits_and_repeats_exactly():
     assert total["coord new"] == 10 and hit["coord new"] == 3 and repeats["coord new"] == 2
     assert hit["coord copy"] == 3 and total["coord copy"] == 8  # the three copied 0s
     assert hit["face line"] == 0 and set(repeats) == {"coord new"}
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("{not json", "not JSON"),
+        ('{"task": "generation"}', "without messages"),
+        ('{"task": "generation", "messages": [{"role": "user"}]}', "no text content"),
+    ],
+)
+def test_command_line_names_the_bad_line(tmp_path, capsys, line, said):
+    from meshlm.eval.teacher_forced import _main
+
+    split = tmp_path / "validation.jsonl"
+    good = {"task": "understanding", "messages": [{"role": "user", "content": "x"}]}
+    split.write_text(json.dumps(good) + "\n\n" + line + "\n", encoding="utf-8")
+    assert _main(["bundled", str(split)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1
+    assert f"{split}:3: " in err and said in err

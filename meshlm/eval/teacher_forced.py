@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from meshlm import modelfolder
@@ -75,7 +76,17 @@ def mesh_token_kinds(
     return kinds
 
 
-def score(kinds, earlier, offsets, ids, pred, decode, hit, total, repeats) -> None:
+def score(
+    kinds: dict[int, str],
+    earlier: dict[int, frozenset[str]],
+    offsets: list[int],
+    ids: list[int],
+    pred: list[int],
+    decode: Callable[[list[int]], str],
+    hit: Counter,
+    total: Counter,
+    repeats: Counter,
+) -> None:
     """Add one text's teacher-forced hits to the counters ``hit``, ``total`` and ``repeats``
     (``collections.Counter`` by kind).
 
@@ -134,6 +145,31 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
     return report
 
 
+def generation_rows(split: Path, n: int) -> list[dict]:
+    """The first ``n`` generation rows of a ``meshlm build-data`` split (JSONL). Raises
+    :class:`MeshlmError` naming ``split:line`` for a line that is not JSON or a generation row
+    without a ``messages`` list ending in a reply; ``OSError`` if the file cannot be read."""
+    rows = []
+    for number, line in enumerate(split.read_text(encoding="utf-8").splitlines(), 1):
+        if len(rows) == n:
+            break
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise MeshlmError(f"{split}:{number}: not JSON ({e.msg})") from e
+        if not isinstance(row, dict) or row.get("task") != "generation":
+            continue
+        messages = row.get("messages")
+        if not (isinstance(messages, list) and messages and isinstance(messages[-1], dict)):
+            raise MeshlmError(f"{split}:{number}: a generation row without messages")
+        if not isinstance(messages[-1].get("content"), str):
+            raise MeshlmError(f"{split}:{number}: the last message has no text content")
+        rows.append(row)
+    return rows
+
+
 def _main(argv: list[str]) -> int:
     """Run on ``MODEL SPLIT [N]``; bad input is one line on stderr and exit status 2."""
     try:
@@ -141,9 +177,7 @@ def _main(argv: list[str]) -> int:
             raise MeshlmError("usage: python -m meshlm.eval.teacher_forced MODEL SPLIT.jsonl [N]")
         folder, split = argv[0], Path(argv[1])
         n = int(argv[2]) if len(argv) > 2 else 40
-        lines = split.read_text(encoding="utf-8").splitlines()
-        rows = [json.loads(x) for x in lines if x.strip()]
-        rows = [r for r in rows if r.get("task") == "generation"][:n]
+        rows = generation_rows(split, n)
         folder = transformers_folder(folder, modelfolder.BUNDLED_MODEL.parent)
         report = accuracy(folder, rows)
     except (MeshlmError, OSError, ValueError) as e:
