@@ -12,7 +12,8 @@ import pytest
 
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError
-from meshlm.eval.teacher_forced import accuracy, mesh_token_kinds, score
+from meshlm.eval.mesh_kinds import mesh_token_kinds
+from meshlm.eval.teacher_forced import accuracy, score
 
 REPLY = (
     "Here:\nv 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\n"

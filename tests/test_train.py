@@ -151,6 +151,10 @@ def test_recipe_and_overrides(tmp_path, capsys):
         TrainConfig.load(recipe, {"loss_averaging": "mesh", "mesh_head_tokens": -1}).validate()
     with pytest.raises(ConfigError, match="mesh_head_tokens needs loss_averaging 'mesh'"):
         TrainConfig.load(recipe, {"mesh_head_tokens": 15}).validate()
+    with pytest.raises(ConfigError, match="mesh_new_weight must be >= 0"):
+        TrainConfig.load(recipe, {"loss_averaging": "mesh", "mesh_new_weight": -1.0}).validate()
+    with pytest.raises(ConfigError, match="mesh_new_weight needs loss_averaging 'mesh'"):
+        TrainConfig.load(recipe, {"mesh_new_weight": 4.0}).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
         TrainConfig.load(recipe, {"loss_averaging": "mesh", "packing": True}).validate()
 
@@ -176,6 +180,37 @@ def test_mesh_token_mask_marks_the_mesh_lines_of_every_turn():
         tok.decode([i]) for i, m in zip(ids, MeshTokenMask(tok)(ids), strict=True) if m
     )
     assert marked == "v 0 0 0\nv 0 12 63\nf 1 2 3" + "v 0 0 0\nf 1 2 3"
+
+
+def test_new_value_tokens_are_the_first_new_value_on_each_axis_of_each_part():
+    """The bundled tokenizer (one token a number): in a parts reply, the new-value tokens are
+    the coordinates not yet written on their axis in their part -- a second part starts afresh;
+    prose numbers and face indices are never marked, nor are the user's mesh lines' copies."""
+    from transformers import AutoTokenizer
+
+    from meshlm.modelfolder import BUNDLED_MODEL
+    from meshlm.train.mesh_loss import MeshTokenMask
+
+    tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
+    reply = "Box 3 4:\nv 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\nv 9 9 9\nv 9 1 9\nv 2 1 9\nf -1 -2 -3"
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "a 3 part box"}, {"role": "assistant", "content": reply}],
+        tokenize=False,
+    )
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    mask = MeshTokenMask(tok)
+    new = mask.new_values(ids)
+    pieces = mask._pieces(ids)
+    # each marked token as its line up to and including it (which coordinate it is)
+    got = ["".join(pieces[: t + 1]).rsplit("\n", 1)[-1] for t, m in enumerate(new) if m]
+    assert got == [
+        "v 0", "v 0 0", "v 0 0 0",  # part 1, vertex 1: all new
+        "v 0 5",  # vertex 2: only y is new
+        "v 3",  # vertex 3: only x
+        "v 9", "v 9 9", "v 9 9 9",  # part 2 starts afresh
+        "v 9 1",  # y
+        "v 2",  # x
+    ]  # fmt: skip
 
 
 def _fast_tokenizer(pre, decoder, texts):
@@ -667,20 +702,43 @@ def _mesh_positions(tokenizer, ids: list[int]) -> list[bool]:
     return out
 
 
-@pytest.mark.parametrize("mode", ["token", "sample", "mesh", "mesh+head"])
+def _new_positions(tokenizer, ids: list[int]) -> list[bool]:
+    """New-value tokens by hand over meshlm's tokenizer's pieces (not meshlm.eval.mesh_kinds):
+    the number tokens of a 'v' line whose value is not yet on their axis since the last part
+    began (a 'v' line after an 'f' line starts a part)."""
+    pieces = [tokenizer.decode([i]) for i in ids]
+    out = [False] * len(ids)
+    seen: list[set[str]] = [set(), set(), set()]
+    after_faces = False
+    for t, p in enumerate(pieces):
+        if p == "f" and (t == 0 or pieces[t - 1].endswith("\n")):
+            after_faces = True
+        if p == "v" and (t == 0 or pieces[t - 1].endswith("\n")):
+            if after_faces:
+                seen, after_faces = [set(), set(), set()], False
+            for axis in range(3):
+                value = pieces[t + 1 + axis]
+                out[t + 1 + axis] = value not in seen[axis]
+                seen[axis].add(value)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["token", "sample", "mesh", "mesh+head", "mesh+new"])
 def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, tmp_path, mode):
     """Two micro-batches of one conversation each (a long mesh reply, a short caption): the
     gradient the Trainer accumulates is that of the token-weighted mean ('token'), of the mean
     of the two conversations' means ('sample'), or ('mesh') of the mean over conversations of
     prose mean + summed loss of every mesh token (the user's mesh too) / mesh_loss_tokens,
     computed here by hand; 'mesh+head' adds the mean loss of the first 7 mesh tokens the
-    assistant writes."""
+    assistant writes; 'mesh+new' adds 3 x the summed loss of the assistant's new-value tokens
+    / mesh_loss_tokens."""
     import torch
     import torch.nn.functional as F
 
     from meshlm.train import build_trainer
 
     head = 7 if mode == "mesh+head" else 0
+    new_weight = 3.0 if mode == "mesh+new" else 0.0
     tr = build_trainer(
         tiny_cfg(
             data_dir,
@@ -691,6 +749,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
             global_batch_size=2,
             mesh_loss_tokens=300,
             mesh_head_tokens=head,
+            mesh_new_weight=new_weight,
         )
     )
     rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
@@ -715,6 +774,10 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
         written = torch.nonzero(mesh & keep).flatten()
         if head and len(written):  # the reply's first mesh tokens, found here by position
             per_row[-1] = per_row[-1] + ce[written[:head]].mean()
+        if new_weight:
+            new = torch.tensor(_new_positions(tr.processing_class, ids))[1:] & keep
+            per_row[-1] = per_row[-1] + new_weight * ce[new].sum() / 300
+            assert new.sum() > 5 if b is batches[0] else not new.any()
         if b is batches[1]:  # the understanding row: its mesh is in the user turn
             assert mesh.sum() > 30 and not len(written)
         else:

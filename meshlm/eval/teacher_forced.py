@@ -9,7 +9,7 @@ built once in the cache) or a model name (``bundled``, ``smol``).
 The model reads each of the first ``N`` (default 40) generation rows of a ``meshlm build-data``
 split in the parts format whole, and at every position its most likely next token is compared
 with the data's (argmax, no sampling). Tokens are grouped by what they start in the reply's
-mesh text (:func:`mesh_token_kinds`):
+mesh text (:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`):
 
 * ``coord copy``: a coordinate whose value already occurred on the same axis earlier in the same
   part (a box's second ring of vertices repeats the first ring's values: only two values per
@@ -36,44 +36,8 @@ from pathlib import Path
 from meshlm import modelfolder
 from meshlm._quiet import debug_enabled, hf_progress_off, install
 from meshlm.errors import MeshlmError, require
+from meshlm.eval.mesh_kinds import KINDS, mesh_token_kinds
 from meshlm.infer.named import transformers_folder
-
-KINDS = ("coord copy", "coord new", "face line", "part start")
-
-
-def mesh_token_kinds(
-    text: str, start: int = 0, earlier: dict[int, frozenset[str]] | None = None
-) -> dict[int, str]:
-    """Character offsets in ``text`` -> kind, for the parts mesh text from offset ``start`` on.
-
-    A coordinate's offset is that of the space before it (space-led number tokens start
-    there); a face line's and a part start's, that of the line's first letter. Lines other than
-    ``v``/``f`` lines are skipped. Returns a dict ``{offset: kind}`` with kinds from
-    :data:`KINDS`. If ``earlier`` is given, it is filled with each coordinate's offset -> the
-    values written on its axis earlier in its part.
-    """
-    kinds: dict[int, str] = {}
-    seen: list[set[str]] = [set(), set(), set()]
-    after_faces = False
-    pos = start
-    for line in text[start:].split("\n"):
-        if line.startswith("v "):
-            if after_faces:  # a new part: its coordinates start afresh
-                seen = [set(), set(), set()]
-                kinds[pos] = "part start"
-            c = pos + 1
-            for axis, value in enumerate(line[2:].split()[:3]):
-                kinds[c] = "coord copy" if value in seen[axis] else "coord new"
-                if earlier is not None:
-                    earlier[c] = frozenset(seen[axis])
-                seen[axis].add(value)
-                c += 1 + len(value)
-            after_faces = False
-        elif line.startswith("f "):
-            kinds[pos] = "face line"
-            after_faces = True
-        pos += len(line) + 1
-    return kinds
 
 
 def score(

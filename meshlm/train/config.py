@@ -136,6 +136,13 @@ class TrainConfig:
         "where the reply commits to a shape) also add their mean loss, "
         "weighing as much as the prose. 0 = off.",
     )
+    mesh_new_weight: float = _f(
+        0.0,
+        "With loss_averaging 'mesh': each coordinate of the assistant's "
+        "mesh whose value is new on its axis in its part (not a copy of "
+        "one written above it) weighs 1 + this many mesh tokens. 0 = off. "
+        "See meshlm/train/mesh_loss.py.",
+    )
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
     max_eval_samples: int | None = _f(256, "Use only the first N validation rows for evaluation.")
 
@@ -277,6 +284,10 @@ class TrainConfig:
             raise ConfigError(f"mesh_head_tokens must be >= 0, got {self.mesh_head_tokens}")
         if self.mesh_head_tokens and self.loss_averaging != "mesh":
             raise ConfigError("mesh_head_tokens needs loss_averaging 'mesh'")
+        if not self.mesh_new_weight >= 0:
+            raise ConfigError(f"mesh_new_weight must be >= 0, got {self.mesh_new_weight}")
+        if self.mesh_new_weight and self.loss_averaging != "mesh":
+            raise ConfigError("mesh_new_weight needs loss_averaging 'mesh'")
         if self.greedy and self.method != "full":
             raise ConfigError(
                 "greedy writes the saved model's generation_config.json: full "

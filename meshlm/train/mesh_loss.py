@@ -11,6 +11,7 @@ The rule here, per conversation (micro-batch row)::
     loss = mean CE over its supervised prose tokens            (answers, preambles, end of turn)
          + sum CE over all its mesh tokens / mesh_loss_tokens   (v/f lines of *any* turn)
          + mean CE over its first mesh_head_tokens supervised mesh tokens     (if > 0)
+         + mesh_new_weight * sum CE over its supervised new-value tokens / mesh_loss_tokens
 
 A mesh token is a token whose last character lies inside a line of the form ``v X Y Z`` or
 ``f A B C ...`` (found on the decoded text, so it works with any tokenizer that spells its pieces
@@ -18,9 +19,19 @@ back; one that does not is refused). The optional head term is for the tokens wh
 commits to a shape: the opening vertex lines of a canonical mesh are what the prompt decides, the
 rest follows from them, so under a per-token weight those few decisions get ~1 % of a reply's
 gradient and a small model learns to write *a* mesh but ignores which one was asked for (v6
-on its own training prompts, before the term). Mesh lines in user turns are trained as plain
-language modelling (the mesh syntax, vertex order and face indexing the model must learn to
-write); the user's prose stays unsupervised. Rows are then averaged, as with ``sample``.
+on its own training prompts, before the term). The optional new-value term is for the
+coordinates that carry the shape: in the parts text most coordinates repeat a value already
+written on their axis in the part (18 of a box's 24), so a model that learns to copy gets most
+of the mesh loss down and then copies where the part's template needs a new value (SmolLM2
+after 400 steps: 34 % of new coordinates predicted as a copy, every greedy reply a box with a
+vertex written twice; docs/parts-model.md). A *new-value token* is the first token of a
+coordinate whose value has not occurred on its axis earlier in its part
+(:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`); the term gives each such token of the
+assistant's reply ``1 + mesh_new_weight`` times a mesh token's weight.
+
+Mesh lines in user turns are trained as plain language modelling (the mesh syntax, vertex order
+and face indexing the model must learn to write); the user's prose stays unsupervised.
+Rows are then averaged, as with ``sample``.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import re
 from typing import Any
 
 from meshlm.errors import MeshlmError
+from meshlm.eval.mesh_kinds import mesh_token_kinds
 
 
 class MeshMaskError(MeshlmError, ValueError):
@@ -87,11 +99,42 @@ class MeshTokenMask:
                 mask[t] = True
         return mask
 
+    def new_values(self, ids: list[int]) -> list[bool]:
+        """Which tokens of ``ids`` are new-value tokens (module docstring): the token that holds
+        the first digit of each coordinate that :func:`mesh_token_kinds` calls ``coord new``,
+        among the mesh tokens (:meth:`__call__`). Parts are read over the whole sequence."""
+        pieces = self._pieces(ids)
+        text = "".join(pieces)
+        digits = sorted(o + 1 for o, k in mesh_token_kinds(text).items() if k == "coord new")
+        mesh = self(ids)
+        out = [False] * len(ids)
+        pos, k = 0, 0
+        for t, p in enumerate(pieces):
+            end = pos + len(p)
+            while k < len(digits) and digits[k] < pos:
+                k += 1
+            if k < len(digits) and digits[k] < end and mesh[t]:
+                out[t] = True
+            pos = end
+        return out
+
 
 def mesh_weighted_loss(
-    logits, input_ids, labels, mesh_mask, attention_mask, mesh_tokens: int, head_tokens: int = 0
+    logits,
+    input_ids,
+    labels,
+    mesh_mask,
+    attention_mask,
+    mesh_tokens: int,
+    head_tokens: int = 0,
+    new_mask=None,
+    new_weight: float = 0.0,
 ):
-    """The loss of the module docstring for one micro-batch; returns (loss, n_correct, n_scored)."""
+    """The loss of the module docstring for one micro-batch; returns (loss, n_correct, n_scored).
+
+    logits : (b, t, vocab) float; input_ids, labels : (b, t) int64 (labels -100 where not
+    supervised); mesh_mask, new_mask : (b, t) bool (:class:`MeshTokenMask`, its
+    :meth:`~MeshTokenMask.new_values`); attention_mask : (b, t) or None."""
     import torch
     import torch.nn.functional as F
 
@@ -112,6 +155,9 @@ def mesh_weighted_loss(
         written = mesh & (labels[:, 1:] != -100)
         head = written & (written.cumsum(1) <= head_tokens)
         loss = loss + (ce * head).sum(1) / head.sum(1).clamp(min=1)
+    if new_weight and new_mask is not None:
+        new = new_mask[:, 1:] & mesh & (labels[:, 1:] != -100)
+        loss = loss + new_weight * (ce * new).sum(1) / float(mesh_tokens)
     loss = loss.mean()
     scored = prose | mesh
     with torch.no_grad():
@@ -123,12 +169,13 @@ def mesh_loss_trainer_class(base: type) -> type:
     """A subclass of TRL's ``SFTTrainer`` (``base``) whose loss is :func:`mesh_weighted_loss`."""
 
     class MeshLossSFTTrainer(base):  # type: ignore[misc, valid-type]
-        """Set ``mesh_mask`` (a :class:`MeshTokenMask`), ``mesh_loss_tokens`` and
-        ``mesh_head_tokens`` before training."""
+        """Set ``mesh_mask`` (a :class:`MeshTokenMask`), ``mesh_loss_tokens``,
+        ``mesh_head_tokens`` and ``mesh_new_weight`` before training."""
 
         mesh_mask: MeshTokenMask
         mesh_loss_tokens: int = 512
         mesh_head_tokens: int = 0
+        mesh_new_weight: float = 0.0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             import torch
@@ -137,6 +184,13 @@ def mesh_loss_trainer_class(base: type) -> type:
             mask = torch.tensor(
                 [self.mesh_mask(row) for row in ids.tolist()], dtype=torch.bool, device=ids.device
             )
+            new = None
+            if self.mesh_new_weight:
+                new = torch.tensor(
+                    [self.mesh_mask.new_values(row) for row in ids.tolist()],
+                    dtype=torch.bool,
+                    device=ids.device,
+                )
             fwd: dict[str, Any] = {k: v for k, v in inputs.items() if k != "labels"}
             fwd["use_cache"] = False
             aux = getattr(self, "aux_loss_enabled", False)
@@ -151,6 +205,8 @@ def mesh_loss_trainer_class(base: type) -> type:
                 inputs.get("attention_mask"),
                 self.mesh_loss_tokens,
                 self.mesh_head_tokens,
+                new,
+                self.mesh_new_weight,
             )
             if aux:
                 loss = loss + self.router_aux_loss_coef * outputs.aux_loss

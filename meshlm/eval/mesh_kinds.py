@@ -1,0 +1,51 @@
+"""Which item of a mesh text each character offset starts: a coordinate copied or new within
+its part, a face line, a part start (:func:`mesh_token_kinds`).
+
+A *copied* coordinate is a value already written on the same axis earlier in the same part (a
+box's eight corners use two values per axis, so 18 of its 24 coordinates are copies); a *new*
+one carries the shape. Two stages need the same split: teacher-forced accuracy by kind
+(:mod:`meshlm.eval.teacher_forced`) and the training loss that weighs new values more
+(``mesh_new_weight``, :mod:`meshlm.train.mesh_loss`). A part is a run of vertex lines and the
+face lines after it (the parts format, :mod:`meshlm.parts`); a LLaMA-Mesh text is one part.
+Pure Python; no imports.
+"""
+
+from __future__ import annotations
+
+#: The kinds :func:`mesh_token_kinds` assigns.
+KINDS = ("coord copy", "coord new", "face line", "part start")
+
+
+def mesh_token_kinds(
+    text: str, start: int = 0, earlier: dict[int, frozenset[str]] | None = None
+) -> dict[int, str]:
+    """Character offsets in ``text`` -> kind, for the parts mesh text from offset ``start`` on.
+
+    A coordinate's offset is that of the space before it (space-led number tokens start
+    there); a face line's and a part start's, that of the line's first letter. Lines other than
+    ``v``/``f`` lines are skipped. Returns a dict ``{offset: kind}`` with kinds from
+    :data:`KINDS`. If ``earlier`` is given, it is filled with each coordinate's offset -> the
+    values written on its axis earlier in its part.
+    """
+    kinds: dict[int, str] = {}
+    seen: list[set[str]] = [set(), set(), set()]
+    after_faces = False
+    pos = start
+    for line in text[start:].split("\n"):
+        if line.startswith("v "):
+            if after_faces:  # a new part: its coordinates start afresh
+                seen = [set(), set(), set()]
+                kinds[pos] = "part start"
+            c = pos + 1
+            for axis, value in enumerate(line[2:].split()[:3]):
+                kinds[c] = "coord copy" if value in seen[axis] else "coord new"
+                if earlier is not None:
+                    earlier[c] = frozenset(seen[axis])
+                seen[axis].add(value)
+                c += 1 + len(value)
+            after_faces = False
+        elif line.startswith("f "):
+            kinds[pos] = "face line"
+            after_faces = True
+        pos += len(line) + 1
+    return kinds
