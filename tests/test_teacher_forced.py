@@ -47,6 +47,17 @@ def test_kinds_of_every_mesh_token():
     assert shifted == {o + 8: k for o, k in kinds.items()}
 
 
+def test_a_line_of_prose_ends_a_mesh_and_a_value_ends_at_its_last_digit():
+    text = "v 1 2 3\nv 1 5 3<|im_end|>\nuser\nv 1 2 3\nf 1 2 3"
+    kinds = mesh_token_kinds(text)
+    coords = [k for o, k in sorted(kinds.items()) if k.startswith("coord")]
+    # vertex 2: x and z copy vertex 1 ("3<|im_end|>" is 3); after the prose line, all new
+    assert (
+        coords == ["coord new"] * 3 + ["coord copy", "coord new", "coord copy"] + ["coord new"] * 3
+    )
+    assert "part start" not in kinds.values()  # a new mesh, not a new part
+
+
 def test_accuracy_counts_every_mesh_token_of_a_real_model():
     rows = [
         {

@@ -182,35 +182,85 @@ def test_mesh_token_mask_marks_the_mesh_lines_of_every_turn():
     assert marked == "v 0 0 0\nv 0 12 63\nf 1 2 3" + "v 0 0 0\nf 1 2 3"
 
 
-def test_new_value_tokens_are_the_first_new_value_on_each_axis_of_each_part():
+def test_new_value_tokens_are_the_new_values_on_each_axis_of_each_part():
     """The bundled tokenizer (one token a number): in a parts reply, the new-value tokens are
-    the coordinates not yet written on their axis in their part -- a second part starts afresh;
-    prose numbers and face indices are never marked, nor are the user's mesh lines' copies."""
+    the coordinates not yet written on their axis in their part -- a second part starts afresh,
+    even for a value the first part had; the user's mesh (a turn that ends) passes nothing on;
+    prose numbers and face indices are never marked."""
     from transformers import AutoTokenizer
 
     from meshlm.modelfolder import BUNDLED_MODEL
     from meshlm.train.mesh_loss import MeshTokenMask
 
     tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
-    reply = "Box 3 4:\nv 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\nv 9 9 9\nv 9 1 9\nv 2 1 9\nf -1 -2 -3"
+    reply = "Box 3 4:\nv 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\nv 0 9 9\nv 0 1 9\nv 2 1 9\nf -1 -2 -3"
     text = tok.apply_chat_template(
-        [{"role": "user", "content": "a 3 part box"}, {"role": "assistant", "content": reply}],
+        [
+            {"role": "user", "content": "Like this, 3 parts:\nv 0 0 0\nv 0 5 0"},
+            {"role": "assistant", "content": reply},
+        ],
         tokenize=False,
     )
     ids = tok(text, add_special_tokens=False)["input_ids"]
     mask = MeshTokenMask(tok)
     new = mask.new_values(ids)
+    assert new == mask.new_values(ids, mask(ids))
     pieces = mask._pieces(ids)
     # each marked token as its line up to and including it (which coordinate it is)
     got = ["".join(pieces[: t + 1]).rsplit("\n", 1)[-1] for t, m in enumerate(new) if m]
     assert got == [
-        "v 0", "v 0 0", "v 0 0 0",  # part 1, vertex 1: all new
+        "v 0", "v 0 0", "v 0 0 0",  # the user's mesh, vertex 1
+        "v 0 5",  # its vertex 2: y
+        "v 0", "v 0 0", "v 0 0 0",  # the reply starts afresh: vertex 1 all new
         "v 0 5",  # vertex 2: only y is new
         "v 3",  # vertex 3: only x
-        "v 9", "v 9 9", "v 9 9 9",  # part 2 starts afresh
-        "v 9 1",  # y
+        "v 0", "v 0 9", "v 0 9 9",  # part 2 starts afresh (its x 0 was part 1's)
+        "v 0 1",  # y
         "v 2",  # x
     ]  # fmt: skip
+
+
+def test_new_value_tokens_cover_every_piece_of_a_number_split_into_digits():
+    """A tokenizer that writes numbers digit by digit: a new value's every digit token is
+    marked (the digit that tells 13 from the 12 above it is the last), a copied value's none."""
+    from tokenizers import decoders, pre_tokenizers
+
+    from meshlm.train.mesh_loss import MeshTokenMask
+
+    pre = pre_tokenizers.Sequence(
+        [pre_tokenizers.Metaspace(), pre_tokenizers.Digits(individual_digits=True)]
+    )
+    text = "A box:\nv 12 7 40\nv 13 7 40\nf 1 2 1"
+    texts = [text, "x\nv 1 2 3\nf 1 2 3\n"] * 20
+    tok = _fast_tokenizer(pre, decoders.Metaspace(), texts)
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    mask = MeshTokenMask(tok)
+    pieces = mask._pieces(ids)
+    assert sum(p.isdigit() and len(p) == 1 for p in pieces) == 13  # one token a digit
+    text = "".join(pieces)  # as the mask reads it (Metaspace may lead with a space)
+    covered, pos = set(), 0
+    for p, m in zip(pieces, mask.new_values(ids), strict=True):
+        if m:
+            covered |= set(range(pos, pos + len(p)))
+        pos += len(p)
+    digits = sorted(i for i in covered if text[i].isdigit())
+    first, second = text.index("v 12"), text.index("v 13")
+    # line 1: every digit (all values new); line 2: the 1 and the 3 of 13, not 7 or 40
+    want = [first + i for i in (2, 3, 5, 7, 8)] + [second + 2, second + 3]
+    assert digits == want
+
+
+def test_new_weight_without_new_mask_is_refused():
+    import torch
+
+    from meshlm.train.mesh_loss import mesh_weighted_loss
+
+    ids = torch.tensor([[1, 2, 3]])
+    mask = torch.tensor([[False, True, True]])
+    with pytest.raises(ValueError, match="new_weight given without new_mask"):
+        mesh_weighted_loss(torch.zeros(1, 3, 5), ids, ids, mask, None, 512, 0, None, 2.0)
+    loss, _, scored = mesh_weighted_loss(torch.zeros(1, 3, 5), ids, ids, mask, None, 512)
+    assert int(scored) == 2 and torch.isclose(loss, torch.log(torch.tensor(5.0)) * 2 / 512)
 
 
 def _fast_tokenizer(pre, decoder, texts):

@@ -6,11 +6,15 @@ box's eight corners use two values per axis, so 18 of its 24 coordinates are cop
 one carries the shape. Two stages need the same split: teacher-forced accuracy by kind
 (:mod:`meshlm.eval.teacher_forced`) and the training loss that weighs new values more
 (``mesh_new_weight``, :mod:`meshlm.train.mesh_loss`). A part is a run of vertex lines and the
-face lines after it (the parts format, :mod:`meshlm.parts`); a LLaMA-Mesh text is one part.
-Pure Python; no imports.
+face lines after it (the parts format, :mod:`meshlm.parts`); a LLaMA-Mesh text is one part; any
+other line (prose, a turn's end) ends the mesh. Pure Python (``re`` alone).
 """
 
 from __future__ import annotations
+
+import re
+
+_VALUE = re.compile(r"-?\d+")
 
 #: The kinds :func:`mesh_token_kinds` assigns.
 KINDS = ("coord copy", "coord new", "face line", "part start")
@@ -23,9 +27,10 @@ def mesh_token_kinds(
 
     A coordinate's offset is that of the space before it (space-led number tokens start
     there); a face line's and a part start's, that of the line's first letter. Lines other than
-    ``v``/``f`` lines are skipped. Returns a dict ``{offset: kind}`` with kinds from
-    :data:`KINDS`. If ``earlier`` is given, it is filled with each coordinate's offset -> the
-    values written on its axis earlier in its part.
+    ``v``/``f`` lines get no kind and end the mesh (the next ``v`` line starts afresh); a
+    value is read up to its last digit (``3<|im_end|>`` is 3). Returns a dict
+    ``{offset: kind}`` with kinds from :data:`KINDS`. If ``earlier`` is given, it is filled
+    with each coordinate's offset -> the values written on its axis earlier in its part.
     """
     kinds: dict[int, str] = {}
     seen: list[set[str]] = [set(), set(), set()]
@@ -37,15 +42,19 @@ def mesh_token_kinds(
                 seen = [set(), set(), set()]
                 kinds[pos] = "part start"
             c = pos + 1
-            for axis, value in enumerate(line[2:].split()[:3]):
+            for axis, word in enumerate(line[2:].split(" ")[:3]):
+                m = _VALUE.match(word)
+                value = m.group() if m else word
                 kinds[c] = "coord copy" if value in seen[axis] else "coord new"
                 if earlier is not None:
                     earlier[c] = frozenset(seen[axis])
                 seen[axis].add(value)
-                c += 1 + len(value)
+                c += 1 + len(word)
             after_faces = False
         elif line.startswith("f "):
             kinds[pos] = "face line"
             after_faces = True
+        else:  # prose or a turn's end: a later mesh starts afresh
+            seen, after_faces = [set(), set(), set()], False
         pos += len(line) + 1
     return kinds

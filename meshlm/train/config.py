@@ -12,6 +12,7 @@ torch, transformers or network.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,9 +139,9 @@ class TrainConfig:
     )
     mesh_new_weight: float = _f(
         0.0,
-        "With loss_averaging 'mesh': each coordinate of the assistant's "
-        "mesh whose value is new on its axis in its part (not a copy of "
-        "one written above it) weighs 1 + this many mesh tokens. 0 = off. "
+        "With loss_averaging 'mesh': each supervised token of a coordinate "
+        "whose value is new on its axis in its part (not a copy of one "
+        "written above it) weighs 1 + this many mesh tokens. 0 = off. "
         "See meshlm/train/mesh_loss.py.",
     )
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
@@ -284,8 +285,10 @@ class TrainConfig:
             raise ConfigError(f"mesh_head_tokens must be >= 0, got {self.mesh_head_tokens}")
         if self.mesh_head_tokens and self.loss_averaging != "mesh":
             raise ConfigError("mesh_head_tokens needs loss_averaging 'mesh'")
-        if not self.mesh_new_weight >= 0:
-            raise ConfigError(f"mesh_new_weight must be >= 0, got {self.mesh_new_weight}")
+        if not (math.isfinite(self.mesh_new_weight) and self.mesh_new_weight >= 0):
+            raise ConfigError(
+                f"mesh_new_weight must be a finite number >= 0, got {self.mesh_new_weight}"
+            )
         if self.mesh_new_weight and self.loss_averaging != "mesh":
             raise ConfigError("mesh_new_weight needs loss_averaging 'mesh'")
         if self.greedy and self.method != "full":

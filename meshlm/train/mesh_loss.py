@@ -24,10 +24,12 @@ coordinates that carry the shape: in the parts text most coordinates repeat a va
 written on their axis in the part (18 of a box's 24), so a model that learns to copy gets most
 of the mesh loss down and then copies where the part's template needs a new value (SmolLM2
 after 400 steps: 34 % of new coordinates predicted as a copy, every greedy reply a box with a
-vertex written twice; docs/parts-model.md). A *new-value token* is the first token of a
-coordinate whose value has not occurred on its axis earlier in its part
-(:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`); the term gives each such token of the
-assistant's reply ``1 + mesh_new_weight`` times a mesh token's weight.
+vertex written twice; docs/parts-model.md). A *new-value token* is a token of a coordinate
+whose value has not occurred on its axis earlier in its part
+(:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`); the term gives each such supervised token
+(the assistant's, with ``assistant_only_loss``) ``1 + mesh_new_weight`` times a mesh token's
+weight. The term is in the validation loss too: compare runs with and without it by
+teacher-forced accuracy (:mod:`meshlm.eval.teacher_forced`), not by ``eval_loss``.
 
 Mesh lines in user turns are trained as plain language modelling (the mesh syntax, vertex order
 and face indexing the model must learn to write); the user's prose stays unsupervised.
@@ -99,21 +101,29 @@ class MeshTokenMask:
                 mask[t] = True
         return mask
 
-    def new_values(self, ids: list[int]) -> list[bool]:
-        """Which tokens of ``ids`` are new-value tokens (module docstring): the token that holds
-        the first digit of each coordinate that :func:`mesh_token_kinds` calls ``coord new``,
-        among the mesh tokens (:meth:`__call__`). Parts are read over the whole sequence."""
+    def new_values(self, ids: list[int], mesh: list[bool] | None = None) -> list[bool]:
+        """One bool per id: is it a new-value token (module docstring)? Those are the tokens
+        that overlap the characters of a coordinate :func:`mesh_token_kinds` calls ``coord new``
+        (every piece of a number split into several tokens), among the mesh tokens ``mesh``
+        (this mask's :meth:`__call__` of ``ids`` if not given). Parts are read over the whole
+        sequence; a line that is not a ``v``/``f`` line (prose, a turn's end) ends one."""
         pieces = self._pieces(ids)
         text = "".join(pieces)
-        digits = sorted(o + 1 for o, k in mesh_token_kinds(text).items() if k == "coord new")
-        mesh = self(ids)
+        spans = []
+        for o, kind in mesh_token_kinds(text).items():
+            if kind == "coord new":
+                end = o + 1
+                while end < len(text) and (text[end].isdigit() or text[end] == "-"):
+                    end += 1
+                spans.append((o + 1, end))
+        mesh = self(ids) if mesh is None else mesh
         out = [False] * len(ids)
         pos, k = 0, 0
         for t, p in enumerate(pieces):
             end = pos + len(p)
-            while k < len(digits) and digits[k] < pos:
+            while k < len(spans) and spans[k][1] <= pos:
                 k += 1
-            if k < len(digits) and digits[k] < end and mesh[t]:
+            if k < len(spans) and spans[k][0] < end and mesh[t]:
                 out[t] = True
             pos = end
         return out
@@ -130,11 +140,16 @@ def mesh_weighted_loss(
     new_mask=None,
     new_weight: float = 0.0,
 ):
-    """The loss of the module docstring for one micro-batch; returns (loss, n_correct, n_scored).
+    """The loss of the module docstring for one micro-batch.
 
     logits : (b, t, vocab) float; input_ids, labels : (b, t) int64 (labels -100 where not
-    supervised); mesh_mask, new_mask : (b, t) bool (:class:`MeshTokenMask`, its
-    :meth:`~MeshTokenMask.new_values`); attention_mask : (b, t) or None."""
+    supervised); mesh_mask, new_mask : (b, t) bool (:class:`MeshTokenMask` and its
+    :meth:`~MeshTokenMask.new_values`; ``new_mask`` may be None when ``new_weight`` is 0);
+    attention_mask : (b, t) or None. ``mesh_tokens``: the mesh term's divisor
+    (``mesh_loss_tokens``); ``head_tokens``: ``mesh_head_tokens``; ``new_weight``: the extra
+    weight of a supervised new-value token, in mesh tokens (``mesh_new_weight``, >= 0).
+    Returns 0-d tensors (loss, tokens predicted right, tokens scored). Raises ValueError for a
+    new_weight without a new_mask."""
     import torch
     import torch.nn.functional as F
 
@@ -155,8 +170,10 @@ def mesh_weighted_loss(
         written = mesh & (labels[:, 1:] != -100)
         head = written & (written.cumsum(1) <= head_tokens)
         loss = loss + (ce * head).sum(1) / head.sum(1).clamp(min=1)
-    if new_weight and new_mask is not None:
-        new = new_mask[:, 1:] & mesh & (labels[:, 1:] != -100)
+    if new_weight:
+        if new_mask is None:
+            raise ValueError("mesh_weighted_loss: new_weight given without new_mask")
+        new = new_mask[:, 1:] & valid & (labels[:, 1:] != -100)
         loss = loss + new_weight * (ce * new).sum(1) / float(mesh_tokens)
     loss = loss.mean()
     scored = prose | mesh
@@ -181,13 +198,13 @@ def mesh_loss_trainer_class(base: type) -> type:
             import torch
 
             ids = inputs["input_ids"]
-            mask = torch.tensor(
-                [self.mesh_mask(row) for row in ids.tolist()], dtype=torch.bool, device=ids.device
-            )
+            rows = ids.tolist()
+            marks = [self.mesh_mask(row) for row in rows]
+            mask = torch.tensor(marks, dtype=torch.bool, device=ids.device)
             new = None
             if self.mesh_new_weight:
                 new = torch.tensor(
-                    [self.mesh_mask.new_values(row) for row in ids.tolist()],
+                    [self.mesh_mask.new_values(r, m) for r, m in zip(rows, marks, strict=True)],
                     dtype=torch.bool,
                     device=ids.device,
                 )
