@@ -17,7 +17,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +53,9 @@ HELDOUT_QUESTIONS = (
 HELDOUT_SEED = 424242  # procedural shapes for evaluation; training data uses other seeds
 
 
-def load_jsonl(path: str | Path) -> list[dict]:
-    """Rows of a JSON-lines file; a bad line raises MeshlmError naming the file and line."""
-    rows = []
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, row) for each non-blank line of a JSON-lines file; a missing file or a
+    line that is not a JSON object raises MeshlmError naming the file (and line)."""
     p = Path(path)
     if not p.is_file():
         raise MeshlmError(f"{path}: no such file")
@@ -68,8 +68,12 @@ def load_jsonl(path: str | Path) -> list[dict]:
             raise MeshlmError(f"{path}:{i}: not JSON: {exc.msg}") from None
         if not isinstance(row, dict):
             raise MeshlmError(f"{path}:{i}: each line must be a JSON object")
-        rows.append(row)
-    return rows
+        yield i, row
+
+
+def load_jsonl(path: str | Path) -> list[dict]:
+    """Rows of a JSON-lines file; a bad line raises MeshlmError naming the file and line."""
+    return [row for _, row in iter_jsonl(path)]
 
 
 def load_references(folder: str | Path, n_points: int = 2048) -> list[tuple[str, np.ndarray]]:

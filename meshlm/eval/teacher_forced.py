@@ -37,6 +37,7 @@ from meshlm import modelfolder
 from meshlm._quiet import debug_enabled, hf_progress_off, install
 from meshlm.errors import MeshlmError, require
 from meshlm.eval.mesh_kinds import KINDS, mesh_token_kinds
+from meshlm.eval.runner import iter_jsonl
 from meshlm.infer.named import transformers_folder
 
 
@@ -111,19 +112,14 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
 
 def generation_rows(split: Path, n: int) -> list[dict]:
     """The first ``n`` generation rows of a ``meshlm build-data`` split (JSONL). Raises
-    :class:`MeshlmError` naming ``split:line`` for a line that is not JSON or a generation row
-    without a ``messages`` list ending in a reply; ``OSError`` if the file cannot be read."""
-    rows = []
-    for number, line in enumerate(split.read_text(encoding="utf-8").splitlines(), 1):
+    :class:`MeshlmError` naming ``split:line`` for a line that is not a JSON object or a
+    generation row without a ``messages`` list ending in a reply (lines read by
+    :func:`meshlm.eval.runner.iter_jsonl`); ``OSError`` if the file cannot be read."""
+    rows: list[dict] = []
+    for number, row in iter_jsonl(split):
         if len(rows) == n:
             break
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise MeshlmError(f"{split}:{number}: not JSON ({e.msg})") from e
-        if not isinstance(row, dict) or row.get("task") != "generation":
+        if row.get("task") != "generation":
             continue
         messages = row.get("messages")
         if not (isinstance(messages, list) and messages and isinstance(messages[-1], dict)):
