@@ -13,7 +13,7 @@ import pytest
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError
 from meshlm.eval.mesh_kinds import mesh_token_kinds
-from meshlm.eval.teacher_forced import accuracy, score
+from meshlm.eval.teacher_forced import FIRST, accuracy, first_value_report, score
 
 REPLY = (
     "Here:\nv 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\n"
@@ -74,9 +74,16 @@ def test_accuracy_counts_every_mesh_token_of_a_real_model():
         "coord new": 10,
         "face line": 3,
         "part start": 1,
+        "first x": 1,
+        "first y": 1,
+        "first z": 1,
     }
     for r in report.values():
         assert 0 <= r["correct"] <= r["total"] and r["accuracy"] == r["correct"] / r["total"]
+    for key in FIRST:  # one row: its own majority, nothing to depend on
+        assert report[key]["majority"] == 1.0
+        assert report[key]["data dependence"] == 0.0
+        assert report[key]["dependence"] == pytest.approx(0.0, abs=1e-9)
     new = report["coord new"]  # a wrong new value is a repeat or another value
     assert 0 <= new["repeats"] <= new["total"] - new["correct"]
 
@@ -145,6 +152,9 @@ def test_command_line_keeps_libraries_quiet_unless_debug(tmp_path, debug):
         "coord new": 10,
         "face line": 3,
         "part start": 1,
+        "first x": 1,
+        "first y": 1,
+        "first z": 1,
     }
     if debug:
         for said in ("FutureWarning", "tokens aligned", "peft says"):
@@ -191,3 +201,33 @@ def test_command_line_names_the_bad_line(tmp_path, capsys, line, said):
     out, err = capsys.readouterr()
     assert out == "" and len(err.splitlines()) == 1
     assert f"{split}:3: " in err and said in err
+
+
+def test_first_value_report_by_hand():
+    # three requests; the model puts 0.5/0.5, 0.9/0.1 and 0.2/0.8 on values "0"/"31"
+    dists = [{"0": 0.5, "31": 0.5}, {"0": 0.9, "31": 0.1}, {"0": 0.2, "31": 0.8}]
+    report = first_value_report(dists, ["31", "0", "31"])
+    # likeliest values: "0" (ties go to the first), "0", "31": rows 2 and 3 right
+    assert report["correct"] == 2 and report["total"] == 3
+    assert report["majority"] == pytest.approx(2 / 3)
+    # mean distribution {0: 1.6/3, 31: 1.4/3}; each row's total-variation distance to it
+    mean0 = 1.6 / 3
+    expected = (abs(0.5 - mean0) + abs(0.9 - mean0) + abs(0.2 - mean0)) / 3
+    assert report["dependence"] == pytest.approx(expected)
+    # the data: "31" twice, "0" once -> 1 - 2/3, 1 - 1/3, 1 - 2/3
+    assert report["data dependence"] == pytest.approx((1 / 3 + 2 / 3 + 1 / 3) / 3)
+
+
+def test_first_value_report_a_model_that_ignores_the_request_has_no_dependence():
+    same = {"0": 0.4, "31": 0.35, "45": 0.25}
+    report = first_value_report([dict(same) for _ in range(4)], ["31", "31", "45", "0"])
+    assert report["dependence"] == pytest.approx(0.0)
+    assert report["accuracy"] == 0.25 and report["majority"] == 0.5
+    assert report["data dependence"] == pytest.approx((0.5 + 0.5 + 0.75 + 0.75) / 4)
+
+
+def test_first_value_report_refuses_mismatched_rows():
+    with pytest.raises(ValueError, match="one distribution a row"):
+        first_value_report([], [])
+    with pytest.raises(ValueError, match="one distribution a row"):
+        first_value_report([{"0": 1.0}], ["0", "1"])

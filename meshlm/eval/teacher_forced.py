@@ -21,6 +21,18 @@ mesh text (:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`):
 Why: a model can learn the face templates and the parts structure yet fail to copy a part's
 coordinates, and then writes wedges instead of boxes (docs/parts-model.md, "16 families");
 these four figures tell the two apart in seconds, where a held-out generation run takes minutes.
+
+And does the reply follow the request? The first vertex of a reply is where it commits to a
+shape (the parts order starts with the smallest part; a cone's reply starts at x 31, a car's at
+x 0), so ``first x``/``first y``/``first z`` report, for the reply's first three coordinates,
+the accuracy of the likeliest value, that of always writing the rows' most common value there
+(``majority``), and how much the model's distribution over values moves from request to request
+(``dependence``: the mean total-variation distance between a row's next-token distribution,
+renormalized over the tokens that spell a whole number, and the rows' mean distribution; 0 = the
+same whatever is asked) beside the same figure for the data (``data dependence``: each row's
+value against the rows' value frequencies). A model that ignores the request scores ``majority``
+at best and ``dependence`` near 0 (docs/parts-model.md: the SmolLM2 parts model after the
+new-value weight).
 A coordinate's first token is scored (a whole number is one token with the number tokens).
 Needs the ``train`` extra (torch, transformers).
 """
@@ -28,6 +40,7 @@ Needs the ``train`` extra (torch, transformers).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -70,13 +83,55 @@ def score(
                 repeats[kind] += decode([pred[i - 1]]).strip() in earlier[a]
 
 
+#: The report's keys for a reply's first three coordinates.
+FIRST = ("first x", "first y", "first z")
+_WHOLE_NUMBER = re.compile(r"-?\d+")
+
+
+def first_value_report(dists: list[dict[str, float]], truths: list[str]) -> dict[str, float]:
+    """The figures of one of :data:`FIRST` over rows (module docstring).
+
+    ``dists``: per row, value -> the model's probability (summing to 1 over the values the
+    tokenizer can spell in one token); ``truths``: per row, the data's value. Returns
+    ``{"correct", "total", "accuracy", "majority", "dependence", "data dependence"}``.
+    Raises ValueError for no rows or lists of different lengths."""
+    if not truths or len(dists) != len(truths):
+        raise ValueError("first_value_report: needs one distribution a row, at least one row")
+    n = len(truths)
+    correct = sum(max(d, key=d.get) == t for d, t in zip(dists, truths, strict=True))
+    freq = Counter(truths)
+    values = set().union(*dists)
+    mean = {v: sum(d.get(v, 0.0) for d in dists) / n for v in values}
+    dependence = sum(0.5 * sum(abs(d.get(v, 0.0) - mean[v]) for v in values) for d in dists) / n
+    return {
+        "correct": correct,
+        "total": n,
+        "accuracy": correct / n,
+        "majority": freq.most_common(1)[0][1] / n,
+        "dependence": dependence,
+        "data dependence": sum(1 - freq[t] / n for t in truths) / n,
+    }
+
+
+def _value_tokens(tok) -> tuple[list[int], list[str]]:
+    """The ids of the tokens that spell a whole number (stripped) and those numbers."""
+    ids, values = [], []
+    for i in range(len(tok)):
+        text = tok.decode([i]).strip()
+        if _WHOLE_NUMBER.fullmatch(text):
+            ids.append(i)
+            values.append(str(int(text)))
+    return ids, values
+
+
 def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str, dict]:
     """Teacher-forced argmax accuracy by kind over ``rows`` (chat rows whose last message is the
     assistant's parts-format reply). Returns ``{kind: {"correct", "total", "accuracy"}}``;
     ``coord new`` also has ``"repeats"``: how often the predicted token is a value already
     written on that axis in the part (the error that can make a greedy reply write a vertex
     twice, which strict decoding refuses). Only a value's first token is compared: exact with
-    meshlm's number tokens (one token a value), a lower bound otherwise.
+    meshlm's number tokens (one token a value), a lower bound otherwise. The keys of
+    :data:`FIRST` hold :func:`first_value_report` for the reply's first three coordinates.
     Raises :class:`MeshlmError` if no row is given or no token of a kind lines up."""
     torch = require("torch", "train", "teacher-forced accuracy")
     transformers = require("transformers", "train", "teacher-forced accuracy")
@@ -86,7 +141,10 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
     with hf_progress_off():
         tok = transformers.AutoTokenizer.from_pretrained(str(folder))
         model = transformers.AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+    value_ids, values = _value_tokens(tok)
     hit, total, repeats = Counter(), Counter(), Counter()
+    dists: list[list[dict[str, float]]] = [[], [], []]
+    truths: list[list[str]] = [[], [], []]
     for row in rows:
         text = tok.apply_chat_template(row["messages"], tokenize=False)
         reply = row["messages"][-1]["content"].strip()
@@ -95,9 +153,20 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
         enc = tok(text, return_offsets_mapping=True, add_special_tokens=False)
         ids = enc["input_ids"]
         with torch.no_grad():
-            pred = model(torch.tensor([ids])).logits[0].argmax(-1).tolist()
+            logits = model(torch.tensor([ids])).logits[0]
+        pred = logits.argmax(-1).tolist()
         offsets = [a for a, _ in enc["offset_mapping"]]
         score(kinds, earlier, offsets, ids, pred, tok.decode, hit, total, repeats)
+        coords = sorted(a for a, k in kinds.items() if k.startswith("coord"))[:3]
+        at = {a: i for i, a in enumerate(offsets) if i}
+        for axis, a in enumerate(coords):
+            if a in at:  # the value's first token, predicted from the position before it
+                p = logits[at[a] - 1, value_ids].softmax(-1).tolist()
+                dist: dict[str, float] = {}
+                for v, q in zip(values, p, strict=True):  # " 3" and "3" are one value
+                    dist[v] = dist.get(v, 0.0) + q
+                dists[axis].append(dist)
+                truths[axis].append(tok.decode([ids[at[a]]]).strip())
     if not total:
         raise MeshlmError(f"{folder}: no mesh token lined up with its tokenizer's offsets")
     report = {
@@ -107,6 +176,9 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
     }
     if "coord new" in report:
         report["coord new"]["repeats"] = repeats["coord new"]
+    for key, d, t in zip(FIRST, dists, truths, strict=True):
+        if t:
+            report[key] = first_value_report(d, t)
     return report
 
 
