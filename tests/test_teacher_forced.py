@@ -30,15 +30,20 @@ def test_kinds_of_every_mesh_token():
         (" 0 ", copy), (" 5 ", new), (" 0\n", copy),
         (" 3 ", new), (" 5 ", copy), (" 0\n", copy),
         ("f -", "face line"),
+        ("\nv ", "part end: more"),  # the decision to go on: a newline, then the next part
         ("v 9", "part start"),  # a new part: its values are new again
         (" 9 ", new), (" 9 ", new), (" 9\n", new),
         (" 9 ", copy), (" 1 ", new), (" 9\n", copy),
         (" 2 ", new), (" 1 ", copy), (" 9\n", copy),
         ("f -", "face line"), ("f -", "face line"),
+        ("", "part end: stop"),  # the text ends with the last face line
     ]  # fmt: skip
     earlier: dict[int, frozenset[str]] = {}
     assert mesh_token_kinds(REPLY, earlier=earlier) == kinds
     assert set(earlier) == {o for o, k in kinds.items() if k.startswith("coord")}
+    # a turn's end glued to the last face line: the decision is at the special token
+    ended = mesh_token_kinds(REPLY + "<|im_end|>\n<|im_start|>user")
+    assert ended == kinds  # the "stop" offset is where "<|im_end|>" starts
     third = REPLY.index("v 3 5 0")  # its x: "0" before; its y: "0" and "5" before
     assert earlier[third + 1] == {"0"} and earlier[third + 3] == {"0", "5"}
     assert earlier[REPLY.index("v 9 9 9") + 1] == frozenset()  # a new part starts afresh
@@ -74,6 +79,8 @@ def test_accuracy_counts_every_mesh_token_of_a_real_model():
         "coord new": 10,
         "face line": 3,
         "part start": 1,
+        "part end: more": 1,
+        "part end: stop": 1,
         "first x": 1,
         "first y": 1,
         "first z": 1,
@@ -152,6 +159,8 @@ def test_command_line_keeps_libraries_quiet_unless_debug(tmp_path, debug):
         "coord new": 10,
         "face line": 3,
         "part start": 1,
+        "part end: more": 1,
+        "part end: stop": 1,
         "first x": 1,
         "first y": 1,
         "first z": 1,

@@ -158,6 +158,8 @@ def test_recipe_and_overrides(tmp_path, capsys):
         TrainConfig.load(recipe, inf).validate()
     with pytest.raises(ConfigError, match="mesh_new_weight needs loss_averaging 'mesh'"):
         TrainConfig.load(recipe, {"mesh_new_weight": 4.0}).validate()
+    with pytest.raises(ConfigError, match="mesh_turn_end needs loss_averaging 'mesh'"):
+        TrainConfig.load(recipe, {"mesh_turn_end": True}).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
         TrainConfig.load(recipe, {"loss_averaging": "mesh", "packing": True}).validate()
 
@@ -183,6 +185,38 @@ def test_mesh_token_mask_marks_the_mesh_lines_of_every_turn():
         tok.decode([i]) for i, m in zip(ids, MeshTokenMask(tok)(ids), strict=True) if m
     )
     assert marked == "v 0 0 0\nv 0 12 63\nf 1 2 3" + "v 0 0 0\nf 1 2 3"
+
+
+def test_turn_end_after_a_mesh_is_marked_with_mesh_turn_end():
+    """``with_turn_ends``: the end of turn right after a mesh line joins the mesh tokens (in
+    either turn), the one after prose does not, and nothing else changes."""
+    from transformers import AutoTokenizer
+
+    from meshlm.modelfolder import BUNDLED_MODEL
+    from meshlm.train.mesh_loss import MeshTokenMask
+
+    tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
+    text = tok.apply_chat_template(
+        [
+            {"role": "user", "content": "Name it:\nv 0 0 0\nv 0 12 63\nf 1 2 3"},
+            {"role": "assistant", "content": "A box."},
+            {"role": "user", "content": "Now one of yours."},
+            {"role": "assistant", "content": "Here:\n\nv 0 0 0\nf 1 2 3"},
+        ],
+        tokenize=False,
+    )
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    mask = MeshTokenMask(tok)
+    plain, ends = mask(ids), mask.with_turn_ends(ids)
+    assert ends == mask.with_turn_ends(ids, plain)
+    added = [t for t, (a, b) in enumerate(zip(plain, ends, strict=True)) if a != b]
+    assert not any(a and not b for a, b in zip(plain, ends, strict=True))
+    # two meshes, two turn ends: the user's and the reply's, each right after its last face line
+    assert len(added) == 2
+    for t in added:
+        assert ids[t] in tok.all_special_ids and plain[t - 1]
+    assert tok.decode([ids[added[1] - 1]]).strip() == "3"  # the reply's last face line ends
+    assert not mask.with_turn_ends(tok("A box.", add_special_tokens=False)["input_ids"])[-1]
 
 
 def test_new_value_tokens_are_the_new_values_on_each_axis_of_each_part():

@@ -1,5 +1,6 @@
 """Which item of a mesh text each character offset starts: a coordinate copied or new within
-its part, a face line, a part start (:func:`mesh_token_kinds`).
+its part, a face line, a part start, a part's end where the mesh goes on or stops
+(:func:`mesh_token_kinds`).
 
 A *copied* coordinate is a value already written on the same axis earlier in the same part (a
 box's eight corners use two values per axis, so 18 of its 24 coordinates are copies); a *new*
@@ -15,9 +16,10 @@ from __future__ import annotations
 import re
 
 _VALUE = re.compile(r"-?\d+")
+_FACE = re.compile(r"f(?: -?\d+)+[ \t]*")
 
 #: The kinds :func:`mesh_token_kinds` assigns.
-KINDS = ("coord copy", "coord new", "face line", "part start")
+KINDS = ("coord copy", "coord new", "face line", "part start", "part end: more", "part end: stop")
 
 
 def mesh_token_kinds(
@@ -26,7 +28,10 @@ def mesh_token_kinds(
     """Character offsets in ``text`` -> kind, for the parts mesh text from offset ``start`` on.
 
     A coordinate's offset is that of the space before it (space-led number tokens start
-    there); a face line's and a part start's, that of the line's first letter. Lines other than
+    there); a face line's and a part start's, that of the line's first letter. A part's last
+    face line has a second offset, right after its last number: the newline before the next
+    part (``part end: more``) or what ends the mesh, a turn's end or a newline before prose
+    (``part end: stop``) -- the decision to go on or stop. Lines other than
     ``v``/``f`` lines get no kind and end the mesh (the next ``v`` line starts afresh); a
     value is read up to its last digit (``3<|im_end|>`` is 3). Returns a dict
     ``{offset: kind}`` with kinds from :data:`KINDS`. If ``earlier`` is given, it is filled
@@ -35,8 +40,12 @@ def mesh_token_kinds(
     kinds: dict[int, str] = {}
     seen: list[set[str]] = [set(), set(), set()]
     after_faces = False
+    face_end = -1  # where the last face line's numbers end, until the next line is read
     pos = start
     for line in text[start:].split("\n"):
+        if face_end >= 0 and not line.startswith("f "):
+            kinds[face_end] = "part end: more" if line.startswith("v ") else "part end: stop"
+            face_end = -1
         if line.startswith("v "):
             if after_faces:  # a new part: its coordinates start afresh
                 seen = [set(), set(), set()]
@@ -54,7 +63,11 @@ def mesh_token_kinds(
         elif line.startswith("f "):
             kinds[pos] = "face line"
             after_faces = True
+            m = _FACE.match(line)
+            face_end = pos + (m.end() if m else len(line))
         else:  # prose or a turn's end: a later mesh starts afresh
             seen, after_faces = [set(), set(), set()], False
         pos += len(line) + 1
+    if face_end >= 0:  # the text ends with a face line
+        kinds[face_end] = "part end: stop"
     return kinds

@@ -17,6 +17,9 @@ mesh text (:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`):
 * ``coord new``: any other coordinate;
 * ``face line``: the first token of a face line (the templates of the format);
 * ``part start``: the first token of a vertex line that follows a face line (a new part).
+* ``part end: more`` / ``part end: stop``: the token right after a part's last face line -- the
+  newline before the next part, or the end of turn that ends the mesh: where the reply goes on
+  or stops (``part start``, the ``v`` after that newline, is a foregone conclusion).
 
 Why: a model can learn the face templates and the parts structure yet fail to copy a part's
 coordinates, and then writes wedges instead of boxes (docs/parts-model.md, "16 families");

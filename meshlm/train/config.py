@@ -144,6 +144,13 @@ class TrainConfig:
         "written above it) weighs 1 + this many mesh tokens. 0 = off. "
         "See meshlm/train/mesh_loss.py.",
     )
+    mesh_turn_end: bool = _f(
+        False,
+        "With loss_averaging 'mesh': the end-of-turn token right after a "
+        "mesh line counts as a mesh token, so stopping after a part weighs "
+        "as much as the newline that goes on to the next one (off: it is "
+        "prose, ~25x the newline's weight). See meshlm/train/mesh_loss.py.",
+    )
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
     max_eval_samples: int | None = _f(256, "Use only the first N validation rows for evaluation.")
 
@@ -291,6 +298,8 @@ class TrainConfig:
             )
         if self.mesh_new_weight and self.loss_averaging != "mesh":
             raise ConfigError("mesh_new_weight needs loss_averaging 'mesh'")
+        if self.mesh_turn_end and self.loss_averaging != "mesh":
+            raise ConfigError("mesh_turn_end needs loss_averaging 'mesh'")
         if self.greedy and self.method != "full":
             raise ConfigError(
                 "greedy writes the saved model's generation_config.json: full "

@@ -31,6 +31,13 @@ whose value has not occurred on its axis earlier in its part
 weight. The term is in the validation loss too: compare runs with and without it by
 teacher-forced accuracy (:mod:`meshlm.eval.teacher_forced`), not by ``eval_loss``.
 
+The end of turn that closes a mesh is a decision between stopping and one more part (or face):
+by default it is a prose token, so in a reply with ~20 prose tokens it weighs ~25 times the
+newline that goes on (a mesh token, 1/512), and a model trained on replies of one and of several
+parts learns to stop after the first part (SmolLM2 parts model: p(end) 0.5-0.99 after the first
+part of validation replies that go on; docs/parts-model.md). With ``mesh_turn_end`` the special
+token right after a mesh line is a mesh token, so both outcomes weigh the same.
+
 Mesh lines in user turns are trained as plain language modelling (the mesh syntax, vertex order
 and face indexing the model must learn to write); the user's prose stays unsupervised.
 Rows are then averaged, as with ``sample``.
@@ -65,6 +72,7 @@ class MeshTokenMask:
     """
 
     def __init__(self, tokenizer) -> None:
+        self.special = frozenset(tokenizer.all_special_ids)
         anchor = tokenizer("x", add_special_tokens=False)["input_ids"][-1]
         head = tokenizer.decode([anchor])
         self.pieces = []
@@ -100,6 +108,16 @@ class MeshTokenMask:
             if k < len(spans) and spans[k][0] < end <= spans[k][1] and pieces[t]:
                 mask[t] = True
         return mask
+
+    def with_turn_ends(self, ids: list[int], mesh: list[bool] | None = None) -> list[bool]:
+        """The mesh mask ``mesh`` (this mask's :meth:`__call__` of ``ids`` if not given) with
+        each special token right after a mesh token (the end of turn that closes a reply's
+        mesh, ``f -3 -1 -2<|im_end|>``) marked too (``mesh_turn_end``, module docstring)."""
+        mesh = self(ids) if mesh is None else mesh
+        return [
+            m or (t > 0 and mesh[t - 1] and i in self.special)
+            for t, (i, m) in enumerate(zip(ids, mesh, strict=True))
+        ]
 
     def new_values(self, ids: list[int], mesh: list[bool] | None = None) -> list[bool]:
         """One bool per id: is it a new-value token (module docstring)? Those are the tokens
@@ -187,12 +205,13 @@ def mesh_loss_trainer_class(base: type) -> type:
 
     class MeshLossSFTTrainer(base):  # type: ignore[misc, valid-type]
         """Set ``mesh_mask`` (a :class:`MeshTokenMask`), ``mesh_loss_tokens``,
-        ``mesh_head_tokens`` and ``mesh_new_weight`` before training."""
+        ``mesh_head_tokens``, ``mesh_new_weight`` and ``mesh_turn_end`` before training."""
 
         mesh_mask: MeshTokenMask
         mesh_loss_tokens: int = 512
         mesh_head_tokens: int = 0
         mesh_new_weight: float = 0.0
+        mesh_turn_end: bool = False
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             import torch
@@ -200,6 +219,10 @@ def mesh_loss_trainer_class(base: type) -> type:
             ids = inputs["input_ids"]
             rows = ids.tolist()
             marks = [self.mesh_mask(row) for row in rows]
+            if self.mesh_turn_end:
+                marks = [
+                    self.mesh_mask.with_turn_ends(r, m) for r, m in zip(rows, marks, strict=True)
+                ]
             mask = torch.tensor(marks, dtype=torch.bool, device=ids.device)
             new = None
             if self.mesh_new_weight:
