@@ -170,9 +170,12 @@ smol-parts16c: $(STAMP)
 
 # The reply made to follow the request (docs/parts-model.md): smol-parts16c's adapter trained on
 # reply heads, rows cut to 192 tokens (recipes/smol-parts16d.yaml, 150 steps x 8, ~40 min), then
-# to 384 (recipes/smol-parts16e.yaml, 100 steps x 8, ~45 min). Needs `make smol-parts16c` first.
+# to 384 with the end of turn weighed as a mesh token (recipes/smol-parts16f.yaml, 100 steps x 8,
+# ~50 min) and without (recipes/smol-parts16e.yaml, the control). The docs' e and f figures are
+# from their step-50 checkpoints. Needs `make smol-parts16c` first.
 smol-parts16-heads: $(STAMP)
 	$(BIN)/meshlm train --config recipes/smol-parts16d.yaml
+	$(BIN)/meshlm train --config recipes/smol-parts16f.yaml
 	$(BIN)/meshlm train --config recipes/smol-parts16e.yaml
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
