@@ -27,15 +27,15 @@ these figures tell the two apart in seconds, where a held-out generation run tak
 
 And does the reply follow the request? The first vertex of a reply is where it commits to a
 shape (the parts order puts the part with the fewest vertices first, then by position; a cone's
-reply starts at x 31, a car's at x 0), so ``first x``/``first y``/``first z`` report, for the reply's first three coordinates,
-the accuracy of the likeliest value, that of always writing the rows' most common value there
-(``majority``), and how much the model's distribution over values moves from request to request
-(``dependence``: the mean total-variation distance between a row's next-token distribution,
-renormalized over the tokens that spell a whole number, and the rows' mean distribution; 0 = the
-same whatever is asked) beside the same figure for the data (``data dependence``: each row's
-value against the rows' value frequencies). A model that ignores the request scores ``majority``
-at best and ``dependence`` near 0 (docs/parts-model.md: the SmolLM2 parts model after the
-new-value weight).
+reply starts at x 31, a car's at x 0), so ``first x``/``first y``/``first z`` report, for the
+reply's first three coordinates, the accuracy of the likeliest value, that of always writing
+the rows' most common value there (``majority``), and how much the model's distribution over
+values moves from request to request (``dependence``: the mean total-variation distance between
+a row's next-token distribution, renormalized over the tokens that spell a whole number, and
+the rows' mean distribution; 0 = the same whatever is asked) beside the same figure for the
+data (``data dependence``: each row's value against the rows' value frequencies). A model that
+ignores the request scores ``majority`` at best and ``dependence`` near 0 (docs/parts-model.md:
+the SmolLM2 parts model after the new-value weight).
 
 A coordinate's first token is scored (a whole number is one token with the number tokens).
 Needs the ``train`` extra (torch, transformers).
