@@ -24,18 +24,19 @@ REPLY = (
 def test_kinds_of_every_mesh_token():
     kinds = mesh_token_kinds(REPLY)
     got = [(REPLY[o : o + 3], k) for o, k in sorted(kinds.items())]
-    new, copy = "coord new", "coord copy"
+    new, copy, idx = "coord new", "coord copy", "face index"
     assert got == [
         (" 0 ", new), (" 0 ", new), (" 0\n", new),
         (" 0 ", copy), (" 5 ", new), (" 0\n", copy),
         (" 3 ", new), (" 5 ", copy), (" 0\n", copy),
-        ("f -", "face line"),
+        ("f -", "face line"), (" -3", idx), (" -2", idx), (" -1", idx),
         ("\nv ", "part end: more"),  # the decision to go on: a newline, then the next part
         ("v 9", "part start"),  # a new part: its values are new again
         (" 9 ", new), (" 9 ", new), (" 9\n", new),
         (" 9 ", copy), (" 1 ", new), (" 9\n", copy),
         (" 2 ", new), (" 1 ", copy), (" 9\n", copy),
-        ("f -", "face line"), ("f -", "face line"),
+        ("f -", "face line"), (" -1", idx), (" -2", idx), (" -3", idx),
+        ("f -", "face line"), (" -3", idx), (" -2", idx), (" -1", idx),
         ("", "part end: stop"),  # the text ends with the last face line
     ]  # fmt: skip
     earlier: dict[int, frozenset[str]] = {}
@@ -78,6 +79,7 @@ def test_accuracy_counts_every_mesh_token_of_a_real_model():
         "coord copy": 8,
         "coord new": 10,
         "face line": 3,
+        "face index": 9,
         "part start": 1,
         "part end: more": 1,
         "part end: stop": 1,
@@ -158,6 +160,7 @@ def test_command_line_keeps_libraries_quiet_unless_debug(tmp_path, debug):
         "coord copy": 8,
         "coord new": 10,
         "face line": 3,
+        "face index": 9,
         "part start": 1,
         "part end: more": 1,
         "part end: stop": 1,
@@ -190,6 +193,7 @@ def test_score_counts_hits_and_repeats_exactly():
     assert total["coord new"] == 10 and hit["coord new"] == 3 and repeats["coord new"] == 2
     assert hit["coord copy"] == 3 and total["coord copy"] == 8  # the three copied 0s
     assert hit["face line"] == 0 and set(repeats) == {"coord new"}
+    assert total["face index"] == 9 and hit["face index"] == 0  # "-3" etc., never " 0"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Which item of a mesh text each character offset starts: a coordinate copied or new within
-its part, a face line, a part start, a part's end where the mesh goes on or stops
-(:func:`mesh_token_kinds`).
+its part, a face line and each of its indices, a part start, a part's end where the mesh goes
+on or stops (:func:`mesh_token_kinds`).
 
 A *copied* coordinate is a value already written on the same axis earlier in the same part (a
 box's eight corners use two values per axis, so 18 of its 24 coordinates are copies); a *new*
@@ -19,7 +19,15 @@ _VALUE = re.compile(r"-?\d+")
 _FACE = re.compile(r"f(?: -?\d+)+[ \t]*")
 
 #: The kinds :func:`mesh_token_kinds` assigns.
-KINDS = ("coord copy", "coord new", "face line", "part start", "part end: more", "part end: stop")
+KINDS = (
+    "coord copy",
+    "coord new",
+    "face line",
+    "face index",
+    "part start",
+    "part end: more",
+    "part end: stop",
+)
 
 
 def mesh_token_kinds(
@@ -27,8 +35,10 @@ def mesh_token_kinds(
 ) -> dict[int, str]:
     """Character offsets in ``text`` -> kind, for the parts mesh text from offset ``start`` on.
 
-    A coordinate's offset is that of the space before it (space-led number tokens start
-    there); a face line's and a part start's, that of the line's first letter. A part's last
+    A coordinate's and a face index's offset is that of the space before it (space-led number
+    tokens start there); a face line's and a part start's, that of the line's first letter
+    (a face line's indices are ``face index``: templates in the parts text, ``-3 -2 -1`` again
+    and again; absolute and shape-dependent in the LLaMA-Mesh text). A part's last
     face line has a second offset, right after its last number: the newline before the next
     part (``part end: more``) or what ends the mesh, a turn's end or a newline before prose
     (``part end: stop``) -- the decision to go on or stop. Lines other than
@@ -63,6 +73,11 @@ def mesh_token_kinds(
         elif line.startswith("f "):
             kinds[pos] = "face line"
             after_faces = True
+            c = pos + 1
+            for word in line[2:].split(" "):
+                if word:
+                    kinds[c] = "face index"
+                c += 1 + len(word)
             m = _FACE.match(line)
             face_end = pos + (m.end() if m else len(line))
         else:  # prose or a turn's end: a later mesh starts afresh
