@@ -1,4 +1,4 @@
-"""Which parts of the `parts` mesh text has a model learnt? Teacher-forced next-token accuracy by
+"""Which parts of a mesh text has a model learnt? Teacher-forced next-token accuracy by
 kind of token.
 
     python -m meshlm.eval.teacher_forced MODEL DATASET_SPLIT.jsonl [N]
@@ -7,15 +7,18 @@ kind of token.
 built once in the cache) or a model name (``bundled``, ``smol``).
 
 The model reads each of the first ``N`` (default 40) generation rows of a ``meshlm build-data``
-split in the parts format whole, and at every position its most likely next token is compared
-with the data's (argmax, no sampling). Tokens are grouped by what they start in the reply's
+split whole (the parts text, or LLaMA-Mesh text, which counts as one part), and at every
+position its most likely next token is compared with the data's (argmax, no sampling). Tokens are grouped by what they start in the reply's
 mesh text (:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`):
 
 * ``coord copy``: a coordinate whose value already occurred on the same axis earlier in the same
   part (a box's second ring of vertices repeats the first ring's values: only two values per
   axis), i.e. a value the model can copy from the context;
 * ``coord new``: any other coordinate;
-* ``face line``: the first token of a face line (the templates of the format);
+* ``face line``: the first token of a face line;
+* ``face index``: the first token of each index of a face line (the templates of the parts
+  text, ``-3 -2 -1``; in LLaMA-Mesh text, absolute indices into the coordinate-sorted
+  vertices, which change from shape to shape);
 * ``part start``: the first token of a vertex line that follows a face line (a new part).
 * ``part end: more`` / ``part end: stop``: the token right after a part's last face line -- the
   newline before the next part, or the end of turn that ends the mesh: where the reply goes on
