@@ -8,8 +8,9 @@ built once in the cache) or a model name (``bundled``, ``smol``).
 
 The model reads each of the first ``N`` (default 40) generation rows of a ``meshlm build-data``
 split whole (the parts text, or LLaMA-Mesh text, which counts as one part), and at every
-position its most likely next token is compared with the data's (argmax, no sampling). Tokens are grouped by what they start in the reply's
-mesh text (:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`):
+position its most likely next token is compared with the data's (argmax, no sampling). Tokens
+are grouped by what they start in the reply's mesh text
+(:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`):
 
 * ``coord copy``: a coordinate whose value already occurred on the same axis earlier in the same
   part (a box's second ring of vertices repeats the first ring's values: only two values per
