@@ -33,7 +33,7 @@ KINDS = (
 def mesh_token_kinds(
     text: str, start: int = 0, earlier: dict[int, frozenset[str]] | None = None
 ) -> dict[int, str]:
-    """Character offsets in ``text`` -> kind, for the parts mesh text from offset ``start`` on.
+    """Character offsets in ``text`` -> kind, for the mesh text from offset ``start`` on.
 
     A coordinate's and a face index's offset is that of the space before it (space-led number
     tokens start there); a face line's and a part start's, that of the line's first letter
