@@ -117,6 +117,7 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
         "top_k": 50,
         "seed": 0,
         "constrain": True,
+        "templates": False,  # a LLaMA-Mesh model has no part templates
     }
     free = eval_generate(
         engine,

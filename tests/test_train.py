@@ -7,6 +7,7 @@ tokenizer trained on it, a 2-layer hidden-32 Llama.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -83,6 +84,51 @@ def test_a_parts_dataset_gets_relative_index_tokens(data_dir, tokenizer_dir, tmp
     plain = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)  # the llama-mesh dataset's
     assert len(plain.encode(" -7 -200", add_special_tokens=False)) > 2
     assert len(tok) - len(plain) == 255  # the same BPE and integers, plus " -1" .. " -255"
+
+
+def _as_parts(data_dir: Path, out: Path) -> Path:
+    """A copy of the tiny dataset with every mesh in the parts text and a manifest that says
+    so: a real parts dataset."""
+    from meshlm import meshtext
+    from meshlm.modelfolder import format_block
+
+    shutil.copytree(data_dir, out)
+    for split in ("train", "validation", "test"):
+        rows = [json.loads(x) for x in (out / f"{split}.jsonl").read_text().splitlines() if x]
+        for row in rows:
+            for m in row["messages"]:
+                c = m["content"]
+                k = c.find("v ")
+                if k >= 0 and (k == 0 or c[k - 1] == "\n"):
+                    m["content"] = c[:k] + meshtext.convert(c[k:], "parts")
+        (out / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["format"] = format_block(64, "parts")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def test_a_parts_run_keeps_the_part_templates_it_learnt(data_dir, tmp_path):
+    """``part_templates.json`` beside the weights: the templates of the training replies, with
+    the dataset's manifest hash."""
+    from meshlm import modelfolder
+    from meshlm.part_templates import TemplateLibrary, read
+    from meshlm.train import train
+    from meshlm.train.tokenizer import train_tokenizer_from_dataset
+
+    parts = _as_parts(data_dir, tmp_path / "parts")
+    tok_dir = tmp_path / "tok"
+    tok = train_tokenizer_from_dataset(parts, vocab_size=1400 + 255, model_max_length=512)
+    tok.save_pretrained(tok_dir)
+    out = tmp_path / "run"
+    train(tiny_cfg(parts, out, tokenizer=str(tok_dir), max_steps=2, eval_steps=2, save_steps=2))
+    assert modelfolder.read(out).format.name == "parts"
+    lib, want = read(out), TemplateLibrary.from_dataset(parts)
+    assert lib.templates == want.templates and lib.counts == want.counts and len(lib) >= 2
+    sha = hashlib.sha256((parts / "manifest.json").read_bytes()).hexdigest()
+    assert lib.source["manifest_sha256"] == sha and lib.source["dataset"] == str(parts)
+    gen = sum(json.loads(x)["task"] == "generation" for x in (parts / "train.jsonl").open())
+    assert lib.source["replies"] == gen
 
 
 def tiny_cfg(data_dir, out, **kw) -> TrainConfig:

@@ -66,6 +66,11 @@ def eval_generate_cmd(
         None, "--references", help="meshlm-shapes folder to judge families by."
     ),
     no_constrain: bool = typer.Option(False, "--no-constrain"),
+    no_templates: bool = typer.Option(
+        False,
+        "--no-templates",
+        help="Constrained parts model: any valid part, not only its part templates.",
+    ),
     temperature: float | None = typer.Option(
         None,
         "--temperature",
@@ -86,6 +91,7 @@ def eval_generate_cmd(
         max_new_tokens=max_new_tokens,
         seed=seed,
         constrain=not no_constrain,
+        templates=not no_templates,
     )
     metrics = eval_generate(engine, rows, out, s, refs)
     _summary(f"eval generate ({len(rows)} prompts) -> {out}", metrics)

@@ -110,6 +110,11 @@ def generate_cmd(
     min_faces: int = typer.Option(
         0, "--min-faces", help="Constrained: at least this many faces (guaranteed)."
     ),
+    no_templates: bool = typer.Option(
+        False,
+        "--no-templates",
+        help="Constrained parts model: any valid part, not only its part templates.",
+    ),
     png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
     save_reply: Path | None = typer.Option(None, "--save-reply", help="Write the raw reply text."),
     json_out: bool = typer.Option(False, "--json", help="Print the stats as one JSON object."),
@@ -132,6 +137,7 @@ def generate_cmd(
         max_new_tokens=max_new_tokens,
         constrain=not no_constrain,
         min_faces=min_faces,
+        templates=not no_templates,
     )
     unknown = engine.unknown_family(prompt)
     if unknown:

@@ -167,6 +167,10 @@ def eval_generate(
     metrics["sampling"] = {
         k: getattr(used, k) for k in ("temperature", "top_p", "top_k", "seed", "constrain")
     }
+    # the part templates held the constrained replies (a parts model with part_templates.json)
+    metrics["sampling"]["templates"] = bool(
+        used.constrain and used.templates and getattr(engine, "templates", None) is not None
+    )
     _write(out, rows, metrics)
     if grid and rows:
         render_grid(meshes, captions, out / "grid.png", cols=6, size=192)

@@ -36,7 +36,10 @@ tokens (``"3\\nf"`` of a BPE trained without a pre-tokenizer) are never allowed.
 token spans more than one separator (the bundled tokenizer, Llama-3's), masks are cached by the
 local state.
 
-:func:`constraint_for` picks the constraint by the model's mesh format name.
+:func:`constraint_for` picks the constraint by the model's mesh format name. With a model's part
+templates (:mod:`meshlm.part_templates`) each part is also held to one of them
+(:mod:`meshlm.infer.grammar_templates`); the masks' cache stays shared, since its keys hold the
+ranges the grammar computed.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ import numpy as np
 
 from meshlm.infer.constrain import MeshConstraint, VocabIndex, _Node
 from meshlm.infer.grammar_parts import CLOSED, DASH, DIGITS, NUM, SPACE, PartsGrammar
+from meshlm.infer.grammar_templates import TemplateGrammar
+from meshlm.part_templates import TemplateLibrary
 
 PARTS_CHARS = frozenset("vf0123456789 -\n")
 
@@ -56,14 +61,20 @@ def constraint_for(
     max_preamble: int = 64,
     prefix: str = "",
     min_faces: int = 0,
+    templates: TemplateLibrary | None = None,
 ):
     """The constraint for a model whose mesh format is ``fmt`` (``"llama-mesh"``:
-    :class:`MeshConstraint`; ``"parts"``: :class:`PartsConstraint`). Raises ValueError for
-    another name."""
+    :class:`MeshConstraint`; ``"parts"``: :class:`PartsConstraint`, each part held to one of
+    ``templates`` when given). Raises ValueError for another name, or templates for another
+    format or bins."""
     if fmt == "llama-mesh":
+        if templates is not None:
+            raise ValueError("part templates are for the parts format, not llama-mesh")
         return MeshConstraint(index, bins, max_preamble, prefix, min_faces=min_faces)
     if fmt == "parts":
-        return PartsConstraint(index, bins, max_preamble, prefix, min_faces=min_faces)
+        return PartsConstraint(
+            index, bins, max_preamble, prefix, min_faces=min_faces, templates=templates
+        )
     raise ValueError(f"no decoding constraint for mesh format {fmt!r}")
 
 
@@ -133,7 +144,8 @@ class PartsConstraint:
     that is not allowed), ``feed_text(text)``, ``done``, ``complete``, ``preamble`` and
     ``text``. ``index`` is a :class:`VocabIndex` (its :class:`PartsIndex` is built once) or a
     :class:`PartsIndex`. ``min_faces``: the end is refused before that many faces while a face or
-    a part can still be added.
+    a part can still be added. ``templates``: hold each part to one of these part templates
+    (:class:`~meshlm.infer.grammar_templates.TemplateGrammar`; ValueError for another bins).
     """
 
     def __init__(
@@ -143,9 +155,14 @@ class PartsConstraint:
         max_preamble: int = 64,
         prefix: str = "",
         min_faces: int = 0,
+        templates: TemplateLibrary | None = None,
     ):
         self.index = index if isinstance(index, PartsIndex) else PartsIndex.of(index)
-        self.grammar = PartsGrammar(bins, min_faces)
+        self.grammar = (
+            PartsGrammar(bins, min_faces)
+            if templates is None
+            else TemplateGrammar(templates, bins, min_faces)
+        )
         self.bins, self.max_preamble, self.min_faces = bins, max_preamble, min_faces
         self.state = None  # automaton state once the mesh has started
         self.done = False

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from meshlm import meshtext, modelfolder
+from meshlm import meshtext, modelfolder, part_templates
 from meshlm.codec import Mesh
 from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
 from meshlm.infer.constrain_parts import constraint_for
@@ -56,6 +56,7 @@ class Engine:
         *,
         info: ModelInfo | None = None,
         mesh_format: MeshFormat | None = None,
+        templates: part_templates.TemplateLibrary | None = None,
     ):
         self.backend = backend
         self.info = info
@@ -71,6 +72,14 @@ class Engine:
         self.shape_families = shape_families
         # the decoding its author recommends (its generation_config.json): Sampling fields
         self.sampling_defaults = dict(sampling_defaults or {})
+        # the parts a parts model was trained on (its part_templates.json): constrained
+        # replies hold each part to one of them unless ``Sampling.templates`` is off
+        self.templates = templates if self.mesh_format.name == "parts" else None
+        if self.templates is not None and self.templates.bins != self.bins:
+            self.notes.append(
+                f"part templates are for {self.templates.bins} bins, not {self.bins}: not used"
+            )
+            self.templates = None
 
     @property
     def bins(self) -> int:
@@ -131,6 +140,7 @@ class Engine:
                     sampling.max_preamble,
                     prefix,
                     min_faces=sampling.min_faces,
+                    templates=self.templates if sampling.templates else None,
                 )
 
         text, n, v, f = prefix, 0, 0, 0
@@ -365,6 +375,7 @@ def load(
                 info=info,
                 shape_families=_families(info),
                 sampling_defaults=model_sampling_defaults(name),
+                templates=_templates(name, info),
             ),
             name,
         )
@@ -377,6 +388,7 @@ def load(
                 info=info,
                 shape_families=_families(info),
                 sampling_defaults=model_sampling_defaults(name),
+                templates=_templates(name, info),
             ),
             name,
         )
@@ -385,6 +397,13 @@ def load(
             raise MeshlmError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         return Engine(OpenAIBackend(base_url, name, api_key=api_key), bins=bins)
     raise MeshlmError(f"unknown backend {backend!r} (transformers, llamacpp, openai)")
+
+
+def _templates(name: str, info: ModelInfo | None) -> part_templates.TemplateLibrary | None:
+    """A parts model's part templates (``part_templates.json`` in its folder), else None."""
+    if info is None or info.format.name != "parts":
+        return None
+    return part_templates.read(modelfolder.folder_of(name))
 
 
 def _model_info(name: str) -> ModelInfo | None:

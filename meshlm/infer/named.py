@@ -17,7 +17,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from meshlm import modelfolder
+from meshlm import modelfolder, part_templates
 from meshlm._quiet import hf_progress_off
 from meshlm.errors import MeshlmError
 from meshlm.infer.gguf_export import EXPORT_VERSION, export_gguf
@@ -120,6 +120,17 @@ def merged_dir(adapter_dir: Path) -> Path:
     return cache_root() / "merged" / f"{adapter_dir.name}-{adapter_hash(adapter_dir)}"
 
 
+def _sync_templates(adapter_dir: Path, out: Path) -> None:
+    """Keep a merged copy's ``part_templates.json`` that of its adapter folder (written after
+    training, e.g. by ``python -m meshlm.part_templates``; the weights' hash does not cover it)."""
+    src, dst = adapter_dir / part_templates.FILE, out / part_templates.FILE
+    if src.is_file():
+        if not dst.is_file() or dst.read_bytes() != src.read_bytes():
+            shutil.copy2(src, dst)
+    elif dst.is_file():
+        dst.unlink()
+
+
 def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
     """The merged model folder of a LoRA adapter (with ``model-f16.gguf`` when ``gguf``), built
     on first use: base + adapter -> ``merge_and_unload`` -> transformers folder (+ GGUF).
@@ -127,6 +138,7 @@ def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
     adapter_dir = Path(adapter_dir)
     out = merged_dir(adapter_dir)
     if (out / modelfolder.FILE).is_file():  # merged before; a GGUF may be all that is missing
+        _sync_templates(adapter_dir, out)
         if gguf and not (out / MERGED_GGUF).is_file():
             partial = out / (MERGED_GGUF + ".partial")
             with hf_progress_off():

@@ -18,7 +18,9 @@ class Sampling:
     only); ``max_preamble`` bounds the free-text lead-in before a constrained mesh; ``min_faces``
     makes a constrained mesh have at least that many faces: the end is refused before, the
     vertices leave room for enough of them, and no face is allowed that would use up the
-    canonical order too soon.
+    canonical order too soon. ``templates``: for a ``parts`` model whose folder has a
+    ``part_templates.json`` (:mod:`meshlm.part_templates`), a constrained reply writes each part
+    as one of them (off: any valid part).
     """
 
     temperature: float = field(default=0.7, metadata={"help": "0 = greedy"})
@@ -32,6 +34,10 @@ class Sampling:
     max_preamble: int = field(default=48, metadata={"help": "lead-in tokens before the mesh"})
     min_faces: int = field(
         default=0, metadata={"help": "constrained: no end before this many faces (0 = any)"}
+    )
+    templates: bool = field(
+        default=True,
+        metadata={"help": "constrained parts text: each part one of the model's part templates"},
     )
 
     def __post_init__(self):

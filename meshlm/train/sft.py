@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import meshlm
-from meshlm import modelfolder
+from meshlm import modelfolder, part_templates
 from meshlm.errors import MeshlmError, require
 from meshlm.shapes import list_families
 from meshlm.train import tokenizer as mtok
@@ -432,6 +432,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         meta = build_metadata(cfg, trainer, metrics, resume, time.time() - start)
         modelfolder.write(cfg.output_dir, meta)
         plot_losses(trainer.state.log_history, Path(cfg.output_dir) / PLOT_FILE)
+        if meta.format.name == "parts":  # the parts it learnt, for the template constraint
+            part_templates.TemplateLibrary.from_dataset(cfg.data_dir).save(cfg.output_dir)
     trainer.accelerator.wait_for_everyone()
     return TrainResult(
         Path(cfg.output_dir),

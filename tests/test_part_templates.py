@@ -1,0 +1,322 @@
+"""Part templates (meshlm.part_templates) and the template constraint
+(meshlm.infer.grammar_templates): a part's template is its value pattern and face lines, the
+same for every box whatever its proportions; a library is saved and read back as it was; the
+constraint accepts every part of its library with new numbers, refuses a copy where the template
+needs a new value, a new value on the wrong side, a face out of order and an end before the
+part is whole, never dead-ends, and random walks under it write only library parts."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from meshlm import modelfolder
+from meshlm.errors import MeshlmError
+from meshlm.infer.grammar_templates import TemplateGrammar
+from meshlm.part_templates import (
+    FILE,
+    TemplateLibrary,
+    read,
+    split_text,
+    template_of,
+)
+from meshlm.parts import decode_parts, encode_parts
+from meshlm.shapes import make_shape
+
+CHARS = "vf0123456789 -\n"
+
+
+def _box(lo, hi) -> str:
+    """Parts text of the axis-aligned box from corner ``lo`` to ``hi`` (grid units): a cube's
+    procedural box's canonical text with its two values an axis mapped (monotone, so the
+    order is kept)."""
+    b = make_shape("box", 0)
+    text = encode_parts(b.vertices, b.faces)
+    rows = [[int(t) for t in ln.split()[1:]] for ln in text.split("\n") if ln.startswith("v ")]
+    col = list(zip(*rows, strict=True))
+    out = []
+    for line in text.split("\n"):
+        if line.startswith("v "):
+            x = [int(t) for t in line.split()[1:]]
+            vals = [(lo if x[a] == min(col[a]) else hi)[a] for a in range(3)]
+            line = "v " + " ".join(map(str, vals))
+        out.append(line)
+    return "\n".join(out)
+
+
+def _texts(seed: int) -> dict[str, str]:
+    out = {}
+    for fam in ("table", "shelf", "chair", "car", "stairs", "vase"):
+        s = make_shape(fam, seed, max_segments=6)
+        out[fam] = encode_parts(s.vertices, s.faces)
+    return out
+
+
+def _feed(g: TemplateGrammar, text: str):
+    """``(state after text, None)``, or ``(None, index of the first refused character)``."""
+    s = g.line()
+    for i, ch in enumerate(text):
+        nxt = g.step(s, ch)
+        if nxt is None:
+            return None, i
+        s = g.settle(nxt)
+    return s, None
+
+
+def test_every_box_has_one_template_whatever_its_proportions():
+    a = split_text(_box((0, 0, 0), (63, 63, 63)))
+    b = split_text(_box((0, 0, 0), (63, 5, 40)))
+    assert len(a) == len(b) == 1 and len(a[0][0]) == 8 and len(a[0][1]) == 12
+    ta, tb = template_of(*a[0]), template_of(*b[0])
+    assert ta == tb
+    assert ta.vertices == 8 and len(ta.faces) == 12
+    for seq, order in ta.axes:  # two values an axis, four vertices on each
+        assert sorted(seq) == [0, 0, 0, 0, 1, 1, 1, 1] and sorted(order) == [0, 1]
+    # a table's top and legs, a shelf's boards are boxes: one template for all of them
+    texts = _texts(1)
+    for fam in ("table", "shelf"):
+        assert {template_of(v, f) for v, f in split_text(texts[fam])} == {ta}
+
+
+def test_split_text_reads_labels_and_refuses_what_points_outside_a_part():
+    text = _texts(1)["chair"]
+    parts = split_text("Here it is:\n" + text + "\nDone.")
+    mesh = decode_parts(text)
+    assert sum(len(f) for _, f in parts) == len(mesh.faces)
+    for v, f in parts:
+        assert all(0 <= x < len(v) for face in f for x in face)
+    with pytest.raises(MeshlmError, match="line 4: a face index points outside its part"):
+        split_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf -4 -2 -1")
+    with pytest.raises(MeshlmError, match="line 1: expected 3 numbers"):
+        split_text("v 0 0")
+
+
+def test_a_library_is_saved_and_read_back_with_where_it_came_from(tmp_path):
+    texts = list(_texts(2).values())
+    lib = TemplateLibrary.from_texts(texts, source={"dataset": "shapes"})
+    n_parts = sum(len(split_text(t)) for t in texts)
+    assert lib.source == {"replies": 6, "parts": n_parts, "dataset": "shapes"}
+    assert sum(lib.counts) == n_parts and lib.counts == sorted(lib.counts, reverse=True)
+    path = lib.save(tmp_path)
+    assert path == tmp_path / FILE
+    back = read(tmp_path)
+    assert back.templates == lib.templates and back.counts == lib.counts
+    assert back.bins == 64 and back.source == lib.source
+    assert read(tmp_path / "nowhere") is None
+    data = json.loads(path.read_text())
+    data["templates"][0]["faces"][0] = [0, 1, 99]
+    path.write_text(json.dumps(data))
+    with pytest.raises(MeshlmError, match=f"{FILE}: not a part template library"):
+        read(tmp_path)
+
+
+def test_a_library_is_read_from_a_parts_dataset_only(tmp_path):
+    rows = [
+        {"messages": [{"role": "user", "content": "a box"}, {"role": "assistant", "content": t}]}
+        for t in ("Here:\n" + _box((0, 0, 0), (9, 9, 9)), _box((1, 2, 3), (60, 9, 9)))
+    ]
+    rows = [{**r, "task": "generation", "source": "test"} for r in rows]
+    rows.append({"messages": [{"role": "user", "content": "what?"}], "task": "understanding"})
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifest = {"format": modelfolder.format_block(64, "parts")}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    lib = TemplateLibrary.from_dataset(tmp_path)
+    assert len(lib) == 1 and lib.counts == [2] and lib.source["replies"] == 2
+    assert lib.source["split"] == "train" and len(lib.source["manifest_sha256"]) == 64
+    manifest["format"] = modelfolder.format_block(64, "llama-mesh")
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(MeshlmError, match="its mesh format is 'llama-mesh', not 'parts'"):
+        TemplateLibrary.from_dataset(tmp_path)
+
+
+def test_the_constraint_takes_library_parts_with_new_numbers_and_nothing_else():
+    lib = TemplateLibrary.from_texts(_texts(1).values())
+    known_families, unknown = set(), set()
+    for fam, text in _texts(7).items():  # other proportions, other counts
+        known = all(template_of(v, f) in set(lib.templates) for v, f in split_text(text))
+        g = TemplateGrammar(lib)
+        got, refused = _feed(g, text)
+        if known:
+            known_families.add(fam)
+            assert refused is None and g.can_end(got), fam
+        else:
+            unknown.add(fam)
+            assert refused is not None, fam  # a part the library does not have is refused
+    assert {"shelf", "chair", "car"} <= known_families and "vase" in unknown
+    assert TemplateGrammar(lib).bins == 64
+    with pytest.raises(ValueError, match="for 64 bins, not 32"):
+        TemplateGrammar(lib, bins=32)
+
+
+def test_a_box_needs_its_new_values_in_their_order_and_its_faces_in_theirs():
+    lib = TemplateLibrary.from_texts([_box((0, 0, 0), (63, 63, 63))])
+    box = _box((10, 20, 30), (40, 50, 60))
+    g = TemplateGrammar(lib)
+    assert g.can_end(_feed(g, box)[0])
+    lines = box.split("\n")
+    k = lib.templates[0].axes[0][0].index(1)  # the vertex line where the second x value comes
+    head = "\n".join(lines[:k]) + "\n"
+    first_x = lines[0].split()[1]
+    assert _feed(TemplateGrammar(lib), head + lines[k] + "\n")[1] is None
+    # a copy where the box needs a new value (a wedge), or a new value on the wrong side of the
+    # first one: refused within the number or at the space after it
+    wrong = "5" if first_x == "10" else "50"
+    for x in (first_x, wrong):
+        bad = head + f"v {x} "
+        _, i = _feed(TemplateGrammar(lib), bad)
+        assert i is not None and len(head) + 2 <= i < len(bad), (x, i)
+    # after the eight vertices only the template's first face may come, and no end
+    g = TemplateGrammar(lib)
+    s, _ = _feed(g, "\n".join(lines[:8]) + "\n")
+    assert s[1:] == (False, True, False)  # no 9th vertex, a face, no end
+    for other in ("f -1 -2 -3\n", "f -7 -8 -6\n", "f -8 -6 -7\n"):
+        assert other != lines[8] + "\n" and _feed(g, other)[1] is not None
+    # the end only once all twelve faces are written
+    g = TemplateGrammar(lib)
+    assert not g.can_end(_feed(g, "\n".join(lines[:19]))[0])
+    g = TemplateGrammar(lib)
+    assert g.can_end(_feed(g, "\n".join(lines[:20]))[0])
+
+
+def test_a_part_no_template_can_finish_falls_back_to_the_plain_rule():
+    """The same box twice: its faces already exist, so the template's faces are refused by the
+    parts rule; the part goes on under the plain rule and the text can still end."""
+    lib = TemplateLibrary.from_texts([_box((0, 0, 0), (63, 63, 63))])
+    box = _box((10, 20, 30), (40, 50, 60))
+    verts = "\n".join(box.split("\n")[:8]) + "\n"
+    g = TemplateGrammar(lib)
+    s, refused = _feed(g, box + "\n" + verts)
+    assert refused is None and len(g.cands) == 1
+    rng = random.Random(0)
+    for _ in range(2000):
+        opts = [c for c in CHARS if g.step(s, c) is not None]
+        assert opts or g.can_end(s)
+        if g.can_end(s):
+            break
+        s = g.settle(g.step(s, rng.choice(opts)))
+    assert g.can_end(s) and g.cands == []
+
+
+@pytest.mark.parametrize("bins", [8, 64])
+def test_random_walks_write_only_library_parts_and_never_dead_end(bins):
+    texts = [t for seed in (1, 2) for t in _texts(seed).values()]
+    if bins != 64:
+        texts = [
+            encode_parts(make_shape("table", s).vertices, make_shape("table", s).faces, bins=bins)
+            for s in (1, 2)
+        ]
+    lib = TemplateLibrary.from_texts(texts, bins=bins)
+    known = set(lib.templates)
+    rng = random.Random(bins)
+    for _ in range(4):
+        g = TemplateGrammar(lib)
+        s, text = g.line(), ""
+        while True:
+            opts = [c for c in CHARS if g.step(s, c) is not None]
+            end = g.can_end(s)
+            assert opts or end, text[-80:]
+            if end and (not opts or rng.random() < 0.02 or len(text) > 2500):
+                break
+            c = rng.choice(opts)
+            s = g.settle(g.step(s, c))
+            text += c
+        parts = split_text(text)
+        assert parts and all(template_of(v, f) in known for v, f in parts), text[-200:]
+        m = decode_parts(text, strict=False, bins=bins)
+        assert not m.report.repairs and not m.report.drops
+
+
+# --- through the token constraint and the engine -----------------------------------------------
+
+
+def test_token_walks_under_templates_write_library_parts():
+    transformers = pytest.importorskip("transformers")
+    from meshlm.infer.constrain import VocabIndex
+    from meshlm.infer.constrain_parts import PartsConstraint, constraint_for
+    from meshlm.infer.grammar_parts import PartsGrammar
+
+    tok = transformers.AutoTokenizer.from_pretrained(modelfolder.BUNDLED_MODEL)
+    index = VocabIndex.for_tokenizer(tok, [tok.eos_token_id])
+    lib = TemplateLibrary.from_texts(_texts(1).values())
+    known = set(lib.templates)
+    c = constraint_for("parts", index, 64, 0, templates=lib)
+    assert isinstance(c.grammar, TemplateGrammar)
+    assert type(constraint_for("parts", index, 64, 0).grammar) is PartsGrammar
+    with pytest.raises(ValueError, match="not llama-mesh"):
+        constraint_for("llama-mesh", index, templates=lib)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        c = PartsConstraint(index, max_preamble=0, templates=lib)
+        steps = 0
+        while not c.done:
+            ids = c.allowed().tolist()
+            eos = [a for a in ids if a in index.eos_ids]
+            rest = [a for a in ids if a not in index.eos_ids]
+            pick = eos[0] if eos and (steps > 600 or not rest or rng.random() < 0.05) else None
+            c.advance(pick if pick is not None else int(rng.choice(rest)))
+            steps += 1
+        parts = split_text(c.text)
+        assert parts and all(template_of(v, f) in known for v, f in parts)
+    # a library part written token by token with the real tokenizer is allowed all the way
+    text = _texts(7)["shelf"]
+    c = PartsConstraint(index, max_preamble=0, templates=lib)
+    for i in tok.encode(text, add_special_tokens=False):
+        assert i in set(c.allowed().tolist())
+        c.advance(i)
+    assert c.complete
+
+
+def test_a_parts_model_folder_with_templates_holds_its_replies_to_them(tmp_path):
+    pytest.importorskip("torch")
+    from meshlm.infer import Sampling, load
+    from meshlm.infer.engine import Engine
+    from meshlm.modelfolder import MeshFormat, ModelInfo
+
+    bundled = modelfolder.BUNDLED_MODEL
+    for p in bundled.iterdir():
+        if p.is_file() and p.suffix != ".gguf" and p.name != modelfolder.FILE:
+            (tmp_path / p.name).symlink_to(p)
+    modelfolder.write(tmp_path, ModelInfo(format=MeshFormat("parts", 64)))
+    lib = TemplateLibrary.from_texts(_texts(1).values())
+    lib.save(tmp_path)
+    engine = load(tmp_path, "transformers", threads=1)
+    assert engine.templates is not None and engine.templates.templates == lib.templates
+    known = set(lib.templates)
+    res = engine.generate("a shelf", Sampling(temperature=0, max_new_tokens=300))
+    text = res.text
+    if res.stats.cut_off:  # the last line and part may be unfinished
+        text = text[: text.rfind("\n")]
+    parts = split_text(text)[: -1 if res.stats.cut_off else None]
+    assert res.mesh is not None and parts
+    assert all(template_of(v, f) in known for v, f in parts)
+    # templates of another grid are not used, and the user is told
+    other = TemplateLibrary(lib.templates, lib.counts, bins=32)
+    e = Engine(object(), info=ModelInfo(format=MeshFormat("parts", 64)), templates=other)
+    assert e.templates is None and e.notes == ["part templates are for 32 bins, not 64: not used"]
+    e = Engine(object(), info=ModelInfo(format=MeshFormat("llama-mesh", 64)), templates=lib)
+    assert e.templates is None
+
+
+def test_a_merged_copy_follows_its_adapters_templates(tmp_path):
+    """The merged copy of an adapter folder is reused across runs (its hash covers the
+    weights): its part_templates.json follows the adapter's, written, changed or removed."""
+    pytest.importorskip("torch")
+    from meshlm.infer.named import _sync_templates
+
+    adapter, merged = tmp_path / "adapter", tmp_path / "merged"
+    adapter.mkdir()
+    merged.mkdir()
+    lib = TemplateLibrary.from_texts([_box((0, 0, 0), (9, 9, 9))])
+    lib.save(adapter)
+    _sync_templates(adapter, merged)
+    assert read(merged).templates == lib.templates
+    more = TemplateLibrary.from_texts(_texts(1).values())
+    more.save(adapter)
+    _sync_templates(adapter, merged)
+    assert read(merged).templates == more.templates
+    (adapter / FILE).unlink()
+    _sync_templates(adapter, merged)
+    assert read(merged) is None
