@@ -3,7 +3,8 @@
 same for every box whatever its proportions; a library is saved and read back as it was; the
 constraint accepts every part of its library with new numbers, refuses a copy where the template
 needs a new value, a new value on the wrong side, a face out of order and an end before the
-part is whole, never dead-ends, and random walks under it write only library parts."""
+part is whole, keeps parts apart, never dead-ends, and random walks under it on a 64-level grid
+write only library parts."""
 
 from __future__ import annotations
 
@@ -55,9 +56,10 @@ def _texts(seed: int) -> dict[str, str]:
     return out
 
 
-def _feed(g: TemplateGrammar, text: str):
-    """``(state after text, None)``, or ``(None, index of the first refused character)``."""
-    s = g.line()
+def _feed(g: TemplateGrammar, text: str, s=None):
+    """``(state after text, None)``, or ``(None, index of the first refused character)``; from
+    state ``s``, else from the start of a line."""
+    s = g.line() if s is None else s
     for i, ch in enumerate(text):
         nxt = g.step(s, ch)
         if nxt is None:
@@ -181,23 +183,32 @@ def test_a_box_needs_its_new_values_in_their_order_and_its_faces_in_theirs():
     assert g.can_end(_feed(g, "\n".join(lines[:20]))[0])
 
 
-def test_a_part_no_template_can_finish_falls_back_to_the_plain_rule():
-    """The same box twice: its faces already exist, so the template's faces are refused by the
-    parts rule; the part goes on under the plain rule and the text can still end."""
+def test_a_part_shares_no_vertex_with_an_earlier_one():
+    """Parts that touched would be cut into other pieces by the strict decoder: a new part's
+    vertex may not repeat an earlier part's (one bin off is fine)."""
     lib = TemplateLibrary.from_texts([_box((0, 0, 0), (63, 63, 63))])
     box = _box((10, 20, 30), (40, 50, 60))
-    verts = "\n".join(box.split("\n")[:8]) + "\n"
+    assert _feed(TemplateGrammar(lib), box + "\nv 10 20 30\n")[1] is not None
+    assert _feed(TemplateGrammar(lib), box + "\nv 10 20 31\n")[1] is None
+    assert _feed(TemplateGrammar(lib), box + "\nv 10 20 29\n")[1] is None
+
+
+def test_a_vertex_the_template_forces_onto_an_earlier_part_is_written_anyway():
+    """A second box whose last vertex, forced by its template (three repeated values), is a
+    vertex of the first: no template value is left for it, so the plain rule takes that field
+    and the box is finished as its template; the text can end."""
+    lib = TemplateLibrary.from_texts([_box((0, 0, 0), (63, 63, 63))])
+    second = _box((5, 20, 45), (40, 63, 60)).split("\n")
+    c = [int(t) for t in second[7].split()[1:]]  # its last vertex, all three values repeats
+    far = [62 if v < 32 else 1 for v in c]  # the first box's other value on each axis
+    pairs = list(zip(c, far, strict=True))
+    first = _box([min(p) for p in pairs], [max(p) for p in pairs])
+    assert second[7] in first.split("\n")
     g = TemplateGrammar(lib)
-    s, refused = _feed(g, box + "\n" + verts)
-    assert refused is None and len(g.cands) == 1
-    rng = random.Random(0)
-    for _ in range(2000):
-        opts = [c for c in CHARS if g.step(s, c) is not None]
-        assert opts or g.can_end(s)
-        if g.can_end(s):
-            break
-        s = g.settle(g.step(s, rng.choice(opts)))
-    assert g.can_end(s) and g.cands == []
+    s, refused = _feed(g, first + "\n" + "\n".join(second[:7]) + f"\nv {c[0]} {c[1]} ")
+    assert refused is None and s[5:7] == (0, 63)  # the plain rule's range
+    s, refused = _feed(g, "\n".join([f"{c[2]}", *second[8:]]), s)
+    assert refused is None and g.cands == [0] and g.can_end(s)
 
 
 @pytest.mark.parametrize("bins", [8, 64])
@@ -224,9 +235,14 @@ def test_random_walks_write_only_library_parts_and_never_dead_end(bins):
             s = g.settle(g.step(s, c))
             text += c
         parts = split_text(text)
-        assert parts and all(template_of(v, f) in known for v, f in parts), text[-200:]
         m = decode_parts(text, strict=False, bins=bins)
-        assert not m.report.repairs and not m.report.drops
+        assert parts and not m.report.repairs and not m.report.drops
+        fit = [template_of(v, f) in known for v, f in parts]
+        if bins == 64:  # room enough: every part a library part, no vertex in two parts
+            assert all(fit), text[-200:]
+            assert len(m.quantized) == sum(len(v) for v, _ in parts)
+        else:  # a crowded 8-level grid: parts the templates cannot place take the plain rule
+            assert sum(fit) >= len(fit) / 2, text[-200:]
 
 
 # --- through the token constraint and the engine -----------------------------------------------
