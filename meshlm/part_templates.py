@@ -139,6 +139,8 @@ class TemplateLibrary:
         the last message of each ``generation`` row). Raises MeshlmError when the dataset's
         manifest records another format."""
         data_dir = Path(data_dir)
+        if not (data_dir / "manifest.json").is_file():
+            raise MeshlmError(f"{data_dir}: not a dataset folder (no manifest.json)")
         fmt = modelfolder.dataset_format(data_dir)
         if fmt.name != "parts":
             raise MeshlmError(f"{data_dir}: its mesh format is {fmt.name!r}, not 'parts'")
@@ -227,8 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python -m meshlm.part_templates DATA_DIR MODEL_DIR", file=sys.stderr)
         return 2
-    lib = TemplateLibrary.from_dataset(args[0])
-    path = lib.save(args[1])
+    try:
+        lib = TemplateLibrary.from_dataset(args[0])
+        if not Path(args[1]).is_dir():
+            raise MeshlmError(f"{args[1]}: no such model folder")
+        path = lib.save(args[1])
+    except (MeshlmError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"{path}: {len(lib)} templates of {lib.source['parts']} parts")
     return 0
 

@@ -132,6 +132,32 @@ def test_a_library_is_read_from_a_parts_dataset_only(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(MeshlmError, match="its mesh format is 'llama-mesh', not 'parts'"):
         TemplateLibrary.from_dataset(tmp_path)
+    with pytest.raises(MeshlmError, match="not a dataset folder"):
+        TemplateLibrary.from_dataset(tmp_path / "nowhere")
+
+
+def test_the_module_command_writes_a_library_or_says_why_in_one_line(tmp_path, capsys):
+    from meshlm.part_templates import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    row = {"messages": [{"role": "assistant", "content": _box((0, 0, 0), (9, 9, 9))}]}
+    (data / "train.jsonl").write_text(json.dumps({**row, "task": "generation"}) + "\n")
+    (data / "manifest.json").write_text(
+        json.dumps({"format": modelfolder.format_block(64, "parts")})
+    )
+    model = tmp_path / "model"
+    model.mkdir()
+    assert main([str(data), str(model)]) == 0
+    assert read(model).counts == [1]
+    assert capsys.readouterr().out.strip() == f"{model / FILE}: 1 templates of 1 parts"
+    for args, problem in (
+        ([str(tmp_path / "nowhere"), str(model)], "not a dataset folder (no manifest.json)"),
+        ([str(data), str(tmp_path / "nowhere")], "no such model folder"),
+    ):
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and problem in err and "Traceback" not in err
 
 
 def test_the_constraint_takes_library_parts_with_new_numbers_and_nothing_else():
