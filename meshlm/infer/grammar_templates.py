@@ -114,6 +114,8 @@ class TemplateGrammar(PartsGrammar):
     def v_range(self, field: int, vals: tuple):
         base = super().v_range(field, vals)
         cands, n, dist = self._part_state()
+        if not cands:
+            return base  # the part left every template: the plain rule
         allowed: set[int] = set()
         for t in cands:
             if self.lib[t].vertices <= n:
@@ -128,8 +130,6 @@ class TemplateGrammar(PartsGrammar):
                 allowed.update(range(span[0], span[1] + 1))
             if len(allowed) >= self.bins:
                 break
-        if not cands:
-            return base  # the part left every template: the plain rule
         if field == 2:
             allowed -= self._taken(*vals)
         return self._narrow(base, allowed)
