@@ -221,8 +221,9 @@ def test_a_part_shares_no_vertex_with_an_earlier_one():
 
 def test_a_vertex_the_template_forces_onto_an_earlier_part_is_written_anyway():
     """A second box whose last vertex, forced by its template (three repeated values), is a
-    vertex of the first: no template value is left for it, so the plain rule takes that field
-    and the box is finished as its template; the text can end."""
+    vertex of the first: that vertex is the one value allowed (not the plain rule, under which a
+    model could leave the template), the box is finished as its template, the text can end and
+    is the canonical text of the two boxes touching at a corner."""
     lib = TemplateLibrary.from_texts([_box((0, 0, 0), (63, 63, 63))])
     second = _box((5, 20, 45), (40, 63, 60)).split("\n")
     c = [int(t) for t in second[7].split()[1:]]  # its last vertex, all three values repeats
@@ -232,9 +233,11 @@ def test_a_vertex_the_template_forces_onto_an_earlier_part_is_written_anyway():
     assert second[7] in first.split("\n")
     g = TemplateGrammar(lib)
     s, refused = _feed(g, first + "\n" + "\n".join(second[:7]) + f"\nv {c[0]} {c[1]} ")
-    assert refused is None and s[5:7] == (0, 63)  # the plain rule's range
+    assert refused is None and s[5:7] == (c[2], c[2])  # the template's value, shared
     s, refused = _feed(g, "\n".join([f"{c[2]}", *second[8:]]), s)
     assert refused is None and g.cands == [0] and g.can_end(s)
+    text = first + "\n" + "\n".join(second)
+    assert len(decode_parts(text, strict=True).quantized) == 15
 
 
 def test_parts_come_in_canonical_order():
@@ -281,6 +284,24 @@ def test_parts_come_in_canonical_order():
     g = TemplateGrammar(TemplateLibrary.from_texts([first]))
     got, refused = _feed(g, _box((62, 62, 62), (63, 63, 63)) + "\n")
     assert refused is None and got[1:] == (False, False, True)
+
+
+def test_after_a_part_under_the_plain_rule_parts_are_not_held_to_the_order():
+    """A part that left every template (no template value fitted a field) has no template's
+    key; the next part may be any template, not only a larger one (else the mesh would have to
+    end there). Such a part has at most as many vertices as the library's largest."""
+    lib = TemplateLibrary.from_texts([_box((0, 0, 0), (63, 63, 63))])
+    g = TemplateGrammar(lib)
+    s, refused = _feed(g, _box((10, 20, 30), (40, 50, 60)) + "\nv 50 1 1\n")
+    assert refused is None
+    g.cands = []  # as when a field fell back to the plain rule
+    s, refused = _feed(g, "v 2 1 1\nv 1 2 1\nv 5 5 5\nv 6 5 5\nv 5 6 5\nv 9 9 9\nv 10 9 9\n", s)
+    # under the plain rule no more vertices than the library's largest part (8): a face next
+    assert refused is None and s[1:] == (False, True, False)
+    s, refused = _feed(g, "f -8 -7 -6\nf -5 -4 -3\nf -3 -2 -1\n", s)
+    assert refused is None and s[1:] == (True, True, True)
+    s, refused = _feed(g, _box((0, 30, 0), (5, 35, 5)), s)  # a box smaller than the first
+    assert refused is None and g.cands and g.can_end(s)
 
 
 @pytest.mark.parametrize("bins", [8, 64])

@@ -12,8 +12,9 @@ the parts constraint still holds) that, within a part, allows only what some tem
   template has exactly the part's vertex count, and then only the template's next face;
 * a new part, and the end, only once the part is a whole template (every face written);
 * a part shares no vertex with an earlier part, unless its template forces one (three
-  repeated values): the text's parts are then the pieces the strict decoder splits the mesh
-  into (a part whose edges other parts share is cut into several, "part is not one piece").
+  repeated values; the vertex is then written, the part stays its template's): the text's
+  parts are then the pieces the strict decoder splits the mesh into (a part whose edges other
+  parts share is cut into several, "part is not one piece"; a corner alone joins nothing).
   4.3 % of data/smol-parts16's training parts touch an earlier one at a corner; under the
   constraint such a corner comes out one bin apart;
 * parts come in the format's canonical order (:mod:`meshlm.partorder`, step 6): a part's key --
@@ -31,7 +32,10 @@ a new one; the text of library parts is the canonical text of its mesh. Not held
 
 Never a dead end: where the template rule leaves nothing (a vertex value no template allows
 within the grid, a face an earlier part already wrote), the field falls back to the plain parts
-rule and the part continues under it (no template any more); the plain rule never dead-ends.
+rule and the part continues under it (no template any more; at most as many vertices as the
+library's largest template, so a model that lost its template cannot run on writing vertex
+lines -- seen on smol-parts16h: 200 vertex lines to the token limit); the plain rule never
+dead-ends.
 Pure Python.
 """
 
@@ -62,6 +66,8 @@ class TemplateGrammar(PartsGrammar):
         self.lib = library.templates
         self.ranks = [tuple(t.rank(a) for a in range(3)) for t in self.lib]
         self.shapes = [(t.vertices, t.faces) for t in self.lib]
+        self.max_shape = max(self.shapes, default=None)
+        self.max_vertices = max((t.vertices for t in self.lib), default=0)
         # the parts-order key of a template's part as (axis, appearance index) per entry: min
         # corner, max corner, then each vertex's values in writing order
         self.slots = [
@@ -114,6 +120,15 @@ class TemplateGrammar(PartsGrammar):
             if s > shape or (t in tied and self._after(t, [[], [], []], prev))
         ]
         return cands, tied & set(cands)
+
+    def _can_follow(self, key) -> bool:
+        """Whether some template's part can follow a part of key ``key`` (the cheap form of
+        ``bool(self._start(key)[0])``, asked at every line start after a face)."""
+        if key[0] < self.max_shape:
+            return True
+        return any(
+            s == key[0] and self._after(t, [[], [], []], key) for t, s in enumerate(self.shapes)
+        )
 
     def _span(self, t: int, axis: int, k: int, known) -> tuple[int, int] | None:
         """``(lo, hi)`` for template ``t``'s value ``k`` (appearance index) on ``axis`` given the
@@ -171,7 +186,9 @@ class TemplateGrammar(PartsGrammar):
         distinct values) as a vertex line now sees them (a new part after faces)."""
         if self.in_faces:
             if "start" not in self.memo:  # the memo is cleared at each commit
-                key = self._key()
+                # after a part under the plain rule (its faces not a template's) the order is
+                # not held: its key would mean little, and holding it could only end the mesh
+                key = self._key() if self.cands else None
                 self.memo["start"] = (*self._start(key), key)
             return (*self.memo["start"], 0, [[], [], []])
         return self.cands, self.tied, self.prev, len(self.verts), self.dist
@@ -216,7 +233,9 @@ class TemplateGrammar(PartsGrammar):
             if len(allowed) >= self.bins:
                 break
         if field == 2:
-            allowed -= self._taken(*vals)
+            # a vertex the template forces onto an earlier part is written anyway: leaving the
+            # template here would free the part from every rule but the plain one
+            allowed = (allowed - self._taken(*vals)) or allowed
         return self._narrow(base, allowed)
 
     def f_range(self, field: int, vals: tuple):
@@ -254,12 +273,16 @@ class TemplateGrammar(PartsGrammar):
                     self.lib[t].vertices == n and self.nf < len(self.lib[t].faces)
                     for t in self.cands
                 )
-                v_ok, f_ok, end = v_ok and whole, f_ok and more, end and whole
-            # a new part only if some template may follow this one (also after a plain part)
-            v_ok = v_ok and bool(self._part_state()[0])
+                # a new part only once this one is whole and some template may follow it
+                v_ok = v_ok and whole and self._can_follow(self._key())
+                f_ok, end = f_ok and more, end and whole
         elif self.cands:
             v_ok = v_ok and any(self.lib[t].vertices > n for t in self.cands)
             f_ok = f_ok and any(self.lib[t].vertices == n for t in self.cands)
+        elif n >= self.max_vertices and f_ok:
+            # a part under the plain rule has no more vertices than the library's largest
+            # part: a model that lost its template cannot run on writing vertex lines
+            v_ok = False
         else:
             return base
         if not (v_ok or f_ok or end):
@@ -286,7 +309,7 @@ class TemplateGrammar(PartsGrammar):
             if self.in_faces:  # a new part (super().commit empties verts after us)
                 for x, y, z in self.verts:
                     self.prior.setdefault((x, y), set()).add(z)
-                self.prev = self._key()
+                self.prev = self._key() if self.cands else None  # (as in _part_state)
                 self._new_part()
                 n = 0
             grown = [d + [v] * (v not in d) for d, v in zip(self.dist, vals, strict=True)]
