@@ -286,6 +286,47 @@ def test_parts_come_in_canonical_order():
     assert refused is None and got[1:] == (False, False, True)
 
 
+def test_the_order_check_is_exact_against_every_completion():
+    """``_after`` (can a part with these values so far still get a larger key than the previous
+    part?) against brute force over every completion of a box on a 6-level grid: the box's
+    values on each axis, two per axis ranked as its template says."""
+    import itertools
+
+    lib = TemplateLibrary.from_texts([_box((0, 0, 0), (5, 5, 5))], bins=6)
+    g = TemplateGrammar(lib)
+    t, tpl = 0, lib.templates[0]
+    pairs = list(itertools.combinations(range(6), 2))  # (smaller, larger) value on an axis
+
+    def key(vals):  # vals[a] = values by appearance index
+        verts = [tuple(vals[a][tpl.axes[a][0][i]] for a in range(3)) for i in range(8)]
+        lo = tuple(min(v[a] for v in verts) for a in range(3))
+        hi = tuple(max(v[a] for v in verts) for a in range(3))
+        return lo + hi + tuple(x for v in verts for x in v)
+
+    def by_appearance(a, pair):
+        return [pair[r] for r in g.ranks[t][a]]
+
+    rng = random.Random(0)
+    shape = g.shapes[t]
+    checked = {True: 0, False: 0}
+    for _ in range(300):
+        prev = (shape, key([by_appearance(a, rng.choice(pairs)) for a in range(3)]))
+        full = [by_appearance(a, rng.choice(pairs)) for a in range(3)]
+        known = [full[a][: rng.randint(0, 2)] for a in range(3)]
+        brute = any(
+            key(vals) > prev[1]
+            for vals in itertools.product(
+                *(
+                    [by_appearance(a, p) for p in pairs if by_appearance(a, p)[: len(d)] == d]
+                    for a, d in enumerate(known)
+                )
+            )
+        )
+        assert g._after(t, known, prev) == brute, (known, prev)
+        checked[brute] += 1
+    assert min(checked.values()) > 30  # both answers seen often
+
+
 def test_after_a_part_under_the_plain_rule_parts_are_not_held_to_the_order():
     """A part that left every template (no template value fitted a field) has no template's
     key; the next part may be any template, not only a larger one (else the mesh would have to
