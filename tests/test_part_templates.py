@@ -421,6 +421,40 @@ def test_token_walks_under_templates_write_library_parts():
     assert c.complete
 
 
+def test_a_token_budget_ends_the_reply_at_a_whole_part_not_inside_one():
+    transformers = pytest.importorskip("transformers")
+    from meshlm.infer.constrain import VocabIndex
+    from meshlm.infer.constrain_parts import constraint_for
+
+    tok = transformers.AutoTokenizer.from_pretrained(modelfolder.BUNDLED_MODEL)
+    index = VocabIndex.for_tokenizer(tok, [tok.eos_token_id])
+    lib = TemplateLibrary.from_texts(_texts(1).values())
+    text = _texts(7)["shelf"]  # library parts, other numbers
+    ids = tok.encode(text, add_special_tokens=False)
+    parts = split_text(text)
+    assert len(parts) >= 4
+    for budget in (len(ids) // 3, len(ids) // 2, len(ids) - 5):
+        c = constraint_for("parts", index, 64, 0, templates=lib, budget=budget)
+        n = 0
+        while ids[n] in set(c.allowed().tolist()):
+            c.advance(ids[n])
+            n += 1
+        # refused at a new part's first token: only the end is left, within the budget
+        assert set(c.allowed().tolist()) == {tok.eos_token_id} and c.complete
+        assert n + 1 <= budget and c.text.endswith("\n") and text[len(c.text) :].startswith("v")
+        got = split_text(c.text)
+        assert 1 <= len(got) < len(parts) and got == parts[: len(got)]
+        assert decode_parts(c.text, strict=True).faces.shape[0] == sum(len(f) for _, f in got)
+        # a part a quarter longer than the longest so far would not have fitted
+        per_line = n / c.text.count("\n")
+        longest = max(len(v) + len(f) for v, f in got)
+        assert n + 1 + 1.25 * longest * per_line > budget
+    c = constraint_for("parts", index, 64, 0, templates=lib, budget=2 * len(ids))
+    for i in ids:  # room for all of it: nothing refused
+        c.advance(i)
+    assert c.complete
+
+
 def test_a_parts_model_folder_with_templates_holds_its_replies_to_them(tmp_path):
     pytest.importorskip("torch")
     from meshlm.infer import Sampling, load

@@ -62,18 +62,25 @@ def constraint_for(
     prefix: str = "",
     min_faces: int = 0,
     templates: TemplateLibrary | None = None,
+    budget: int | None = None,
 ):
     """The constraint for a model whose mesh format is ``fmt`` (``"llama-mesh"``:
     :class:`MeshConstraint`; ``"parts"``: :class:`PartsConstraint`, each part held to one of
-    ``templates`` when given). Raises ValueError for another name, or templates for another
-    format or bins."""
+    ``templates`` when given, ending within ``budget`` tokens). Raises ValueError for another
+    name, or templates for another format or bins."""
     if fmt == "llama-mesh":
         if templates is not None:
             raise ValueError("part templates are for the parts format, not llama-mesh")
         return MeshConstraint(index, bins, max_preamble, prefix, min_faces=min_faces)
     if fmt == "parts":
         return PartsConstraint(
-            index, bins, max_preamble, prefix, min_faces=min_faces, templates=templates
+            index,
+            bins,
+            max_preamble,
+            prefix,
+            min_faces=min_faces,
+            templates=templates,
+            budget=budget,
         )
     raise ValueError(f"no decoding constraint for mesh format {fmt!r}")
 
@@ -146,6 +153,11 @@ class PartsConstraint:
     :class:`PartsIndex`. ``min_faces``: the end is refused before that many faces while a face or
     a part can still be added. ``templates``: hold each part to one of these part templates
     (:class:`~meshlm.infer.grammar_templates.TemplateGrammar`; ValueError for another bins).
+    ``budget``: with templates, the tokens the reply may take (the backend's ``max_new_tokens``):
+    a new part may start only while the tokens left cover 1.25 times the longest part so far
+    (parts come in order of vertex count, so the next is no shorter), at the reply's tokens per
+    line so far; else the reply must end there, a whole mesh, rather than be cut off inside a
+    part (an estimate: a much longer next part can still be cut off).
     """
 
     def __init__(
@@ -156,7 +168,9 @@ class PartsConstraint:
         prefix: str = "",
         min_faces: int = 0,
         templates: TemplateLibrary | None = None,
+        budget: int | None = None,
     ):
+        self.budget, self.tokens, self.mesh_tokens, self.longest = budget, 0, 0, 0
         self.index = index if isinstance(index, PartsIndex) else PartsIndex.of(index)
         self.grammar = (
             PartsGrammar(bins, min_faces)
@@ -204,8 +218,21 @@ class PartsConstraint:
             return (self.bins, *s[:4], *s[5:])
         return (self.bins, *s)
 
+    def _spend(self) -> None:
+        """Tell a template grammar whether a new part still fits the token budget."""
+        g = self.grammar
+        if self.budget is None or self.state is None or not isinstance(g, TemplateGrammar):
+            return
+        lines = self.text.count("\n")
+        per_line = self.mesh_tokens / lines if lines else 0.0
+        self.longest = max(self.longest, len(g.verts) + g.nf)  # lines of the longest part yet
+        # the next part is no shorter in vertices; a quarter more for its faces and numbers
+        need = 1 + 1.25 * self.longest * per_line  # (1: the end token)
+        g.stop_parts = self.tokens + need > self.budget
+
     def allowed(self) -> np.ndarray:
         """int64 array of the token ids allowed next (no repeats; not necessarily sorted)."""
+        self._spend()
         idx = self.index
         if self.done:
             return np.asarray(idx.eos_ids, dtype=np.int64)
@@ -240,6 +267,7 @@ class PartsConstraint:
 
     def advance(self, token_id: int) -> None:
         token_id = int(token_id)
+        self._spend()
         if token_id in self.index.eos_ids:
             if self.state is None or not self.grammar.can_end(self.state):
                 raise ValueError("end of reply before the mesh is complete")
@@ -250,10 +278,12 @@ class PartsConstraint:
         text = self.index.texts[token_id] if 0 <= token_id < self.index.vocab_size else ""
         if not text:
             raise ValueError(f"token {token_id} is not allowed (special or unknown)")
+        self.tokens += 1
         if self.state is None:
             started = self.grammar.feed(self.grammar.line(), text) if self._line_start else None
             if started is not None:
                 self.state, self.text = self.grammar.settle(started), text
+                self.mesh_tokens += 1
                 return
             if self.preamble_tokens >= self.max_preamble and not (
                 not self._line_start and token_id in self.index.base.newline_set
@@ -267,6 +297,7 @@ class PartsConstraint:
             raise ValueError(f"token {token_id} ({text!r}) is not allowed here")
         self.state = self.grammar.settle(nxt)
         self.text += text
+        self.mesh_tokens += 1
 
     def feed_text(self, text: str) -> None:
         """Advance over text already written (a cut-off reply being continued). Raises

@@ -141,6 +141,7 @@ class Engine:
                     prefix,
                     min_faces=sampling.min_faces,
                     templates=self.templates if sampling.templates else None,
+                    budget=sampling.max_new_tokens,
                 )
 
         text, n, v, f = prefix, 0, 0, 0

@@ -25,6 +25,10 @@ the parts constraint still holds) that, within a part, allows only what some tem
   :meth:`TemplateGrammar._after` asks whether the values so far can still be completed, within
   the template's ranking and room, to a larger key. After a part no larger template may follow,
   only the end may.
+* with a token budget (``stop_parts``, set by
+  :class:`~meshlm.infer.constrain_parts.PartsConstraint`), no new part once the tokens left
+  would not cover one a quarter longer than the longest so far: the reply ends whole instead
+  of cut off.
 
 So a part is one of the library's shapes with the model's own numbers: a box stays a box
 whatever its proportions, and the model cannot write a wedge or copy a value where the box needs
@@ -80,6 +84,7 @@ class TemplateGrammar(PartsGrammar):
         self.prev: tuple | None = None  # the previous part's key (none before the first part)
         self.tied: set[int] = set()  # templates of the previous part's shape
         self.flabels: list[tuple[int, ...]] = []  # face labels of the current part
+        self.stop_parts = False  # no new part: the token budget is spent (PartsConstraint)
         self._new_part()
 
     def _taken(self, x: int, y: int) -> set[int]:
@@ -276,6 +281,7 @@ class TemplateGrammar(PartsGrammar):
                 # a new part only once this one is whole and some template may follow it
                 v_ok = v_ok and whole and self._can_follow(self._key())
                 f_ok, end = f_ok and more, end and whole
+            v_ok = v_ok and not self.stop_parts
         elif self.cands:
             v_ok = v_ok and any(self.lib[t].vertices > n for t in self.cands)
             f_ok = f_ok and any(self.lib[t].vertices == n for t in self.cands)
