@@ -120,7 +120,13 @@ def main(argv=None) -> int:
         f"{os.cpu_count()} cores, Python {platform.python_version()}; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    lib = library(args.library, args.library_seeds)
+    from meshlm.errors import MeshlmError
+
+    try:
+        lib = library(args.library, args.library_seeds)
+    except MeshlmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     texts = walked(lib)
     tok = transformers.AutoTokenizer.from_pretrained(modelfolder.BUNDLED_MODEL)
     index = VocabIndex.for_tokenizer(tok, [tok.eos_token_id])

@@ -171,6 +171,7 @@ class PartsConstraint:
         budget: int | None = None,
     ):
         self.budget, self.tokens, self.mesh_tokens, self.longest = budget, 0, 0, 0
+        self._lines, self._counted = 0, 0  # newlines in self.text[:_counted] (text only grows)
         self.index = index if isinstance(index, PartsIndex) else PartsIndex.of(index)
         self.grammar = (
             PartsGrammar(bins, min_faces)
@@ -223,7 +224,9 @@ class PartsConstraint:
         g = self.grammar
         if self.budget is None or self.state is None or not isinstance(g, TemplateGrammar):
             return
-        lines = self.text.count("\n")
+        self._lines += self.text.count("\n", self._counted)  # the new part only: a hot path
+        self._counted = len(self.text)
+        lines = self._lines
         per_line = self.mesh_tokens / lines if lines else 0.0
         self.longest = max(self.longest, len(g.verts) + g.nf)  # lines of the longest part yet
         # the next part is no shorter in vertices; a quarter more for its faces and numbers

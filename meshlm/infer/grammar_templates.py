@@ -85,7 +85,7 @@ class TemplateGrammar(PartsGrammar):
         self.tied: set[int] = set()  # templates of the previous part's shape
         self.flabels: list[tuple[int, ...]] = []  # face labels of the current part
         self.stop_parts = False  # no new part: the token budget is spent (PartsConstraint)
-        self._new_part()
+        self._new_part(*self._start(None))
 
     def _taken(self, x: int, y: int) -> set[int]:
         """z of the vertices of earlier parts at ``(x, y)`` (a vertex line of a new part after
@@ -95,8 +95,8 @@ class TemplateGrammar(PartsGrammar):
             out |= self.col.get((x, y), set())
         return out
 
-    def _new_part(self) -> None:
-        self.cands, self.tied = self._start(self.prev)
+    def _new_part(self, cands: list[int], tied: set[int]) -> None:
+        self.cands, self.tied = cands, tied
         self.dist: list[list[int]] = [[], [], []]  # distinct values per axis, first appearance
         self.nf = 0  # faces written in this part
         self.flabels = []
@@ -315,8 +315,8 @@ class TemplateGrammar(PartsGrammar):
             if self.in_faces:  # a new part (super().commit empties verts after us)
                 for x, y, z in self.verts:
                     self.prior.setdefault((x, y), set()).add(z)
-                self.prev = self._key() if self.cands else None  # (as in _part_state)
-                self._new_part()
+                cands, tied, self.prev, _, _ = self._part_state()  # (memoized since the faces)
+                self._new_part(cands, tied)
                 n = 0
             grown = [d + [v] * (v not in d) for d, v in zip(self.dist, vals, strict=True)]
             self.cands = [
