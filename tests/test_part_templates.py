@@ -219,22 +219,38 @@ def test_a_part_shares_no_vertex_with_an_earlier_one():
     assert _feed(TemplateGrammar(lib), box + "\nv 11 20 30\n")[1] is None
 
 
-def test_a_vertex_the_template_forces_onto_an_earlier_part_is_written_anyway():
-    """A second box whose last vertex, forced by its template (three repeated values), is a
-    vertex of the first: that vertex is the one value allowed (not the plain rule, under which a
-    model could leave the template), the box is finished as its template, the text can end and
-    is the canonical text of the two boxes touching at a corner."""
+def test_a_value_that_would_force_a_vertex_onto_an_earlier_part_is_avoided():
+    """A box's second vertex repeats its first's x and z: its new y settles it. A y that would
+    put it on an earlier box's vertex (two boxes sharing an edge) is refused while another is
+    left; one bin off is taken, and the two boxes are separate pieces in canonical text."""
     lib = TemplateLibrary.from_texts([_box((0, 0, 0), (63, 63, 63))])
-    second = _box((5, 20, 45), (40, 63, 60)).split("\n")
-    c = [int(t) for t in second[7].split()[1:]]  # its last vertex, all three values repeats
-    far = [62 if v < 32 else 1 for v in c]  # the first box's other value on each axis
-    pairs = list(zip(c, far, strict=True))
-    first = _box([min(p) for p in pairs], [max(p) for p in pairs])
-    assert second[7] in first.split("\n")
+    first = _box((0, 0, 0), (10, 10, 10))
+    touching = _box((10, 2, 0), (20, 10, 10))  # its edge x 10, y 10 is an edge of the first
+    assert touching.split("\n")[1] == "v 10 10 10" and "v 10 10 10" in first
+    text = first + "\n" + touching
+    s, refused = _feed(TemplateGrammar(lib), text)
+    assert refused == len(first) + 1 + len("v 10 2 10\nv 10 1")  # the y that settles it
+    apart = first + "\n" + _box((10, 2, 0), (20, 11, 10))
     g = TemplateGrammar(lib)
-    s, refused = _feed(g, first + "\n" + "\n".join(second[:7]) + f"\nv {c[0]} {c[1]} ")
-    assert refused is None and s[5:7] == (c[2], c[2])  # the template's value, shared
-    s, refused = _feed(g, "\n".join([f"{c[2]}", *second[8:]]), s)
+    s, refused = _feed(g, apart)
+    assert refused is None and g.can_end(s)
+    assert len(decode_parts(apart, strict=True).quantized) == 16  # no vertex shared
+
+
+def test_a_vertex_the_template_forces_onto_an_earlier_part_is_written_anyway():
+    """Where no choice is left (the second box's other x has room for one value only, 63, and
+    that settles its last vertex on a vertex of the first), the vertex is written: the one
+    value allowed (not the plain rule, under which a model could leave the template), the box
+    is finished as its template, the text can end and is the canonical text of the two boxes
+    touching at a corner."""
+    lib = TemplateLibrary.from_texts([_box((0, 0, 0), (63, 63, 63))])
+    first = _box((1, 1, 1), (63, 20, 45))
+    second = _box((62, 20, 45), (63, 63, 60)).split("\n")
+    assert second[7] == "v 63 20 45" and second[7] in first.split("\n")
+    g = TemplateGrammar(lib)
+    s, refused = _feed(g, first + "\n" + "\n".join(second[:7]) + "\nv 63 20 ")
+    assert refused is None and s[5:7] == (45, 45)  # the template's value, shared
+    s, refused = _feed(g, "\n".join(["45", *second[8:]]), s)
     assert refused is None and g.cands == [0] and g.can_end(s)
     text = first + "\n" + "\n".join(second)
     assert len(decode_parts(text, strict=True).quantized) == 15

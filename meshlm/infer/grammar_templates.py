@@ -81,6 +81,7 @@ class TemplateGrammar(PartsGrammar):
             for t in self.lib
         ]
         self.prior: dict[tuple[int, int], set[int]] = {}  # (x, y) -> z, earlier parts' vertices
+        self.prior_axis: list[set[int]] = [set(), set(), set()]  # their values on each axis
         self.prev: tuple | None = None  # the previous part's key (none before the first part)
         self.tied: set[int] = set()  # templates of the previous part's shape
         self.flabels: list[tuple[int, ...]] = []  # face labels of the current part
@@ -215,6 +216,7 @@ class TemplateGrammar(PartsGrammar):
         if not cands:
             return base  # the part left every template: the plain rule
         allowed: set[int] = set()
+        per_t: list[tuple[int, object, range | list[int]]] = []  # (template, rules, its values)
         for t in cands:
             if self.lib[t].vertices <= n:
                 continue
@@ -235,13 +237,56 @@ class TemplateGrammar(PartsGrammar):
                         ok.append(x)
                 opts = ok
             allowed.update(opts)
+            per_t.append((t, rules, opts))
             if len(allowed) >= self.bins:
                 break
         if field == 2:
             # a vertex the template forces onto an earlier part is written anyway: leaving the
             # template here would free the part from every rule but the plain one
             allowed = (allowed - self._taken(*vals)) or allowed
+        if self.prior and len(allowed) > 1 and n == len(self.verts):
+            allowed = (allowed - self._forcing(field, vals, per_t, n, dist)) or allowed
         return self._narrow(base, allowed)
+
+    def _forcing(self, field: int, vals: tuple, per_t, n: int, dist) -> set[int]:
+        """New values on ``field`` after which every template that allows them forces a vertex
+        of the part onto an earlier part's vertex (its values all repeats: a box's fourth vertex
+        is settled by its third's new z). A preference, not a rule (the caller keeps them when
+        nothing else is left): shared vertices join parts, and parts that share a face's edges
+        are cut into other pieces by the strict decoder ("part is not one piece"). Looks at the
+        part's vertices from this one on whose values are all known once this one is chosen;
+        only values some earlier part has on ``field`` can force anything."""
+        axis_vals = self.prior_axis[field]
+        bad: set[int] = set()
+        good: set[int] = set()
+        for t, rules, opts in per_t:
+            if rules[field][1] is None:
+                continue  # a repeat: the template leaves no choice here
+            seqs = [self.lib[t].axes[a][0] for a in range(3)]
+            known = [list(d) for d in dist]
+            for a in range(field):
+                if rules[a][1] is not None:
+                    known[a].append(vals[a])
+            new_k = len(dist[field])
+            known[field].append(-1)  # the value to choose
+            uses = []  # vertices settled once the value is chosen, that use it
+            for m in range(n, self.lib[t].vertices):
+                ks = [seqs[a][m] for a in range(3)]
+                if any(ks[a] >= len(known[a]) for a in range(3)):
+                    continue
+                if ks[field] == new_k:
+                    uses.append(ks)
+            for v in opts:
+                if v in good or not uses or v not in axis_vals:
+                    good.add(v)
+                    continue
+                known[field][new_k] = v
+                hit = any(
+                    known[2][k[2]] in self.prior.get((known[0][k[0]], known[1][k[1]]), ())
+                    for k in uses
+                )
+                (bad if hit else good).add(v)
+        return bad - good
 
     def f_range(self, field: int, vals: tuple):
         base = super().f_range(field, vals)
@@ -313,8 +358,10 @@ class TemplateGrammar(PartsGrammar):
         if kind == "v":
             n = len(self.verts)
             if self.in_faces:  # a new part (super().commit empties verts after us)
-                for x, y, z in self.verts:
-                    self.prior.setdefault((x, y), set()).add(z)
+                for p in self.verts:
+                    self.prior.setdefault(tuple(p[:2]), set()).add(p[2])
+                    for a in range(3):
+                        self.prior_axis[a].add(p[a])
                 cands, tied, self.prev, _, _ = self._part_state()  # (memoized since the faces)
                 self._new_part(cands, tied)
                 n = 0
