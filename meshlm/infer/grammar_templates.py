@@ -276,10 +276,10 @@ class TemplateGrammar(PartsGrammar):
                     continue
                 if ks[field] == new_k:
                     uses.append(ks)
-            for v in opts:
-                if v in good or not uses or v not in axis_vals:
-                    good.add(v)
-                    continue
+            opts = set(opts)
+            check = (opts & axis_vals) - good if uses else set()
+            good |= opts - check
+            for v in check:
                 known[field][new_k] = v
                 hit = any(
                     known[2][k[2]] in self.prior.get((known[0][k[0]], known[1][k[1]]), ())
