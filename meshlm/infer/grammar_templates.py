@@ -261,7 +261,8 @@ class TemplateGrammar(PartsGrammar):
         good: set[int] = set()
         for t, rules, opts in per_t:
             if rules[field][1] is None:
-                continue  # a repeat: the template leaves no choice here
+                good.update(opts)  # a repeat: no choice here, so nothing to prefer
+                continue
             seqs = [self.lib[t].axes[a][0] for a in range(3)]
             known = [list(d) for d in dist]
             for a in range(field):
