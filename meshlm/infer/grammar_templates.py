@@ -16,7 +16,9 @@ the parts constraint still holds) that, within a part, allows only what some tem
   parts are then the pieces the strict decoder splits the mesh into (a part whose edges other
   parts share is cut into several, "part is not one piece"; a corner alone joins nothing).
   4.3 % of data/smol-parts16's training parts touch an earlier one at a corner; under the
-  constraint such a corner comes out one bin apart;
+  constraint such a corner comes out one bin apart; and a new value that would settle a later
+  vertex of the part (its values then all known) on an earlier part's vertex is refused while
+  another is left (:meth:`TemplateGrammar._forcing`, a one-step lookahead);
 * parts come in the format's canonical order (:mod:`meshlm.partorder`, step 6): a part's key --
   its vertex count and face lines (its template's), then its bounding box's minimum corner,
   maximum corner and its coordinates in writing order -- must exceed the previous part's. A
@@ -216,7 +218,8 @@ class TemplateGrammar(PartsGrammar):
         if not cands:
             return base  # the part left every template: the plain rule
         allowed: set[int] = set()
-        per_t: list[tuple[int, object, range | list[int]]] = []  # (template, rules, its values)
+        # (template, rules, its values, a test for values it was not asked about: see below)
+        per_t: list[tuple[int, object, range | list[int], object]] = []
         for t in cands:
             if self.lib[t].vertices <= n:
                 continue
@@ -225,31 +228,35 @@ class TemplateGrammar(PartsGrammar):
                 continue  # (a later axis with no room would leave the part without a template)
             same, span = rules[field]
             opts = range(same, same + 1) if span is None else range(span[0], span[1] + 1)
+            also = None
             if t in tied:  # only values after which the part can still follow the previous one
                 grown = [dist[a] + [vals[a]] * (rules[a][1] is not None) for a in range(field)]
                 grown += dist[field:]
-                ok = []
-                for x in opts:
-                    if x in allowed:
-                        continue
-                    grown[field] = dist[field] + [x] * (span is not None)
-                    if self._after(t, grown, prev):
-                        ok.append(x)
-                opts = ok
+
+                def follows(x, t=t, grown=grown, new=span is not None):
+                    g = [*grown[:field], dist[field] + [x] * new, *grown[field + 1 :]]
+                    return self._after(t, g, prev)
+
+                # values another template already allows are not asked here (the costly part);
+                # _forcing asks about them when it needs to know
+                skipped = {x for x in opts if x in allowed}
+                opts = [x for x in opts if x not in skipped and follows(x)]
+                also = (skipped, follows)
             allowed.update(opts)
-            per_t.append((t, rules, opts))
+            per_t.append((t, rules, opts, also))
             if len(allowed) >= self.bins:
                 break
         if field == 2:
             # a vertex the template forces onto an earlier part is written anyway: leaving the
             # template here would free the part from every rule but the plain one
             allowed = (allowed - self._taken(*vals)) or allowed
-        if self.prior and len(allowed) > 1 and n == len(self.verts):
+        if self.prior and len(allowed) > 1 and not self.in_faces:
             allowed = (allowed - self._forcing(field, vals, per_t, n, dist)) or allowed
         return self._narrow(base, allowed)
 
     def _forcing(self, field: int, vals: tuple, per_t, n: int, dist) -> set[int]:
-        """New values on ``field`` after which every template that allows them forces a vertex
+        """New values on ``field`` after which every template that allows them (of those
+        :meth:`v_range` visited: it stops once every bin is allowed) forces a vertex
         of the part onto an earlier part's vertex (its values all repeats: a box's fourth vertex
         is settled by its third's new z). A preference, not a rule (the caller keeps them when
         nothing else is left): shared vertices join parts, and parts that share a face's edges
@@ -259,10 +266,13 @@ class TemplateGrammar(PartsGrammar):
         axis_vals = self.prior_axis[field]
         bad: set[int] = set()
         good: set[int] = set()
-        for t, rules, opts in per_t:
+        for t, rules, opts, also in per_t:
             if rules[field][1] is None:
                 good.update(opts)  # a repeat: no choice here, so nothing to prefer
                 continue
+            if also is not None:  # a tied template: the values it was not asked about, now
+                skipped, follows = also
+                opts = [*opts, *(x for x in skipped & axis_vals if x not in good and follows(x))]
             seqs = [self.lib[t].axes[a][0] for a in range(3)]
             known = [list(d) for d in dist]
             for a in range(field):

@@ -32,27 +32,42 @@ def ship_adapter(run_dir: str | Path, out_dir: str | Path, dtype: str = "float16
     """Copy the adapter folder ``run_dir`` (``meshlm train``'s output) to ``out_dir``: the files
     an adapter needs to load (:data:`REQUIRED`; :data:`OPTIONAL` when present), floating-point
     weight tensors cast to ``dtype`` (``float16`` or ``float32``; others kept as they are).
-    Returns ``out_dir``. Raises MeshlmError when a required file is missing, ``dtype`` is not
-    one of those, or the folder's ``meshlm.json`` is unreadable; nothing is written then."""
+    Files of an earlier ship that the run lacks are removed; others (the card, README.md) stay.
+    Returns ``out_dir``. Raises MeshlmError when a required file is missing or unreadable,
+    ``dtype`` is not one of those, a weight is not finite at ``dtype``, or ``out_dir`` is
+    ``run_dir``; nothing is written then."""
     torch = require("torch", "train", "shipping an adapter")
     st = require("safetensors.torch", "train", "shipping an adapter")
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if dtype not in ("float16", "float32"):
         raise MeshlmError(f"dtype must be float16 or float32, not {dtype!r}")
+    if out_dir.resolve() == run_dir.resolve():
+        raise MeshlmError(f"{out_dir}: the run folder itself (ship it to another folder)")
     missing = [n for n in REQUIRED if not (run_dir / n).is_file()]
     if missing:
         raise MeshlmError(f"{run_dir}: not a trained adapter folder (no {', '.join(missing)})")
     info = modelfolder.read(run_dir)
     if info is None:
         raise MeshlmError(f"{run_dir / modelfolder.FILE}: unreadable")
-    tensors = st.load_file(str(run_dir / WEIGHTS))
+    try:
+        tensors = st.load_file(str(run_dir / WEIGHTS))
+    except Exception as exc:  # safetensors' own error type for a corrupt file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MeshlmError(f"{run_dir / WEIGHTS}: not a safetensors file ({first})") from None
     want = getattr(torch, dtype)
     tensors = {k: (v.to(want) if v.is_floating_point() else v) for k, v in tensors.items()}
+    over = [k for k, v in tensors.items() if v.is_floating_point() and not v.isfinite().all()]
+    if over:
+        raise MeshlmError(f"{run_dir / WEIGHTS}: {over[0]} is not finite as {dtype}")
     out_dir.mkdir(parents=True, exist_ok=True)
     st.save_file(tensors, str(out_dir / WEIGHTS), metadata={"format": "pt"})
     for name in REQUIRED + OPTIONAL:
-        if name not in (WEIGHTS, modelfolder.FILE) and (run_dir / name).is_file():
+        if name in (WEIGHTS, modelfolder.FILE):
+            continue
+        if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, out_dir / name)
+        elif (out_dir / name).is_file():  # an earlier ship's, which this run does not have
+            (out_dir / name).unlink()
     info.extra["stored_dtype"] = dtype
     modelfolder.write(out_dir, info)
     return out_dir
