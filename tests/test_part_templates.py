@@ -461,10 +461,11 @@ def test_a_token_budget_ends_the_reply_at_a_whole_part_not_inside_one():
         got = split_text(c.text)
         assert 1 <= len(got) < len(parts) and got == parts[: len(got)]
         assert decode_parts(c.text, strict=True).faces.shape[0] == sum(len(f) for _, f in got)
-        # a part a quarter longer than the longest so far would not have fitted
+        # the text's next part (its lines at the reply's tokens a line, a tenth to spare)
+        # would not have fitted in what was left
         per_line = n / c.text.count("\n")
-        longest = max(len(v) + len(f) for v, f in got)
-        assert n + 1 + 1.25 * longest * per_line > budget
+        v, f = parts[len(got)]
+        assert (len(v) + len(f)) * 1.1 * per_line > budget - n - 1
     c = constraint_for("parts", index, 64, 0, templates=lib, budget=2 * len(ids))
     for i in ids:  # room for all of it: nothing refused
         c.advance(i)

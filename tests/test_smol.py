@@ -196,10 +196,16 @@ def test_distill_chats_cli_writes_finished_replies(tmp_path):
 
 
 def test_model_names_resolve_without_building_anything(tmp_path):
+    from meshlm.errors import MeshlmError
     from meshlm.infer.named import NAMES, resolve
 
-    assert set(NAMES) == {"bundled", "parts", "smol", "smol-base"}
+    assert set(NAMES) == {"bundled", "parts", "smol", "smol-parts", "smol-base"}
     assert resolve("bundled", tmp_path) is None  # load() then takes the bundled model
+    for name, target in (("smol", "smol-model"), ("smol-parts", "smol-parts16j")):
+        with pytest.raises(
+            MeshlmError, match=rf"the {name} adapter is missing at .* \(make {target}\)"
+        ):
+            resolve(name, tmp_path)  # a checkout without the folder: one line naming the target
 
 
 @pytest.mark.slow
@@ -247,6 +253,35 @@ def test_smol_adapter_runs_through_llamacpp_with_the_exact_constraint(smol_dir):
         "v 0 0 0\nv 0 63 0\nv 63 0 0\nv 63 63 63\nf 1 2 3\nf 1 4 2\nf 1 3 4\nf 2 4 3"
     )
     assert answer and not answer.startswith("v ")
+
+
+@pytest.mark.slow
+@needs_smol
+def test_the_shipped_parts_adapter_writes_a_strict_parts_mesh_of_its_templates(smol_dir):
+    """--model smol-parts: the shipped parts-text adapter, merged once into the cache and run by
+    llama.cpp with its part templates; a greedy constrained reply is strict canonical parts text
+    (up to its last whole part when the token limit cut it off) whose every part is one of the
+    adapter's templates."""
+    from meshlm.infer import Sampling, load
+    from meshlm.part_templates import split_text, template_of
+    from meshlm.parts import decode_parts
+    from meshlm.prompts import mesh_start
+
+    engine = load("smol-parts", threads=1)
+    assert engine.backend.name == "llama.cpp"
+    assert engine.mesh_format.name == "parts" and engine.bins == 64
+    assert engine.templates is not None and len(engine.templates) > 50
+    res = engine.generate("a low wide bench", Sampling(temperature=0.0, max_new_tokens=1200))
+    lines = res.text[mesh_start(res.text) :].strip().split("\n")
+    if res.stats.cut_off:  # the parts before the one the limit cut
+        last = max(i for i in range(1, len(lines)) if lines[i][0] == "v" and lines[i - 1][0] == "f")
+        lines = lines[:last]
+    body = "\n".join(lines)
+    mesh = decode_parts(body, strict=True)
+    parts = split_text(body)
+    assert len(parts) >= 1 and len(mesh.faces) == sum(len(f) for _, f in parts)
+    known = set(engine.templates.templates)
+    assert all(template_of(v, f) in known for v, f in parts)
 
 
 def test_the_parts_name_resolves_to_its_folder_or_gguf(tmp_path):

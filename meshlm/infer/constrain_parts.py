@@ -154,10 +154,10 @@ class PartsConstraint:
     a part can still be added. ``templates``: hold each part to one of these part templates
     (:class:`~meshlm.infer.grammar_templates.TemplateGrammar`; ValueError for another bins).
     ``budget``: with templates, the tokens the reply may take (the backend's ``max_new_tokens``):
-    a new part may start only while the tokens left cover 1.25 times the longest part so far
-    (parts come in order of vertex count, so the next is no shorter), at the reply's tokens per
-    line so far; else the reply must end there, a whole mesh, rather than be cut off inside a
-    part (an estimate: a much longer next part can still be cut off).
+    a new part may take only a template whose lines (vertices + faces) the tokens left pay for
+    at the reply's tokens per line so far, with a tenth to spare; when none fits the reply must
+    end there, a whole mesh, rather than be cut off inside a part (an estimate: a part whose
+    lines cost more tokens than the reply's so far can still be cut off).
     """
 
     def __init__(
@@ -170,7 +170,7 @@ class PartsConstraint:
         templates: TemplateLibrary | None = None,
         budget: int | None = None,
     ):
-        self.budget, self.tokens, self.mesh_tokens, self.longest = budget, 0, 0, 0
+        self.budget, self.tokens, self.mesh_tokens = budget, 0, 0
         self._lines, self._counted = 0, 0  # newlines in self.text[:_counted] (text only grows)
         self.index = index if isinstance(index, PartsIndex) else PartsIndex.of(index)
         self.grammar = (
@@ -227,11 +227,12 @@ class PartsConstraint:
         self._lines += self.text.count("\n", self._counted)  # the new part only: a hot path
         self._counted = len(self.text)
         lines = self._lines
-        per_line = self.mesh_tokens / lines if lines else 0.0
-        self.longest = max(self.longest, len(g.verts) + g.nf)  # lines of the longest part yet
-        # the next part is no shorter in vertices; a quarter more for its faces and numbers
-        need = 1 + 1.25 * self.longest * per_line  # (1: the end token)
-        g.stop_parts = self.tokens + need > self.budget
+        if not lines:
+            return  # no line yet to price one by
+        per_line = self.mesh_tokens / lines
+        # lines the tokens left pay for, at the reply's tokens a line with a tenth to spare
+        # (1: the end token); the grammar lets a new part take only a template that fits
+        g.room = (self.budget - self.tokens - 1) / (1.1 * per_line)
 
     def allowed(self) -> np.ndarray:
         """int64 array of the token ids allowed next (no repeats; not necessarily sorted)."""

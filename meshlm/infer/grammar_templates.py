@@ -27,10 +27,10 @@ the parts constraint still holds) that, within a part, allows only what some tem
   :meth:`TemplateGrammar._after` asks whether the values so far can still be completed, within
   the template's ranking and room, to a larger key. After a part no larger template may follow,
   only the end may.
-* with a token budget (``stop_parts``, set by
-  :class:`~meshlm.infer.constrain_parts.PartsConstraint`), no new part once the tokens left
-  would not cover one a quarter longer than the longest so far: the reply ends whole instead
-  of cut off.
+* with a token budget (``room``, set by :class:`~meshlm.infer.constrain_parts.PartsConstraint`:
+  the lines the tokens left still pay for), a new part may take only a template whose lines
+  (vertices + faces) fit, and when none does the reply ends, whole, instead of being cut off
+  inside a part (``stop_parts`` forbids a new part outright).
 
 So a part is one of the library's shapes with the model's own numbers: a box stays a box
 whatever its proportions, and the model cannot write a wedge or copy a value where the box needs
@@ -88,6 +88,10 @@ class TemplateGrammar(PartsGrammar):
         self.tied: set[int] = set()  # templates of the previous part's shape
         self.flabels: list[tuple[int, ...]] = []  # face labels of the current part
         self.stop_parts = False  # no new part: the token budget is spent (PartsConstraint)
+        # lines the token budget still has room for (PartsConstraint; None: no budget): a new
+        # part may take only a template whose lines (vertices + faces) fit
+        self.room: float | None = None
+        self.lines = [t.vertices + len(t.faces) for t in self.lib]
         self._new_part(*self._start(None))
 
     def _taken(self, x: int, y: int) -> set[int]:
@@ -197,7 +201,11 @@ class TemplateGrammar(PartsGrammar):
                 # after a part under the plain rule (its faces not a template's) the order is
                 # not held: its key would mean little, and holding it could only end the mesh
                 key = self._key() if self.cands else None
-                self.memo["start"] = (*self._start(key), key)
+                cands, tied = self._start(key)
+                if self.room is not None:  # only templates the budget has room for
+                    cands = [t for t in cands if self.lines[t] <= self.room]
+                    tied &= set(cands)
+                self.memo["start"] = (cands, tied, key)
             return (*self.memo["start"], 0, [[], [], []])
         return self.cands, self.tied, self.prev, len(self.verts), self.dist
 
@@ -336,6 +344,8 @@ class TemplateGrammar(PartsGrammar):
                 )
                 # a new part only once this one is whole and some template may follow it
                 v_ok = v_ok and whole and self._can_follow(self._key())
+                if v_ok and self.room is not None and self.room < max(self.lines):
+                    v_ok = bool(self._part_state()[0])  # a template that fits may follow
                 f_ok, end = f_ok and more, end and whole
             v_ok = v_ok and not self.stop_parts
         elif self.cands:

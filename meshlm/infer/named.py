@@ -1,7 +1,9 @@
 """Models by name: ``--model parts`` is the parts-format model that ``make parts-model`` builds
 beside the bundled one (``models/meshlm-parts``, not shipped: docs/parts-model.md; its GGUF
 runs through llama.cpp); ``--model smol`` is the SmolLM2-135M LoRA adapter shipped beside the
-bundled model, run from a merged copy built once in the cache.
+bundled model, run from a merged copy built once in the cache; ``--model smol-parts`` is the
+SmolLM2-135M LoRA adapter that writes the ``parts`` text (issue 19, docs/parts-model.md;
+``make smol-parts16j``), shipped and run the same way, its replies held to its part templates.
 
 The adapter folder (``models/meshlm-smol``: adapter weights, tokenizer, ``meshlm.json``) is
 small and committed; its base (``base:smollm2``, :mod:`meshlm.train.base`) and the merged model
@@ -28,21 +30,27 @@ MERGED_GGUF = "model-f16.gguf"
 BASE_PREFIX = "base:"
 
 
-NAMES = ("bundled", "parts", "smol", "smol-base")
+NAMES = ("bundled", "parts", "smol", "smol-parts", "smol-base")
+MAKE_TARGET = {"smol": "smol-model", "smol-parts": "smol-parts16j"}  # what builds a shipped adapter
 
 
 def named_models(models_root: Path) -> dict[str, Path]:
     """Model names -> adapter or model folders under ``models_root`` (the bundled models'
     folder)."""
-    return {"parts": models_root / "meshlm-parts", "smol": models_root / "meshlm-smol"}
+    return {
+        "parts": models_root / "meshlm-parts",
+        "smol": models_root / "meshlm-smol",
+        "smol-parts": models_root / "meshlm-smol-parts",
+    }
 
 
 def resolve(name: str, models_root: Path, backend: str = "auto") -> Path | None:
     """What a model name stands for: ``bundled`` -> None (the bundled model), ``parts`` -> the
     parts-format model's folder (its ``model-f16.gguf`` unless ``backend`` is transformers),
-    ``smol`` -> the merged copy of the shipped SmolLM2 adapter (its GGUF unless ``backend`` is
-    transformers), ``smol-base`` -> the SmolLM2-135M-Instruct base itself (the "before" of the
-    language-kept measures). Builds what the cache lacks (needs the ``train`` extra once)."""
+    ``smol`` and ``smol-parts`` -> the merged copy of that shipped SmolLM2 adapter (its GGUF
+    unless ``backend`` is transformers), ``smol-base`` -> the SmolLM2-135M-Instruct base itself
+    (the "before" of the language-kept measures). Builds what the cache lacks (needs the
+    ``train`` extra once)."""
     want_gguf = backend in ("auto", "llamacpp", "llama.cpp", "gguf")
     if name == "bundled":
         return None
@@ -57,7 +65,10 @@ def resolve(name: str, models_root: Path, backend: str = "auto") -> Path | None:
         if not want_gguf:
             return folder
         return base_gguf(folder)
-    return resolve_adapter(named_models(models_root)[name], backend)
+    folder = named_models(models_root)[name]
+    if not is_adapter_folder(folder):
+        raise MeshlmError(f"the {name} adapter is missing at {folder} (make {MAKE_TARGET[name]})")
+    return resolve_adapter(folder, backend)
 
 
 def transformers_folder(model: str | Path, models_root: Path) -> Path:
