@@ -22,7 +22,8 @@ ModelOpt = typer.Option(
     "--model",
     "-m",
     help="Model folder, LoRA adapter folder from meshlm train, hub id, .gguf, or a name: "
-    "bundled (default), parts (make parts-model), smol (SmolLM2-135M + LoRA), smol-base.",
+    "bundled (default), parts (make parts-model), smol (SmolLM2-135M + LoRA), smol-parts "
+    "(SmolLM2-135M + LoRA, the parts text), smol-base.",
 )
 BackendOpt = typer.Option("auto", "--backend", "-b", help="auto, transformers, llamacpp or openai.")
 BaseUrlOpt = typer.Option(
