@@ -523,3 +523,75 @@ def test_a_merged_copy_follows_its_adapters_templates(tmp_path):
     (adapter / FILE).unlink()
     _sync_templates(adapter, merged)
     assert read(merged) is None
+
+
+DIGITS_ = "0123456789"
+
+
+def _number_vocab(whole: bool) -> list[str]:
+    """Token texts of a small vocabulary: the format's characters, digit pairs, and (``whole``)
+    every number a parts reply can hold as one token, as SmolLM2 with ``number_tokens``."""
+    vocab = [
+        "<eos>",
+        "v",
+        "f",
+        " ",
+        "-",
+        " -",
+        "\n",
+        *DIGITS_,
+        *(a + b for a in DIGITS_ for b in DIGITS_),
+    ]
+    vocab += [f" {n}" for n in range(10)]  # a few whole numbers even without the rest
+    if whole:
+        vocab += [f" {n}" for n in range(10, 256)] + [f" -{n}" for n in range(1, 256)]
+    return vocab
+
+
+def test_numbers_are_written_as_their_whole_tokens_when_the_vocabulary_has_them():
+    """A model trained on whole-number tokens, left free, writes numbers in pieces (" 1" then
+    "5" for 15) and then more pieces. With every number a token of its own, the constraint
+    allows only those: token walks write exactly the canonical tokenization, never a dead end,
+    and the shelf's canonical token sequence is allowed all the way. Without them, pieces."""
+    from meshlm.infer.constrain import VocabIndex
+    from meshlm.infer.constrain_parts import PartsConstraint
+
+    lib = TemplateLibrary.from_texts(_texts(1).values())
+    rng = np.random.default_rng(5)
+    for whole in (True, False):
+        vocab = _number_vocab(whole)
+        index = VocabIndex(vocab, [0])
+        assert PartsConstraint(index, templates=lib).canonical is whole
+        assert not PartsConstraint(index).canonical  # the plain rule: parts of any size
+        for _ in range(3):
+            c = PartsConstraint(index, max_preamble=0, templates=lib)
+            picked = []
+            while not c.done:
+                ids = c.allowed().tolist()
+                assert ids  # never a dead end
+                rest = [a for a in ids if a != 0]
+                stop = 0 in ids and (len(picked) > 500 or not rest or rng.random() < 0.05)
+                pick = 0 if stop else int(rng.choice(rest))
+                c.advance(pick)
+                picked.append(pick)
+            pieces = [vocab[i] for i in picked[:-1]]
+            numbers = [p for p in pieces if p.strip().lstrip("-").isdigit()]
+            lines = c.text.split("\n")
+            written = [t for ln in lines for t in ln.split()[1:]]
+            if whole:  # one token a number, and nothing but numbers, letters and newlines
+                assert len(numbers) == len(written) and set(pieces) - set(numbers) <= {
+                    "v",
+                    "f",
+                    "\n",
+                }
+            else:  # the walk is free to split: some number came in pieces
+                assert len(numbers) < len(written) or any(p in (" ", " -", "-") for p in pieces)
+    index = VocabIndex(_number_vocab(True), [0])
+    text = _texts(7)["shelf"]
+    c = PartsConstraint(index, max_preamble=0, templates=lib)
+    for line in text.split("\n"):
+        for piece in [line[0], *(" " + t for t in line.split()[1:]), "\n"]:
+            i = index.texts.index(piece)
+            assert i in set(c.allowed().tolist()), (line, piece)
+            c.advance(i)
+    assert c.complete

@@ -133,6 +133,13 @@ class PartsIndex:
             for t in mesh
         )
         self.cache: dict = {}
+        # every number the template constraint can ask for (coordinates < 256, relative indices
+        # -1..-255) is one token of its own: SmolLM2 with `number_tokens` (meshlm/train/
+        # number_tokens.py); PartsConstraint then allows only that token for it (``canonical``)
+        have = set(mesh)
+        self.whole_numbers = all(f" {n}" in have for n in range(256)) and all(
+            f" -{n}" in have for n in range(1, 256)
+        )
 
     @classmethod
     def of(cls, base: VocabIndex) -> PartsIndex:
@@ -179,6 +186,11 @@ class PartsConstraint:
             else TemplateGrammar(templates, bins, min_faces)
         )
         self.bins, self.max_preamble, self.min_faces = bins, max_preamble, min_faces
+        # numbers only as their whole tokens, as the model was trained: left free, a constrained
+        # model writes " 1" then "5" for 15 and, conditioned on pieces it never saw, more pieces
+        # (a reply of 703 canonical tokens took 1,200). Only with templates (parts of at most
+        # 255 vertices: every relative index has its token) and at most 256 bins.
+        self.canonical = templates is not None and self.index.whole_numbers and bins <= 256
         self.state = None  # automaton state once the mesh has started
         self.done = False
         self.preamble = ""
@@ -190,19 +202,36 @@ class PartsConstraint:
     # -- the mask -----------------------------------------------------------------------------
 
     def _walk(self, state) -> list[int]:
-        """Ids of the tokens the automaton accepts from ``state`` (a walk of the trie)."""
+        """Ids of the tokens the automaton accepts from ``state`` (a walk of the trie); with
+        ``canonical``, only tokens that end where a whole-number token would (:meth:`_ends`)
+        and none that goes on with a number an earlier token began."""
         out: list[int] = []
+        canon = self.canonical
+        mid = canon and state[0] == NUM and state[3] != ""  # only a separator may follow
         stack = [(self.index.root, state)]
         while stack:
             node, st = stack.pop()
             for ch, child in node.children.items():
+                if mid and node is self.index.root and ch in DIGITS:
+                    continue
                 nxt = self.grammar.step(st, ch)
                 if nxt is None:
                     continue
-                out.extend(child.ids)
+                if child.ids and (not canon or self._ends(nxt)):
+                    out.extend(child.ids)
                 if child.children and nxt[0] != CLOSED:
                     stack.append((child, nxt))
         return out
+
+    def _ends(self, s) -> bool:
+        """Whether a token may end in state ``s`` under ``canonical``: not right after a
+        separator or a minus (the number's own token carries them), and inside a number only
+        where the number is whole (a separator may follow it)."""
+        if s[0] == DASH or (s[0] == NUM and not s[3]):
+            return False
+        if s[0] == NUM:
+            return any(self.grammar.step(s, c) is not None for c in " \n")
+        return True
 
     def _key(self, s, end: bool):
         """What the allowed set at ``s`` depends on when a token crosses at most one separator
@@ -212,12 +241,12 @@ class PartsConstraint:
             nxt = None
             if digits and field < 2 and lo <= int(digits) <= hi and int(digits) not in excl:
                 nxt = self.grammar.range(kind, field + 1, (*vals, int(digits)))
-            return (self.bins, NUM, kind, field, digits, lo, hi, excl, nxt, end)
+            return (self.bins, self.canonical, NUM, kind, field, digits, lo, hi, excl, nxt, end)
         if s[0] == SPACE:
-            return (self.bins, SPACE, s[1], self.grammar.range(s[1], 0, ()))
+            return (self.bins, self.canonical, SPACE, s[1], self.grammar.range(s[1], 0, ()))
         if s[0] == DASH:
-            return (self.bins, *s[:4], *s[5:])
-        return (self.bins, *s)
+            return (self.bins, self.canonical, *s[:4], *s[5:])
+        return (self.bins, self.canonical, *s)
 
     def _spend(self) -> None:
         """Tell a template grammar whether a new part still fits the token budget."""
