@@ -229,8 +229,9 @@ class PartsConstraint:
         where the number is whole (a separator may follow it)."""
         if s[0] == DASH or (s[0] == NUM and not s[3]):
             return False
-        if s[0] == NUM:
-            return any(self.grammar.step(s, c) is not None for c in " \n")
+        if s[0] == NUM:  # the number is whole: in its field's range (what a separator checks)
+            _, _, _, digits, _, lo, hi, excl = s
+            return lo <= int(digits) <= hi and int(digits) not in excl
         return True
 
     def _key(self, s, end: bool):
