@@ -512,3 +512,96 @@ def test_base_gguf_is_rebuilt_when_the_exporter_changes(model_dir, tmp_path):
     assert llm.tokenize(text.encode(), add_bos=False) == tok.encode(text, add_special_tokens=False)
     stamp = path.stat().st_mtime_ns
     assert base_gguf(folder) == path and path.stat().st_mtime_ns == stamp  # reused, not rebuilt
+
+
+def _guided_greedy(model_dir, cond: list[int], uncond: list[int], scale: float, n: int, eos):
+    """Greedy classifier-free guidance computed directly (arXiv 2306.17806, eq. 7) with the
+    transformers model: each step both branches in full, next = argmax u + scale * (c - u)."""
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    out: list[int] = []
+    for _ in range(n):
+        with torch.no_grad():
+            c = model(torch.tensor([cond + out])).logits[0, -1].numpy()
+            u = model(torch.tensor([uncond + out])).logits[0, -1].numpy()
+        tok = int(np.argmax(u + scale * (c - u)))
+        if tok in eos:
+            break
+        out.append(tok)
+    return out
+
+
+def test_guidance_is_the_cfg_formula_on_llamacpp_and_transformers(model_dir, gguf_path):
+    """`guidance` decodes what the formula picks, on both token backends: the llama.cpp backend's
+    second context and transformers' own CFG processor give the greedy tokens computed here from
+    both branches in full; 1 is plain decoding; the constrained fast path guides exactly as the
+    logits-processor path does."""
+    from meshlm.infer import load
+    from meshlm.infer.guidance import unconditional_messages
+
+    cpp = load(str(gguf_path))
+    msgs = cpp._messages("a round mug with a handle")
+    cond = cpp.backend.prompt_ids(msgs)
+    uncond = cpp.backend.prompt_ids(unconditional_messages(msgs))
+    assert len(uncond) < len(cond)  # the request is gone, the chat around it stays
+    eos = set(cpp.backend.eos_ids)
+    # a random tiny model hardly depends on its prompt: a large scale makes it
+    want = _guided_greedy(model_dir, cond, uncond, 30.0, 24, eos)
+    assert len(set(want)) > 2 and want != _guided_greedy(model_dir, cond, uncond, 1.0, 24, eos)
+    text = cpp.backend.llm.detokenize(want).decode("utf-8", errors="replace")
+
+    kw = dict(temperature=0.0, max_new_tokens=24, constrain=False)
+    got = cpp.generate("a round mug with a handle", guidance=30.0, **kw)
+    assert (got.text, got.stats.new_tokens) == (text, len(want))
+    plain = cpp.generate("a round mug with a handle", **kw)
+    assert cpp.generate("a round mug with a handle", guidance=1.0, **kw).text == plain.text
+    assert plain.text != got.text
+
+    hf = load(str(model_dir))
+    assert hf.name == "transformers"
+    got_hf = hf.generate("a round mug with a handle", guidance=30.0, **kw)
+    assert (got_hf.text, got_hf.stats.new_tokens) == (text, len(want))
+
+    kw = dict(temperature=0.0, max_new_tokens=200, guidance=30.0)
+    fast = cpp.generate("a chair", **kw)
+    assert cpp.backend.last["filter_steps"] > 0
+    cpp.backend.fast_filter = False
+    slow = cpp.generate("a chair", **kw)
+    assert cpp.backend.last["filter_steps"] == 0
+    assert fast.text == slow.text and fast.stats.new_tokens == slow.stats.new_tokens
+    assert fast.text != cpp.generate("a chair", temperature=0.0, max_new_tokens=200).text
+    cpp.backend.llm.close()
+
+
+def test_guidance_settings_are_checked_and_read_from_generation_config(tmp_path):
+    from meshlm.infer import Sampling, load
+    from meshlm.infer.engine import model_sampling_defaults
+    from meshlm.infer.guidance import guide, unconditional_messages
+
+    c = np.array([2.0, 0.0, -np.inf, 1.0], dtype=np.float32)
+    u = np.array([1.0, 1.0, 0.0, -np.inf], dtype=np.float32)
+    assert guide(c, u, 3.0).tolist() == [4.0, -2.0, -np.inf, -np.inf]
+    assert guide(c[:2], u[:2], 1.0).tolist() == [2.0, 0.0]  # 1: the conditional logits
+    with pytest.raises(MeshlmError, match="shape"):
+        guide(c, u[:3], 2.0)
+    chat = [
+        {"role": "system", "content": "You make meshes."},
+        {"role": "user", "content": "a mug"},
+        {"role": "assistant", "content": "v 0 0 0"},
+        {"role": "user", "content": "now a taller one"},
+    ]
+    assert unconditional_messages(chat) == chat[:3] + [{"role": "user", "content": ""}]
+    assert chat[3]["content"] == "now a taller one"  # the caller's chat is not touched
+    with pytest.raises(MeshlmError, match="user request"):
+        unconditional_messages(chat[:1])
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(MeshlmError, match="guidance"):
+            Sampling(guidance=bad)
+    (tmp_path / "generation_config.json").write_text(
+        json.dumps({"do_sample": False, "guidance_scale": 2.5})
+    )
+    assert model_sampling_defaults(tmp_path) == {"temperature": 0.0, "guidance": 2.5}
+    (tmp_path / "generation_config.json").write_text('{"guidance_scale": -1}')
+    assert model_sampling_defaults(tmp_path) == {}
+    server = load("x", base_url=f"http://127.0.0.1:{_free_port()}/v1")
+    with pytest.raises(MeshlmError, match="guidance needs the llama.cpp or transformers"):
+        server.generate("a chair", max_new_tokens=5, guidance=2.0)

@@ -562,7 +562,7 @@ def test_numbers_are_written_as_their_whole_tokens_when_the_vocabulary_has_them(
         vocab = _number_vocab(whole)
         index = VocabIndex(vocab, [0])
         assert PartsConstraint(index, templates=lib).canonical is whole
-        assert not PartsConstraint(index).canonical  # the plain rule: parts of any size
+        assert PartsConstraint(index).canonical is whole  # without templates too (below)
         for _ in range(3):
             c = PartsConstraint(index, max_preamble=0, templates=lib)
             picked = []
@@ -595,3 +595,50 @@ def test_numbers_are_written_as_their_whole_tokens_when_the_vocabulary_has_them(
             assert i in set(c.allowed().tolist()), (line, piece)
             c.advance(i)
     assert c.complete
+
+
+def test_without_templates_a_number_past_the_whole_tokens_is_its_longest_token_then_digits():
+    """Without templates a part may have more vertices than the vocabulary has index tokens
+    (` -1`..` -255`): a cylinder of 130 sections, 262 vertices, is one part with relative
+    indices to -262. Such a number is written as the tokenizer cuts it -- its longest prefix
+    that has a token, then digits (` -26`, `2`) -- every other number as its own token: the
+    whole text is allowed token by token that way, and a cut the tokenizer would not make
+    (` -2` then `6`) is refused."""
+    import trimesh
+
+    from meshlm.infer.constrain import VocabIndex
+    from meshlm.infer.constrain_parts import PartsConstraint
+
+    index = VocabIndex(_number_vocab(True), [0])
+    cyl = trimesh.creation.cylinder(radius=1, height=2, sections=130)
+    text = encode_parts(cyl.vertices, cyl.faces)
+
+    def pieces(line: str) -> list[str]:
+        out = [line[0]]
+        for t in line.split()[1:]:
+            digits = t.lstrip("-")
+            if int(digits) <= 255:
+                out.append(" " + t)
+                continue
+            k = max(k for k in range(1, len(digits)) if int(digits[:k]) <= 255)
+            out += [" -" + digits[:k], *digits[k:]]
+        return [*out, "\n"]
+
+    ids = [index.texts.index(p) for line in text.split("\n") for p in pieces(line)]
+    c = PartsConstraint(index, max_preamble=0)
+    assert c.canonical
+    for i in ids:
+        c.advance(i)  # ValueError for a token the constraint does not allow
+    assert c.complete and decode_parts(c.text).faces.shape == (len(cyl.faces), 3)
+    big = [n for n, i in enumerate(ids) if index.texts[i] in DIGITS_]  # digits after a token
+    assert len(big) >= 100
+    # the first such number, cut elsewhere: its first digit alone, then the next digit
+    first = big[0] - 1  # the index of its prefix token
+    c = PartsConstraint(index, max_preamble=0)
+    for i in ids[:first]:
+        c.advance(i)
+    head = index.texts[ids[first]]  # " -NN"
+    allowed = set(c.allowed().tolist())
+    assert ids[first] in allowed and index.texts.index(" -") not in allowed
+    c.advance(index.texts.index(head[:3]))  # " -N": a whole number of its own here
+    assert index.texts.index(head[3]) not in set(c.allowed().tolist())

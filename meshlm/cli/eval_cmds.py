@@ -9,7 +9,14 @@ import typer
 
 from meshlm import modelfolder
 from meshlm.cli.app import app
-from meshlm.cli.infer_cmds import MAX_NEW_HELP, ModelBinsOpt, ModelOpt, ThreadsOpt, warn_notes
+from meshlm.cli.infer_cmds import (
+    MAX_NEW_HELP,
+    GuidanceOpt,
+    ModelBinsOpt,
+    ModelOpt,
+    ThreadsOpt,
+    warn_notes,
+)
 from meshlm.data.conversations import mesh_text
 from meshlm.errors import MeshlmError
 from meshlm.eval.attributes_eval import DEFAULT_PROMPTS, eval_attributes
@@ -79,6 +86,7 @@ def eval_generate_cmd(
     ),
     max_new_tokens: int = typer.Option(8192, "--max-new-tokens", help=MAX_NEW_HELP),
     seed: int = typer.Option(0, "--seed"),
+    guidance: float | None = GuidanceOpt,
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
 ) -> None:
     """Generate a mesh for every prompt; write metrics.json, samples.jsonl and grid.png."""
@@ -92,6 +100,7 @@ def eval_generate_cmd(
         seed=seed,
         constrain=not no_constrain,
         templates=not no_templates,
+        guidance=guidance,
     )
     metrics = eval_generate(engine, rows, out, s, refs)
     _summary(f"eval generate ({len(rows)} prompts) -> {out}", metrics)
@@ -269,6 +278,7 @@ def eval_attributes_cmd(
     max_new_tokens: int = typer.Option(8192, "--max-new-tokens", help=MAX_NEW_HELP),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
     grid: bool = typer.Option(True, "--grid/--no-grid", help="Render attributes.png."),
+    guidance: float | None = GuidanceOpt,
 ) -> None:
     """Do generated meshes follow the prompt's counts (legs, steps, shelves, ...) and proportions
     (tall, low, wide, long, narrow)? Greedy; judged on the meshes (meshlm/eval/attributes.py)."""
@@ -277,7 +287,9 @@ def eval_attributes_cmd(
     if not rows:
         raise MeshlmError(f"{prompts or DEFAULT_PROMPTS}: no prompts")
     engine = warn_notes(load(model, backend, threads=threads, bins=bins))
-    s = engine.default_sampling(temperature=0.0, max_new_tokens=max_new_tokens, constrain=constrain)
+    s = engine.default_sampling(
+        temperature=0.0, max_new_tokens=max_new_tokens, constrain=constrain, guidance=guidance
+    )
     report = eval_attributes(engine, rows, out, s, grid=grid)
     _attribute_table(f"eval attributes ({len(rows)} prompts) -> {out}", report)
 

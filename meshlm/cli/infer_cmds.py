@@ -41,6 +41,12 @@ ModelBinsOpt = typer.Option(
     help="Quantization levels per axis of the model's meshes. Default: the "
     "model's (its meshlm.json), else 64; a different value is used with a warning.",
 )
+GuidanceOpt = typer.Option(
+    None,
+    "--guidance",
+    help="Classifier-free guidance over the request: 1 = off, 2 = follow it more (two passes "
+    "a token; llama.cpp and transformers). Default: the model's, else 1.",
+)
 MESH_SUFFIXES = {".obj", ".glb", ".ply", ".stl", ".off"}
 
 
@@ -116,6 +122,7 @@ def generate_cmd(
         "--no-templates",
         help="Constrained parts model: any valid part, not only its part templates.",
     ),
+    guidance: float | None = GuidanceOpt,
     png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
     save_reply: Path | None = typer.Option(None, "--save-reply", help="Write the raw reply text."),
     json_out: bool = typer.Option(False, "--json", help="Print the stats as one JSON object."),
@@ -138,6 +145,7 @@ def generate_cmd(
         max_new_tokens=max_new_tokens,
         constrain=not no_constrain,
         min_faces=min_faces,
+        guidance=guidance,
         templates=not no_templates,
     )
     unknown = engine.unknown_family(prompt)

@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 
 from meshlm.infer.constrain import MeshConstraint, VocabIndex, _Node
-from meshlm.infer.grammar_parts import CLOSED, DASH, DIGITS, NUM, SPACE, PartsGrammar
+from meshlm.infer.grammar_parts import CLOSED, DASH, DIGITS, NUM, SPACE, PartsGrammar, _viable
 from meshlm.infer.grammar_templates import TemplateGrammar
 from meshlm.part_templates import TemplateLibrary
 
@@ -105,6 +105,10 @@ def _can_occur(text: str) -> bool:
     return True
 
 
+#: the largest number with a token of its own in a whole-number vocabulary (``PartsIndex``)
+WHOLE_MAX = 255
+
+
 class PartsIndex:
     """A :class:`VocabIndex`'s tokens that can occur in parts text, in a character trie (build
     once per vocabulary index: :meth:`of`). Raises ValueError when a character of the format is
@@ -133,12 +137,12 @@ class PartsIndex:
             for t in mesh
         )
         self.cache: dict = {}
-        # every number the template constraint can ask for (coordinates < 256, relative indices
-        # -1..-255) is one token of its own: SmolLM2 with `number_tokens` (meshlm/train/
-        # number_tokens.py); PartsConstraint then allows only that token for it (``canonical``)
+        # every coordinate (< 256) and every relative index -1..-255 is one token of its own:
+        # SmolLM2 with `number_tokens` (meshlm/train/number_tokens.py); PartsConstraint then
+        # writes each number as the tokenizer does (``canonical``)
         have = set(mesh)
-        self.whole_numbers = all(f" {n}" in have for n in range(256)) and all(
-            f" -{n}" in have for n in range(1, 256)
+        self.whole_numbers = all(f" {n}" in have for n in range(WHOLE_MAX + 1)) and all(
+            f" -{n}" in have for n in range(1, WHOLE_MAX + 1)
         )
 
     @classmethod
@@ -186,11 +190,12 @@ class PartsConstraint:
             else TemplateGrammar(templates, bins, min_faces)
         )
         self.bins, self.max_preamble, self.min_faces = bins, max_preamble, min_faces
-        # numbers only as their whole tokens, as the model was trained: left free, a constrained
-        # model writes " 1" then "5" for 15 and, conditioned on pieces it never saw, more pieces
-        # (a reply of 703 canonical tokens took 1,200). Only with templates (parts of at most
-        # 255 vertices: every relative index has its token) and at most 256 bins.
-        self.canonical = templates is not None and self.index.whole_numbers and bins <= 256
+        # numbers only as the tokenizer writes them, as the model was trained: left free, a
+        # constrained model writes " 1" then "5" for 15 and, conditioned on pieces it never saw,
+        # more pieces (a reply of 703 canonical tokens took 1,200). At most 256 bins (every
+        # coordinate a token); a relative index past -255 (a part of more vertices: without
+        # templates) is its longest whole-number token, then digits (:meth:`_ends`)
+        self.canonical = self.index.whole_numbers and bins <= WHOLE_MAX + 1
         self.state = None  # automaton state once the mesh has started
         self.done = False
         self.preamble = ""
@@ -204,16 +209,17 @@ class PartsConstraint:
     def _walk(self, state) -> list[int]:
         """Ids of the tokens the automaton accepts from ``state`` (a walk of the trie); with
         ``canonical``, only tokens that end where a whole-number token would (:meth:`_ends`)
-        and none that goes on with a number an earlier token began."""
+        and none that goes on with a number an earlier token began unless the number is past
+        the whole-number tokens (``-300`` is `` -30`` then ``0``)."""
         out: list[int] = []
         canon = self.canonical
-        mid = canon and state[0] == NUM and state[3] != ""  # only a separator may follow
+        mid = state[3] if canon and state[0] == NUM else ""  # the number an earlier token began
         stack = [(self.index.root, state)]
         while stack:
             node, st = stack.pop()
             for ch, child in node.children.items():
-                if mid and node is self.index.root and ch in DIGITS:
-                    continue
+                if mid and node is self.index.root and ch in DIGITS and int(mid + ch) <= WHOLE_MAX:
+                    continue  # that number has a token of its own: only a separator may follow
                 nxt = self.grammar.step(st, ch)
                 if nxt is None:
                     continue
@@ -226,12 +232,18 @@ class PartsConstraint:
     def _ends(self, s) -> bool:
         """Whether a token may end in state ``s`` under ``canonical``: not right after a
         separator or a minus (the number's own token carries them), and inside a number only
-        where the number is whole (a separator may follow it)."""
+        where the number is whole (a separator may follow it) or where the tokenizer cuts a
+        number past the whole-number tokens: after its longest prefix that has a token."""
         if s[0] == DASH or (s[0] == NUM and not s[3]):
             return False
-        if s[0] == NUM:  # the number is whole: in its field's range (what a separator checks)
+        if s[0] == NUM:
             _, _, _, digits, _, lo, hi, excl = s
-            return lo <= int(digits) <= hi and int(digits) not in excl
+            n = int(digits)
+            if lo <= n <= hi and n not in excl:  # whole: in its field's range
+                return True
+            return n <= WHOLE_MAX and any(
+                int(digits + x) > WHOLE_MAX and _viable(digits + x, lo, hi, excl) for x in DIGITS
+            )
         return True
 
     def _key(self, s, end: bool):

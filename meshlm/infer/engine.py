@@ -291,20 +291,24 @@ def model_sampling_defaults(model: str | Path) -> dict:
     """The decoding a model folder (or the folder of a ``.gguf``) recommends in its
     ``generation_config.json``, as :class:`Sampling` fields: ``do_sample: false`` is greedy
     (``temperature 0``); otherwise its ``temperature``, ``top_p`` and ``top_k`` where set and
-    usable (out-of-range values such as ``top_k: -1`` are skipped). Empty for a hub id or a
+    usable (out-of-range values such as ``top_k: -1`` are skipped); its ``guidance_scale``
+    (transformers' name for classifier-free guidance) as ``guidance``. Empty for a hub id or a
     folder without one. An explicit ``Sampling`` passed to :meth:`Engine.generate` is used as
     it is; these defaults fill in only when none is given (and for the CLI's unset flags)."""
     cfg = modelfolder.read_json(model, "generation_config.json")
     if cfg is None:
         return {}
+    g = cfg.get("guidance_scale")
+    out = {}
+    if isinstance(g, int | float) and not isinstance(g, bool) and 0 <= g < float("inf"):
+        out["guidance"] = float(g)
     if cfg.get("do_sample") is False:
-        return {"temperature": 0.0}
+        return {**out, "temperature": 0.0}
     valid = {
         "temperature": lambda v: 0 <= v < float("inf"),
         "top_p": lambda v: 0 < v <= 1,
         "top_k": lambda v: v >= 0 and v == int(v),
     }
-    out = {}
     for key, ok in valid.items():  # values meshlm cannot use (top_k -1, NaN, ...) are skipped
         v = cfg.get(key)
         if isinstance(v, int | float) and not isinstance(v, bool) and ok(v):

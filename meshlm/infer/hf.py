@@ -18,6 +18,7 @@ from meshlm._quiet import hf_progress_off
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
 from meshlm.infer.cpu import default_threads
+from meshlm.infer.guidance import OFF, check_scale, unconditional_messages
 from meshlm.infer.types import Sampling
 
 
@@ -151,6 +152,14 @@ class HFBackend:
             pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0],
             streamer=streamer,
         )
+        scale = check_scale(sampling.guidance)
+        if scale != OFF:  # transformers' own CFG processor (run before ours): the same formula
+            neg = torch.tensor([self.prompt_ids(unconditional_messages(messages), prefix)])
+            kwargs.update(
+                guidance_scale=scale,
+                negative_prompt_ids=neg.to(self.device),
+                negative_prompt_attention_mask=torch.ones_like(neg).to(self.device),
+            )
         if not greedy:
             kwargs.update(
                 temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None

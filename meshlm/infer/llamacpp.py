@@ -35,6 +35,7 @@ import numpy as np
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
 from meshlm.infer.cpu import CoreWatch, default_threads
+from meshlm.infer.guidance import OFF, check_scale, guide, unconditional_messages
 from meshlm.infer.types import Sampling
 
 _DEFAULT_TEMPLATE = (  # Llama-3 layout, for GGUFs that carry no template
@@ -66,6 +67,7 @@ class LlamaCppBackend:
         self.last: dict = {}
         self.auto_threads = False  # set by load() when the caller gave no thread count
         self._counted_at = time.monotonic()
+        self._uncond = None  # the guidance branch's context, opened on first use
 
     @classmethod
     def load(
@@ -92,6 +94,25 @@ class LlamaCppBackend:
         backend = cls(llm, str(path))
         backend.auto_threads = n_threads is None
         return backend
+
+    def _unconditional(self):
+        """A second context on the same GGUF for the guidance branch (memory-mapped: the weights
+        are shared with the first through the page cache), opened once."""
+        if self._uncond is None:
+            llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
+            self._uncond = llama_cpp.Llama(
+                model_path=self.path,
+                n_ctx=self.llm.n_ctx(),
+                verbose=False,
+                n_threads=self.llm.n_threads,
+                n_threads_batch=self.llm.n_threads_batch,
+            )
+        elif self._uncond.n_threads != self.llm.n_threads:
+            ctx = getattr(self._uncond, "_ctx", None)
+            if hasattr(ctx, "set_n_threads"):
+                ctx.set_n_threads(self.llm.n_threads, self.llm.n_threads_batch)
+                self._uncond.n_threads = self._uncond.n_threads_batch = self.llm.n_threads
+        return self._uncond
 
     def _recount_threads(self) -> None:
         """With automatic threads, use the cores free now if the last count is stale."""
@@ -162,20 +183,39 @@ class LlamaCppBackend:
                 f"({self.llm.n_ctx()} tokens)"
             )
         constraint = make_constraint(self.vocab_index()) if make_constraint else None
+        scale = check_scale(sampling.guidance)
+        uncond, uncond_logits = None, None
+        if scale != OFF:  # the guidance branch: the same chat without the request
+            uncond = self._unconditional()
+            uncond.reset()
+            uncond.eval(self.prompt_ids(unconditional_messages(messages), prefix))
+            llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
+            n_vocab = self.llm.n_vocab()
+
+            def uncond_logits() -> np.ndarray:  # the last token's, as llama.cpp computed them
+                ptr = llama_cpp.llama_get_logits_ith(uncond.ctx, -1)
+                return np.ctypeslib.as_array(ptr, shape=(n_vocab,))
+
         processors = None
-        if constraint is not None:
+        steps = [0]
+        if constraint is not None or uncond is not None:
             llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
 
             def mask(_input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+                if uncond_logits is not None:
+                    scores = guide(scores, uncond_logits()[: scores.size], scale)
+                if constraint is None:
+                    return scores
                 out = np.full_like(scores, -np.inf)
                 allowed = constraint.allowed()
                 out[allowed] = scores[allowed]
                 return out
 
             processors = llama_cpp.LogitsProcessorList([mask])
-            steps = [0]
-            if self.fast_filter:
-                self.llm.candidate_filter = _candidate_filter(constraint, steps)
+            if self.fast_filter and constraint is not None:
+                self.llm.candidate_filter = _candidate_filter(
+                    constraint, steps, uncond_logits, scale
+                )
         self.llm.set_seed(sampling.seed)
         greedy = sampling.temperature == 0
         gen = self.llm.generate(
@@ -204,6 +244,8 @@ class LlamaCppBackend:
                 break
             if constraint is not None:
                 constraint.advance(int(tok))
+            if uncond is not None:  # before the next step samples: its logits are read then
+                uncond.eval([int(tok)])
             n += 1
             pending += self.llm.detokenize([tok], special=False)
             try:
@@ -225,17 +267,24 @@ class LlamaCppBackend:
             "new_tokens": n,
             "ended": ended,
             "finished_at": time.perf_counter(),
-            "filter_steps": steps[0] if constraint is not None else 0,
+            "filter_steps": steps[0],
         }
 
 
-def _candidate_filter(constraint: MeshConstraint, steps: list[int]) -> Callable:
+def _candidate_filter(
+    constraint: MeshConstraint,
+    steps: list[int],
+    uncond_logits: Callable[[], np.ndarray] | None = None,
+    scale: float = OFF,
+) -> Callable:
     """The first stage of the sampler chain: keep only the tokens ``constraint`` allows.
 
     It receives llama.cpp's ``llama_token_data_array`` (id, logit, p per candidate; at the first
     stage one entry per vocabulary id, in id order), moves the allowed entries to the front and
     sets ``size`` to their number. The numpy view of the array is reused while llama.cpp hands
-    over the same buffer. ``steps[0]`` counts the calls."""
+    over the same buffer. ``steps[0]`` counts the calls. With ``uncond_logits`` (the guidance
+    branch's logits, shape ``(vocab,)``), the kept entries' logits are guided by ``scale``
+    (:func:`meshlm.infer.guidance.guide`; only the kept ones: the rest are dropped anyway)."""
     cache: dict = {}
 
     def keep_allowed(cur_p) -> None:
@@ -254,6 +303,9 @@ def _candidate_filter(constraint: MeshConstraint, steps: list[int]) -> Callable:
             rows = np.flatnonzero(np.isin(ids, allowed))
         view[: rows.size] = view[rows]
         arr.size = rows.size
+        if uncond_logits is not None:
+            kept = view[: rows.size]
+            kept["logit"] = guide(kept["logit"], uncond_logits()[kept["id"]], scale)
 
     return keep_allowed
 

@@ -98,6 +98,10 @@ class OpenAIBackend:
     def stream_reply(
         self, messages: list[dict], sampling: Sampling, make_constraint=None, prefix: str = ""
     ) -> Iterator[str]:
+        if sampling.guidance != 1.0:  # a second branch per token is not in the chat API
+            raise MeshlmError(
+                "guidance needs the llama.cpp or transformers backend, not an HTTP server"
+            )
         msgs = list(messages)
         if prefix:  # continue a cut-off reply: the partial reply as the last assistant turn
             msgs.append({"role": "assistant", "content": prefix})

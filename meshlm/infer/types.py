@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from meshlm.codec import Mesh
@@ -20,7 +21,9 @@ class Sampling:
     vertices leave room for enough of them, and no face is allowed that would use up the
     canonical order too soon. ``templates``: for a ``parts`` model whose folder has a
     ``part_templates.json`` (:mod:`meshlm.part_templates`), a constrained reply writes each part
-    as one of them (off: any valid part).
+    as one of them (off: any valid part). ``guidance``: classifier-free guidance over the request
+    (:mod:`meshlm.infer.guidance`; 1 = off, larger follows the request more; llama.cpp and
+    transformers backends).
     """
 
     temperature: float = field(default=0.7, metadata={"help": "0 = greedy"})
@@ -39,6 +42,9 @@ class Sampling:
         default=True,
         metadata={"help": "constrained parts text: each part one of the model's part templates"},
     )
+    guidance: float = field(
+        default=1.0, metadata={"help": "classifier-free guidance over the request (1 = off)"}
+    )
 
     def __post_init__(self):
         if self.temperature < 0:
@@ -47,6 +53,8 @@ class Sampling:
             raise MeshlmError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0 or self.max_new_tokens < 1 or self.max_preamble < 0 or self.min_faces < 0:
             raise MeshlmError("top_k, max_preamble, min_faces must be >= 0 and max_new_tokens >= 1")
+        if not math.isfinite(self.guidance) or self.guidance < 0:
+            raise MeshlmError(f"guidance must be a finite number >= 0, got {self.guidance}")
 
 
 @dataclass
