@@ -100,13 +100,16 @@ class LlamaCppBackend:
         are shared with the first through the page cache), opened once."""
         if self._uncond is None:
             llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
-            self._uncond = llama_cpp.Llama(
-                model_path=self.path,
-                n_ctx=self.llm.n_ctx(),
-                verbose=False,
-                n_threads=self.llm.n_threads,
-                n_threads_batch=self.llm.n_threads_batch,
-            )
+            try:
+                self._uncond = llama_cpp.Llama(
+                    model_path=self.path,
+                    n_ctx=self.llm.n_ctx(),
+                    verbose=False,
+                    n_threads=self.llm.n_threads,
+                    n_threads_batch=self.llm.n_threads_batch,
+                )
+            except Exception as exc:  # as in load(): out of memory, file gone meanwhile
+                raise MeshlmError(f"{self.path}: llama.cpp cannot open the guidance branch: {exc}")
         elif self._uncond.n_threads != self.llm.n_threads:
             ctx = getattr(self._uncond, "_ctx", None)
             if hasattr(ctx, "set_n_threads"):
