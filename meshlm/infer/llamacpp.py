@@ -109,7 +109,8 @@ class LlamaCppBackend:
                     n_threads_batch=self.llm.n_threads_batch,
                 )
             except Exception as exc:  # as in load(): out of memory, file gone meanwhile
-                raise MeshlmError(f"{self.path}: llama.cpp cannot open the guidance branch: {exc}")
+                msg = f"{self.path}: llama.cpp cannot open the guidance branch: {exc}"
+                raise MeshlmError(msg) from None
         elif self._uncond.n_threads != self.llm.n_threads:
             ctx = getattr(self._uncond, "_ctx", None)
             if hasattr(ctx, "set_n_threads"):
