@@ -556,6 +556,12 @@ def test_guidance_is_the_cfg_formula_on_llamacpp_and_transformers(model_dir, ggu
     assert cpp.generate("a round mug with a handle", guidance=1.0, **kw).text == plain.text
     assert plain.text != got.text
 
+    path = gguf_path.parent / "guided-reply.txt"  # the CLI flag reaches the backend
+    args = ["generate", "a round mug with a handle", "-o", str(path.with_suffix(".obj"))]
+    args += ["--model", str(gguf_path), "--no-constrain", "-t", "0", "--max-new-tokens", "24"]
+    main([*args, "--guidance", "30", "--save-reply", str(path)])
+    assert path.read_text() == text
+
     hf = load(str(model_dir))
     assert hf.name == "transformers"
     got_hf = hf.generate("a round mug with a handle", guidance=30.0, **kw)
