@@ -18,7 +18,7 @@ from meshlm._quiet import hf_progress_off
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
 from meshlm.infer.cpu import default_threads
-from meshlm.infer.guidance import OFF, check_scale, unconditional_messages
+from meshlm.infer.guidance import OFF, unconditional_messages
 from meshlm.infer.types import Sampling
 
 
@@ -152,7 +152,7 @@ class HFBackend:
             pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0],
             streamer=streamer,
         )
-        scale = check_scale(sampling.guidance)
+        scale = sampling.guidance  # checked by Sampling
         if scale != OFF:  # transformers' own CFG processor (run before ours): the same formula
             neg = torch.tensor([self.prompt_ids(unconditional_messages(messages), prefix)])
             kwargs.update(

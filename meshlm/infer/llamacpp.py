@@ -35,7 +35,7 @@ import numpy as np
 from meshlm.errors import MeshlmError, require
 from meshlm.infer.constrain import MeshConstraint, VocabIndex
 from meshlm.infer.cpu import CoreWatch, default_threads
-from meshlm.infer.guidance import OFF, check_scale, guide, unconditional_messages
+from meshlm.infer.guidance import OFF, guide, unconditional_messages
 from meshlm.infer.types import Sampling
 
 _DEFAULT_TEMPLATE = (  # Llama-3 layout, for GGUFs that carry no template
@@ -111,11 +111,6 @@ class LlamaCppBackend:
             except Exception as exc:  # as in load(): out of memory, file gone meanwhile
                 msg = f"{self.path}: llama.cpp cannot open the guidance branch: {exc}"
                 raise MeshlmError(msg) from None
-        elif self._uncond.n_threads != self.llm.n_threads:
-            ctx = getattr(self._uncond, "_ctx", None)
-            if hasattr(ctx, "set_n_threads"):
-                ctx.set_n_threads(self.llm.n_threads, self.llm.n_threads_batch)
-                self._uncond.n_threads = self._uncond.n_threads_batch = self.llm.n_threads
         return self._uncond
 
     def _recount_threads(self) -> None:
@@ -126,11 +121,13 @@ class LlamaCppBackend:
         self._counted_at = time.monotonic()
 
     def _set_threads(self, n: int) -> None:
-        """Generation and prompt threads of the loaded context (between two decode calls)."""
-        ctx = getattr(self.llm, "_ctx", None)
-        if n != self.llm.n_threads and hasattr(ctx, "set_n_threads"):
-            ctx.set_n_threads(n, n)
-            self.llm.n_threads = self.llm.n_threads_batch = n
+        """Generation and prompt threads of the loaded contexts, the guidance branch's too
+        (between two decode calls)."""
+        for llm in (self.llm, self._uncond):
+            ctx = getattr(llm, "_ctx", None)
+            if llm is not None and n != llm.n_threads and hasattr(ctx, "set_n_threads"):
+                ctx.set_n_threads(n, n)
+                llm.n_threads = llm.n_threads_batch = n
 
     def _piece(self, tok: int, special: bool = True) -> str:
         return self.llm.detokenize([tok], special=special).decode("utf-8", errors="replace")
@@ -187,13 +184,13 @@ class LlamaCppBackend:
                 f"({self.llm.n_ctx()} tokens)"
             )
         constraint = make_constraint(self.vocab_index()) if make_constraint else None
-        scale = check_scale(sampling.guidance)
+        scale = sampling.guidance  # checked by Sampling
         uncond, uncond_logits = None, None
+        llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
         if scale != OFF:  # the guidance branch: the same chat without the request
             uncond = self._unconditional()
             uncond.reset()
             uncond.eval(self.prompt_ids(unconditional_messages(messages), prefix))
-            llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
             n_vocab = self.llm.n_vocab()
 
             def uncond_logits() -> np.ndarray:  # the last token's, as llama.cpp computed them
@@ -203,7 +200,6 @@ class LlamaCppBackend:
         processors = None
         steps = [0]
         if constraint is not None or uncond is not None:
-            llama_cpp = require("llama_cpp", "gguf", "the llama.cpp backend")
 
             def mask(_input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
                 if uncond_logits is not None:

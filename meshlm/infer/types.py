@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 from meshlm.codec import Mesh
 from meshlm.errors import MeshlmError, NoMeshFoundError
+from meshlm.infer.guidance import check_scale
 from meshlm.meshtext import read_reply
 
 
@@ -53,8 +53,7 @@ class Sampling:
             raise MeshlmError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0 or self.max_new_tokens < 1 or self.max_preamble < 0 or self.min_faces < 0:
             raise MeshlmError("top_k, max_preamble, min_faces must be >= 0 and max_new_tokens >= 1")
-        if not math.isfinite(self.guidance) or self.guidance < 0:
-            raise MeshlmError(f"guidance must be a finite number >= 0, got {self.guidance}")
+        self.guidance = check_scale(self.guidance)
 
 
 @dataclass
