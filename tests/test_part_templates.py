@@ -25,6 +25,7 @@ from meshlm.part_templates import (
     template_of,
 )
 from meshlm.parts import decode_parts, encode_parts
+from meshlm.plan import plan_line
 from meshlm.shapes import make_shape
 
 CHARS = "vf0123456789 -\n"
@@ -470,6 +471,56 @@ def test_a_token_budget_ends_the_reply_at_a_whole_part_not_inside_one():
     for i in ids:  # room for all of it: nothing refused
         c.advance(i)
     assert c.complete
+
+
+def test_a_plan_line_holds_the_reply_to_its_part_count():
+    transformers = pytest.importorskip("transformers")
+    from meshlm.infer.constrain import VocabIndex
+    from meshlm.infer.constrain_parts import constraint_for
+
+    tok = transformers.AutoTokenizer.from_pretrained(modelfolder.BUNDLED_MODEL)
+    index = VocabIndex.for_tokenizer(tok, [tok.eos_token_id])
+    lib = TemplateLibrary.from_texts(_texts(1).values())
+    text = _texts(7)["shelf"]  # library parts, other numbers
+    parts = split_text(text)
+    assert len(parts) >= 4
+
+    def constrained(goal: int):
+        c = constraint_for("parts", index, 64, 64, templates=lib)
+        for i in tok.encode(f"Here is a shelf:\n{plan_line('shelf', goal)}\n\n"):
+            c.advance(i)
+        return c
+
+    # fewer parts planned than the text has: the next part's first token is refused
+    k = len(parts) - 2
+    c, ids = constrained(k), tok.encode(text, add_special_tokens=False)
+    n = 0
+    while ids[n] in set(c.allowed().tolist()):
+        c.advance(ids[n])
+        n += 1
+    assert set(c.allowed().tolist()) == {tok.eos_token_id} and c.complete
+    assert split_text(c.text) == parts[:k] and text[len(c.text) :].startswith("v")
+    # more parts planned: the whole text is allowed, its end is not; a new part is
+    c = constrained(len(parts) + 1)
+    for i in ids:
+        c.advance(i)
+    assert tok.eos_token_id not in set(c.allowed().tolist()) and not c.complete
+    c.advance(tok.encode("\n", add_special_tokens=False)[0])
+    after = set(c.allowed().tolist())
+    assert tok.eos_token_id not in after and tok.encode("v", add_special_tokens=False)[0] in after
+    # random walks keep the plan's count (the order between parts may end a reply sooner)
+    rng = np.random.default_rng(5)
+    counts = []
+    for goal in (1, 2, 3, 3, 4):
+        c, steps = constrained(goal), 0
+        while not c.done:
+            allowed = c.allowed().tolist()
+            rest = [a for a in allowed if a != tok.eos_token_id]
+            end = len(rest) < len(allowed) and (steps > 600 or rng.random() < 0.05)
+            c.advance(tok.eos_token_id if end or not rest else int(rng.choice(rest)))
+            steps += 1
+        counts.append((goal, len(split_text(c.text))))
+    assert all(got <= goal for goal, got in counts) and sum(g == n for g, n in counts) >= 4
 
 
 def test_a_parts_model_folder_with_templates_holds_its_replies_to_them(tmp_path):

@@ -50,6 +50,7 @@ from meshlm.infer.constrain import MeshConstraint, VocabIndex, _Node
 from meshlm.infer.grammar_parts import CLOSED, DASH, DIGITS, NUM, SPACE, PartsGrammar, _viable
 from meshlm.infer.grammar_templates import TemplateGrammar
 from meshlm.part_templates import TemplateLibrary
+from meshlm.plan import parse_plan
 
 PARTS_CHARS = frozenset("vf0123456789 -\n")
 
@@ -168,7 +169,9 @@ class PartsConstraint:
     a new part may take only a template whose lines (vertices + faces) the tokens left pay for
     at the reply's tokens per line so far, with a tenth to spare; when none fits the reply must
     end there, a whole mesh, rather than be cut off inside a part (an estimate: a part whose
-    lines cost more tokens than the reply's so far can still be cut off).
+    lines cost more tokens than the reply's so far can still be cut off). A lead-in that ends
+    in a plan line (``Plan: table, 5 parts.``; :mod:`meshlm.plan`) holds the mesh to that many
+    parts (``PartsGrammar.parts_goal``): a model that states its plan keeps it.
     """
 
     def __init__(
@@ -328,6 +331,7 @@ class PartsConstraint:
         if self.state is None:
             started = self.grammar.feed(self.grammar.line(), text) if self._line_start else None
             if started is not None:
+                self._plan()
                 self.state, self.text = self.grammar.settle(started), text
                 self.mesh_tokens += 1
                 return
@@ -345,6 +349,13 @@ class PartsConstraint:
         self.text += text
         self.mesh_tokens += 1
 
+    def _plan(self) -> None:
+        """At the mesh's start: a plan line in the lead-in (meshlm.plan) sets the part count the
+        grammar holds the reply to."""
+        plan = parse_plan(self.preamble)
+        if plan is not None:
+            self.grammar.parts_goal = plan.parts
+
     def feed_text(self, text: str) -> None:
         """Advance over text already written (a cut-off reply being continued). Raises
         ValueError when it is not the start of text this constraint allows."""
@@ -356,6 +367,7 @@ class PartsConstraint:
                 return
             self.preamble += "\n".join(lines[:k]) + ("\n" if k else "")
             text = "\n".join(lines[k:])
+            self._plan()
             self.state = self.grammar.line()
         s = self.state
         for ch in text:

@@ -68,6 +68,10 @@ class PartsGrammar:
         self.by_pair: dict = {}  # sorted coordinate pair -> third coordinates
         self.nfaces = 0
         self.memo: dict = {}  # cleared at each commit
+        # parts the reply's plan line announced (meshlm.plan; set by the constraint): no new
+        # part once that many are begun, no end before while a new part may still follow
+        self.parts_goal: int | None = None
+        self.n_parts = 0  # parts begun
 
     # -- vertex lines ---------------------------------------------------------------------------
 
@@ -179,6 +183,7 @@ class PartsGrammar:
     def commit(self, kind: str, vals: tuple) -> None:
         self.memo = {}
         if kind == "v":
+            self.n_parts += self.in_faces or not self.verts
             if self.in_faces:  # a new part
                 self.verts, self.label, self.col, self.row = [], {}, {}, {}
                 self.in_faces, self.used, self.cnt = False, set(), []
@@ -218,7 +223,18 @@ class PartsGrammar:
     # -- the automaton ----------------------------------------------------------------------------
 
     def line(self):
-        """The state at the start of a line, from the committed lines."""
+        """The state at the start of a line, from the committed lines (held to
+        ``parts_goal``: never a dead end, the free state's other choices stay)."""
+        kind, v_ok, f_ok, end = self._free_line()
+        if self.parts_goal is not None and self.in_faces:
+            if self.n_parts >= self.parts_goal:
+                v_ok = False
+            elif v_ok and end:
+                end = False  # short of the plan while a new part may follow
+        return (kind, v_ok, f_ok, end)
+
+    def _free_line(self):
+        """:meth:`line` without the plan's part count."""
         v_ok, f_ok = self.v_ok(), self.f_ok()
         end = self.in_faces and len(self.used) == len(self.verts)
         if end and self.nfaces < self.min_faces and (v_ok or f_ok):
@@ -283,6 +299,8 @@ class PartsGrammar:
             return s[3]
         if s[0] != NUM or s[1] != "f" or s[2] != 2 or not s[3]:
             return False
+        if self.parts_goal is not None and self.n_parts < self.parts_goal:
+            return False  # short of the plan: the line closes first, then line() decides
         n = int(s[3])
         if not s[5] <= n <= s[6] or n in s[7]:
             return False

@@ -31,6 +31,10 @@ the parts constraint still holds) that, within a part, allows only what some tem
   the lines the tokens left still pay for), a new part may take only a template whose lines
   (vertices + faces) fit, and when none does the reply ends, whole, instead of being cut off
   inside a part (``stop_parts`` forbids a new part outright).
+* with a part count (``parts_goal``, :class:`~meshlm.infer.grammar_parts.PartsGrammar`'s,
+  set by the constraint from the reply's plan line, :mod:`meshlm.plan`): no new part once
+  that many are begun, and no end before while a new part may still follow (the budget or the
+  order may leave none: then the end is allowed, never a dead end).
 
 So a part is one of the library's shapes with the model's own numbers: a box stays a box
 whatever its proportions, and the model cannot write a wedge or copy a value where the box needs
@@ -331,8 +335,8 @@ class TemplateGrammar(PartsGrammar):
             self.lib[t].vertices == n and len(self.lib[t].faces) == self.nf for t in self.cands
         )
 
-    def line(self):
-        base = super().line()
+    def _free_line(self):
+        base = super()._free_line()
         _, v_ok, f_ok, end = base
         n = len(self.verts)
         if self.in_faces:
