@@ -183,7 +183,7 @@ def eval_generate(
 def _plan_fields(text: str, start: int, fmt: str) -> dict:
     """A reply's plan line (meshlm.plan), when its lead-in states one: the family and part
     count it announced, and (parts format) the parts its mesh text has."""
-    plan = parse_plan(text[:start])
+    plan = parse_plan(text)  # read up to the mesh; a reply cut off before one: all of it
     if plan is None:
         return {}
     fields = {"plan_family": plan.family, "plan_parts": plan.parts}
