@@ -23,8 +23,10 @@ structure cannot break.
 
 A library is saved beside the model as ``part_templates.json`` (:data:`FILE`) and describes
 itself: its format (``parts`` and bins), where it was read from (dataset folder, its
-manifest's SHA-256, split, replies and parts read) and each template's count. Pure Python (no
-numpy).
+manifest's SHA-256, split, replies and parts read) and each template's count; when the
+replies state plan lines (``build-data --plan``, :mod:`meshlm.plan`), each template also lists
+the families whose replies used it (``families``), so a reply that names its family can be held
+to that family's part shapes. Pure Python (no numpy).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import NamedTuple
 
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError
+from meshlm.plan import parse_plan
 
 FILE = "part_templates.json"
 SCHEMA_VERSION = 1
@@ -108,14 +111,23 @@ class TemplateLibrary:
 
     ``templates`` : list of :class:`PartTemplate`; ``counts`` : parts read per template (same
     order); ``bins`` : the grid the texts were written on; ``source`` : where they came from
-    (recorded in :data:`FILE`).
+    (recorded in :data:`FILE`); ``families`` : per template, the families (sorted names) whose
+    texts' plan lines named them (empty lists when the texts stated no plans).
     """
 
-    def __init__(self, templates, counts, bins: int, source: dict | None = None):
+    def __init__(self, templates, counts, bins: int, source: dict | None = None, families=None):
         self.templates = list(templates)
         self.counts = list(counts)
         self.bins = bins
         self.source = dict(source or {})
+        self.families = [sorted(f) for f in families] if families else [[] for _ in templates]
+        if len(self.families) != len(self.templates):
+            raise ValueError("one family list per template")
+
+    def of_family(self, family: str) -> set[int]:
+        """Indices of the templates that ``family``'s training replies used (empty: a family
+        the library does not know, or a library without plan lines)."""
+        return {i for i, fams in enumerate(self.families) if family in fams}
 
     def __len__(self) -> int:
         return len(self.templates)
@@ -124,14 +136,20 @@ class TemplateLibrary:
     def from_texts(cls, texts, bins: int = 64, source: dict | None = None) -> TemplateLibrary:
         """The library of the parts of ``texts`` (``parts`` mesh texts)."""
         c: Counter = Counter()
+        fams: dict[PartTemplate, set[str]] = {}
         n_texts = 0
         for t in texts:
             n_texts += 1
+            plan = parse_plan(t)
             for v, f in split_text(t):
-                c[template_of(v, f)] += 1
+                key = template_of(v, f)
+                c[key] += 1
+                if plan is not None:
+                    fams.setdefault(key, set()).add(plan.family)
         ranked = sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))
         src = {"replies": n_texts, "parts": sum(c.values()), **(source or {})}
-        return cls([t for t, _ in ranked], [k for _, k in ranked], bins, src)
+        families = [fams.get(t, set()) for t, _ in ranked] if fams else None
+        return cls([t for t, _ in ranked], [k for _, k in ranked], bins, src, families)
 
     @classmethod
     def from_dataset(cls, data_dir: str | Path, split: str = "train") -> TemplateLibrary:
@@ -179,8 +197,9 @@ class TemplateLibrary:
                     "axes": [[list(s), list(o)] for s, o in t.axes],
                     "faces": [list(f) for f in t.faces],
                     "count": k,
+                    **({"families": fams} if fams else {}),
                 }
-                for t, k in zip(self.templates, self.counts, strict=True)
+                for t, k, fams in zip(self.templates, self.counts, self.families, strict=True)
             ],
         }
 
@@ -198,7 +217,7 @@ class TemplateLibrary:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("schema") != SCHEMA_VERSION or data["format"]["name"] != "parts":
                 raise ValueError(f"schema {data.get('schema')!r} / format {data['format']!r}")
-            temps, counts = [], []
+            temps, counts, fams = [], [], []
             for t in data["templates"]:
                 axes = tuple((tuple(s), tuple(o)) for s, o in t["axes"])
                 faces = tuple(tuple(f) for f in t["faces"])
@@ -209,7 +228,8 @@ class TemplateLibrary:
                     raise ValueError("a face label outside its template")
                 temps.append(PartTemplate(n, axes, faces))
                 counts.append(int(t["count"]))
-            return cls(temps, counts, int(data["format"]["bins"]), data.get("source"))
+                fams.append([str(x) for x in t.get("families", [])])
+            return cls(temps, counts, int(data["format"]["bins"]), data.get("source"), fams)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise MeshlmError(f"{path}: not a part template library ({exc})") from None
 

@@ -523,6 +523,48 @@ def test_a_plan_line_holds_the_reply_to_its_part_count():
     assert all(got <= goal for goal, got in counts) and sum(g == n for g, n in counts) >= 4
 
 
+def test_a_plan_holds_the_parts_to_the_named_familys_templates(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from meshlm.infer.constrain import VocabIndex
+    from meshlm.infer.constrain_parts import constraint_for
+
+    tok = transformers.AutoTokenizer.from_pretrained(modelfolder.BUNDLED_MODEL)
+    index = VocabIndex.for_tokenizer(tok, [tok.eos_token_id])
+    texts = _texts(1)
+    planned = [f"{plan_line(fam, len(split_text(t)))}\n\n{t}" for fam, t in texts.items()]
+    lib = TemplateLibrary.from_texts(planned)
+    for fam, t in texts.items():  # each family's templates are its text's parts'
+        assert {lib.templates[i] for i in lib.of_family(fam)} == {
+            template_of(v, f) for v, f in split_text(t)
+        }
+    assert lib.of_family("bed") == set()
+    back = TemplateLibrary.load(lib.save(tmp_path))
+    assert back.families == lib.families and any(lib.families)
+    assert TemplateLibrary.from_texts(texts.values()).families == [[]] * len(lib)
+    vase = {lib.templates[i] for i in lib.of_family("vase")}
+    assert len(vase) == 1 and vase != {lib.templates[i] for i in lib.of_family("shelf")}
+    rng = np.random.default_rng(11)
+    for fam in ("vase", "shelf", "stairs"):
+        c = constraint_for("parts", index, 64, 64, templates=lib)
+        for i in tok.encode(f"Sure:\n{plan_line(fam, 2)}\n\n"):
+            c.advance(i)
+        steps = 0
+        while not c.done:
+            allowed = c.allowed().tolist()
+            rest = [a for a in allowed if a != tok.eos_token_id]
+            end = len(rest) < len(allowed) and (steps > 600 or rng.random() < 0.05)
+            c.advance(tok.eos_token_id if end or not rest else int(rng.choice(rest)))
+            steps += 1
+        own = {lib.templates[i] for i in lib.of_family(fam)}
+        got = [template_of(v, f) for v, f in split_text(c.text)]
+        assert got and all(t in own for t in got), fam
+    # a family the library does not know: every template, as without a plan
+    c = constraint_for("parts", index, 64, 64, templates=lib)
+    for i in tok.encode(f"{plan_line('bed', 1)}\n\n"):
+        c.advance(i)
+    assert c.grammar.pool == list(range(len(lib)))
+
+
 def test_a_parts_model_folder_with_templates_holds_its_replies_to_them(tmp_path):
     pytest.importorskip("torch")
     from meshlm.infer import Sampling, load

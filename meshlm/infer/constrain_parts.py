@@ -171,7 +171,8 @@ class PartsConstraint:
     end there, a whole mesh, rather than be cut off inside a part (an estimate: a part whose
     lines cost more tokens than the reply's so far can still be cut off). A lead-in that ends
     in a plan line (``Plan: table, 5 parts.``; :mod:`meshlm.plan`) holds the mesh to that many
-    parts (``PartsGrammar.parts_goal``): a model that states its plan keeps it.
+    parts (``PartsGrammar.parts_goal``) and, with templates that record families, to the
+    named family's part templates (``TemplateGrammar.hold_to``): a model keeps its plan.
     """
 
     def __init__(
@@ -329,9 +330,10 @@ class PartsConstraint:
             raise ValueError(f"token {token_id} is not allowed (special or unknown)")
         self.tokens += 1
         if self.state is None:
+            if self._line_start:
+                self._plan()  # before the mesh's first token is read
             started = self.grammar.feed(self.grammar.line(), text) if self._line_start else None
             if started is not None:
-                self._plan()
                 self.state, self.text = self.grammar.settle(started), text
                 self.mesh_tokens += 1
                 return
@@ -350,11 +352,14 @@ class PartsConstraint:
         self.mesh_tokens += 1
 
     def _plan(self) -> None:
-        """At the mesh's start: a plan line in the lead-in (meshlm.plan) sets the part count the
-        grammar holds the reply to."""
+        """Before the mesh: a plan line in the lead-in (meshlm.plan) sets the part count the
+        grammar holds the reply to, and with templates that know the family, its part shapes.
+        Asked at every line start of the lead-in (the last plan line holds)."""
         plan = parse_plan(self.preamble)
         if plan is not None:
             self.grammar.parts_goal = plan.parts
+            if isinstance(self.grammar, TemplateGrammar):
+                self.grammar.hold_to(plan.family)
 
     def feed_text(self, text: str) -> None:
         """Advance over text already written (a cut-off reply being continued). Raises

@@ -73,7 +73,8 @@ class TemplateGrammar(PartsGrammar):
         if bins is not None and bins != library.bins:
             raise ValueError(f"the part templates are for {library.bins} bins, not {bins}")
         super().__init__(library.bins, min_faces)
-        self.lib = library.templates
+        self.library, self.lib = library, library.templates
+        self.pool = list(range(len(self.lib)))  # the templates a part may take (hold_to)
         self.ranks = [tuple(t.rank(a) for a in range(3)) for t in self.lib]
         self.shapes = [(t.vertices, t.faces) for t in self.lib]
         self.max_shape = max(self.shapes, default=None)
@@ -97,6 +98,20 @@ class TemplateGrammar(PartsGrammar):
         self.room: float | None = None
         self.lines = [t.vertices + len(t.faces) for t in self.lib]
         self._new_part(*self._start(None))
+
+    def hold_to(self, family: str) -> None:
+        """From here on, only the templates ``family``'s training replies used (the library's
+        ``families``, read from the plan lines): the reply named its family (meshlm.plan), so
+        its parts are that family's shapes. Nothing changes when the library does not know the
+        family. Called again, the last family holds (from the whole library)."""
+        keep = sorted(self.library.of_family(family))
+        if not keep:
+            return
+        self.pool = keep
+        self.max_shape = max(self.shapes[t] for t in keep)
+        if not self.n_parts:  # the mesh has not begun: its first part too
+            self.cands = list(keep)
+        self.memo.pop("start", None)
 
     def _taken(self, x: int, y: int) -> set[int]:
         """z of the vertices of earlier parts at ``(x, y)`` (a vertex line of a new part after
@@ -127,13 +142,13 @@ class TemplateGrammar(PartsGrammar):
         """Templates a part after the part of key ``prev`` may take, and those of them of its
         shape (held to the rest of the key); every template for the first part (``prev`` None)."""
         if prev is None:
-            return list(range(len(self.lib))), set()
+            return list(self.pool), set()
         shape = prev[0]
-        tied = {t for t, s in enumerate(self.shapes) if s == shape}
+        tied = {t for t in self.pool if self.shapes[t] == shape}
         cands = [
             t
-            for t, s in enumerate(self.shapes)
-            if s > shape or (t in tied and self._after(t, [[], [], []], prev))
+            for t in self.pool
+            if self.shapes[t] > shape or (t in tied and self._after(t, [[], [], []], prev))
         ]
         return cands, tied & set(cands)
 
@@ -143,7 +158,7 @@ class TemplateGrammar(PartsGrammar):
         if key[0] < self.max_shape:
             return True
         return any(
-            s == key[0] and self._after(t, [[], [], []], key) for t, s in enumerate(self.shapes)
+            self.shapes[t] == key[0] and self._after(t, [[], [], []], key) for t in self.pool
         )
 
     def _span(self, t: int, axis: int, k: int, known) -> tuple[int, int] | None:
