@@ -170,8 +170,12 @@ smol-parts16p-data: $(STAMP)
 		--max-length 2048 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
 		--out data/smol-parts16p
 
+# The shipped `--model smol-parts` (docs/parts-model.md, "A plan before the mesh"): j trained
+# from the base if out/ lacks it (~94 min), then continued with the plan line (~75 min), shipped.
 smol-parts16p: smol-parts16p-data
+	test -f out/smol-parts16j/meshlm.json || $(MAKE) smol-parts16j
 	$(BIN)/meshlm train --config recipes/smol-parts16p.yaml
+	$(BIN)/python -m meshlm.train.ship out/smol-parts16p $(SMOL_PARTS_DIR)
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
@@ -209,14 +213,13 @@ smol-parts16i: $(STAMP)
 	$(BIN)/meshlm train --config recipes/smol-parts16i.yaml
 
 # The parts-text model in one command from the base (recipes/smol-parts16j.yaml: i's loss weights
-# from step 0, 440 steps x 2 whole rows, ~2 h on a 2-core CPU; resumable: rerun to continue), then
-# copied into the package as `--model smol-parts` (meshlm/models/meshlm-smol-parts, the adapter
-# stored as float16 by meshlm.train.ship: 20 MB of the wheel; its card says what it does).
-# docs/parts-model.md, "One command".
+# from step 0, 440 steps x 2 whole rows, ~2 h on a 2-core CPU; resumable: rerun to continue).
+# `make smol-parts16p` continues it with the plan line and ships that as `--model smol-parts`
+# (meshlm/models/meshlm-smol-parts, the adapter stored as float16 by meshlm.train.ship: 20 MB of
+# the wheel; its card says what it does). docs/parts-model.md, "One command", "A plan".
 SMOL_PARTS_DIR := meshlm/models/meshlm-smol-parts
 smol-parts16j: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16j.yaml
-	$(BIN)/python -m meshlm.train.ship out/smol-parts16j $(SMOL_PARTS_DIR)
 
 # The shipped adapter continued for more passes (recipes/smol-parts16k.yaml, 440 steps at 3e-4
 # cosine; ~13-20 s a step here; resumable: rerun to continue). Not shipped: measured at step 201
