@@ -59,12 +59,14 @@ def parse_plan(lead_in: str) -> Plan | None:
 
 
 def count_parts(parts_text: str) -> int:
-    """Parts of a parts-format mesh text (docs/format.md): each part is a run of ``v`` lines
-    followed by its ``f`` lines, so a part begins at every ``v`` line that does not follow
-    another ``v`` line."""
-    n, prev_v = 0, False
+    """Parts of a parts-format mesh text (docs/format.md): each part is its ``v`` lines then its
+    ``f`` lines, so a part begins at the first ``v`` line and at each one after ``f`` lines
+    (the rule of :func:`meshlm.part_templates.split_text`; other lines are skipped)."""
+    n, in_faces = 0, True
     for line in parts_text.split("\n"):
-        is_v = line.startswith("v ")
-        n += is_v and not prev_v
-        prev_v = is_v
+        if line.startswith("v "):
+            n += in_faces
+            in_faces = False
+        elif line.startswith("f "):
+            in_faces = True
     return n

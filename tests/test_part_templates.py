@@ -438,13 +438,31 @@ def test_token_walks_under_templates_write_library_parts():
     assert c.complete
 
 
-def test_a_token_budget_ends_the_reply_at_a_whole_part_not_inside_one():
+def _vocab():
+    """The bundled model's tokenizer and its constraint vocabulary index."""
     transformers = pytest.importorskip("transformers")
     from meshlm.infer.constrain import VocabIndex
-    from meshlm.infer.constrain_parts import constraint_for
 
     tok = transformers.AutoTokenizer.from_pretrained(modelfolder.BUNDLED_MODEL)
-    index = VocabIndex.for_tokenizer(tok, [tok.eos_token_id])
+    return tok, VocabIndex.for_tokenizer(tok, [tok.eos_token_id])
+
+
+def _walk_to_end(c, eos: int, rng) -> None:
+    """Random allowed tokens until the constraint ``c`` is done: the end when allowed, 1 time
+    in 20 (always after 600 tokens), or when nothing else is."""
+    steps = 0
+    while not c.done:
+        allowed = c.allowed().tolist()
+        rest = [a for a in allowed if a != eos]
+        end = len(rest) < len(allowed) and (steps > 600 or rng.random() < 0.05)
+        c.advance(eos if end or not rest else int(rng.choice(rest)))
+        steps += 1
+
+
+def test_a_token_budget_ends_the_reply_at_a_whole_part_not_inside_one():
+    from meshlm.infer.constrain_parts import constraint_for
+
+    tok, index = _vocab()
     lib = TemplateLibrary.from_texts(_texts(1).values())
     text = _texts(7)["shelf"]  # library parts, other numbers
     ids = tok.encode(text, add_special_tokens=False)
@@ -474,12 +492,9 @@ def test_a_token_budget_ends_the_reply_at_a_whole_part_not_inside_one():
 
 
 def test_a_plan_line_holds_the_reply_to_its_part_count():
-    transformers = pytest.importorskip("transformers")
-    from meshlm.infer.constrain import VocabIndex
     from meshlm.infer.constrain_parts import constraint_for
 
-    tok = transformers.AutoTokenizer.from_pretrained(modelfolder.BUNDLED_MODEL)
-    index = VocabIndex.for_tokenizer(tok, [tok.eos_token_id])
+    tok, index = _vocab()
     lib = TemplateLibrary.from_texts(_texts(1).values())
     text = _texts(7)["shelf"]  # library parts, other numbers
     parts = split_text(text)
@@ -512,24 +527,16 @@ def test_a_plan_line_holds_the_reply_to_its_part_count():
     rng = np.random.default_rng(5)
     counts = []
     for goal in (1, 2, 3, 3, 4):
-        c, steps = constrained(goal), 0
-        while not c.done:
-            allowed = c.allowed().tolist()
-            rest = [a for a in allowed if a != tok.eos_token_id]
-            end = len(rest) < len(allowed) and (steps > 600 or rng.random() < 0.05)
-            c.advance(tok.eos_token_id if end or not rest else int(rng.choice(rest)))
-            steps += 1
+        c = constrained(goal)
+        _walk_to_end(c, tok.eos_token_id, rng)
         counts.append((goal, len(split_text(c.text))))
     assert all(got <= goal for goal, got in counts) and sum(g == n for g, n in counts) >= 4
 
 
 def test_a_plan_holds_the_parts_to_the_named_familys_templates(tmp_path):
-    transformers = pytest.importorskip("transformers")
-    from meshlm.infer.constrain import VocabIndex
     from meshlm.infer.constrain_parts import constraint_for
 
-    tok = transformers.AutoTokenizer.from_pretrained(modelfolder.BUNDLED_MODEL)
-    index = VocabIndex.for_tokenizer(tok, [tok.eos_token_id])
+    tok, index = _vocab()
     texts = _texts(1)
     planned = [f"{plan_line(fam, len(split_text(t)))}\n\n{t}" for fam, t in texts.items()]
     lib = TemplateLibrary.from_texts(planned)
@@ -548,13 +555,7 @@ def test_a_plan_holds_the_parts_to_the_named_familys_templates(tmp_path):
         c = constraint_for("parts", index, 64, 64, templates=lib)
         for i in tok.encode(f"Sure:\n{plan_line(fam, 2)}\n\n"):
             c.advance(i)
-        steps = 0
-        while not c.done:
-            allowed = c.allowed().tolist()
-            rest = [a for a in allowed if a != tok.eos_token_id]
-            end = len(rest) < len(allowed) and (steps > 600 or rng.random() < 0.05)
-            c.advance(tok.eos_token_id if end or not rest else int(rng.choice(rest)))
-            steps += 1
+        _walk_to_end(c, tok.eos_token_id, rng)
         own = {lib.templates[i] for i in lib.of_family(fam)}
         got = [template_of(v, f) for v, f in split_text(c.text)]
         assert got and all(t in own for t in got), fam
