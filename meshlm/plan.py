@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_PLAN = re.compile(r"^Plan: ([a-z][a-z ]*[a-z]), (\d+) parts?\.$", re.MULTILINE)
+_PLAN = re.compile(r"^Plan: ([a-z][a-z ]*[a-z]), ([1-9]\d*) parts?\.$", re.MULTILINE)
 
 
 @dataclass(frozen=True)

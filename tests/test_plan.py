@@ -38,6 +38,7 @@ def test_parse_plan_reads_the_lead_in_only():
     assert parse_plan("Plan: chair, 11 parts.\n\n" + mesh + "\nPlan: box, 1 part.").parts == 11
     assert parse_plan("Plan: chair, 11 parts") is None  # the line is exact: final period
     assert parse_plan("Plan: chair, eleven parts.") is None
+    assert parse_plan("Plan: chair, 0 parts.") is None  # a plan has at least one part
 
 
 def _boxes(k: int) -> tuple[np.ndarray, np.ndarray]:
