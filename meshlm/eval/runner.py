@@ -29,7 +29,7 @@ from meshlm.eval.metrics import as_points, chamfer_distance, topology_stats
 from meshlm.eval.text_metrics import bleu1, rouge_l
 from meshlm.eval.validity import report_counts, strict_parse_rate
 from meshlm.files import load_mesh, save_mesh
-from meshlm.plan import count_parts, parse_plan
+from meshlm.plan import count_parts, parse_plan, part_boxes
 from meshlm.prompts import find_family, mesh_question, mesh_start
 from meshlm.render import render_grid
 from meshlm.shapes import check_families, generate, list_families, write_corpus
@@ -182,14 +182,29 @@ def eval_generate(
 
 def _plan_fields(text: str, start: int, fmt: str) -> dict:
     """A reply's plan line (meshlm.plan), when its lead-in states one: the family and part
-    count it announced, and (parts format) the parts its mesh text has."""
+    count it announced, and (parts format) the parts its mesh text has; with part lines
+    (``--plan-boxes``), how many it gave and how many parts of the mesh have their box."""
     plan = parse_plan(text)  # read up to the mesh; a reply cut off before one: all of it
     if plan is None:
         return {}
-    fields = {"plan_family": plan.family, "plan_parts": plan.parts}
+    fields: dict = {"plan_family": plan.family, "plan_parts": plan.parts}
     if fmt == "parts":
         fields["parts"] = count_parts(text[start:])
+        if plan.boxes:
+            fields["plan_boxes"] = len(plan.boxes)
+            got = _boxes_of(text[start:])
+            fields["boxes_kept"] = (
+                0 if got is None else sum(a == b for a, b in zip(got, plan.boxes, strict=False))
+            )
     return fields
+
+
+def _boxes_of(parts_text: str):
+    """:func:`meshlm.plan.part_boxes`, or None for a text with a part of no readable vertex."""
+    try:
+        return part_boxes(parts_text)
+    except ValueError:
+        return None
 
 
 def _plan_metrics(rows: list[dict]) -> dict:
@@ -206,6 +221,12 @@ def _plan_metrics(rows: list[dict]) -> dict:
     counted = [r for r in planned if "parts" in r]
     if counted:
         out["parts_kept_rate"] = sum(r["parts"] == r["plan_parts"] for r in counted) / len(counted)
+    boxed = [r for r in planned if r.get("plan_boxes")]
+    if boxed:  # replies with part lines; of their part lines, those the mesh's parts kept
+        out["boxes_rate"] = len(boxed) / len(rows)
+        out["boxes_kept_rate"] = sum(r["boxes_kept"] for r in boxed) / sum(
+            r["plan_boxes"] for r in boxed
+        )
     return out
 
 

@@ -53,6 +53,7 @@ from meshlm.part_templates import TemplateLibrary
 from meshlm.plan import parse_plan
 
 PARTS_CHARS = frozenset("vf0123456789 -\n")
+PLAN_LINE_TOKENS = 24  # the most tokens of one plan line the lead-in limit does not count
 
 
 def constraint_for(
@@ -173,6 +174,11 @@ class PartsConstraint:
     in a plan line (``Plan: table, 5 parts.``; :mod:`meshlm.plan`) holds the mesh to that many
     parts (``PartsGrammar.parts_goal``) and, with templates that record families, to the
     named family's part templates (``TemplateGrammar.hold_to``): a model keeps its plan.
+    The plan's part lines (``Part 1: 4 0 4 to 8 30 8.``, ``build-data --plan-boxes``) hold
+    each part, with templates, to its bounding box (``TemplateGrammar.boxes``). The plan's
+    lines do not count toward ``max_preamble`` (a 9-part plan is ~110 tokens; the limit is for
+    free prose): at most :data:`PLAN_LINE_TOKENS` tokens a line, for the plan line and as many
+    part lines as it announces parts.
     """
 
     def __init__(
@@ -203,7 +209,9 @@ class PartsConstraint:
         self.state = None  # automaton state once the mesh has started
         self.done = False
         self.preamble = ""
-        self.preamble_tokens = 0
+        self.preamble_tokens = 0  # lead-in tokens counted toward max_preamble
+        self._line_tokens = 0  # tokens begun on the lead-in's current line
+        self._plan_lines = 0  # plan lines (the plan line, part lines) the lead-in has begun
         self.text = ""
         if prefix:
             self.feed_text(prefix)
@@ -341,8 +349,9 @@ class PartsConstraint:
                 not self._line_start and token_id in self.index.base.newline_set
             ):
                 raise ValueError(f"token {token_id} ({text!r}) is not allowed after the lead-in")
+            self.preamble_tokens += not self._plan_token(text)
             self.preamble += text
-            self.preamble_tokens += 1
+            self._line_tokens = 0 if "\n" in text else self._line_tokens + 1
             return
         nxt = self.grammar.feed(self.state, text)
         if nxt is None:
@@ -350,6 +359,23 @@ class PartsConstraint:
         self.state = self.grammar.settle(nxt)
         self.text += text
         self.mesh_tokens += 1
+
+    def _plan_token(self, text: str) -> bool:
+        """Whether token ``text``, about to be added to the lead-in, belongs to a plan line
+        (the class docstring): its line may still become ``Plan: ...`` or ``Part k: ...``."""
+        line = self.preamble.rsplit("\n", 1)[-1] + text.split("\n", 1)[0]
+        if (
+            not line
+            or self._line_tokens >= PLAN_LINE_TOKENS
+            or not any(line.startswith(h) or h.startswith(line) for h in ("Plan:", "Part "))
+        ):
+            return False
+        if self._line_tokens == 0:  # the line's first token: is there room for a plan line?
+            plan = parse_plan(self.preamble)
+            if self._plan_lines >= 1 + (plan.parts if plan is not None else 0):
+                return False
+            self._plan_lines += 1
+        return True
 
     def _plan(self) -> None:
         """Before the mesh: a plan line in the lead-in (meshlm.plan) sets the part count the
@@ -360,6 +386,7 @@ class PartsConstraint:
             self.grammar.parts_goal = plan.parts
             if isinstance(self.grammar, TemplateGrammar):
                 self.grammar.hold_to(plan.family)
+                self.grammar.hold_boxes(plan.boxes)
 
     def feed_text(self, text: str) -> None:
         """Advance over text already written (a cut-off reply being continued). Raises

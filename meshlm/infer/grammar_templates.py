@@ -36,6 +36,14 @@ the parts constraint still holds) that, within a part, allows only what some tem
   that many are begun, and no end before while a new part may still follow (the budget or the
   order may leave none: then the end is allowed, never a dead end).
 
+* with part boxes (``boxes``, set by the constraint from the plan's part lines,
+  :mod:`meshlm.plan`), part ``k`` is held to box ``k``: on each axis the template's smallest
+  value is the box's minimum, its largest the box's maximum, and the values between strictly
+  inside (a flat part, one value on an axis, takes the minimum). A part takes only templates
+  that fit its box (as many distinct values on each axis as the box has bins for; one value
+  where the box is flat), when some do; where the template's ranking and room leave no value
+  in the box, the box gives way on that coordinate (never a dead end).
+
 So a part is one of the library's shapes with the model's own numbers: a box stays a box
 whatever its proportions, and the model cannot write a wedge or copy a value where the box needs
 a new one; the text of library parts is the canonical text of its mesh. Not held: where parts go.
@@ -97,6 +105,9 @@ class TemplateGrammar(PartsGrammar):
         # part may take only a template whose lines (vertices + faces) fit
         self.room: float | None = None
         self.lines = [t.vertices + len(t.faces) for t in self.lib]
+        self.top_rank = [tuple(max(r, default=0) for r in rk) for rk in self.ranks]
+        # the plan's part boxes (x0, y0, z0, x1, y1, z1) in bins, part 1 first (PartsConstraint)
+        self.boxes: tuple[tuple[int, ...], ...] = ()
         self._new_part(*self._start(None))
 
     def hold_to(self, family: str) -> None:
@@ -112,6 +123,30 @@ class TemplateGrammar(PartsGrammar):
         if not self.n_parts:  # the mesh has not begun: its first part too
             self.cands = list(keep)
         self.memo.pop("start", None)
+
+    def hold_boxes(self, boxes) -> None:
+        """Hold part ``k`` to ``boxes[k]`` (``(x0, y0, z0, x1, y1, z1)`` in bins; the plan's
+        part lines, meshlm.plan; module docstring). Before the mesh begins."""
+        self.boxes = tuple(tuple(b) for b in boxes)
+        if not self.n_parts:
+            self.cands = self._boxed(self.cands, 0)
+        self.memo.pop("start", None)
+
+    def _boxed(self, cands: list[int], part: int) -> list[int]:
+        """The templates of ``cands`` that fit part ``part``'s box; all of them when there is
+        no box or none fits."""
+        if part >= len(self.boxes):
+            return cands
+        b = self.boxes[part]
+
+        def fits(t: int) -> bool:
+            for a in range(3):
+                n, room = len(self.lib[t].axes[a][1]), b[a + 3] - b[a]
+                if (room != 0) if n == 1 else (room < n - 1):
+                    return False
+            return True
+
+        return [t for t in cands if fits(t)] or cands
 
     def _taken(self, x: int, y: int) -> set[int]:
         """z of the vertices of earlier parts at ``(x, y)`` (a vertex line of a new part after
@@ -206,8 +241,23 @@ class TemplateGrammar(PartsGrammar):
         d = dist[axis]
         if k < len(d):
             return d[k], None
+        part = self.n_parts if self.in_faces or not self.verts else self.n_parts - 1
+        if part < len(self.boxes):  # the plan's box for this part (module docstring)
+            lo, hi = self.boxes[part][axis], self.boxes[part][axis + 3]
+            ranks, top = self.ranks[t][axis], self.top_rank[t][axis]
+            # the smallest and largest values are the box's: their room counts for the rest
+            ends = [(ranks.index(0), lo), (ranks.index(top), hi)]
+            span = self._span(
+                t, axis, k, [*enumerate(d), *((i, v) for i, v in ends if k != i >= len(d))]
+            )
+            r = ranks[k]
+            want = (lo, lo) if r == 0 else (hi, hi) if r == top else (lo + 1, hi - 1)
+            if span is not None and max(span[0], want[0]) <= min(span[1], want[1]):
+                return None, (max(span[0], want[0]), min(span[1], want[1]))
         span = self._span(t, axis, k, enumerate(d))
-        return None if span is None else (None, span)
+        if span is None:
+            return None
+        return None, span
 
     def _fits(self, t: int, axis: int, n: int, value: int, dist) -> bool:
         return _within(self._values(t, axis, n, dist), value)
@@ -221,6 +271,8 @@ class TemplateGrammar(PartsGrammar):
                 # not held: its key would mean little, and holding it could only end the mesh
                 key = self._key() if self.cands else None
                 cands, tied = self._start(key)
+                cands = self._boxed(cands, self.n_parts)
+                tied &= set(cands)
                 if self.room is not None:  # only templates the budget has room for
                     cands = [t for t in cands if self.lines[t] <= self.room]
                     tied &= set(cands)

@@ -30,6 +30,9 @@ whose value has not occurred on its axis earlier in its part
 (the assistant's, with ``assistant_only_loss``) ``1 + mesh_new_weight`` times a mesh token's
 weight. The term is in the validation loss too: compare runs with and without it by
 teacher-forced accuracy (:mod:`meshlm.eval.teacher_forced`), not by ``eval_loss``.
+The numbers of a plan's part lines (``build-data --plan-boxes``: ``Part 1: 4 0 4 to 8 30
+8.``, :func:`meshlm.plan.box_number_spans`) are new-value tokens too: they are where a reply
+says its layout, the values its parts' coordinates then repeat.
 
 The end of turn that closes a mesh is a decision between stopping and one more part (or face):
 by default it is a prose token, so in a reply with ~20 prose tokens it weighs ~25 times the
@@ -50,6 +53,7 @@ from typing import Any
 
 from meshlm.errors import MeshlmError
 from meshlm.eval.mesh_kinds import mesh_token_kinds
+from meshlm.plan import box_number_spans
 
 
 class MeshMaskError(MeshlmError, ValueError):
@@ -123,8 +127,9 @@ class MeshTokenMask:
         """One bool per id: is it a new-value token (module docstring)? Those are the tokens
         that overlap the characters of a coordinate :func:`mesh_token_kinds` calls ``coord new``
         (every piece of a number split into several tokens), among the mesh tokens ``mesh``
-        (this mask's :meth:`__call__` of ``ids`` if not given). Parts are read over the whole
-        sequence; a line that is not a ``v``/``f`` line (prose, a turn's end) ends one."""
+        (this mask's :meth:`__call__` of ``ids`` if not given), and the tokens of the numbers of
+        a plan's part lines (prose, not mesh tokens; module docstring). Parts are read over the
+        whole sequence; a line that is not a ``v``/``f`` line (prose, a turn's end) ends one."""
         pieces = self._pieces(ids)
         text = "".join(pieces)
         spans = []
@@ -133,7 +138,9 @@ class MeshTokenMask:
                 end = o + 1
                 while end < len(text) and (text[end].isdigit() or text[end] == "-"):
                     end += 1
-                spans.append((o + 1, end))
+                spans.append((o + 1, end, True))
+        spans += [(a, b, False) for a, b in box_number_spans(text)]
+        spans.sort()
         mesh = self(ids) if mesh is None else mesh
         out = [False] * len(ids)
         pos, k = 0, 0
@@ -141,7 +148,7 @@ class MeshTokenMask:
             end = pos + len(p)
             while k < len(spans) and spans[k][1] <= pos:
                 k += 1
-            if k < len(spans) and spans[k][0] < end and mesh[t]:
+            if k < len(spans) and spans[k][0] < end and (mesh[t] or not spans[k][2]):
                 out[t] = True
             pos = end
         return out
