@@ -559,6 +559,25 @@ def test_a_plan_holds_the_parts_to_the_named_familys_templates(tmp_path):
         own = {lib.templates[i] for i in lib.of_family(fam)}
         got = [template_of(v, f) for v, f in split_text(c.text)]
         assert got and all(t in own for t in got), fam
+    # a plan line names one of the library's families: the name is held, the rest is free
+    c = constraint_for("parts", index, 64, 64, templates=lib)
+    for i in tok.encode("Sure:\nPlan:", add_special_tokens=False):
+        c.advance(i)
+    first = {tok.decode([i]) for i in c.allowed().tolist()}
+    names = [f" {f}," for f in texts]
+    assert all(any(n.startswith(t) or t.startswith(n) for n in names) for t in first)
+    assert all(any(n.startswith(t) for t in first) for n in names)  # each can be begun
+    for _ in range(4):  # random walks through the name
+        c = constraint_for("parts", index, 64, 64, templates=lib)
+        for i in tok.encode("Plan:", add_special_tokens=False):
+            c.advance(i)
+        while "," not in c.preamble:
+            c.advance(int(rng.choice(c.allowed())))
+        assert c.preamble.split(",")[0].removeprefix("Plan: ").replace(" ", "_") in texts
+    c = constraint_for("parts", index, 64, 64, templates=lib)
+    for i in tok.encode("Plan: shelf, 3", add_special_tokens=False):
+        c.advance(i)
+    assert len(c.allowed()) == len(index.prose_ids)  # after the name: free again
     # a family the library does not know: every template, as without a plan
     c = constraint_for("parts", index, 64, 64, templates=lib)
     for i in tok.encode(f"{plan_line('bed', 1)}\n\n"):

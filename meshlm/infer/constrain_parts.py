@@ -50,7 +50,7 @@ from meshlm.infer.constrain import MeshConstraint, VocabIndex, _Node
 from meshlm.infer.grammar_parts import CLOSED, DASH, DIGITS, NUM, SPACE, PartsGrammar, _viable
 from meshlm.infer.grammar_templates import TemplateGrammar
 from meshlm.part_templates import TemplateLibrary
-from meshlm.plan import parse_plan
+from meshlm.plan import parse_plan, plan_line
 
 PARTS_CHARS = frozenset("vf0123456789 -\n")
 PLAN_LINE_TOKENS = 24  # the most tokens of one plan line the lead-in limit does not count
@@ -146,6 +146,7 @@ class PartsIndex:
         self.whole_numbers = all(f" {n}" in have for n in range(WHOLE_MAX + 1)) and all(
             f" -{n}" in have for n in range(1, WHOLE_MAX + 1)
         )
+        self.plan_cache: dict = {}  # (plan line heads, the line so far) -> allowed ids
 
     @classmethod
     def of(cls, base: VocabIndex) -> PartsIndex:
@@ -175,7 +176,9 @@ class PartsConstraint:
     parts (``PartsGrammar.parts_goal``) and, with templates that record families, to the
     named family's part templates (``TemplateGrammar.hold_to``): a model keeps its plan.
     The plan's part lines (``Part 1: 4 0 4 to 8 30 8.``, ``build-data --plan-boxes``) hold
-    each part, with templates, to its bounding box (``TemplateGrammar.boxes``). The plan's
+    each part, with templates, to its bounding box (``TemplateGrammar.boxes``); and with
+    templates that record families, a plan line can name only one of them (the model's
+    families: a plan naming another would hold nothing). The plan's
     lines do not count toward ``max_preamble`` (a 9-part plan is ~110 tokens; the limit is for
     free prose): at most :data:`PLAN_LINE_TOKENS` tokens a line, for the plan line and as many
     part lines as it announces parts.
@@ -212,6 +215,7 @@ class PartsConstraint:
         self.preamble_tokens = 0  # lead-in tokens counted toward max_preamble
         self._line_tokens = 0  # tokens begun on the lead-in's current line
         self._plan_lines = 0  # plan lines (the plan line, part lines) the lead-in has begun
+        self._heads: tuple[str, ...] | None = None  # see _plan_family_ids
         self.text = ""
         if prefix:
             self.feed_text(prefix)
@@ -306,7 +310,9 @@ class PartsConstraint:
             return hit
         base = idx.base
         if self.preamble_tokens < self.max_preamble:
-            return base.prose_ids  # any ordinary token, mesh starts included
+            held = self._plan_family_ids()
+            return base.prose_ids if held is None else held  # any ordinary token, or the plan's
+        # family
         if self._line_start:
             return np.unique(np.asarray(self._walk(self.grammar.line()), dtype=np.int64))
         return base.newline_ids  # lead-in too long: close the line, then the mesh must start
@@ -359,6 +365,38 @@ class PartsConstraint:
         self.state = self.grammar.settle(nxt)
         self.text += text
         self.mesh_tokens += 1
+
+    def _plan_family_ids(self) -> np.ndarray | None:
+        """Inside a plan line's family name, with templates that record families: the prose
+        tokens that keep the line on ``Plan: <a family the library knows>,`` (a plan naming
+        a family the model never drew -- "road", "hat" -- gets none of its templates); None
+        elsewhere (no hold)."""
+        g = self.grammar
+        line = self.preamble.rsplit("\n", 1)[-1]
+        if not isinstance(g, TemplateGrammar) or not line.startswith("Plan:"):
+            return None
+        if self._heads is None:  # "Plan: <family>," for each family (meshlm.plan's wording)
+            self._heads = tuple(plan_line(f, 1).split(",")[0] + "," for f in g.families)
+        heads = self._heads
+        if not heads or any(line.startswith(h) for h in heads):
+            return None  # no families recorded, or the name is written
+        key = (heads, line)
+        hit = self.index.plan_cache.get(key)
+        if hit is None:
+            texts = self.index.base.texts
+            hit = np.asarray(
+                [
+                    i
+                    for i in self.index.base.prose_ids.tolist()
+                    if any(
+                        h.startswith(line + texts[i]) or (line + texts[i]).startswith(h)
+                        for h in heads
+                    )
+                ],
+                dtype=np.int64,
+            )
+            self.index.plan_cache[key] = hit
+        return hit if len(hit) else None
 
     def _plan_token(self, text: str) -> bool:
         """Whether token ``text``, about to be added to the lead-in, belongs to a plan line

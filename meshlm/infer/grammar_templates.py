@@ -83,6 +83,7 @@ class TemplateGrammar(PartsGrammar):
         super().__init__(library.bins, min_faces)
         self.library, self.lib = library, library.templates
         self.pool = list(range(len(self.lib)))  # the templates a part may take (hold_to)
+        self.families = sorted({f for fs in library.families for f in fs})  # all it records
         self.ranks = [tuple(t.rank(a) for a in range(3)) for t in self.lib]
         self.shapes = [(t.vertices, t.faces) for t in self.lib]
         self.max_shape = max(self.shapes, default=None)
