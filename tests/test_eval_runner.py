@@ -108,6 +108,7 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
     samples = [json.loads(x) for x in (tmp_path / "gen" / "samples.jsonl").read_text().splitlines()]
     for r in samples:  # constrained: every mesh that finished passes the strict decoder
         assert r["strict"] or r["cut_off"]
+        assert r["lead_in"] == ""  # max_preamble 0: the mesh starts the reply
     assert (tmp_path / "gen" / "grid.png").stat().st_size > 0
     written = json.loads((tmp_path / "gen" / "metrics.json").read_text())
     assert written["samples"] == 3

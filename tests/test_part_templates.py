@@ -607,6 +607,14 @@ def test_a_plan_with_part_boxes_holds_each_part_to_its_box():
         _walk_to_end(c, tok.eos_token_id, rng)
         got = part_boxes(c.text)
         assert 1 <= len(got) <= len(boxes) and got == boxes[: len(got)], fam
+    # part lines past the plan's count, and free prose, count toward the lead-in limit
+    extra = "Part 2: 0 0 0 to 1 1 1.\n"
+    c = constraint_for("parts", index, 64, 64, templates=lib)
+    for i in tok.encode("Plan: shelf, 1 part.\nPart 1: 0 0 0 to 1 1 1.\n" + extra + "Ok\n"):
+        c.advance(i)
+    assert c.preamble_tokens == len(tok.encode(extra + "Ok\n")) and c.grammar.boxes == (
+        (0, 0, 0, 1, 1, 1),
+    )
     # without part lines nothing is held: a random walk's first box is not the planned one
     lib = TemplateLibrary.from_texts([_texts(1)["shelf"]])
     boxes = part_boxes(_texts(7)["shelf"])

@@ -135,6 +135,7 @@ def eval_generate(
         row = {"i": i, "prompt": item["prompt"], **res.stats.to_dict(), "error": res.error}
         texts.append(res.text)
         start = mesh_start(res.text)
+        row["lead_in"] = res.text[:start]  # the words before the mesh (a plan, when stated)
         row.update(_plan_fields(res.text, start, fmt))
         try:
             meshtext.decode_strict(res.text[start:], fmt, engine.bins)

@@ -215,6 +215,7 @@ class PartsConstraint:
         self.preamble_tokens = 0  # lead-in tokens counted toward max_preamble
         self._line_tokens = 0  # tokens begun on the lead-in's current line
         self._plan_lines = 0  # plan lines (the plan line, part lines) the lead-in has begun
+        self._in_plan_line = False  # the current line began within that count
         self._heads: tuple[str, ...] | None = None  # see _plan_family_ids
         self.text = ""
         if prefix:
@@ -400,20 +401,18 @@ class PartsConstraint:
 
     def _plan_token(self, text: str) -> bool:
         """Whether token ``text``, about to be added to the lead-in, belongs to a plan line
-        (the class docstring): its line may still become ``Plan: ...`` or ``Part k: ...``."""
+        (the class docstring): its line may still become ``Plan: ...`` or ``Part k: ...``, and
+        the line, when it began, was within the plan's count of lines."""
         line = self.preamble.rsplit("\n", 1)[-1] + text.split("\n", 1)[0]
-        if (
-            not line
-            or self._line_tokens >= PLAN_LINE_TOKENS
-            or not any(line.startswith(h) or h.startswith(line) for h in ("Plan:", "Part "))
-        ):
-            return False
+        like = bool(line) and any(
+            line.startswith(h) or h.startswith(line) for h in ("Plan:", "Part ")
+        )
         if self._line_tokens == 0:  # the line's first token: is there room for a plan line?
             plan = parse_plan(self.preamble)
-            if self._plan_lines >= 1 + (plan.parts if plan is not None else 0):
-                return False
-            self._plan_lines += 1
-        return True
+            room = self._plan_lines < 1 + (plan.parts if plan is not None else 0)
+            self._in_plan_line = like and room
+            self._plan_lines += self._in_plan_line
+        return self._in_plan_line and like and self._line_tokens < PLAN_LINE_TOKENS
 
     def _plan(self) -> None:
         """Before the mesh: a plan line in the lead-in (meshlm.plan) sets the part count the
