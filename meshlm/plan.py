@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 _PLAN = re.compile(r"^Plan: ([a-z][a-z ]*[a-z]), ([1-9]\d*) parts?\.$", re.MULTILINE)
 _BOX = re.compile(r"Part ([1-9]\d*): (\d+) (\d+) (\d+) to (\d+) (\d+) (\d+)\.")
+_BOX_LINES = re.compile(f"^{_BOX.pattern}$", re.MULTILINE)
 
 Box = tuple[int, int, int, int, int, int]
 
@@ -109,7 +110,7 @@ def box_number_spans(text: str) -> list[tuple[int, int]]:
     """Character spans ``(start, end)`` of the six numbers of every part line in ``text``
     (the plan's layout, which training weighs as a mesh's new values: meshlm.train.mesh_loss)."""
     out = []
-    for m in re.finditer(r"^" + _BOX.pattern + "$", text, re.MULTILINE):
+    for m in _BOX_LINES.finditer(text):
         out += [m.span(g) for g in range(2, 8)]
     return out
 

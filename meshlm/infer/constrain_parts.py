@@ -111,6 +111,11 @@ def _can_occur(text: str) -> bool:
 WHOLE_MAX = 255
 
 
+def _on_the_way(line: str, heads) -> bool:
+    """Whether ``line`` is the start of one of ``heads`` or goes on from one."""
+    return any(h.startswith(line) or line.startswith(h) for h in heads)
+
+
 class PartsIndex:
     """A :class:`VocabIndex`'s tokens that can occur in parts text, in a character trie (build
     once per vocabulary index: :meth:`of`). Raises ValueError when a character of the format is
@@ -311,9 +316,8 @@ class PartsConstraint:
             return hit
         base = idx.base
         if self.preamble_tokens < self.max_preamble:
-            held = self._plan_family_ids()
-            return base.prose_ids if held is None else held  # any ordinary token, or the plan's
-        # family
+            held = self._plan_family_ids()  # inside a plan line's family name
+            return base.prose_ids if held is None else held  # else any ordinary token
         if self._line_start:
             return np.unique(np.asarray(self._walk(self.grammar.line()), dtype=np.int64))
         return base.newline_ids  # lead-in too long: close the line, then the mesh must start
@@ -389,10 +393,7 @@ class PartsConstraint:
                 [
                     i
                     for i in self.index.base.prose_ids.tolist()
-                    if any(
-                        h.startswith(line + texts[i]) or (line + texts[i]).startswith(h)
-                        for h in heads
-                    )
+                    if _on_the_way(line + texts[i], heads)
                 ],
                 dtype=np.int64,
             )
@@ -404,9 +405,7 @@ class PartsConstraint:
         (the class docstring): its line may still become ``Plan: ...`` or ``Part k: ...``, and
         the line, when it began, was within the plan's count of lines."""
         line = self.preamble.rsplit("\n", 1)[-1] + text.split("\n", 1)[0]
-        like = bool(line) and any(
-            line.startswith(h) or h.startswith(line) for h in ("Plan:", "Part ")
-        )
+        like = bool(line) and _on_the_way(line, ("Plan:", "Part "))
         if self._line_tokens == 0:  # the line's first token: is there room for a plan line?
             plan = parse_plan(self.preamble)
             room = self._plan_lines < 1 + (plan.parts if plan is not None else 0)

@@ -106,7 +106,10 @@ class TemplateGrammar(PartsGrammar):
         # part may take only a template whose lines (vertices + faces) fit
         self.room: float | None = None
         self.lines = [t.vertices + len(t.faces) for t in self.lib]
-        self.top_rank = [tuple(max(r, default=0) for r in rk) for rk in self.ranks]
+        # per template and axis: the appearance indices of its smallest and largest values
+        self.extremes = [
+            tuple((r.index(0), r.index(max(r))) if r else (0, 0) for r in rk) for rk in self.ranks
+        ]
         # the plan's part boxes (x0, y0, z0, x1, y1, z1) in bins, part 1 first (PartsConstraint)
         self.boxes: tuple[tuple[int, ...], ...] = ()
         self._new_part(*self._start(None))
@@ -242,23 +245,22 @@ class TemplateGrammar(PartsGrammar):
         d = dist[axis]
         if k < len(d):
             return d[k], None
-        part = self.n_parts if self.in_faces or not self.verts else self.n_parts - 1
+        part = (
+            (self.n_parts if self.in_faces or not self.verts else self.n_parts - 1)
+            if self.boxes
+            else 0
+        )
         if part < len(self.boxes):  # the plan's box for this part (module docstring)
             lo, hi = self.boxes[part][axis], self.boxes[part][axis + 3]
-            ranks, top = self.ranks[t][axis], self.top_rank[t][axis]
+            i_lo, i_hi = self.extremes[t][axis]
             # the smallest and largest values are the box's: their room counts for the rest
-            ends = [(ranks.index(0), lo), (ranks.index(top), hi)]
-            span = self._span(
-                t, axis, k, [*enumerate(d), *((i, v) for i, v in ends if k != i >= len(d))]
-            )
-            r = ranks[k]
-            want = (lo, lo) if r == 0 else (hi, hi) if r == top else (lo + 1, hi - 1)
+            ends = [(i, v) for i, v in ((i_lo, lo), (i_hi, hi)) if k != i >= len(d)]
+            span = self._span(t, axis, k, [*enumerate(d), *ends])
+            want = (lo, lo) if k == i_lo else (hi, hi) if k == i_hi else (lo + 1, hi - 1)
             if span is not None and max(span[0], want[0]) <= min(span[1], want[1]):
                 return None, (max(span[0], want[0]), min(span[1], want[1]))
         span = self._span(t, axis, k, enumerate(d))
-        if span is None:
-            return None
-        return None, span
+        return None if span is None else (None, span)
 
     def _fits(self, t: int, axis: int, n: int, value: int, dist) -> bool:
         return _within(self._values(t, axis, n, dist), value)
