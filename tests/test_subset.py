@@ -1,4 +1,5 @@
-"""meshlm.data.subset: one task's rows of a built dataset, with a manifest that says so."""
+"""meshlm.data.subset: one task's rows of a built dataset, or its tasks reweighed, with a
+manifest that says so."""
 
 from __future__ import annotations
 
@@ -33,6 +34,22 @@ def test_subset_keeps_one_tasks_rows_in_order_and_says_so(tmp_path):
     with pytest.raises(MeshlmError, match="no training row of task 'caption'"):
         subset(src, tmp_path / "none", "caption")
 
+    # Reweighed: every task kept, understanding's training rows twice, held-out rows once.
+    mixed = tmp_path / "mixed"
+    counts2 = subset(src, mixed, None, {"understanding": 2})
+    train = (src / "train.jsonl").read_text().splitlines()
+    want = [c for r in train for c in [r] * (2 if json.loads(r)["task"] == "understanding" else 1)]
+    assert (mixed / "train.jsonl").read_text().splitlines() == want
+    assert counts2["train"] == len(train) + counts["train"]
+    for split in ("validation", "test"):
+        assert (mixed / f"{split}.jsonl").read_text() == (src / f"{split}.jsonl").read_text()
+    recorded = json.loads((mixed / "manifest.json").read_text())["subset"]
+    assert recorded == {
+        "source": str(src), "task": None, "rows": counts2, "repeat": {"understanding": 2},
+    }  # fmt: skip
+    with pytest.raises(MeshlmError, match="understanding=0: a task's rows are written at least"):
+        subset(src, tmp_path / "zero", None, {"understanding": 0})
+
 
 def test_subset_names_the_bad_line_in_one_line(tmp_path, capsys):
     src = tmp_path / "src"
@@ -44,3 +61,7 @@ def test_subset_names_the_bad_line_in_one_line(tmp_path, capsys):
     assert err.startswith(f"error: {src / 'train.jsonl'}:2: not a JSON row") and "\n" not in err
     assert main([str(tmp_path / "nowhere"), str(tmp_path / "o"), "--task", "x"]) == 1
     assert "no manifest.json" in capsys.readouterr().err
+    assert main([str(src), str(tmp_path / "o"), "--repeat", "understanding=two"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: --repeat understanding=two: expected TASK=N, N a whole number"
+    )

@@ -1,10 +1,13 @@
-"""A built dataset's rows of one task, as a dataset of its own (``python -m meshlm.data.subset
-SRC DST --task understanding``).
+"""A built dataset's rows of one task, or its tasks reweighed, as a dataset of its own
+(``python -m meshlm.data.subset SRC DST --task understanding``, ``... --repeat understanding=2``).
 
 Writes ``DST/train.jsonl``, ``validation.jsonl``, ``test.jsonl`` with the rows of ``SRC`` whose
-``task`` is the one asked for, in their order, and ``DST/manifest.json``: ``SRC``'s manifest with
-``subset`` (the source folder, the task, the rows kept per split) added, so the folder says what
-it is. Used by probes that train one skill alone (docs/parts-model.md, "Reading, probed").
+``task`` is the one asked for (every row without ``--task``), in their order; with ``--repeat
+TASK=N`` each *training* row of that task is written N times (validation and test rows once, so
+held-out figures stay comparable; the trainer shuffles). ``DST/manifest.json`` is ``SRC``'s
+manifest with ``subset`` (the source folder, the task, the repeats, the rows written per split)
+added, so the folder says what it is. Used by probes that train one skill alone or weigh it up
+(docs/parts-model.md, "Reading, probed").
 """
 
 from __future__ import annotations
@@ -19,10 +22,18 @@ from meshlm.errors import MeshlmError
 SPLITS = ("train", "validation", "test")
 
 
-def subset(src: str | Path, dst: str | Path, task: str) -> dict[str, int]:
-    """Write the subset (module docstring); returns rows kept per split. Raises MeshlmError
-    when ``src`` has no manifest, a row is not JSON (naming file and line) or no row is kept."""
+def subset(
+    src: str | Path, dst: str | Path, task: str | None, repeat: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Write the subset (module docstring); returns rows written per split. ``task`` None keeps
+    every task; ``repeat`` maps a task to how many times its training rows are written (>= 1).
+    Raises MeshlmError when ``src`` has no manifest, a row is not JSON (naming file and line),
+    a repeat is below 1 or no training row is kept."""
     src, dst = Path(src), Path(dst)
+    repeat = dict(repeat or {})
+    for name, n in repeat.items():
+        if n < 1:
+            raise MeshlmError(f"--repeat {name}={n}: a task's rows are written at least once")
     if not (src / "manifest.json").is_file():
         raise MeshlmError(f"{src}: no manifest.json (not a dataset built by meshlm build-data)")
     kept: dict[str, list[str]] = {}
@@ -34,17 +45,20 @@ def subset(src: str | Path, dst: str | Path, task: str) -> dict[str, int]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise MeshlmError(f"{path}:{n}: not a JSON row ({exc.msg})") from None
-            if row.get("task") == task:
-                rows.append(line)
+            if task is None or row.get("task") == task:
+                n_copies = repeat.get(row.get("task"), 1) if split == "train" else 1
+                rows.extend([line] * n_copies)
         kept[split] = rows
     counts = {k: len(v) for k, v in kept.items()}
     if not counts["train"]:
-        raise MeshlmError(f"{src}: no training row of task {task!r}")
+        raise MeshlmError(f"{src}: no training row" + (f" of task {task!r}" if task else ""))
     dst.mkdir(parents=True, exist_ok=True)
     for split, rows in kept.items():
         (dst / f"{split}.jsonl").write_text("".join(r + "\n" for r in rows))
     manifest = json.loads((src / "manifest.json").read_text())
     manifest["subset"] = {"source": str(src), "task": task, "rows": counts}
+    if repeat:
+        manifest["subset"]["repeat"] = repeat
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return counts
 
@@ -53,10 +67,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m meshlm.data.subset", description=__doc__)
     ap.add_argument("src")
     ap.add_argument("dst")
-    ap.add_argument("--task", required=True, help="generation or understanding")
+    ap.add_argument("--task", help="keep only this task's rows (generation, understanding)")
+    ap.add_argument(
+        "--repeat", action="append", default=[], metavar="TASK=N",
+        help="write this task's training rows N times (repeatable)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     try:
-        counts = subset(args.src, args.dst, args.task)
+        repeat = {}
+        for item in args.repeat:
+            name, _, n = item.partition("=")
+            if not name or not n.isdigit():
+                raise MeshlmError(f"--repeat {item}: expected TASK=N, N a whole number")
+            repeat[name] = int(n)
+        counts = subset(args.src, args.dst, args.task, repeat)
     except MeshlmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
