@@ -29,7 +29,9 @@ def test_subset_keeps_one_tasks_rows_in_order_and_says_so(tmp_path):
     assert 0 < counts["train"] < len((src / "train.jsonl").read_text().splitlines())
     manifest = json.loads((dst / "manifest.json").read_text())
     source = json.loads((src / "manifest.json").read_text())
-    assert manifest.pop("subset") == {"source": str(src), "task": "understanding", "rows": counts}
+    recorded = manifest.pop("subset")
+    assert recorded.pop("by_task") == {s: {"understanding": n} for s, n in counts.items() if n}
+    assert recorded == {"source": str(src), "task": "understanding", "rows": counts}
     assert manifest == source
     with pytest.raises(MeshlmError, match="no training row of task 'caption'"):
         subset(src, tmp_path / "none", "caption")
@@ -44,6 +46,10 @@ def test_subset_keeps_one_tasks_rows_in_order_and_says_so(tmp_path):
     for split in ("validation", "test"):
         assert (mixed / f"{split}.jsonl").read_text() == (src / f"{split}.jsonl").read_text()
     recorded = json.loads((mixed / "manifest.json").read_text())["subset"]
+    tasks = [json.loads(r)["task"] for r in train]
+    assert recorded.pop("by_task")["train"] == {
+        "generation": tasks.count("generation"), "understanding": 2 * tasks.count("understanding"),
+    }  # fmt: skip
     assert recorded == {
         "source": str(src), "task": None, "rows": counts2, "repeat": {"understanding": 2},
     }  # fmt: skip

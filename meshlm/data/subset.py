@@ -5,8 +5,9 @@ Writes ``DST/train.jsonl``, ``validation.jsonl``, ``test.jsonl`` with the rows o
 ``task`` is the one asked for (every row without ``--task``), in their order; with ``--repeat
 TASK=N`` each *training* row of that task is written N times (validation and test rows once, so
 held-out figures stay comparable; the trainer shuffles). ``DST/manifest.json`` is ``SRC``'s
-manifest with ``subset`` (the source folder, the task, the repeats, the rows written per split)
-added, so the folder says what it is. Used by probes that train one skill alone or weigh it up
+manifest with ``subset`` (the source folder, the task, the repeats, the rows written per split
+and per task: the source's ``counts`` and ``mix`` describe the source) added, so the folder
+says what it is. Used by probes that train one skill alone or weigh it up
 (docs/parts-model.md, "Reading, probed").
 """
 
@@ -37,6 +38,7 @@ def subset(
     if not (src / "manifest.json").is_file():
         raise MeshlmError(f"{src}: no manifest.json (not a dataset built by meshlm build-data)")
     kept: dict[str, list[str]] = {}
+    by_task: dict[str, dict[str, int]] = {}  # what the folder holds (the source's counts differ)
     for split in SPLITS:
         path = src / f"{split}.jsonl"
         rows = []
@@ -48,6 +50,8 @@ def subset(
             if task is None or row.get("task") == task:
                 n_copies = repeat.get(row.get("task"), 1) if split == "train" else 1
                 rows.extend([line] * n_copies)
+                tally = by_task.setdefault(split, {})
+                tally[row.get("task")] = tally.get(row.get("task"), 0) + n_copies
         kept[split] = rows
     counts = {k: len(v) for k, v in kept.items()}
     if not counts["train"]:
@@ -56,7 +60,7 @@ def subset(
     for split, rows in kept.items():
         (dst / f"{split}.jsonl").write_text("".join(r + "\n" for r in rows))
     manifest = json.loads((src / "manifest.json").read_text())
-    manifest["subset"] = {"source": str(src), "task": task, "rows": counts}
+    manifest["subset"] = {"source": str(src), "task": task, "rows": counts, "by_task": by_task}
     if repeat:
         manifest["subset"]["repeat"] = repeat
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
