@@ -55,6 +55,12 @@ def test_subset_keeps_one_tasks_rows_in_order_and_says_so(tmp_path):
     }  # fmt: skip
     with pytest.raises(MeshlmError, match="understanding=0: a task's rows are written at least"):
         subset(src, tmp_path / "zero", None, {"understanding": 0})
+    # a misspelt task is refused (it would weigh nothing), naming the tasks there are
+    with pytest.raises(
+        MeshlmError, match=r"understnding=2: .* \(its tasks: generation, understanding\)"
+    ):
+        subset(src, tmp_path / "typo", None, {"understnding": 2})
+    assert not (tmp_path / "typo").exists()
 
 
 def test_subset_names_the_bad_line_in_one_line(tmp_path, capsys):

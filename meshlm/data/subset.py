@@ -29,7 +29,7 @@ def subset(
     """Write the subset (module docstring); returns rows written per split. ``task`` None keeps
     every task; ``repeat`` maps a task to how many times its training rows are written (>= 1).
     Raises MeshlmError when ``src`` has no manifest, a row is not JSON (naming file and line),
-    a repeat is below 1 or no training row is kept."""
+    a repeat is below 1 or names a task without training rows, or no training row is kept."""
     src, dst = Path(src), Path(dst)
     repeat = dict(repeat or {})
     for name, n in repeat.items():
@@ -54,6 +54,13 @@ def subset(
                 tally[row.get("task")] = tally.get(row.get("task"), 0) + n_copies
         kept[split] = rows
     counts = {k: len(v) for k, v in kept.items()}
+    trained = by_task.get("train", {})
+    for name in repeat:
+        if name not in trained:  # a misspelt task would otherwise weigh nothing, silently
+            raise MeshlmError(
+                f"--repeat {name}={repeat[name]}: {src} has no training row of task {name!r} "
+                f"(its tasks: {', '.join(sorted(map(str, trained))) or 'none'})"
+            )
     if not counts["train"]:
         raise MeshlmError(f"{src}: no training row" + (f" of task {task!r}" if task else ""))
     dst.mkdir(parents=True, exist_ok=True)
