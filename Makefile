@@ -171,7 +171,7 @@ smol-parts16p-data: $(STAMP)
 		--max-length 2048 --number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) \
 		--out data/smol-parts16p
 
-# The shipped `--model smol-parts` (docs/parts-model.md, "A plan before the mesh"): j trained
+# p (docs/parts-model.md, "A plan before the mesh"; `--model smol-parts` until r): j trained
 # from the base if out/ lacks it (~94 min), then continued with the plan line (~75 min), shipped.
 smol-parts16p: smol-parts16p-data
 	test -f out/smol-parts16j/meshlm.json || $(MAKE) smol-parts16j
@@ -199,14 +199,16 @@ smol-parts16u: smol-parts16u-data
 	test -f out/smol-parts16p/meshlm.json || $(MAKE) smol-parts16p
 	$(BIN)/meshlm train --config recipes/smol-parts16u.yaml
 
-# Reading weighed up in a mixed run (docs/parts-model.md, "Reading, weighed up"): every row of
-# data/smol-parts16p, the understanding training rows twice; p continued 300 steps.
+# The shipped `--model smol-parts` (docs/parts-model.md, "Reading, weighed up"): every row of
+# data/smol-parts16p, the understanding training rows twice; p (built first if out/ lacks it,
+# which ships p on the way) continued 300 steps (~48 min), shipped.
 smol-parts16r-data: smol-parts16p-data
 	$(BIN)/python -m meshlm.data.subset data/smol-parts16p data/smol-parts16r --repeat understanding=2
 
 smol-parts16r: smol-parts16r-data
 	test -f out/smol-parts16p/meshlm.json || $(MAKE) smol-parts16p
 	$(BIN)/meshlm train --config recipes/smol-parts16r.yaml
+	$(BIN)/python -m meshlm.train.ship out/smol-parts16r $(SMOL_PARTS_DIR)
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
