@@ -14,6 +14,7 @@ from meshlm.cli.infer_cmds import (
     GuidanceOpt,
     ModelBinsOpt,
     ModelOpt,
+    NoExemplarOpt,
     ThreadsOpt,
     warn_notes,
 )
@@ -87,6 +88,7 @@ def eval_generate_cmd(
     max_new_tokens: int = typer.Option(8192, "--max-new-tokens", help=MAX_NEW_HELP),
     seed: int = typer.Option(0, "--seed"),
     guidance: float | None = GuidanceOpt,
+    no_exemplar: bool = NoExemplarOpt,
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
 ) -> None:
     """Generate a mesh for every prompt; write metrics.json, samples.jsonl and grid.png."""
@@ -101,6 +103,7 @@ def eval_generate_cmd(
         constrain=not no_constrain,
         templates=not no_templates,
         guidance=guidance,
+        exemplar=not no_exemplar,
     )
     metrics = eval_generate(engine, rows, out, s, refs)
     _summary(f"eval generate ({len(rows)} prompts) -> {out}", metrics)
@@ -279,6 +282,7 @@ def eval_attributes_cmd(
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
     grid: bool = typer.Option(True, "--grid/--no-grid", help="Render attributes.png."),
     guidance: float | None = GuidanceOpt,
+    no_exemplar: bool = NoExemplarOpt,
 ) -> None:
     """Do generated meshes follow the prompt's counts (legs, steps, shelves, ...) and proportions
     (tall, low, wide, long, narrow)? Greedy; judged on the meshes (meshlm/eval/attributes.py)."""
@@ -288,7 +292,11 @@ def eval_attributes_cmd(
         raise MeshlmError(f"{prompts or DEFAULT_PROMPTS}: no prompts")
     engine = warn_notes(load(model, backend, threads=threads, bins=bins))
     s = engine.default_sampling(
-        temperature=0.0, max_new_tokens=max_new_tokens, constrain=constrain, guidance=guidance
+        temperature=0.0,
+        max_new_tokens=max_new_tokens,
+        constrain=constrain,
+        guidance=guidance,
+        exemplar=not no_exemplar,
     )
     report = eval_attributes(engine, rows, out, s, grid=grid)
     _attribute_table(f"eval attributes ({len(rows)} prompts) -> {out}", report)

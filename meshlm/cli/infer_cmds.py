@@ -47,6 +47,12 @@ GuidanceOpt = typer.Option(
     help="Classifier-free guidance over the request: 1 = off, 2 = follow it more (two passes "
     "a token; llama.cpp and transformers). Default: the model's, else 1.",
 )
+NoExemplarOpt = typer.Option(
+    False,
+    "--no-exemplar",
+    help="Parts model with exemplars: answer from the request alone, without first showing it "
+    "a training mesh of the family its plan names.",
+)
 MESH_SUFFIXES = {".obj", ".glb", ".ply", ".stl", ".off"}
 
 
@@ -123,6 +129,7 @@ def generate_cmd(
         help="Constrained parts model: any valid part, not only its part templates.",
     ),
     guidance: float | None = GuidanceOpt,
+    no_exemplar: bool = NoExemplarOpt,
     png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
     save_reply: Path | None = typer.Option(None, "--save-reply", help="Write the raw reply text."),
     json_out: bool = typer.Option(False, "--json", help="Print the stats as one JSON object."),
@@ -147,6 +154,7 @@ def generate_cmd(
         min_faces=min_faces,
         guidance=guidance,
         templates=not no_templates,
+        exemplar=not no_exemplar,
     )
     unknown = engine.unknown_family(prompt)
     if unknown:

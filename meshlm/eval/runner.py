@@ -175,6 +175,10 @@ def eval_generate(
     metrics["sampling"]["templates"] = bool(
         used.constrain and used.templates and getattr(engine, "templates", None) is not None
     )
+    # each request was preceded by an exemplar of its planned family (meshlm.exemplars)
+    metrics["sampling"]["exemplar"] = bool(
+        used.exemplar and getattr(engine, "exemplars", None) is not None
+    )
     _write(out, rows, metrics)
     if grid and rows:
         render_grid(meshes, captions, out / "grid.png", cols=6, size=192)

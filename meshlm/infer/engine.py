@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from meshlm import exemplars as exemplar_bank
 from meshlm import meshtext, modelfolder, part_templates
 from meshlm.codec import Mesh
 from meshlm.errors import MeshFormatError, MeshlmError, NoMeshFoundError
@@ -30,12 +31,16 @@ from meshlm.infer.named import NAMES, is_adapter_folder, resolve, resolve_adapte
 from meshlm.infer.openai_http import OpenAIBackend
 from meshlm.infer.types import GenerationResult, Partial, Sampling, Stats
 from meshlm.modelfolder import MeshFormat, ModelInfo
+from meshlm.plan import parse_plan
 from meshlm.prompts import as_request, mesh_question, mesh_start, requested_family
 
 BUNDLED_MODEL = modelfolder.BUNDLED_MODEL  # where the bundled model is (meshlm.modelfolder)
 # mesh formats whose decoding constraint lets a model write canonical text only: a finished
 # constrained reply must pass the strict decoder (a failure is reported as a constraint bug)
 STRICT_WHEN_CONSTRAINED = frozenset({"llama-mesh"})
+# tokens past the lead-in limit that the first stage of an exemplar-conditioned reply may spend
+# on its plan line ("Plan: wine glass, 12 parts." is ~10)
+PLAN_TOKENS = 24
 
 
 class Engine:
@@ -57,6 +62,7 @@ class Engine:
         info: ModelInfo | None = None,
         mesh_format: MeshFormat | None = None,
         templates: part_templates.TemplateLibrary | None = None,
+        exemplars: exemplar_bank.ExemplarBank | None = None,
     ):
         self.backend = backend
         self.info = info
@@ -80,6 +86,14 @@ class Engine:
                 f"part templates are for {self.templates.bins} bins, not {self.bins}: not used"
             )
             self.templates = None
+        # the meshes a parts model was shown before each request in training (its
+        # exemplars.json): a mesh request is then answered in two stages (:meth:`stream`)
+        self.exemplars = exemplars if self.mesh_format.name == "parts" else None
+        if self.exemplars is not None and self.exemplars.bins != self.bins:
+            self.notes.append(
+                f"exemplars are for {self.exemplars.bins} bins, not {self.bins}: not used"
+            )
+            self.exemplars = None
 
     @property
     def bins(self) -> int:
@@ -125,7 +139,13 @@ class Engine:
     ) -> Iterator[Partial]:
         """Stream a reply. ``mesh=True`` expects a mesh (constrained if ``sampling.constrain``);
         ``prefix`` continues a reply cut off earlier. The last item has ``done=True`` and
-        ``result``."""
+        ``result``.
+
+        A parts model with an exemplar bank (``exemplars.json``, :mod:`meshlm.exemplars`)
+        answers a mesh request in two stages when ``sampling.exemplar`` is on: it first writes
+        its reply up to the plan line (not streamed), then the bank's exemplar of the planned
+        family is shown before the request, as in training, and the reply is written anew.
+        ``result.stats.exemplar`` names the exemplar; tokens and seconds count both stages."""
         sampling = _sampling(sampling or self.default_sampling(), overrides)
         msgs = self._messages(prompt)
         constrained = mesh and sampling.constrain
@@ -144,8 +164,11 @@ class Engine:
                     budget=sampling.max_new_tokens,
                 )
 
-        text, n, v, f = prefix, 0, 0, 0
         t0 = time.perf_counter()
+        shown, n0 = None, 0
+        if mesh and not prefix and sampling.exemplar and self.exemplars is not None:
+            msgs, shown, n0 = self._show_exemplar(msgs, sampling, make)
+        text, n, v, f = prefix, 0, 0, 0
         for piece in self.backend.stream_reply(msgs, sampling, make, prefix):
             n += 1
             if "\n" in piece:
@@ -157,22 +180,59 @@ class Engine:
                         f += 1
             text += piece
             yield Partial(
-                text=text, tokens=n, seconds=time.perf_counter() - t0, vertices=v, faces=f
+                text=text, tokens=n0 + n, seconds=time.perf_counter() - t0, vertices=v, faces=f
             )
         seconds = time.perf_counter() - t0
-        info = getattr(self.backend, "last", {}) or {}
+        info = dict(getattr(self.backend, "last", {}) or {})
         cut_off = not info.get("ended", True)
+        info["new_tokens"] = n0 + int(info.get("new_tokens", n))
         exact = constrained and getattr(self.backend, "exact_constraint", True)
-        result = self._finish(text, mesh, exact, cut_off, seconds, info, n)
+        result = self._finish(text, mesh, exact, cut_off, seconds, info, n0 + n)
+        if shown is not None:
+            result.stats.exemplar = shown.source
         yield Partial(
             text=text,
-            tokens=n,
+            tokens=n0 + n,
             seconds=seconds,
             vertices=result.stats.vertices,
             faces=result.stats.faces,
             done=True,
             result=result,
         )
+
+    def _show_exemplar(self, msgs: list[dict], sampling: Sampling, make):
+        """The first stage of an exemplar-conditioned reply: the reply up to its plan line
+        (at most the lead-in budget plus a plan line's tokens, no guidance), the planned
+        family's exemplar chosen for the request (:meth:`ExemplarBank.choose`), and the
+        messages with it shown before the request. Returns ``(messages, exemplar, tokens)``;
+        the messages as given and no exemplar when the last turn is not the user's, no plan line
+        came, or the bank lacks the family."""
+        if not msgs or msgs[-1].get("role") != "user":
+            return msgs, None, 0
+        budget = sampling.max_preamble + PLAN_TOKENS
+        first = replace(sampling, max_new_tokens=min(sampling.max_new_tokens, budget), guidance=1.0)
+        text, n, plan = "", 0, None
+        pieces = self.backend.stream_reply(msgs, first, make, "")
+        try:
+            for piece in pieces:
+                n += 1
+                text += piece
+                if text.startswith("v ") or "\nv " in text:
+                    break  # the mesh began without a plan
+                done = text[: text.rfind("\n") + 1]  # whole lines only
+                plan = parse_plan(done) if done else None
+                if plan is not None:
+                    break
+        finally:
+            pieces.close()  # the backend stops generating
+        if plan is None:
+            return msgs, None, n
+        shown = self.exemplars.choose(plan.family, msgs[-1]["content"])
+        if shown is None:
+            return msgs, None, n
+        out = [dict(m) for m in msgs]
+        out[-1]["content"] = exemplar_bank.with_exemplar(out[-1]["content"], shown)
+        return out, shown, n
 
     def _finish(self, text, want_mesh, constrained, cut_off, seconds, info, n) -> GenerationResult:
         stats = Stats(
@@ -381,6 +441,7 @@ def load(
                 shape_families=_families(info),
                 sampling_defaults=model_sampling_defaults(name),
                 templates=_templates(name, info),
+                exemplars=_exemplars(name, info),
             ),
             name,
         )
@@ -394,6 +455,7 @@ def load(
                 shape_families=_families(info),
                 sampling_defaults=model_sampling_defaults(name),
                 templates=_templates(name, info),
+                exemplars=_exemplars(name, info),
             ),
             name,
         )
@@ -409,6 +471,13 @@ def _templates(name: str, info: ModelInfo | None) -> part_templates.TemplateLibr
     if info is None or info.format.name != "parts":
         return None
     return part_templates.read(modelfolder.folder_of(name))
+
+
+def _exemplars(name: str, info: ModelInfo | None) -> exemplar_bank.ExemplarBank | None:
+    """A parts model's exemplar bank (``exemplars.json`` in its folder), else None."""
+    if info is None or info.format.name != "parts":
+        return None
+    return exemplar_bank.read(modelfolder.folder_of(name))
 
 
 def _model_info(name: str) -> ModelInfo | None:

@@ -19,7 +19,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from meshlm import modelfolder, part_templates
+from meshlm import exemplars, modelfolder, part_templates
 from meshlm._quiet import hf_progress_off
 from meshlm.errors import MeshlmError
 from meshlm.infer.gguf_export import EXPORT_VERSION, export_gguf
@@ -132,14 +132,16 @@ def merged_dir(adapter_dir: Path) -> Path:
 
 
 def _sync_templates(adapter_dir: Path, out: Path) -> None:
-    """Keep a merged copy's ``part_templates.json`` that of its adapter folder (written after
-    training, e.g. by ``python -m meshlm.part_templates``; the weights' hash does not cover it)."""
-    src, dst = adapter_dir / part_templates.FILE, out / part_templates.FILE
-    if src.is_file():
-        if not dst.is_file() or dst.read_bytes() != src.read_bytes():
-            shutil.copy2(src, dst)
-    elif dst.is_file():
-        dst.unlink()
+    """Keep a merged copy's ``part_templates.json`` and ``exemplars.json`` those of its adapter
+    folder (written after training, e.g. by ``python -m meshlm.part_templates``; the weights'
+    hash does not cover them)."""
+    for name in (part_templates.FILE, exemplars.FILE):
+        src, dst = adapter_dir / name, out / name
+        if src.is_file():
+            if not dst.is_file() or dst.read_bytes() != src.read_bytes():
+                shutil.copy2(src, dst)
+        elif dst.is_file():
+            dst.unlink()
 
 
 def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:

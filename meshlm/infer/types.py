@@ -23,7 +23,10 @@ class Sampling:
     ``part_templates.json`` (:mod:`meshlm.part_templates`), a constrained reply writes each part
     as one of them (off: any valid part). ``guidance``: classifier-free guidance over the request
     (:mod:`meshlm.infer.guidance`; 1 = off, larger follows the request more; llama.cpp and
-    transformers backends).
+    transformers backends). ``exemplar``: for a ``parts`` model whose folder has an
+    ``exemplars.json`` (:mod:`meshlm.exemplars`), a mesh request is answered after showing the
+    model a training mesh of the family its plan names, as it was trained (off: the request
+    alone).
     """
 
     temperature: float = field(default=0.7, metadata={"help": "0 = greedy"})
@@ -44,6 +47,10 @@ class Sampling:
     )
     guidance: float = field(
         default=1.0, metadata={"help": "classifier-free guidance over the request (1 = off)"}
+    )
+    exemplar: bool = field(
+        default=True,
+        metadata={"help": "parts model with exemplars: show one of the planned family first"},
     )
 
     def __post_init__(self):
@@ -68,6 +75,7 @@ class Stats:
     faces: int = 0
     cut_off: bool = False
     constrained: bool = False
+    exemplar: str = ""  # the source of the exemplar shown before the request (meshlm.exemplars)
 
     @property
     def tokens_per_s(self) -> float:

@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from meshlm import modelfolder, part_templates
+from meshlm import exemplars, modelfolder, part_templates
 from meshlm.errors import MeshlmError, require
 from meshlm.train.base import ensure_base
 from meshlm.train.number_tokens import resize_for_adapter
@@ -64,7 +64,8 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, dtype: str = "fl
     meta.kind = "model"
     meta.extra["merged_from"] = {"adapter": str(adapter_dir.resolve()), "base_model": base}
     modelfolder.write(out_dir, meta)
-    for name in (PLOT_FILE, part_templates.FILE):  # the picture; a parts model's templates
+    # the picture; a parts model's templates and exemplars
+    for name in (PLOT_FILE, part_templates.FILE, exemplars.FILE):
         if (adapter_dir / name).is_file():
             shutil.copy2(adapter_dir / name, out_dir / name)
     return out_dir

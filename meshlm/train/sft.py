@@ -24,13 +24,14 @@ import dataclasses
 import functools
 import json
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import meshlm
-from meshlm import modelfolder, part_templates
+from meshlm import exemplars, modelfolder, part_templates
 from meshlm.errors import MeshlmError, require
 from meshlm.shapes import list_families
 from meshlm.train import tokenizer as mtok
@@ -434,6 +435,10 @@ def train(cfg: TrainConfig) -> TrainResult:
         plot_losses(trainer.state.log_history, Path(cfg.output_dir) / PLOT_FILE)
         if meta.format.name == "parts":  # the parts it learnt, for the template constraint
             part_templates.TemplateLibrary.from_dataset(cfg.data_dir).save(cfg.output_dir)
+            # the meshes its requests were shown (meshlm.data.exemplify): inference shows them too
+            bank = Path(cfg.data_dir) / exemplars.FILE
+            if bank.is_file():
+                shutil.copy2(bank, Path(cfg.output_dir) / exemplars.FILE)
     trainer.accelerator.wait_for_everyone()
     return TrainResult(
         Path(cfg.output_dir),

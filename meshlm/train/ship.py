@@ -19,13 +19,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from meshlm import modelfolder, part_templates
+from meshlm import exemplars, modelfolder, part_templates
 from meshlm.errors import MeshlmError, require
 
 WEIGHTS = "adapter_model.safetensors"
 REQUIRED = ("adapter_config.json", WEIGHTS, modelfolder.FILE, "tokenizer.json",
             "tokenizer_config.json")  # fmt: skip
-OPTIONAL = ("chat_template.jinja", "loss.png", part_templates.FILE)
+OPTIONAL = ("chat_template.jinja", "loss.png", part_templates.FILE, exemplars.FILE)
 
 
 def ship_adapter(run_dir: str | Path, out_dir: str | Path, dtype: str = "float16") -> Path:

@@ -1,0 +1,202 @@
+"""Exemplars: a few training meshes per family, shown to a parts model before it writes one.
+
+A small model on a CPU budget learns to *name* the family a request asks for (the plan line,
+:mod:`meshlm.plan`) and to *copy* text it is shown (94 % of copied coordinates teacher-forced),
+but not where a family's parts go (docs/parts-model.md). Exemplar-conditioned writing gives it
+the layout: the request's user turn is preceded by one training mesh of the family its plan
+named, and the model is trained to write the *requested* variant -- the parts kept, the numbers
+the request's attributes move changed (retrieval-augmented generation; cf. Phidias, arXiv
+2409.11406, reference-augmented 3D generation). The reply stays a plan line and plain OBJ text.
+
+An :class:`ExemplarBank` holds up to ``per_family`` meshes a family, drawn from a ``parts``
+dataset's training replies (:meth:`ExemplarBank.from_rows`); it travels in the model folder as
+:data:`FILE` so inference shows the very meshes training showed. :meth:`ExemplarBank.choose`
+picks the exemplar whose request shares the most words with the new one (training uses the
+same rule, never a row's own mesh); :func:`with_exemplar` owns the wording of the user turn.
+Only json and string work here: the codec layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshlm.errors import MeshlmError
+from meshlm.plan import parse_plan
+
+FILE = "exemplars.json"
+SCHEMA_VERSION = 1
+_WORD = re.compile(r"[a-z0-9]+")
+# request words that say nothing about the shape (how people ask, not what for)
+_FILLER = frozenset(
+    "a an the of with and in as to for me my please could can you would will create make "
+    "generate give build write draw show produce model mesh obj file format text 3d one more "
+    "next i want need like some it is that this on its by here there now also then another "
+    "poly lowpoly shape object simple".split()
+)
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """One bank entry. ``family``: as :mod:`meshlm.shapes` spells it; ``request``: the user turn
+    of the training row it came from; ``source``: that row's ``source`` (e.g.
+    ``procedural:table_0_000123``); ``text``: its parts-format mesh text (the reply from its
+    first ``v`` line, no trailing newline)."""
+
+    family: str
+    request: str
+    source: str
+    text: str
+
+
+def single_request(row: dict) -> bool:
+    """Whether a dataset row is one request and its reply (a system turn aside): the rows an
+    exemplar is shown in (a follow-up such as "the same, turned 90 degrees" is not one)."""
+    turns = [m.get("role") for m in row.get("messages", []) if m.get("role") != "system"]
+    return turns == ["user", "assistant"]
+
+
+def mesh_text(reply: str) -> str:
+    """The mesh of a reply: from its first ``v`` line on ('' when it has none)."""
+    if reply.startswith("v "):
+        return reply.rstrip("\n")
+    i = reply.find("\nv ")
+    return reply[i + 1 :].rstrip("\n") if i >= 0 else ""
+
+
+def words(text: str) -> frozenset[str]:
+    """The words of a request that may describe a shape (lower case, fillers dropped; "low
+    poly" is a style, "low" alone a proportion)."""
+    t = text.lower().replace("low poly", " ").replace("low-poly", " ")
+    return frozenset(w for w in _WORD.findall(t) if w not in _FILLER)
+
+
+def with_exemplar(request: str, exemplar: Exemplar) -> str:
+    """The user turn that shows ``exemplar`` before ``request``::
+
+    For reference, a table:
+    v 4 0 4
+    ...
+
+    <request>
+    """
+    name = exemplar.family.replace("_", " ")
+    return f"For reference, a {name}:\n{exemplar.text}\n\n{request}"
+
+
+class ExemplarBank:
+    """Exemplars by family (each family's list in bank order). ``bins``: the grid of their
+    text; ``source``: where they were drawn from (recorded in :data:`FILE`)."""
+
+    def __init__(self, exemplars: Iterable[Exemplar], bins: int, source: dict | None = None):
+        self.by_family: dict[str, list[Exemplar]] = {}
+        for e in exemplars:
+            self.by_family.setdefault(e.family, []).append(e)
+        self.bins = bins
+        self.source = dict(source or {})
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.by_family.values())
+
+    @classmethod
+    def from_rows(
+        cls, rows: Iterable[dict], per_family: int, bins: int, seed: int = 0, source=None
+    ) -> ExemplarBank:
+        """The bank of ``parts`` training rows (dicts with ``messages``, ``task``, ``source``):
+        per family (its reply's plan line), of the rows that are one request and its reply
+        (:func:`single_request`), ``per_family`` distinct meshes drawn at random
+        (``seed``) among those no longer than the family's median mesh text -- short exemplars
+        leave the context room for the reply. Rows without a plan line are skipped."""
+        if per_family < 1:
+            raise MeshlmError(f"per_family must be >= 1, got {per_family}")
+        pool: dict[str, dict[str, Exemplar]] = {}
+        for row in rows:
+            if row.get("task") != "generation" or not single_request(row):
+                continue
+            reply = row["messages"][-1]["content"]
+            plan, text = parse_plan(reply), mesh_text(reply)
+            if plan is None or not text:
+                continue
+            request = row["messages"][-2]["content"]
+            fam = pool.setdefault(plan.family, {})
+            fam.setdefault(text, Exemplar(plan.family, request, str(row.get("source", "")), text))
+        rng = random.Random(seed)
+        chosen: list[Exemplar] = []
+        for family in sorted(pool):
+            cands = list(pool[family].values())
+            lengths = sorted(len(e.text) for e in cands)
+            median = lengths[(len(lengths) - 1) // 2]
+            short = [e for e in cands if len(e.text) <= median]
+            rng.shuffle(short)
+            chosen += short[:per_family]
+        src = {"per_family": per_family, "seed": seed, **(source or {})}
+        return cls(chosen, bins, src)
+
+    def choose(self, family: str, request: str, avoid: str | None = None) -> Exemplar | None:
+        """The exemplar of ``family`` whose request shares the most words with ``request``
+        (Jaccard over :func:`words`; ties: bank order), never one whose mesh text is ``avoid``
+        (a training row's own mesh). None for a family the bank lacks."""
+        want = words(request)
+        best, best_score = None, -1.0
+        for e in self.by_family.get(family, []):
+            if avoid is not None and e.text == avoid:
+                continue
+            have = words(e.request)
+            union = want | have
+            score = len(want & have) / len(union) if union else 0.0
+            if score > best_score:
+                best, best_score = e, score
+        return best
+
+    # -- the file ------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA_VERSION,
+            "format": {"name": "parts", "bins": self.bins},
+            "source": self.source,
+            "exemplars": [
+                {"family": e.family, "request": e.request, "source": e.source, "text": e.text}
+                for fam in sorted(self.by_family)
+                for e in self.by_family[fam]
+            ],
+        }
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``folder/exemplars.json``; returns its path."""
+        path = Path(folder) / FILE
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        return path
+
+    def sha256(self) -> str:
+        """Hash of the bank's file content (what a dataset manifest records)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), indent=1).encode()).hexdigest()
+
+    @classmethod
+    def load(cls, path: str | Path) -> ExemplarBank:
+        """Read a bank file. Raises MeshlmError naming the file and the problem."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("schema") != SCHEMA_VERSION or data["format"]["name"] != "parts":
+                raise ValueError(f"schema {data.get('schema')!r} / format {data['format']!r}")
+            ex = []
+            for e in data["exemplars"]:
+                item = Exemplar(str(e["family"]), str(e["request"]), str(e["source"]), e["text"])
+                if not isinstance(item.text, str) or not item.text.startswith("v "):
+                    raise ValueError(f"exemplar {item.source!r}: its text is not a mesh")
+                ex.append(item)
+            return cls(ex, int(data["format"]["bins"]), data.get("source"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise MeshlmError(f"{path}: not an exemplar bank ({exc})") from None
+
+
+def read(folder: str | Path) -> ExemplarBank | None:
+    """The bank in a model folder (``folder/exemplars.json``), None without one."""
+    path = Path(folder) / FILE
+    return ExemplarBank.load(path) if path.is_file() else None
