@@ -119,6 +119,7 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
         "seed": 0,
         "constrain": True,
         "templates": False,  # a LLaMA-Mesh model has no part templates
+        "exemplar": False,  # nor an exemplar bank
     }
     free = eval_generate(
         engine,

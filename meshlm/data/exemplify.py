@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from meshlm import exemplars, modelfolder
+from meshlm.data.assemble import TokenCounter
 from meshlm.errors import MeshlmError
 from meshlm.plan import parse_plan
 
@@ -42,8 +43,6 @@ def _counter(manifest: dict):
     args = manifest.get("arguments", {})
     if not args.get("tokenizer"):
         return None
-    from meshlm.data.assemble import TokenCounter
-
     return TokenCounter(args["tokenizer"], int(args.get("number_tokens") or 0), relative=True)
 
 
