@@ -178,3 +178,14 @@ def test_an_engine_without_a_plan_line_answers_from_the_request_alone(tmp_path):
     assert e.exemplars is None and e.notes == ["exemplars are for 32 bins, not 64: not used"]
     lm = Engine(object(), info=ModelInfo(format=MeshFormat("llama-mesh", 64)), exemplars=bank)
     assert lm.exemplars is None
+
+
+def test_a_bad_bank_in_an_adapter_folder_is_named_where_the_user_keeps_it(tmp_path):
+    """An adapter runs from a merged copy in the cache; a broken exemplars.json is reported at
+    the adapter's own path, before anything is merged."""
+    from meshlm.infer.named import ensure_merged, merged_dir
+
+    (tmp_path / exemplars.FILE).write_text('{"schema": 1}')
+    with pytest.raises(MeshlmError, match=rf"^{tmp_path}/exemplars\.json: not an exemplar bank"):
+        ensure_merged(tmp_path)
+    assert not merged_dir(tmp_path).exists()

@@ -147,8 +147,12 @@ def _sync_templates(adapter_dir: Path, out: Path) -> None:
 def ensure_merged(adapter_dir: str | Path, gguf: bool = True) -> Path:
     """The merged model folder of a LoRA adapter (with ``model-f16.gguf`` when ``gguf``), built
     on first use: base + adapter -> ``merge_and_unload`` -> transformers folder (+ GGUF).
-    Raises MeshlmError naming the extra when torch/transformers/peft are missing."""
+    Raises MeshlmError naming the extra when torch/transformers/peft are missing, and naming
+    the file for an unreadable ``part_templates.json`` or ``exemplars.json`` in ``adapter_dir``."""
     adapter_dir = Path(adapter_dir)
+    # a bad templates or exemplar file is named where the user keeps it, not in the cache copy
+    part_templates.read(adapter_dir)
+    exemplars.read(adapter_dir)
     out = merged_dir(adapter_dir)
     if (out / modelfolder.FILE).is_file():  # merged before; a GGUF may be all that is missing
         _sync_templates(adapter_dir, out)
