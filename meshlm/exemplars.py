@@ -167,15 +167,19 @@ class ExemplarBank:
             ],
         }
 
+    def _text(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
     def save(self, folder: str | Path) -> Path:
         """Write ``folder/exemplars.json``; returns its path."""
         path = Path(folder) / FILE
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        path.write_text(self._text() + "\n", encoding="utf-8")
         return path
 
     def sha256(self) -> str:
-        """Hash of the bank's file content (what a dataset manifest records)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), indent=1).encode()).hexdigest()
+        """Hash of the bank's file content, less its final newline (what a dataset manifest
+        records)."""
+        return hashlib.sha256(self._text().encode()).hexdigest()
 
     @classmethod
     def load(cls, path: str | Path) -> ExemplarBank:

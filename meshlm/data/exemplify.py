@@ -22,20 +22,9 @@ from pathlib import Path
 
 from meshlm import exemplars, modelfolder
 from meshlm.data.assemble import TokenCounter
+from meshlm.data.subset import SPLITS, read_rows
 from meshlm.errors import MeshlmError
 from meshlm.plan import parse_plan
-
-SPLITS = ("train", "validation", "test")
-
-
-def _rows(path: Path) -> list[dict]:
-    out = []
-    for n, line in enumerate(path.read_text().splitlines() if path.is_file() else [], 1):
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise MeshlmError(f"{path}:{n}: not a JSON row ({exc.msg})") from None
-    return out
 
 
 def _counter(manifest: dict):
@@ -59,7 +48,7 @@ def exemplify(
     if fmt.name != "parts":
         raise MeshlmError(f"{src}: its mesh format is {fmt.name!r}; exemplars need 'parts' text")
     manifest = json.loads((src / "manifest.json").read_text())
-    rows = {s: _rows(src / f"{s}.jsonl") for s in SPLITS}
+    rows = {s: [row for _, row in read_rows(src / f"{s}.jsonl")] for s in SPLITS}
     bank = exemplars.ExemplarBank.from_rows(
         rows["train"], per_family, fmt.bins, seed, source={"dataset": str(src), "split": "train"}
     )
@@ -77,7 +66,6 @@ def exemplify(
                 own = exemplars.mesh_text(row["messages"][-1]["content"])
                 ex = bank.choose(plan.family, row["messages"][-2]["content"], own)
                 if ex is not None:
-                    row = json.loads(json.dumps(row))  # the source rows stay as read
                     turn = row["messages"][-2]
                     turn["content"] = exemplars.with_exemplar(turn["content"], ex)
                     row["exemplar"] = ex.source

@@ -23,6 +23,18 @@ from meshlm.errors import MeshlmError
 SPLITS = ("train", "validation", "test")
 
 
+def read_rows(path: Path) -> list[tuple[str, dict]]:
+    """The lines of a dataset split file with their parsed rows (none when the file is absent).
+    Raises MeshlmError naming the file and line of a row that is not JSON."""
+    out = []
+    for n, line in enumerate(path.read_text().splitlines() if path.is_file() else [], 1):
+        try:
+            out.append((line, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise MeshlmError(f"{path}:{n}: not a JSON row ({exc.msg})") from None
+    return out
+
+
 def subset(
     src: str | Path, dst: str | Path, task: str | None, repeat: dict[str, int] | None = None
 ) -> dict[str, int]:
@@ -40,13 +52,8 @@ def subset(
     kept: dict[str, list[str]] = {}
     by_task: dict[str, dict[str, int]] = {}  # what the folder holds (the source's counts differ)
     for split in SPLITS:
-        path = src / f"{split}.jsonl"
         rows = []
-        for n, line in enumerate(path.read_text().splitlines() if path.is_file() else [], 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise MeshlmError(f"{path}:{n}: not a JSON row ({exc.msg})") from None
+        for line, row in read_rows(src / f"{split}.jsonl"):
             if task is None or row.get("task") == task:
                 n_copies = repeat.get(row.get("task"), 1) if split == "train" else 1
                 rows.extend([line] * n_copies)

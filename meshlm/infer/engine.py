@@ -217,10 +217,11 @@ class Engine:
             for piece in pieces:
                 n += 1
                 text += piece
+                if "\n" not in piece:
+                    continue  # a plan line counts once it has ended
                 if text.startswith("v ") or "\nv " in text:
                     break  # the mesh began without a plan
-                done = text[: text.rfind("\n") + 1]  # whole lines only
-                plan = parse_plan(done) if done else None
+                plan = parse_plan(text[: text.rfind("\n") + 1])  # whole lines only
                 if plan is not None:
                     break
         finally:
