@@ -147,7 +147,7 @@ class ExemplarBank:
         ``shortest_half`` (short exemplars leave the context room for the reply). The more a
         family has, the nearer the one chosen for a request is to what it asks (a full bank's
         choice for a training request has the same part templates as the request's own mesh
-        82 % of the time, 8 a family's far less; docs/parts-model.md). Rows without a plan
+        83 % of the time, 8 a family's 57 %; docs/parts-model.md). Rows without a plan
         line are skipped."""
         if per_family < 0:
             raise MeshlmError(f"per_family must be >= 0 (0: every mesh), got {per_family}")
