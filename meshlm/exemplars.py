@@ -80,8 +80,8 @@ _NUMBER = {
 def _stem(word: str) -> str:
     """One spelling for a word's forms that name the same thing: number words as digits
     ("three" -> "3"), plurals singular ("legs" -> "leg", "shelves" -> "shelf", "boxes" ->
-    "box"), adjectives of a noun bare
-    ("legged" -> "leg", "tiered" -> "tier", "finned" -> "fin")."""
+    "box"), adjectives of a noun bare ("legged" -> "leg", "tiered" -> "tier", "finned" ->
+    "fin")."""
     if word in _NUMBER:
         return _NUMBER[word]
     if len(word) > 4 and word.endswith("ed"):
@@ -126,6 +126,8 @@ class ExemplarBank:
             self.by_family.setdefault(e.family, []).append(e)
         self.bins = bins
         self.source = dict(source or {})
+        # each exemplar's request words, worked out once: choose() scores a whole family a call
+        self._words = {f: [words(e.request) for e in v] for f, v in self.by_family.items()}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.by_family.values())
@@ -166,11 +168,12 @@ class ExemplarBank:
         chosen: list[Exemplar] = []
         for family in sorted(pool):
             cands = list(pool[family].values())
-            lengths = sorted(len(e.text) for e in cands)
-            median = lengths[(len(lengths) - 1) // 2]
-            short = [e for e in cands if len(e.text) <= median or not shortest_half]
-            rng.shuffle(short)
-            chosen += short[: per_family or None]
+            if shortest_half:
+                lengths = sorted(len(e.text) for e in cands)
+                median = lengths[(len(lengths) - 1) // 2]
+                cands = [e for e in cands if len(e.text) <= median]
+            rng.shuffle(cands)
+            chosen += cands[: per_family or None]
         src = {"per_family": per_family, "seed": seed, "shortest_half": shortest_half}
         src.update(source or {})
         return cls(chosen, bins, src)
@@ -181,10 +184,11 @@ class ExemplarBank:
         (a training row's own mesh). None for a family the bank lacks."""
         want = words(request)
         best, best_score = None, -1.0
-        for e in self.by_family.get(family, []):
+        for e, have in zip(
+            self.by_family.get(family, []), self._words.get(family, []), strict=True
+        ):
             if avoid is not None and e.text == avoid:
                 continue
-            have = words(e.request)
             union = want | have
             score = len(want & have) / len(union) if union else 0.0
             if score > best_score:
