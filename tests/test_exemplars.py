@@ -95,6 +95,50 @@ def test_choose_takes_the_most_words_in_common_and_never_the_avoided_mesh():
     assert with_exemplar("x", wine).startswith("For reference, a wine glass:\n")
 
 
+def test_nearest_takes_the_reply_s_face_lines_and_most_of_its_coordinates():
+    tri = "f -3 -2 -1"
+    quad = "f -4 -3 -2\nf -4 -2 -1"
+    target = f"v 0 0 0\nv 9 0 0\nv 0 9 0\n{tri}"
+    near = Exemplar("box", "r1", "s:near", f"v 0 0 0\nv 9 0 0\nv 0 8 0\n{tri}")  # 8 equal
+    far = Exemplar("box", "r2", "s:far", f"v 0 0 1\nv 9 0 1\nv 0 9 1\n{tri}")  # 6 equal
+    # the most values equal wins over the least summed difference (2 equal, 9 bins off)
+    close = Exemplar("box", "r3", "s:close", f"v 1 1 1\nv 8 1 1\nv 1 8 0\n{tri}")
+    other = Exemplar("box", "r4", "s:quad", f"v 0 0 0\nv 9 0 0\nv 0 9 0\nv 9 9 0\n{quad}")
+    twin = Exemplar("box", "r5", "s:twin", f"v 0 0 0\nv 9 0 0\nv 0 8 0\n{tri}")
+    bank = ExemplarBank([far, close, near, other, twin], bins=64)
+    assert bank.nearest("box", target) is near  # a tie with its twin: bank order
+    assert bank.nearest("box", target, avoid=near.text) is far  # twin has near's text
+    assert bank.nearest("box", other.text) is other
+    assert bank.nearest("box", other.text, avoid=other.text) is None  # no other quad
+    assert bank.nearest("table", target) is None
+    gap = Exemplar("box", "r6", "s:gap", f"v 0 0 0\nv 9 0 0\nv 0 1 0\n{tri}")  # 8 equal, 8 off
+    assert ExemplarBank([gap, near], bins=64).nearest("box", target) is near  # then the gap
+
+
+def test_exemplify_shows_some_training_rows_the_mesh_nearest_their_reply(tmp_path, dataset):
+    dst = tmp_path / "near"
+    res = exemplify(dataset, dst, per_family=0, shortest_half=False, nearest_share=1.0)
+    bank = exemplars.read(dst)
+    recorded = json.loads((dst / "manifest.json").read_text())["exemplars"]
+    assert recorded["nearest_share"] == 1.0
+    near = 0
+    for split in ("train", "validation"):
+        before, after = _rows(dataset / f"{split}.jsonl"), _rows(dst / f"{split}.jsonl")
+        for a, b in zip(before, after, strict=True):
+            if "exemplar" not in b:
+                continue
+            reply, request = a["messages"][-1]["content"], a["messages"][-2]["content"]
+            own, family = mesh_text(reply), parse_plan(reply).family
+            want = bank.nearest(family, own, own) if split == "train" else None
+            near += want is not None
+            want = want or bank.choose(family, request, own)
+            assert b["messages"][-2]["content"] == with_exemplar(request, want)
+    assert recorded["nearest_rows"] == near > 10 and res["rows"]["train"] > near
+    with pytest.raises(MeshlmError, match="nearest_share must be in 0..1, got 1.5"):
+        exemplify(dataset, tmp_path / "bad", nearest_share=1.5)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_the_bank_file_round_trips_and_a_bad_one_is_named(tmp_path, dataset):
     bank = ExemplarBank.from_rows(_rows(dataset / "train.jsonl"), per_family=2, bins=64)
     path = bank.save(tmp_path)

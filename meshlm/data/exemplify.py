@@ -1,6 +1,7 @@
 """A ``parts`` dataset with an exemplar before every request
 (``python -m meshlm.data.exemplify SRC DST --per-family 8``; ``--per-family 0 --any-length``:
-every training mesh a candidate).
+every training mesh a candidate; ``--nearest-share 0.5``: half the training rows shown the
+candidate nearest their own reply).
 
 Draws an :class:`~meshlm.exemplars.ExemplarBank` from ``SRC``'s training replies and writes
 ``DST/{train,validation,test}.jsonl`` with every row of ``SRC`` in order; each generation row
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -43,10 +45,17 @@ def exemplify(
     seed: int = 0,
     max_length: int = 3072,
     shortest_half: bool = True,
+    nearest_share: float = 0.0,
 ) -> dict:
     """Write the dataset (module docstring); returns ``{"rows": {split: n}, "dropped": {split:
     n}, "bank": n}``. Raises MeshlmError when ``src`` is not a ``parts`` dataset, a row is not
-    JSON (naming file and line), or no generation row has a plan line to draw from."""
+    JSON (naming file and line), no generation row has a plan line to draw from, or
+    ``nearest_share`` is outside 0..1. ``nearest_share``: the share of *training* rows (drawn
+    with ``seed``) shown :meth:`ExemplarBank.nearest` -- the bank's mesh with the reply's face
+    lines and the most of its coordinates -- instead of :meth:`ExemplarBank.choose`'s; the
+    validation and test rows always get ``choose``'s, as inference does."""
+    if not 0.0 <= nearest_share <= 1.0:
+        raise MeshlmError(f"nearest_share must be in 0..1, got {nearest_share}")
     src, dst = Path(src), Path(dst)
     if not (src / "manifest.json").is_file():
         raise MeshlmError(f"{src}: no manifest.json (not a dataset built by meshlm build-data)")
@@ -66,6 +75,8 @@ def exemplify(
     if not len(bank):
         raise MeshlmError(f"{src}: no generation row with a plan line (build-data --plan)")
     counter = _counter(manifest)
+    rng = random.Random(seed)
+    nearest_rows = 0
     written: dict[str, int] = {}
     dropped: dict[str, int] = {}
     dst.mkdir(parents=True, exist_ok=True)
@@ -75,7 +86,12 @@ def exemplify(
             plan = parse_plan(row["messages"][-1]["content"])
             if row.get("task") == "generation" and plan and exemplars.single_request(row):
                 own = exemplars.mesh_text(row["messages"][-1]["content"])
-                ex = bank.choose(plan.family, row["messages"][-2]["content"], own)
+                ex = None
+                if split == "train" and nearest_share and rng.random() < nearest_share:
+                    ex = bank.nearest(plan.family, own, own)
+                    nearest_rows += ex is not None
+                if ex is None:
+                    ex = bank.choose(plan.family, row["messages"][-2]["content"], own)
                 if ex is not None:
                     turn = row["messages"][-2]
                     turn["content"] = exemplars.with_exemplar(turn["content"], ex)
@@ -93,6 +109,8 @@ def exemplify(
         "per_family": per_family,
         "seed": seed,
         "shortest_half": shortest_half,
+        "nearest_share": nearest_share,
+        "nearest_rows": nearest_rows,
         "bank_sha256": bank.sha256(),
         "bank_size": len(bank),
         "max_length": max_length if counter is not None else None,
@@ -115,6 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="draw from every mesh, not only those no longer than the family's median",
     )
+    ap.add_argument(
+        "--nearest-share",
+        type=float,
+        default=0.0,
+        help="share of training rows shown the bank's mesh nearest their reply (same face "
+        "lines, most coordinates equal) instead of the one whose request shares most words",
+    )
     ap.add_argument("--seed", type=int, default=0, help="which meshes the bank draws")
     ap.add_argument(
         "--max-length", type=int, default=3072, help="leave out rows over this many tokens"
@@ -128,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             args.max_length,
             shortest_half=not args.any_length,
+            nearest_share=args.nearest_share,
         )
     except MeshlmError as exc:
         print(f"error: {exc}", file=sys.stderr)
