@@ -128,6 +128,16 @@ def with_exemplar(request: str, exemplar: Exemplar) -> str:
     return f"For reference, a {name}:\n{exemplar.text}\n\n{request}"
 
 
+_SHOWN = re.compile(r"For reference, an? [a-z ]+:\n(v .*?)\n\n", re.S)
+
+
+def shown_mesh(turn: str) -> str | None:
+    """The exemplar's mesh text in a user turn :func:`with_exemplar` wrote (None in any other
+    turn)."""
+    m = _SHOWN.match(turn)
+    return m.group(1) if m else None
+
+
 class ExemplarBank:
     """Exemplars by family (each family's list in bank order). ``bins``: the grid of their
     text; ``source``: where they were drawn from (recorded in :data:`FILE`)."""

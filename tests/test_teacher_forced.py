@@ -12,8 +12,9 @@ import pytest
 
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError
-from meshlm.eval.mesh_kinds import mesh_token_kinds
+from meshlm.eval.mesh_kinds import mesh_token_kinds, shown_kinds
 from meshlm.eval.teacher_forced import FIRST, accuracy, first_value_report, score
+from meshlm.exemplars import Exemplar, shown_mesh, with_exemplar
 
 REPLY = (
     "Here:\nv 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\n"
@@ -95,6 +96,39 @@ def test_accuracy_counts_every_mesh_token_of_a_real_model():
         assert report[key]["dependence"] == pytest.approx(0.0, abs=1e-9)
     new = report["coord new"]  # a wrong new value is a repeat or another value
     assert 0 <= new["repeats"] <= new["total"] - new["correct"]
+
+
+# REPLY's mesh with one value of each part moved: y of vertex 2 (5 -> 6), x of vertex 6 (1 -> 7)
+SHOWN = "v 0 0 0\nv 0 6 0\nv 3 5 0\nf -3 -2 -1\nv 9 9 9\nv 9 7 9\nv 2 1 9\nf -1 -2 -3\nf -3 -2 -1"
+
+
+def test_shown_kinds_pairs_the_reply_s_coordinates_with_the_exemplar_s():
+    start = REPLY.index("v ")
+    kinds = shown_kinds(REPLY + "<|im_end|>\n", start, SHOWN)
+    got = [(REPLY[o + 1 : o + 2], k) for o, k in sorted(kinds.items())]
+    kept, moved = "coord as shown", "coord moved"
+    assert got == [
+        ("0", kept), ("0", kept), ("0", kept), ("0", kept), ("5", moved), ("0", kept),
+        ("3", kept), ("5", kept), ("0", kept), ("9", kept), ("9", kept), ("9", kept),
+        ("9", kept), ("1", moved), ("9", kept), ("2", kept), ("1", kept), ("9", kept),
+    ]  # fmt: skip
+    assert set(kinds) == {o for o, k in mesh_token_kinds(REPLY).items() if k.startswith("coord")}
+    # another layout (a face line fewer, or another face) has nothing to pair with
+    assert shown_kinds(REPLY, start, SHOWN.rsplit("\n", 1)[0]) == {}
+    assert shown_kinds(REPLY, start, SHOWN.replace("f -1 -2 -3", "f -2 -1 -3")) == {}
+    # a turn is read back the way with_exemplar wrote it
+    turn = with_exemplar("a box", Exemplar("wine_glass", "r", "s", SHOWN))
+    assert shown_mesh(turn) == SHOWN and shown_mesh("a box") is None
+
+
+def test_accuracy_scores_kept_and_moved_coordinates_beside_an_exemplar():
+    turn = with_exemplar("a box", Exemplar("box", "r", "s", SHOWN))
+    rows = [
+        {"messages": [{"role": "user", "content": turn}, {"role": "assistant", "content": REPLY}]}
+    ]
+    report = accuracy(modelfolder.BUNDLED_MODEL, rows, threads=1)
+    assert report["coord as shown"]["total"] == 16 and report["coord moved"]["total"] == 2
+    assert report["coord copy"]["total"] == 8 and report["coord new"]["total"] == 10
 
 
 def test_accuracy_refuses_no_rows():

@@ -1,6 +1,7 @@
 """Which item of a mesh text each character offset starts: a coordinate copied or new within
 its part, a face line and each of its indices, a part start, a part's end where the mesh goes
-on or stops (:func:`mesh_token_kinds`).
+on or stops (:func:`mesh_token_kinds`); and, beside an exemplar with the same face lines, a
+coordinate kept as shown or moved (:func:`shown_kinds`).
 
 A *copied* coordinate is a value already written on the same axis earlier in the same part (a
 box's eight corners use two values per axis, so 18 of its 24 coordinates are copies); a *new*
@@ -28,6 +29,8 @@ KINDS = (
     "part end: more",
     "part end: stop",
 )
+#: The kinds :func:`shown_kinds` assigns.
+SHOWN_KINDS = ("coord as shown", "coord moved")
 
 
 def mesh_token_kinds(
@@ -85,4 +88,42 @@ def mesh_token_kinds(
         pos += len(line) + 1
     if face_end >= 0:  # the text ends with a face line
         kinds[face_end] = "part end: stop"
+    return kinds
+
+
+def shown_kinds(text: str, start: int, shown: str) -> dict[int, str]:
+    """Character offsets of the coordinates of the mesh text in ``text`` from ``start`` on ->
+    ``coord as shown`` (the value the exemplar mesh ``shown`` has at the same place: same
+    vertex line, same axis) or ``coord moved``; offsets and values read as in
+    :func:`mesh_token_kinds` (the mesh starts at the first ``v`` line from ``start`` -- a plan
+    line or prose before it is passed over -- and ends at the next other line; ``f -3 -2
+    -1<|im_end|>`` is its last face line). Empty unless the two meshes have the same face
+    lines in the same order (then their vertex lines pair up one to one): a reply with another
+    layout has no place to compare."""
+
+    def faces(lines: list[str]) -> list[str]:
+        return [m.group().rstrip() for x in lines if (m := _FACE.match(x))]
+
+    mesh: list[str] = []
+    if not text.startswith("v ", start):
+        found = text.find("\nv ", start)
+        start = found + 1 if found >= 0 else len(text)
+    for line in text[start:].split("\n"):
+        if not line.startswith(("v ", "f ")):
+            break
+        mesh.append(line)
+    ref = [x for x in shown.split("\n") if x.startswith(("v ", "f "))]
+    if faces(mesh) != faces(ref):
+        return {}
+    ref_values = iter(x.split(" ")[1:4] for x in ref if x[0] == "v")
+    kinds: dict[int, str] = {}
+    pos = start
+    for line in mesh:
+        if line[0] == "v":
+            c = pos + 1
+            for word, want in zip(line[2:].split(" ")[:3], next(ref_values), strict=False):
+                m = _VALUE.match(word)
+                kinds[c] = "coord as shown" if (m.group() if m else word) == want else "coord moved"
+                c += 1 + len(word)
+        pos += len(line) + 1
     return kinds

@@ -24,6 +24,10 @@ are grouped by what they start in the reply's mesh text
 * ``part end: more`` / ``part end: stop``: the token right after a part's last face line -- the
   newline before the next part, or the end of turn that ends the mesh: where the reply goes on
   or stops (``part start``, the ``v`` after that newline, is a foregone conclusion).
+* ``coord as shown`` / ``coord moved``: in a row whose request is preceded by an exemplar
+  (:mod:`meshlm.exemplars`) with the reply's face lines, each coordinate again, by whether it
+  is the exemplar's value at the same place (:func:`meshlm.eval.mesh_kinds.shown_kinds`): does
+  the model keep what it was shown where the reply keeps it, and move it where the reply does?
 
 Why: a model can learn the face templates and the parts structure yet fail to copy a part's
 coordinates, and then writes wedges instead of boxes (docs/parts-model.md, "16 families");
@@ -57,8 +61,9 @@ from pathlib import Path
 from meshlm import modelfolder
 from meshlm._quiet import debug_enabled, hf_progress_off, install
 from meshlm.errors import MeshlmError, require
-from meshlm.eval.mesh_kinds import KINDS, mesh_token_kinds
+from meshlm.eval.mesh_kinds import KINDS, SHOWN_KINDS, mesh_token_kinds, shown_kinds
 from meshlm.eval.runner import iter_jsonl
+from meshlm.exemplars import shown_mesh
 from meshlm.infer.named import transformers_folder
 
 
@@ -71,7 +76,7 @@ def score(
     decode: Callable[[list[int]], str],
     hit: Counter,
     total: Counter,
-    repeats: Counter,
+    repeats: Counter | None = None,
 ) -> None:
     """Add one text's teacher-forced hits to the counters ``hit``, ``total`` and ``repeats``
     (``collections.Counter`` by kind).
@@ -80,14 +85,14 @@ def score(
     offset in the text; ``ids``: the text's token ids; ``pred``: the argmax id after each
     position (``pred[i - 1]`` predicts ``ids[i]``); ``decode``: ids -> text. A token counts
     under the kind of the mesh-text item it starts; a wrong ``coord new`` whose decoded
-    prediction (stripped) is in ``earlier`` counts as a repeat.
+    prediction (stripped) is in ``earlier`` counts as a repeat (when ``repeats`` is given).
     """
     for i, a in enumerate(offsets):
         kind = kinds.get(a)
         if i and kind:
             total[kind] += 1
             hit[kind] += pred[i - 1] == ids[i]
-            if kind == "coord new" and pred[i - 1] != ids[i]:
+            if repeats is not None and kind == "coord new" and pred[i - 1] != ids[i]:
                 repeats[kind] += decode([pred[i - 1]]).strip() in earlier[a]
 
 
@@ -165,6 +170,10 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
         pred = logits.argmax(-1).tolist()
         offsets = [a for a, _ in enc["offset_mapping"]]
         score(kinds, earlier, offsets, ids, pred, tok.decode, hit, total, repeats)
+        shown = shown_mesh(row["messages"][-2]["content"]) if len(row["messages"]) > 1 else None
+        if shown:
+            start = text.rindex(reply[:50])
+            score(shown_kinds(text, start, shown), {}, offsets, ids, pred, tok.decode, hit, total)
         coords = sorted(a for a, k in kinds.items() if k.startswith("coord"))[:3]
         at = {a: i for i, a in enumerate(offsets) if i}
         for axis, a in enumerate(coords):
@@ -179,7 +188,7 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
         raise MeshlmError(f"{folder}: no mesh token lined up with its tokenizer's offsets")
     report = {
         k: {"correct": hit[k], "total": total[k], "accuracy": hit[k] / total[k]}
-        for k in KINDS
+        for k in KINDS + SHOWN_KINDS
         if total[k]
     }
     if "coord new" in report:
