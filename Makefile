@@ -201,7 +201,7 @@ smol-parts16u: smol-parts16u-data
 	test -f out/smol-parts16p/meshlm.json || $(MAKE) smol-parts16p
 	$(BIN)/meshlm train --config recipes/smol-parts16u.yaml
 
-# The shipped `--model smol-parts` (docs/parts-model.md, "Reading, weighed up"): every row of
+# `--model smol-parts` from r until z (docs/parts-model.md, "Reading, weighed up"): every row of
 # data/smol-parts16p, the understanding training rows twice; p (built first if out/ lacks it,
 # which ships p on the way) continued 300 steps (~48 min), shipped.
 smol-parts16r-data: smol-parts16p-data
@@ -239,8 +239,9 @@ smol-parts16y: smol-parts16y-data
 	test -f out/smol-parts16x/meshlm.json || $(MAKE) smol-parts16x
 	$(BIN)/meshlm train --config recipes/smol-parts16y.yaml
 
-# The copy taught (docs/parts-model.md, "The copy taught"): half the training rows shown the
-# training mesh nearest their reply; y continued 200 steps (recipes/smol-parts16z.yaml).
+# The shipped `--model smol-parts` (docs/parts-model.md, "The copy taught"): half the training
+# rows shown the training mesh nearest their reply; y (built first if out/ lacks it: r, x, y, each
+# ~50-75 min) continued 200 steps (recipes/smol-parts16z.yaml, ~57 min), shipped with its bank.
 smol-parts16z-data: smol-parts16r-data
 	test -f data/smol-parts16z/manifest.json || $(BIN)/python -m meshlm.data.exemplify \
 		data/smol-parts16r data/smol-parts16z --per-family 0 --any-length --nearest-share 0.5
@@ -248,6 +249,7 @@ smol-parts16z-data: smol-parts16r-data
 smol-parts16z: smol-parts16z-data
 	test -f out/smol-parts16y/meshlm.json || $(MAKE) smol-parts16y
 	$(BIN)/meshlm train --config recipes/smol-parts16z.yaml
+	$(BIN)/python -m meshlm.train.ship out/smol-parts16z $(SMOL_PARTS_DIR)
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
