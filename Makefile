@@ -239,7 +239,7 @@ smol-parts16y: smol-parts16y-data
 	test -f out/smol-parts16x/meshlm.json || $(MAKE) smol-parts16x
 	$(BIN)/meshlm train --config recipes/smol-parts16y.yaml
 
-# The shipped `--model smol-parts` (docs/parts-model.md, "The copy taught"): half the training
+# `--model smol-parts` from z until w (docs/parts-model.md, "The copy taught"): half the training
 # rows shown the training mesh nearest their reply; y (built first if out/ lacks it: r, x, y, each
 # ~50-75 min) continued 200 steps (recipes/smol-parts16z.yaml, ~57 min), shipped with its bank.
 smol-parts16z-data: smol-parts16r-data
@@ -249,11 +249,11 @@ smol-parts16z-data: smol-parts16r-data
 smol-parts16z: smol-parts16z-data
 	test -f out/smol-parts16y/meshlm.json || $(MAKE) smol-parts16y
 	$(BIN)/meshlm train --config recipes/smol-parts16z.yaml
-	$(BIN)/python -m meshlm.train.ship out/smol-parts16z $(SMOL_PARTS_DIR)
 
-# The copy held (docs/parts-model.md, "The copy held"): three quarters of the training rows
-# shown the training mesh nearest their reply; z (built first if out/ lacks it) continued 200
-# steps (recipes/smol-parts16w.yaml, ~60 min).
+# The shipped `--model smol-parts` (docs/parts-model.md, "The copy held"): three quarters of the
+# training rows shown the training mesh nearest their reply; z (built first if out/ lacks it:
+# the chain j -> p -> r -> x -> y -> z, ~7 h) continued 200 steps (recipes/smol-parts16w.yaml,
+# ~53 min), shipped with its bank.
 smol-parts16w-data: smol-parts16r-data
 	test -f data/smol-parts16w/manifest.json || $(BIN)/python -m meshlm.data.exemplify \
 		data/smol-parts16r data/smol-parts16w --per-family 0 --any-length --nearest-share 0.75
@@ -261,6 +261,7 @@ smol-parts16w-data: smol-parts16r-data
 smol-parts16w: smol-parts16w-data
 	test -f out/smol-parts16z/meshlm.json || $(MAKE) smol-parts16z
 	$(BIN)/meshlm train --config recipes/smol-parts16w.yaml
+	$(BIN)/python -m meshlm.train.ship out/smol-parts16w $(SMOL_PARTS_DIR)
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
