@@ -206,6 +206,13 @@ def test_recipe_and_overrides(tmp_path, capsys):
         TrainConfig.load(recipe, {"mesh_new_weight": 4.0}).validate()
     with pytest.raises(ConfigError, match="mesh_turn_end needs loss_averaging 'mesh'"):
         TrainConfig.load(recipe, {"mesh_turn_end": True}).validate()
+    with pytest.raises(ConfigError, match="mesh_end_weight must be a finite number >= 0"):
+        TrainConfig.load(recipe, {"loss_averaging": "mesh", "mesh_end_weight": -0.5}).validate()
+    with pytest.raises(ConfigError, match="mesh_end_weight must be a finite number >= 0"):
+        nan = {"loss_averaging": "mesh", "mesh_end_weight": float("nan")}
+        TrainConfig.load(recipe, nan).validate()
+    with pytest.raises(ConfigError, match="mesh_end_weight needs loss_averaging 'mesh'"):
+        TrainConfig.load(recipe, {"mesh_end_weight": 1.0}).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
         TrainConfig.load(recipe, {"loss_averaging": "mesh", "packing": True}).validate()
 
@@ -362,6 +369,41 @@ def test_new_value_tokens_cover_every_piece_of_a_number_split_into_digits():
     assert digits == want
 
 
+def test_part_end_tokens_are_where_a_mesh_goes_on_to_a_part_or_stops():
+    """The bundled tokenizer: the part-end tokens of a two-part reply after a two-part user
+    mesh are the newline after each part's last face line when another part follows, and what
+    ends each mesh (the user's newline before prose, the reply's end of turn) -- never a newline
+    between face lines or between a part's vertex and face lines."""
+    from transformers import AutoTokenizer
+
+    from meshlm.modelfolder import BUNDLED_MODEL
+    from meshlm.train.mesh_loss import MeshTokenMask
+
+    tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
+    mesh = (
+        "v 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\nf -1 -2 -3\nv 0 9 9\nv 0 1 9\nv 2 1 9\nf -1 -2 -3"
+    )
+    text = tok.apply_chat_template(
+        [
+            {"role": "user", "content": f"Like this:\n{mesh}\n\nOne more."},
+            {"role": "assistant", "content": f"Plan: box, 2 parts.\n\n{mesh}"},
+        ],
+        tokenize=False,
+    )
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    mask = MeshTokenMask(tok)
+    pieces = mask._pieces(ids)
+    ends = [t for t, m in enumerate(mask.part_ends(ids)) if m]
+    assert len(ends) == 4
+    for t in ends:  # each right after a face line's last index
+        assert "".join(pieces[:t]).rsplit("\n", 1)[-1] in ("f -3 -2 -1", "f -1 -2 -3")
+    more = [t for t in ends if pieces[t] == "\n" and pieces[t + 1] == "v"]
+    assert len(more) == 2  # the user's part 1 -> 2 and the reply's
+    assert ids[ends[-1]] in tok.all_special_ids  # the reply's mesh ends its turn
+    assert pieces[ends[1]].startswith("\n") and pieces[ends[1] + 1] != "v"  # the user's ends
+    assert not any(mask.part_ends(tok("f 1 2 3 and prose", add_special_tokens=False)["input_ids"]))
+
+
 def test_new_weight_without_new_mask_is_refused():
     import torch
 
@@ -371,6 +413,8 @@ def test_new_weight_without_new_mask_is_refused():
     mask = torch.tensor([[False, True, True]])
     with pytest.raises(ValueError, match="new_weight given without new_mask"):
         mesh_weighted_loss(torch.zeros(1, 3, 5), ids, ids, mask, None, 512, 0, None, 2.0)
+    with pytest.raises(ValueError, match="end_weight given without end_mask"):
+        mesh_weighted_loss(torch.zeros(1, 3, 5), ids, ids, mask, None, 512, 0, None, 0, None, 1)
     loss, _, scored = mesh_weighted_loss(torch.zeros(1, 3, 5), ids, ids, mask, None, 512)
     assert int(scored) == 2 and torch.isclose(loss, torch.log(torch.tensor(5.0)) * 2 / 512)
 
@@ -864,6 +908,28 @@ def _mesh_positions(tokenizer, ids: list[int]) -> list[bool]:
     return out
 
 
+def _end_positions(tokenizer, ids: list[int]) -> list[bool]:
+    """Part-end tokens by hand over meshlm's tokenizer's pieces (not meshlm.eval.mesh_kinds):
+    the token after a face line's last number token, unless it is a newline and the next line
+    is another face line."""
+    pieces = [tokenizer.decode([i]) for i in ids]
+    out = [False] * len(ids)
+    for t, p in enumerate(pieces):
+        if p == "f" and (t == 0 or pieces[t - 1].endswith("\n")):
+            k = t + 1
+            while (
+                k < len(pieces)
+                and pieces[k].startswith(" ")
+                and pieces[k][1:].lstrip("-").isdigit()
+            ):
+                k += 1
+            if k < len(pieces) and not (
+                pieces[k] == "\n" and k + 1 < len(pieces) and pieces[k + 1] == "f"
+            ):
+                out[k] = True
+    return out
+
+
 def _new_positions(tokenizer, ids: list[int]) -> list[bool]:
     """New-value tokens by hand over meshlm's tokenizer's pieces (not meshlm.eval.mesh_kinds):
     the number tokens of a 'v' line whose value is not yet on their axis since the last part
@@ -885,7 +951,7 @@ def _new_positions(tokenizer, ids: list[int]) -> list[bool]:
     return out
 
 
-@pytest.mark.parametrize("mode", ["token", "sample", "mesh", "mesh+head", "mesh+new"])
+@pytest.mark.parametrize("mode", ["token", "sample", "mesh", "mesh+head", "mesh+new", "mesh+end"])
 def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, tmp_path, mode):
     """Two micro-batches of one conversation each (a long mesh reply, a short caption): the
     gradient the Trainer accumulates is that of the token-weighted mean ('token'), of the mean
@@ -893,7 +959,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
     prose mean + summed loss of every mesh token (the user's mesh too) / mesh_loss_tokens,
     computed here by hand; 'mesh+head' adds the mean loss of the first 7 mesh tokens the
     assistant writes; 'mesh+new' adds 3 x the summed loss of the assistant's new-value tokens
-    / mesh_loss_tokens."""
+    / mesh_loss_tokens; 'mesh+end' adds 2 x the mean loss of the assistant's part-end tokens."""
     import torch
     import torch.nn.functional as F
 
@@ -901,6 +967,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
 
     head = 7 if mode == "mesh+head" else 0
     new_weight = 3.0 if mode == "mesh+new" else 0.0
+    end_weight = 2.0 if mode == "mesh+end" else 0.0
     tr = build_trainer(
         tiny_cfg(
             data_dir,
@@ -912,6 +979,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
             mesh_loss_tokens=300,
             mesh_head_tokens=head,
             mesh_new_weight=new_weight,
+            mesh_end_weight=end_weight,
         )
     )
     rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
@@ -940,6 +1008,11 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
             new = torch.tensor(_new_positions(tr.processing_class, ids))[1:] & keep
             per_row[-1] = per_row[-1] + new_weight * ce[new].sum() / 300
             assert new.sum() > 5 if b is batches[0] else not new.any()
+        if end_weight:
+            end = torch.tensor(_end_positions(tr.processing_class, ids))[1:] & keep
+            if end.any():
+                per_row[-1] = per_row[-1] + end_weight * ce[end].mean()
+            assert end.sum() >= 1 if b is batches[0] else not end.any()
         if b is batches[1]:  # the understanding row: its mesh is in the user turn
             assert mesh.sum() > 30 and not len(written)
         else:

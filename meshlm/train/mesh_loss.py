@@ -12,6 +12,7 @@ The rule here, per conversation (micro-batch row)::
          + sum CE over all its mesh tokens / mesh_loss_tokens   (v/f lines of *any* turn)
          + mean CE over its first mesh_head_tokens supervised mesh tokens     (if > 0)
          + mesh_new_weight * sum CE over its supervised new-value tokens / mesh_loss_tokens
+         + mesh_end_weight * mean CE over its supervised part-end tokens      (if > 0)
 
 A mesh token is a token whose last character lies inside a line of the form ``v X Y Z`` or
 ``f A B C ...`` (found on the decoded text, so it works with any tokenizer that spells its pieces
@@ -39,7 +40,16 @@ by default it is a prose token, so in a reply with ~20 prose tokens it weighs ~2
 newline that goes on (a mesh token, 1/512), and a model trained on replies of one and of several
 parts learns to stop after the first part (SmolLM2 parts model: p(end) 0.5-0.99 after the first
 part of validation replies that go on; docs/parts-model.md). With ``mesh_turn_end`` the special
-token right after a mesh line is a mesh token, so both outcomes weigh the same.
+token right after a mesh line is a mesh token, so both outcomes weigh the same. But then each
+decision weighs 1/512 of a row, and replies with several parts hold many more "go on" decisions
+than "stop" ones: smol-parts16w, teacher-forced on its test rows, goes on right at 163 of 167
+part ends and stops right at only 22 of 40, and greedy without a constraint writes more parts
+than its own plan says in 35 of 64 held-out replies (a one-part box as 6 to 18 boxes;
+docs/parts-model.md). The optional part-end term (``mesh_end_weight``) gives a row's
+*part-end tokens* -- the token right after a part's last face line, the newline before another
+part or the end of turn that ends the mesh (:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`,
+``part end: more`` / ``part end: stop``) -- their mean loss times the weight, so the decision
+that counts the parts weighs like the prose (at weight 1) whatever the number of parts.
 
 Mesh lines in user turns are trained as plain language modelling (the mesh syntax, vertex order
 and face indexing the model must learn to write); the user's prose stays unsupervised.
@@ -123,6 +133,21 @@ class MeshTokenMask:
             for t, (i, m) in enumerate(zip(ids, mesh, strict=True))
         ]
 
+    def part_ends(self, ids: list[int]) -> list[bool]:
+        """One bool per id: is it a part-end token (module docstring), the token that starts
+        where :func:`mesh_token_kinds` puts a ``part end: more`` or ``part end: stop`` (the
+        newline after a part's last face line, or the special token that ends the turn)?
+        Parts are read over the whole sequence, user turns too; the loss keeps the supervised
+        ones."""
+        pieces = self._pieces(ids)
+        text = "".join(pieces)
+        ends = {o for o, kind in mesh_token_kinds(text).items() if kind.startswith("part end")}
+        out, pos = [], 0
+        for p in pieces:
+            out.append(bool(p) and pos in ends)
+            pos += len(p)
+        return out
+
     def new_values(self, ids: list[int], mesh: list[bool] | None = None) -> list[bool]:
         """One bool per id: is it a new-value token (module docstring)? Those are the tokens
         that overlap the characters of a coordinate :func:`mesh_token_kinds` calls ``coord new``
@@ -164,6 +189,8 @@ def mesh_weighted_loss(
     head_tokens: int = 0,
     new_mask=None,
     new_weight: float = 0.0,
+    end_mask=None,
+    end_weight: float = 0.0,
 ):
     """The loss of the module docstring for one micro-batch.
 
@@ -172,9 +199,12 @@ def mesh_weighted_loss(
     :meth:`~MeshTokenMask.new_values`; ``new_mask`` may be None when ``new_weight`` is 0);
     attention_mask : (b, t) or None. ``mesh_tokens``: the mesh term's divisor
     (``mesh_loss_tokens``); ``head_tokens``: ``mesh_head_tokens``; ``new_weight``: the extra
-    weight of a supervised new-value token, in mesh tokens (``mesh_new_weight``, >= 0).
-    Returns 0-d tensors (loss, tokens predicted right, tokens scored). Raises ValueError for a
-    new_weight without a new_mask."""
+    weight of a supervised new-value token, in mesh tokens (``mesh_new_weight``, >= 0);
+    ``end_mask`` : (b, t) bool (:meth:`~MeshTokenMask.part_ends`) and ``end_weight``
+    (``mesh_end_weight``, >= 0): the part-end term, a row's mean CE over its supervised part-end
+    tokens times the weight. Returns 0-d tensors (loss, tokens predicted right, tokens scored).
+    Raises ValueError for a new_weight without a new_mask or an end_weight without an
+    end_mask."""
     import torch
     import torch.nn.functional as F
 
@@ -200,6 +230,11 @@ def mesh_weighted_loss(
             raise ValueError("mesh_weighted_loss: new_weight given without new_mask")
         new = new_mask[:, 1:] & valid & (labels[:, 1:] != -100)
         loss = loss + new_weight * (ce * new).sum(1) / float(mesh_tokens)
+    if end_weight:
+        if end_mask is None:
+            raise ValueError("mesh_weighted_loss: end_weight given without end_mask")
+        end = end_mask[:, 1:] & valid & (labels[:, 1:] != -100)
+        loss = loss + end_weight * (ce * end).sum(1) / end.sum(1).clamp(min=1)
     loss = loss.mean()
     scored = prose | mesh
     with torch.no_grad():
@@ -212,13 +247,15 @@ def mesh_loss_trainer_class(base: type) -> type:
 
     class MeshLossSFTTrainer(base):  # type: ignore[misc, valid-type]
         """Set ``mesh_mask`` (a :class:`MeshTokenMask`), ``mesh_loss_tokens``,
-        ``mesh_head_tokens``, ``mesh_new_weight`` and ``mesh_turn_end`` before training."""
+        ``mesh_head_tokens``, ``mesh_new_weight``, ``mesh_turn_end`` and ``mesh_end_weight``
+        before training."""
 
         mesh_mask: MeshTokenMask
         mesh_loss_tokens: int = 512
         mesh_head_tokens: int = 0
         mesh_new_weight: float = 0.0
         mesh_turn_end: bool = False
+        mesh_end_weight: float = 0.0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             import torch
@@ -238,6 +275,11 @@ def mesh_loss_trainer_class(base: type) -> type:
                     dtype=torch.bool,
                     device=ids.device,
                 )
+            ends = None
+            if self.mesh_end_weight:
+                ends = torch.tensor(
+                    [self.mesh_mask.part_ends(r) for r in rows], dtype=torch.bool, device=ids.device
+                )
             fwd: dict[str, Any] = {k: v for k, v in inputs.items() if k != "labels"}
             fwd["use_cache"] = False
             aux = getattr(self, "aux_loss_enabled", False)
@@ -254,6 +296,8 @@ def mesh_loss_trainer_class(base: type) -> type:
                 self.mesh_head_tokens,
                 new,
                 self.mesh_new_weight,
+                ends,
+                self.mesh_end_weight,
             )
             if aux:
                 loss = loss + self.router_aux_loss_coef * outputs.aux_loss
