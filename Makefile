@@ -250,10 +250,10 @@ smol-parts16z: smol-parts16z-data
 	test -f out/smol-parts16y/meshlm.json || $(MAKE) smol-parts16y
 	$(BIN)/meshlm train --config recipes/smol-parts16z.yaml
 
-# The shipped `--model smol-parts` (docs/parts-model.md, "The copy held"): three quarters of the
-# training rows shown the training mesh nearest their reply; z (built first if out/ lacks it:
-# the chain j -> p -> r -> x -> y -> z, ~7 h) continued 200 steps (recipes/smol-parts16w.yaml,
-# ~53 min), shipped with its bank.
+# `--model smol-parts` from w until t (docs/parts-model.md, "The copy held"): three quarters of
+# the training rows shown the training mesh nearest their reply; z (built first if out/ lacks
+# it: the chain j -> p -> r -> x -> y -> z, ~7 h) continued 200 steps
+# (recipes/smol-parts16w.yaml, ~53 min).
 smol-parts16w-data: smol-parts16r-data
 	test -f data/smol-parts16w/manifest.json || $(BIN)/python -m meshlm.data.exemplify \
 		data/smol-parts16r data/smol-parts16w --per-family 0 --any-length --nearest-share 0.75
@@ -261,14 +261,15 @@ smol-parts16w-data: smol-parts16r-data
 smol-parts16w: smol-parts16w-data
 	test -f out/smol-parts16z/meshlm.json || $(MAKE) smol-parts16z
 	$(BIN)/meshlm train --config recipes/smol-parts16w.yaml
-	$(BIN)/python -m meshlm.train.ship out/smol-parts16w $(SMOL_PARTS_DIR)
 
-# The parts counted (docs/parts-model.md): w (built first if out/ lacks it) continued 200 steps
-# with the go-on-or-stop decision after each part weighed like the prose (mesh_end_weight 1,
-# recipes/smol-parts16t.yaml, ~60 min).
+# The shipped `--model smol-parts` (docs/parts-model.md, "The parts counted"): w (built first
+# if out/ lacks it: the chain j -> p -> r -> x -> y -> z -> w, ~8 h) continued 200 steps with
+# the go-on-or-stop decision after each part weighed like the prose (mesh_end_weight 1,
+# recipes/smol-parts16t.yaml, ~56 min), shipped with its bank.
 smol-parts16t: smol-parts16w-data
 	test -f out/smol-parts16w/meshlm.json || $(MAKE) smol-parts16w
 	$(BIN)/meshlm train --config recipes/smol-parts16t.yaml
+	$(BIN)/python -m meshlm.train.ship out/smol-parts16t $(SMOL_PARTS_DIR)
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
