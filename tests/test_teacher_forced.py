@@ -37,6 +37,7 @@ def test_kinds_of_every_mesh_token():
         (" 9 ", copy), (" 1 ", new), (" 9\n", copy),
         (" 2 ", new), (" 1 ", copy), (" 9\n", copy),
         ("f -", "face line"), (" -1", idx), (" -2", idx), (" -3", idx),
+        ("\nf ", "face end: more"),  # the part goes on: a newline, then its next face line
         ("f -", "face line"), (" -3", idx), (" -2", idx), (" -1", idx),
         ("", "part end: stop"),  # the text ends with the last face line
     ]  # fmt: skip
@@ -82,6 +83,7 @@ def test_accuracy_counts_every_mesh_token_of_a_real_model():
         "face line": 3,
         "face index": 9,
         "part start": 1,
+        "face end: more": 1,
         "part end: more": 1,
         "part end: stop": 1,
         "first x": 1,
@@ -196,6 +198,7 @@ def test_command_line_keeps_libraries_quiet_unless_debug(tmp_path, debug):
         "face line": 3,
         "face index": 9,
         "part start": 1,
+        "face end: more": 1,
         "part end: more": 1,
         "part end: stop": 1,
         "first x": 1,

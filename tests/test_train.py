@@ -213,6 +213,11 @@ def test_recipe_and_overrides(tmp_path, capsys):
         TrainConfig.load(recipe, nan).validate()
     with pytest.raises(ConfigError, match="mesh_end_weight needs loss_averaging 'mesh'"):
         TrainConfig.load(recipe, {"mesh_end_weight": 1.0}).validate()
+    with pytest.raises(ConfigError, match="mesh_face_end_weight must be a finite number >= 0"):
+        neg = {"loss_averaging": "mesh", "mesh_face_end_weight": -1.0}
+        TrainConfig.load(recipe, neg).validate()
+    with pytest.raises(ConfigError, match="mesh_face_end_weight needs loss_averaging 'mesh'"):
+        TrainConfig.load(recipe, {"mesh_face_end_weight": 1.0}).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
         TrainConfig.load(recipe, {"loss_averaging": "mesh", "packing": True}).validate()
 
@@ -402,6 +407,13 @@ def test_part_end_tokens_are_where_a_mesh_goes_on_to_a_part_or_stops():
     assert ids[ends[-1]] in tok.all_special_ids  # the reply's mesh ends its turn
     assert pieces[ends[1]].startswith("\n") and pieces[ends[1] + 1] != "v"  # the user's ends
     assert not any(mask.part_ends(tok("f 1 2 3 and prose", add_special_tokens=False)["input_ids"]))
+    # the face ends: after each face line that another face line of its part follows
+    faces = [t for t, m in enumerate(mask.face_ends(ids)) if m]
+    assert len(faces) == 2  # "f -3 -2 -1" then "f -1 -2 -3" in the user's part 1 and the reply's
+    for t in faces:
+        assert pieces[t] == "\n" and pieces[t + 1] == "f"
+        assert "".join(pieces[:t]).rsplit("\n", 1)[-1] == "f -3 -2 -1"
+    assert not set(faces) & set(ends)
 
 
 def test_new_weight_without_new_mask_is_refused():
@@ -415,6 +427,10 @@ def test_new_weight_without_new_mask_is_refused():
         mesh_weighted_loss(torch.zeros(1, 3, 5), ids, ids, mask, None, 512, 0, None, 2.0)
     with pytest.raises(ValueError, match="end_weight given without end_mask"):
         mesh_weighted_loss(torch.zeros(1, 3, 5), ids, ids, mask, None, 512, 0, None, 0, None, 1)
+    with pytest.raises(ValueError, match="face_weight given without face_mask"):
+        mesh_weighted_loss(
+            torch.zeros(1, 3, 5), ids, ids, mask, None, 512, 0, None, 0, None, 0, None, 1
+        )
     loss, _, scored = mesh_weighted_loss(torch.zeros(1, 3, 5), ids, ids, mask, None, 512)
     assert int(scored) == 2 and torch.isclose(loss, torch.log(torch.tensor(5.0)) * 2 / 512)
 
@@ -908,10 +924,10 @@ def _mesh_positions(tokenizer, ids: list[int]) -> list[bool]:
     return out
 
 
-def _end_positions(tokenizer, ids: list[int]) -> list[bool]:
+def _end_positions(tokenizer, ids: list[int], faces: bool = False) -> list[bool]:
     """Part-end tokens by hand over meshlm's tokenizer's pieces (not meshlm.eval.mesh_kinds):
     the token after a face line's last number token, unless it is a newline and the next line
-    is another face line."""
+    is another face line; with ``faces``, exactly those others (the face-end tokens)."""
     pieces = [tokenizer.decode([i]) for i in ids]
     out = [False] * len(ids)
     for t, p in enumerate(pieces):
@@ -923,10 +939,9 @@ def _end_positions(tokenizer, ids: list[int]) -> list[bool]:
                 and pieces[k][1:].lstrip("-").isdigit()
             ):
                 k += 1
-            if k < len(pieces) and not (
-                pieces[k] == "\n" and k + 1 < len(pieces) and pieces[k + 1] == "f"
-            ):
-                out[k] = True
+            if k < len(pieces):
+                more = pieces[k] == "\n" and k + 1 < len(pieces) and pieces[k + 1] == "f"
+                out[k] = more if faces else not more
     return out
 
 
@@ -951,7 +966,9 @@ def _new_positions(tokenizer, ids: list[int]) -> list[bool]:
     return out
 
 
-@pytest.mark.parametrize("mode", ["token", "sample", "mesh", "mesh+head", "mesh+new", "mesh+end"])
+@pytest.mark.parametrize(
+    "mode", ["token", "sample", "mesh", "mesh+head", "mesh+new", "mesh+end", "mesh+face"]
+)
 def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, tmp_path, mode):
     """Two micro-batches of one conversation each (a long mesh reply, a short caption): the
     gradient the Trainer accumulates is that of the token-weighted mean ('token'), of the mean
@@ -959,7 +976,8 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
     prose mean + summed loss of every mesh token (the user's mesh too) / mesh_loss_tokens,
     computed here by hand; 'mesh+head' adds the mean loss of the first 7 mesh tokens the
     assistant writes; 'mesh+new' adds 3 x the summed loss of the assistant's new-value tokens
-    / mesh_loss_tokens; 'mesh+end' adds 2 x the mean loss of the assistant's part-end tokens."""
+    / mesh_loss_tokens; 'mesh+end' adds 2 x the mean loss of the assistant's part-end tokens;
+    'mesh+face' adds 1.5 x the mean loss of its face-end tokens."""
     import torch
     import torch.nn.functional as F
 
@@ -968,6 +986,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
     head = 7 if mode == "mesh+head" else 0
     new_weight = 3.0 if mode == "mesh+new" else 0.0
     end_weight = 2.0 if mode == "mesh+end" else 0.0
+    face_weight = 1.5 if mode == "mesh+face" else 0.0
     tr = build_trainer(
         tiny_cfg(
             data_dir,
@@ -980,6 +999,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
             mesh_head_tokens=head,
             mesh_new_weight=new_weight,
             mesh_end_weight=end_weight,
+            mesh_face_end_weight=face_weight,
         )
     )
     rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
@@ -1013,6 +1033,11 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
             if end.any():
                 per_row[-1] = per_row[-1] + end_weight * ce[end].mean()
             assert end.sum() >= 1 if b is batches[0] else not end.any()
+        if face_weight:
+            face = torch.tensor(_end_positions(tr.processing_class, ids, faces=True))[1:] & keep
+            if face.any():
+                per_row[-1] = per_row[-1] + face_weight * ce[face].mean()
+            assert face.sum() > 10 if b is batches[0] else not face.any()
         if b is batches[1]:  # the understanding row: its mesh is in the user turn
             assert mesh.sum() > 30 and not len(written)
         else:

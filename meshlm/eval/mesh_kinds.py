@@ -1,7 +1,7 @@
 """Which item of a mesh text each character offset starts: a coordinate copied or new within
-its part, a face line and each of its indices, a part start, a part's end where the mesh goes
-on or stops (:func:`mesh_token_kinds`); and, beside an exemplar with the same face lines, a
-coordinate kept as shown or moved (:func:`shown_kinds`).
+its part, a face line and each of its indices, a part start, a face line's end where the part
+goes on, a part's end where the mesh goes on or stops (:func:`mesh_token_kinds`); and, beside an
+exemplar with the same face lines, a coordinate kept as shown or moved (:func:`shown_kinds`).
 
 A *copied* coordinate is a value already written on the same axis earlier in the same part (a
 box's eight corners use two values per axis, so 18 of its 24 coordinates are copies); a *new*
@@ -26,6 +26,7 @@ KINDS = (
     "face line",
     "face index",
     "part start",
+    "face end: more",
     "part end: more",
     "part end: stop",
 )
@@ -44,7 +45,9 @@ def mesh_token_kinds(
     and again; absolute and shape-dependent in the LLaMA-Mesh text). A part's last
     face line has a second offset, right after its last number: the newline before the next
     part (``part end: more``) or what ends the mesh, a turn's end or a newline before prose
-    (``part end: stop``) -- the decision to go on or stop. Lines other than
+    (``part end: stop``) -- the decision to go on or stop; every other face line has one too,
+    right after its last number: the newline before the part's next face line (``face end:
+    more``, the same decision, taken the other way). Lines other than
     ``v``/``f`` lines get no kind and end the mesh (the next ``v`` line starts afresh); a
     value is read up to its last digit (``3<|im_end|>`` is 3). Returns a dict
     ``{offset: kind}`` with kinds from :data:`KINDS`. If ``earlier`` is given, it is filled
@@ -56,8 +59,11 @@ def mesh_token_kinds(
     face_end = -1  # where the last face line's numbers end, until the next line is read
     pos = start
     for line in text[start:].split("\n"):
-        if face_end >= 0 and not line.startswith("f "):
-            kinds[face_end] = "part end: more" if line.startswith("v ") else "part end: stop"
+        if face_end >= 0:
+            if line.startswith("f "):
+                kinds[face_end] = "face end: more"
+            else:
+                kinds[face_end] = "part end: more" if line.startswith("v ") else "part end: stop"
             face_end = -1
         if line.startswith("v "):
             if after_faces:  # a new part: its coordinates start afresh

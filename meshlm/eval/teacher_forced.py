@@ -21,6 +21,8 @@ are grouped by what they start in the reply's mesh text
   text, ``-3 -2 -1``; in LLaMA-Mesh text, absolute indices into the coordinate-sorted
   vertices, which change from shape to shape);
 * ``part start``: the first token of a vertex line that follows a face line (a new part).
+* ``face end: more``: the token right after any other face line, the newline before the part's
+  next face line: where the part goes on (a model that stops here writes a part short of faces);
 * ``part end: more`` / ``part end: stop``: the token right after a part's last face line -- the
   newline before the next part, or the end of turn that ends the mesh: where the reply goes on
   or stops (``part start``, the ``v`` after that newline, is a foregone conclusion).

@@ -158,6 +158,13 @@ class TrainConfig:
         "the mesh: go on or stop) add their mean loss times this weight (1 = "
         "as much as the prose). 0 = off. See meshlm/train/mesh_loss.py.",
     )
+    mesh_face_end_weight: float = _f(
+        0.0,
+        "With loss_averaging 'mesh': a conversation's face-end tokens (the "
+        "newline after a face line that another face line of its part "
+        "follows: the part goes on) add their mean loss times this weight, "
+        "the counterpart of mesh_end_weight. 0 = off. See meshlm/train/mesh_loss.py.",
+    )
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
     max_eval_samples: int | None = _f(256, "Use only the first N validation rows for evaluation.")
 
@@ -311,6 +318,13 @@ class TrainConfig:
             )
         if self.mesh_end_weight and self.loss_averaging != "mesh":
             raise ConfigError("mesh_end_weight needs loss_averaging 'mesh'")
+        if not (math.isfinite(self.mesh_face_end_weight) and self.mesh_face_end_weight >= 0):
+            raise ConfigError(
+                "mesh_face_end_weight must be a finite number >= 0, "
+                f"got {self.mesh_face_end_weight}"
+            )
+        if self.mesh_face_end_weight and self.loss_averaging != "mesh":
+            raise ConfigError("mesh_face_end_weight needs loss_averaging 'mesh'")
         if self.mesh_turn_end and self.loss_averaging != "mesh":
             raise ConfigError("mesh_turn_end needs loss_averaging 'mesh'")
         if self.greedy and self.method != "full":

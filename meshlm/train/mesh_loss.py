@@ -13,6 +13,7 @@ The rule here, per conversation (micro-batch row)::
          + mean CE over its first mesh_head_tokens supervised mesh tokens     (if > 0)
          + mesh_new_weight * sum CE over its supervised new-value tokens / mesh_loss_tokens
          + mesh_end_weight * mean CE over its supervised part-end tokens      (if > 0)
+         + mesh_face_end_weight * mean CE over its supervised face-end tokens (if > 0)
 
 A mesh token is a token whose last character lies inside a line of the form ``v X Y Z`` or
 ``f A B C ...`` (found on the decoded text, so it works with any tokenizer that spells its pieces
@@ -50,6 +51,14 @@ docs/parts-model.md). The optional part-end term (``mesh_end_weight``) gives a r
 part or the end of turn that ends the mesh (:func:`meshlm.eval.mesh_kinds.mesh_token_kinds`,
 ``part end: more`` / ``part end: stop``) -- their mean loss times the weight, so the decision
 that counts the parts weighs like the prose (at weight 1) whatever the number of parts.
+
+That term alone teaches stopping where nothing teaches going on: a one-part reply's only part end
+is its stop, while the newline after each of its other face lines (``face end: more``) stays a
+mesh token at 1/512. smol-parts16t (w + the part-end term) ended 6 of 13 held-out one-part
+boxes after 8 of their 12 faces and cut cylinders and cones short (docs/parts-model.md). The
+optional face-end term (``mesh_face_end_weight``) gives a row's *face-end tokens* -- the token
+right after a face line that another face line of its part follows -- their mean loss times the
+weight: the same decision, taken the other way, weighed alike.
 
 Mesh lines in user turns are trained as plain language modelling (the mesh syntax, vertex order
 and face indexing the model must learn to write); the user's prose stays unsupervised.
@@ -148,6 +157,19 @@ class MeshTokenMask:
             pos += len(p)
         return out
 
+    def face_ends(self, ids: list[int]) -> list[bool]:
+        """One bool per id: is it a face-end token (module docstring), the token that starts
+        where :func:`mesh_token_kinds` puts a ``face end: more`` (the newline after a face line
+        that another face line of the same part follows)? Read like :meth:`part_ends`."""
+        pieces = self._pieces(ids)
+        text = "".join(pieces)
+        ends = {o for o, kind in mesh_token_kinds(text).items() if kind == "face end: more"}
+        out, pos = [], 0
+        for p in pieces:
+            out.append(bool(p) and pos in ends)
+            pos += len(p)
+        return out
+
     def new_values(self, ids: list[int], mesh: list[bool] | None = None) -> list[bool]:
         """One bool per id: is it a new-value token (module docstring)? Those are the tokens
         that overlap the characters of a coordinate :func:`mesh_token_kinds` calls ``coord new``
@@ -191,6 +213,8 @@ def mesh_weighted_loss(
     new_weight: float = 0.0,
     end_mask=None,
     end_weight: float = 0.0,
+    face_mask=None,
+    face_weight: float = 0.0,
 ):
     """The loss of the module docstring for one micro-batch.
 
@@ -202,9 +226,10 @@ def mesh_weighted_loss(
     weight of a supervised new-value token, in mesh tokens (``mesh_new_weight``, >= 0);
     ``end_mask`` : (b, t) bool (:meth:`~MeshTokenMask.part_ends`) and ``end_weight``
     (``mesh_end_weight``, >= 0): the part-end term, a row's mean CE over its supervised part-end
-    tokens times the weight. Returns 0-d tensors (loss, tokens predicted right, tokens scored).
-    Raises ValueError for a new_weight without a new_mask or an end_weight without an
-    end_mask."""
+    tokens times the weight; ``face_mask`` (:meth:`~MeshTokenMask.face_ends`) and
+    ``face_weight`` (``mesh_face_end_weight``, >= 0) likewise for the face-end tokens. Returns
+    0-d tensors (loss, tokens predicted right, tokens scored). Raises ValueError for a weight
+    given without its mask."""
     import torch
     import torch.nn.functional as F
 
@@ -235,6 +260,11 @@ def mesh_weighted_loss(
             raise ValueError("mesh_weighted_loss: end_weight given without end_mask")
         end = end_mask[:, 1:] & valid & (labels[:, 1:] != -100)
         loss = loss + end_weight * (ce * end).sum(1) / end.sum(1).clamp(min=1)
+    if face_weight:
+        if face_mask is None:
+            raise ValueError("mesh_weighted_loss: face_weight given without face_mask")
+        face = face_mask[:, 1:] & valid & (labels[:, 1:] != -100)
+        loss = loss + face_weight * (ce * face).sum(1) / face.sum(1).clamp(min=1)
     loss = loss.mean()
     scored = prose | mesh
     with torch.no_grad():
@@ -247,8 +277,8 @@ def mesh_loss_trainer_class(base: type) -> type:
 
     class MeshLossSFTTrainer(base):  # type: ignore[misc, valid-type]
         """Set ``mesh_mask`` (a :class:`MeshTokenMask`), ``mesh_loss_tokens``,
-        ``mesh_head_tokens``, ``mesh_new_weight``, ``mesh_turn_end`` and ``mesh_end_weight``
-        before training."""
+        ``mesh_head_tokens``, ``mesh_new_weight``, ``mesh_turn_end``, ``mesh_end_weight`` and
+        ``mesh_face_end_weight`` before training."""
 
         mesh_mask: MeshTokenMask
         mesh_loss_tokens: int = 512
@@ -256,6 +286,7 @@ def mesh_loss_trainer_class(base: type) -> type:
         mesh_new_weight: float = 0.0
         mesh_turn_end: bool = False
         mesh_end_weight: float = 0.0
+        mesh_face_end_weight: float = 0.0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             import torch
@@ -280,6 +311,11 @@ def mesh_loss_trainer_class(base: type) -> type:
                 ends = torch.tensor(
                     [self.mesh_mask.part_ends(r) for r in rows], dtype=torch.bool, device=ids.device
                 )
+            faces = None
+            if self.mesh_face_end_weight:
+                faces = torch.tensor(
+                    [self.mesh_mask.face_ends(r) for r in rows], dtype=torch.bool, device=ids.device
+                )
             fwd: dict[str, Any] = {k: v for k, v in inputs.items() if k != "labels"}
             fwd["use_cache"] = False
             aux = getattr(self, "aux_loss_enabled", False)
@@ -298,6 +334,8 @@ def mesh_loss_trainer_class(base: type) -> type:
                 self.mesh_new_weight,
                 ends,
                 self.mesh_end_weight,
+                faces,
+                self.mesh_face_end_weight,
             )
             if aux:
                 loss = loss + self.router_aux_loss_coef * outputs.aux_loss
