@@ -263,14 +263,13 @@ smol-parts16w: smol-parts16w-data
 	test -f out/smol-parts16z/meshlm.json || $(MAKE) smol-parts16z
 	$(BIN)/meshlm train --config recipes/smol-parts16w.yaml
 
-# The shipped `--model smol-parts` (docs/parts-model.md, "The parts counted"): w (built first
-# if out/ lacks it: the chain j -> p -> r -> x -> y -> z -> w, ~8 h) continued 200 steps with
-# the go-on-or-stop decision after each part weighed like the prose (mesh_end_weight 1,
-# recipes/smol-parts16t.yaml, ~56 min), shipped with its bank.
+# `--model smol-parts` until n (docs/parts-model.md, "The parts counted"): w (built first if
+# out/ lacks it: the chain j -> p -> r -> x -> y -> z -> w, ~8 h) continued 200 steps with the
+# go-on-or-stop decision after each part weighed like the prose (mesh_end_weight 1,
+# recipes/smol-parts16t.yaml, ~56 min).
 smol-parts16t: smol-parts16w-data
 	test -f out/smol-parts16w/meshlm.json || $(MAKE) smol-parts16w
 	$(BIN)/meshlm train --config recipes/smol-parts16t.yaml
-	$(BIN)/python -m meshlm.train.ship out/smol-parts16t $(SMOL_PARTS_DIR)
 
 # New values weighed up again (docs/parts-model.md): t (built first if out/ lacks it) continued
 # 200 steps with mesh_new_weight 8 (recipes/smol-parts16v.yaml, ~56 min); not shipped.
@@ -278,12 +277,14 @@ smol-parts16v: smol-parts16w-data
 	test -f out/smol-parts16t/meshlm.json || $(MAKE) smol-parts16t
 	$(BIN)/meshlm train --config recipes/smol-parts16v.yaml
 
-# Going on weighed like stopping (docs/parts-model.md, "Short of faces"): t (built first if
+# The shipped `--model smol-parts` (docs/parts-model.md, "Short of faces"): t (built first if
 # out/ lacks it) continued 200 steps with the newline after each face line that its part goes on
-# from weighed too (mesh_face_end_weight 1, recipes/smol-parts16n.yaml, ~56 min); not shipped.
+# from weighed too (mesh_face_end_weight 1, recipes/smol-parts16n.yaml, ~56 min), shipped with
+# its bank.
 smol-parts16n: smol-parts16w-data
 	test -f out/smol-parts16t/meshlm.json || $(MAKE) smol-parts16t
 	$(BIN)/meshlm train --config recipes/smol-parts16n.yaml
+	$(BIN)/python -m meshlm.train.ship out/smol-parts16n $(SMOL_PARTS_DIR)
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
