@@ -148,27 +148,27 @@ class MeshTokenMask:
         newline after a part's last face line, or the special token that ends the turn)?
         Parts are read over the whole sequence, user turns too; the loss keeps the supervised
         ones."""
-        pieces = self._pieces(ids)
-        text = "".join(pieces)
-        ends = {o for o, kind in mesh_token_kinds(text).items() if kind.startswith("part end")}
-        out, pos = [], 0
-        for p in pieces:
-            out.append(bool(p) and pos in ends)
-            pos += len(p)
-        return out
+        return self.line_ends(ids)[0]
 
     def face_ends(self, ids: list[int]) -> list[bool]:
         """One bool per id: is it a face-end token (module docstring), the token that starts
         where :func:`mesh_token_kinds` puts a ``face end: more`` (the newline after a face line
         that another face line of the same part follows)? Read like :meth:`part_ends`."""
+        return self.line_ends(ids)[1]
+
+    def line_ends(self, ids: list[int]) -> tuple[list[bool], list[bool]]:
+        """``(part_ends(ids), face_ends(ids))`` from one reading of the sequence (the loss
+        wants both per row, per step)."""
         pieces = self._pieces(ids)
-        text = "".join(pieces)
-        ends = {o for o, kind in mesh_token_kinds(text).items() if kind == "face end: more"}
-        out, pos = [], 0
+        kinds = mesh_token_kinds("".join(pieces))
+        parts = {o for o, kind in kinds.items() if kind.startswith("part end")}
+        faces = {o for o, kind in kinds.items() if kind == "face end: more"}
+        part_out, face_out, pos = [], [], 0
         for p in pieces:
-            out.append(bool(p) and pos in ends)
+            part_out.append(bool(p) and pos in parts)
+            face_out.append(bool(p) and pos in faces)
             pos += len(p)
-        return out
+        return part_out, face_out
 
     def new_values(self, ids: list[int], mesh: list[bool] | None = None) -> list[bool]:
         """One bool per id: is it a new-value token (module docstring)? Those are the tokens
@@ -255,16 +255,13 @@ def mesh_weighted_loss(
             raise ValueError("mesh_weighted_loss: new_weight given without new_mask")
         new = new_mask[:, 1:] & valid & (labels[:, 1:] != -100)
         loss = loss + new_weight * (ce * new).sum(1) / float(mesh_tokens)
-    if end_weight:
-        if end_mask is None:
-            raise ValueError("mesh_weighted_loss: end_weight given without end_mask")
-        end = end_mask[:, 1:] & valid & (labels[:, 1:] != -100)
-        loss = loss + end_weight * (ce * end).sum(1) / end.sum(1).clamp(min=1)
-    if face_weight:
-        if face_mask is None:
-            raise ValueError("mesh_weighted_loss: face_weight given without face_mask")
-        face = face_mask[:, 1:] & valid & (labels[:, 1:] != -100)
-        loss = loss + face_weight * (ce * face).sum(1) / face.sum(1).clamp(min=1)
+    for name, weight, marks in (("end", end_weight, end_mask), ("face", face_weight, face_mask)):
+        if not weight:
+            continue
+        if marks is None:
+            raise ValueError(f"mesh_weighted_loss: {name}_weight given without {name}_mask")
+        sel = marks[:, 1:] & valid & (labels[:, 1:] != -100)  # a row's mean over its own
+        loss = loss + weight * (ce * sel).sum(1) / sel.sum(1).clamp(min=1)
     loss = loss.mean()
     scored = prose | mesh
     with torch.no_grad():
@@ -306,16 +303,13 @@ def mesh_loss_trainer_class(base: type) -> type:
                     dtype=torch.bool,
                     device=ids.device,
                 )
-            ends = None
-            if self.mesh_end_weight:
-                ends = torch.tensor(
-                    [self.mesh_mask.part_ends(r) for r in rows], dtype=torch.bool, device=ids.device
-                )
-            faces = None
-            if self.mesh_face_end_weight:
-                faces = torch.tensor(
-                    [self.mesh_mask.face_ends(r) for r in rows], dtype=torch.bool, device=ids.device
-                )
+            ends = faces = None
+            if self.mesh_end_weight or self.mesh_face_end_weight:
+                both = [self.mesh_mask.line_ends(r) for r in rows]
+                if self.mesh_end_weight:
+                    ends = torch.tensor([b[0] for b in both], dtype=torch.bool, device=ids.device)
+                if self.mesh_face_end_weight:
+                    faces = torch.tensor([b[1] for b in both], dtype=torch.bool, device=ids.device)
             fwd: dict[str, Any] = {k: v for k, v in inputs.items() if k != "labels"}
             fwd["use_cache"] = False
             aux = getattr(self, "aux_loss_enabled", False)
