@@ -12,8 +12,8 @@ import pytest
 
 from meshlm import modelfolder
 from meshlm.errors import MeshlmError
-from meshlm.eval.mesh_kinds import mesh_token_kinds, shown_kinds
-from meshlm.eval.teacher_forced import FIRST, accuracy, first_value_report, score
+from meshlm.eval.mesh_kinds import mesh_token_kinds, repeat_completions, shown_kinds
+from meshlm.eval.teacher_forced import FIRST, REPEAT, accuracy, first_value_report, score
 from meshlm.exemplars import Exemplar, shown_mesh, with_exemplar
 
 REPLY = (
@@ -131,6 +131,45 @@ def test_accuracy_scores_kept_and_moved_coordinates_beside_an_exemplar():
     report = accuracy(modelfolder.BUNDLED_MODEL, rows, threads=1)
     assert report["coord as shown"]["total"] == 16 and report["coord moved"]["total"] == 2
     assert report["coord copy"]["total"] == 8 and report["coord new"]["total"] == 10
+
+
+# a box's first ring, then two lines that start like earlier ones; a second part; a prose break
+RING = (
+    "Here:\nv 0 0 0\nv 0 0 4\nv 0 4 0\nv 0 4 4\nv 0 0 7\nf -3 -2 -1\n"
+    "v 0 0 9\nv 0 0 8\nf -1 -2 -3\nsome prose\nv 0 0 9\nv 0 0 1"
+)
+
+
+def test_repeat_completions_name_the_values_that_write_a_line_twice():
+    got = {RING[o : o + 3]: sorted(v) for o, v in repeat_completions(RING).items()}
+    offsets = sorted(repeat_completions(RING))
+    assert [RING[o : o + 3] for o in offsets] == [" 4\n", " 4\n", " 7\n", " 8\n", " 1"]
+    # "v 0 0 4" and "v 0 4 4" can only repeat one line each; "v 0 0 7" either of two; in the
+    # second part "v 0 0 8" only its own part's "v 0 0 9"; after the prose, a mesh afresh
+    assert [sorted(repeat_completions(RING)[o]) for o in offsets] == [
+        ["0"],
+        ["0"],
+        ["0", "4"],
+        ["9"],
+        ["9"],
+    ]
+    assert got[" 7\n"] == ["0", "4"]
+    # the turn's end glued to the last value does not change it; text before start is not read
+    assert repeat_completions(RING + "<|im_end|>") == repeat_completions(RING)
+    assert repeat_completions("v 0 0 3\n" + RING, start=8) == {
+        o + 8: v for o, v in repeat_completions(RING).items()
+    }
+    assert repeat_completions(REPLY) == {}  # no line there starts like an earlier one
+
+
+def test_accuracy_counts_the_line_repeats_of_a_real_model():
+    rows = [
+        {"messages": [{"role": "user", "content": "a box"}, {"role": "assistant", "content": RING}]}
+    ]
+    report = accuracy(modelfolder.BUNDLED_MODEL, rows, threads=1)
+    line = report[REPEAT]
+    assert line["total"] == 5  # every target lines up with a token of the bundled tokenizer
+    assert 0 <= line["repeats"] <= line["total"] - line["correct"]
 
 
 def test_accuracy_refuses_no_rows():

@@ -218,6 +218,11 @@ def test_recipe_and_overrides(tmp_path, capsys):
         TrainConfig.load(recipe, neg).validate()
     with pytest.raises(ConfigError, match="mesh_face_end_weight needs loss_averaging 'mesh'"):
         TrainConfig.load(recipe, {"mesh_face_end_weight": 1.0}).validate()
+    with pytest.raises(ConfigError, match="mesh_repeat_weight must be a finite number >= 0"):
+        inf = {"loss_averaging": "mesh", "mesh_repeat_weight": float("inf")}
+        TrainConfig.load(recipe, inf).validate()
+    with pytest.raises(ConfigError, match="mesh_repeat_weight needs loss_averaging 'mesh'"):
+        TrainConfig.load(recipe, {"mesh_repeat_weight": 1.0}).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
         TrainConfig.load(recipe, {"loss_averaging": "mesh", "packing": True}).validate()
 
@@ -416,6 +421,37 @@ def test_part_end_tokens_are_where_a_mesh_goes_on_to_a_part_or_stops():
     assert not set(faces) & set(ends)
 
 
+def test_repeat_targets_are_the_last_values_that_would_write_a_line_twice():
+    """The bundled tokenizer: in a two-part user mesh and reply, each vertex line whose first two
+    values equal an earlier line's of its part has its last value as a target, with the ids of
+    the values that would repeat a line; a multi-digit value is one whole-number token."""
+    from transformers import AutoTokenizer
+
+    from meshlm.modelfolder import BUNDLED_MODEL
+    from meshlm.train.mesh_loss import MeshTokenMask
+
+    tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
+    mesh = (
+        "v 0 0 0\nv 0 0 12\nv 0 5 0\nv 0 5 12\nf -4 -3 -2\nf -3 -2 -1\nv 0 0 7\nv 0 0 3\nf -1 -2 -3"
+    )
+    text = tok.apply_chat_template(
+        [
+            {"role": "user", "content": f"Like this:\n{mesh}\n\nOne more."},
+            {"role": "assistant", "content": f"Plan: box, 2 parts.\n\n{mesh}"},
+        ],
+        tokenize=False,
+    )
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    mask = MeshTokenMask(tok)
+    pieces = mask._pieces(ids)
+    got = [(pieces[t], sorted(mask.pieces[i] for i in bad)) for t, bad in mask.repeat_targets(ids)]
+    # per mesh: "v 0 0 12" (not "v 0 0 0"), "v 0 5 12" (not "v 0 5 0"), "v 0 0 3" (not 7)
+    assert got == [(" 12", [" 0"]), (" 12", [" 0"]), (" 3", [" 7"])] * 2
+    for _, bad in mask.repeat_targets(ids):
+        assert all(mask.pieces[i] == tok.decode([i]) for i in bad)
+    assert mask.repeat_targets(tok("v 1 2 3\nv 1 2 4", add_special_tokens=False)["input_ids"])
+
+
 def test_new_weight_without_new_mask_is_refused():
     import torch
 
@@ -430,6 +466,10 @@ def test_new_weight_without_new_mask_is_refused():
     with pytest.raises(ValueError, match="face_weight given without face_mask"):
         mesh_weighted_loss(
             torch.zeros(1, 3, 5), ids, ids, mask, None, 512, 0, None, 0, None, 0, None, 1
+        )
+    with pytest.raises(ValueError, match="repeat_weight given without repeat_ids"):
+        mesh_weighted_loss(
+            torch.zeros(1, 3, 5), ids, ids, mask, None, 512, 0, None, 0, None, 0, None, 0, None, 1
         )
     loss, _, scored = mesh_weighted_loss(torch.zeros(1, 3, 5), ids, ids, mask, None, 512)
     assert int(scored) == 2 and torch.isclose(loss, torch.log(torch.tensor(5.0)) * 2 / 512)
@@ -945,6 +985,31 @@ def _end_positions(tokenizer, ids: list[int], faces: bool = False) -> list[bool]
     return out
 
 
+def _repeat_positions(tokenizer, ids: list[int]) -> dict[int, list[int]]:
+    """Unlikelihood targets by hand over meshlm's tokenizer's pieces (not meshlm.eval.mesh_kinds):
+    token t of a 'v' line's third number -> the ids spelling the third numbers of earlier lines
+    of its part (a 'v' line after an 'f' line starts one) that begin with the same two numbers."""
+    pieces = [tokenizer.decode([i]) for i in ids]
+    spelled: dict[str, list[int]] = {}
+    for i in range(len(tokenizer)):
+        spelled.setdefault(tokenizer.decode([i]), []).append(i)
+    out: dict[int, list[int]] = {}
+    heads: dict[tuple[str, str], list[str]] = {}
+    after_faces = False
+    for t, p in enumerate(pieces):
+        if p in ("v", "f") and (t == 0 or pieces[t - 1].endswith("\n")):
+            if p == "f":
+                after_faces = True
+                continue
+            if after_faces:
+                heads, after_faces = {}, False
+            x, y, z = pieces[t + 1 : t + 4]
+            if heads.get((x, y)):
+                out[t + 3] = sorted(i for v in heads[(x, y)] for i in spelled[v])
+            heads.setdefault((x, y), []).append(z)
+    return out
+
+
 def _new_positions(tokenizer, ids: list[int]) -> list[bool]:
     """New-value tokens by hand over meshlm's tokenizer's pieces (not meshlm.eval.mesh_kinds):
     the number tokens of a 'v' line whose value is not yet on their axis since the last part
@@ -967,7 +1032,8 @@ def _new_positions(tokenizer, ids: list[int]) -> list[bool]:
 
 
 @pytest.mark.parametrize(
-    "mode", ["token", "sample", "mesh", "mesh+head", "mesh+new", "mesh+end", "mesh+face"]
+    "mode",
+    ["token", "sample", "mesh", "mesh+head", "mesh+new", "mesh+end", "mesh+face", "mesh+repeat"],
 )
 def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, tmp_path, mode):
     """Two micro-batches of one conversation each (a long mesh reply, a short caption): the
@@ -977,7 +1043,8 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
     computed here by hand; 'mesh+head' adds the mean loss of the first 7 mesh tokens the
     assistant writes; 'mesh+new' adds 3 x the summed loss of the assistant's new-value tokens
     / mesh_loss_tokens; 'mesh+end' adds 2 x the mean loss of the assistant's part-end tokens;
-    'mesh+face' adds 1.5 x the mean loss of its face-end tokens."""
+    'mesh+face' adds 1.5 x the mean loss of its face-end tokens; 'mesh+repeat' adds 2.5 x the
+    mean over its unlikelihood targets of -log(1 - p(a value that repeats a vertex line))."""
     import torch
     import torch.nn.functional as F
 
@@ -987,6 +1054,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
     new_weight = 3.0 if mode == "mesh+new" else 0.0
     end_weight = 2.0 if mode == "mesh+end" else 0.0
     face_weight = 1.5 if mode == "mesh+face" else 0.0
+    repeat_weight = 2.5 if mode == "mesh+repeat" else 0.0
     tr = build_trainer(
         tiny_cfg(
             data_dir,
@@ -1000,6 +1068,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
             mesh_new_weight=new_weight,
             mesh_end_weight=end_weight,
             mesh_face_end_weight=face_weight,
+            mesh_repeat_weight=repeat_weight,
         )
     )
     rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
@@ -1038,6 +1107,17 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
             if face.any():
                 per_row[-1] = per_row[-1] + face_weight * ce[face].mean()
             assert face.sum() > 10 if b is batches[0] else not face.any()
+        if repeat_weight:
+            targets = {t: bad for t, bad in _repeat_positions(tr.processing_class, ids).items()}
+            probs = logits.softmax(-1)
+            ul = [
+                -torch.log(1 - probs[t - 1, bad].sum())
+                for t, bad in targets.items()
+                if b["labels"][0, t] != -100
+            ]
+            if ul:
+                per_row[-1] = per_row[-1] + repeat_weight * torch.stack(ul).mean()
+            assert len(ul) >= 3 if b is batches[0] else not ul
         if b is batches[1]:  # the understanding row: its mesh is in the user turn
             assert mesh.sum() > 30 and not len(written)
         else:

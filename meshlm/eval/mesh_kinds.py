@@ -97,6 +97,40 @@ def mesh_token_kinds(
     return kinds
 
 
+def repeat_completions(text: str, start: int = 0) -> dict[int, frozenset[str]]:
+    """Character offsets of vertex lines' last coordinates in ``text`` (from ``start`` on) ->
+    the values that, written there, would repeat an earlier vertex line of the same part.
+
+    A part's vertices are distinct points (strict decoding refuses a vertex line written twice
+    within a part: "duplicate vertex", :mod:`meshlm.parts`), so once a line's first two values
+    equal those of an earlier line of its part, the earlier line's last value is the one choice
+    that breaks the mesh -- the commonest strict failure of greedy replies
+    (docs/parts-model.md). Offsets as in :func:`mesh_token_kinds` (the space before the value);
+    parts and the mesh's end are read the same way. Only offsets with at least one such value
+    are returned; values are spelled as written (``"7"``)."""
+    out: dict[int, frozenset[str]] = {}
+    heads: dict[tuple[str, str], set[str]] = {}
+    after_faces = False
+    pos = start
+    for line in text[start:].split("\n"):
+        if line.startswith("v "):
+            if after_faces:
+                heads, after_faces = {}, False
+            words = line[2:].split(" ")
+            if len(words) >= 3:
+                values = [(m.group() if (m := _VALUE.match(w)) else w) for w in words[:3]]
+                key = (values[0], values[1])
+                if key in heads:
+                    out[pos + 3 + len(words[0]) + len(words[1])] = frozenset(heads[key])
+                heads.setdefault(key, set()).add(values[2])
+        elif line.startswith("f "):
+            after_faces = True
+        else:
+            heads, after_faces = {}, False
+        pos += len(line) + 1
+    return out
+
+
 def shown_kinds(text: str, start: int, shown: str) -> dict[int, str]:
     """Character offsets of the coordinates of the mesh text in ``text`` from ``start`` on ->
     ``coord as shown`` (the value the exemplar mesh ``shown`` has at the same place: same

@@ -30,6 +30,11 @@ are grouped by what they start in the reply's mesh text
   (:mod:`meshlm.exemplars`) with the reply's face lines, each coordinate again, by whether it
   is the exemplar's value at the same place (:func:`meshlm.eval.mesh_kinds.shown_kinds`): does
   the model keep what it was shown where the reply keeps it, and move it where the reply does?
+* ``coord: line repeat``: a vertex line's last coordinate whose line starts like an earlier
+  line of its part (:func:`meshlm.eval.mesh_kinds.repeat_completions`), with ``repeats``: how
+  often the likeliest value is the one that writes that line twice (the commonest strict
+  failure of greedy replies; the ``mesh_repeat_weight`` loss term aims at it). These
+  coordinates are counted under ``coord copy``/``coord new`` too.
 
 Why: a model can learn the face templates and the parts structure yet fail to copy a part's
 coordinates, and then writes wedges instead of boxes (docs/parts-model.md, "16 families");
@@ -63,7 +68,13 @@ from pathlib import Path
 from meshlm import modelfolder
 from meshlm._quiet import debug_enabled, hf_progress_off, install
 from meshlm.errors import MeshlmError, require
-from meshlm.eval.mesh_kinds import KINDS, SHOWN_KINDS, mesh_token_kinds, shown_kinds
+from meshlm.eval.mesh_kinds import (
+    KINDS,
+    SHOWN_KINDS,
+    mesh_token_kinds,
+    repeat_completions,
+    shown_kinds,
+)
 from meshlm.eval.runner import iter_jsonl
 from meshlm.exemplars import shown_mesh
 from meshlm.infer.named import transformers_folder
@@ -98,6 +109,9 @@ def score(
                 repeats[kind] += decode([pred[i - 1]]).strip() in earlier[a]
 
 
+#: The report's key for the last coordinates that one value would make a repeated vertex line
+#: (:func:`meshlm.eval.mesh_kinds.repeat_completions`; ``repeats``: predicted that value).
+REPEAT = "coord: line repeat"
 #: The report's keys for a reply's first three coordinates.
 FIRST = ("first x", "first y", "first z")
 _WHOLE_NUMBER = re.compile(r"-?\d+")
@@ -165,6 +179,7 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
         reply = row["messages"][-1]["content"].strip()
         earlier: dict[int, frozenset[str]] = {}
         kinds = mesh_token_kinds(text, text.rindex(reply[:50]), earlier)
+        lines = repeat_completions(text, text.rindex(reply[:50]))
         enc = tok(text, return_offsets_mapping=True, add_special_tokens=False)
         ids = enc["input_ids"]
         with torch.no_grad():
@@ -172,6 +187,11 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
         pred = logits.argmax(-1).tolist()
         offsets = [a for a, _ in enc["offset_mapping"]]
         score(kinds, earlier, offsets, ids, pred, tok.decode, hit, total, repeats)
+        for i, a in enumerate(offsets):  # where one value would write a vertex line twice
+            if i and (bad := lines.get(a)) is not None:
+                total[REPEAT] += 1
+                hit[REPEAT] += pred[i - 1] == ids[i]
+                repeats[REPEAT] += tok.decode([pred[i - 1]]).strip() in bad
         shown = shown_mesh(row["messages"][-2]["content"]) if len(row["messages"]) > 1 else None
         if shown:
             start = text.rindex(reply[:50])
@@ -190,11 +210,12 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
         raise MeshlmError(f"{folder}: no mesh token lined up with its tokenizer's offsets")
     report = {
         k: {"correct": hit[k], "total": total[k], "accuracy": hit[k] / total[k]}
-        for k in KINDS + SHOWN_KINDS
+        for k in KINDS + SHOWN_KINDS + (REPEAT,)
         if total[k]
     }
-    if "coord new" in report:
-        report["coord new"]["repeats"] = repeats["coord new"]
+    for k in ("coord new", REPEAT):
+        if k in report:
+            report[k]["repeats"] = repeats[k]
     for key, d, t in zip(FIRST, dists, truths, strict=True):
         if t:
             report[key] = first_value_report(d, t)

@@ -165,6 +165,13 @@ class TrainConfig:
         "follows: the part goes on) add their mean loss times this weight, "
         "the counterpart of mesh_end_weight. 0 = off. See meshlm/train/mesh_loss.py.",
     )
+    mesh_repeat_weight: float = _f(
+        0.0,
+        "With loss_averaging 'mesh': unlikelihood (Welleck et al. 2019) on the values "
+        "that would write a vertex line twice within a part: at each vertex line's last "
+        "coordinate whose line starts like an earlier line of its part, a conversation's "
+        "mean -log(1 - p(repeat)) times this weight. 0 = off. See meshlm/train/mesh_loss.py.",
+    )
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
     max_eval_samples: int | None = _f(256, "Use only the first N validation rows for evaluation.")
 
@@ -325,6 +332,12 @@ class TrainConfig:
             )
         if self.mesh_face_end_weight and self.loss_averaging != "mesh":
             raise ConfigError("mesh_face_end_weight needs loss_averaging 'mesh'")
+        if not (math.isfinite(self.mesh_repeat_weight) and self.mesh_repeat_weight >= 0):
+            raise ConfigError(
+                f"mesh_repeat_weight must be a finite number >= 0, got {self.mesh_repeat_weight}"
+            )
+        if self.mesh_repeat_weight and self.loss_averaging != "mesh":
+            raise ConfigError("mesh_repeat_weight needs loss_averaging 'mesh'")
         if self.mesh_turn_end and self.loss_averaging != "mesh":
             raise ConfigError("mesh_turn_end needs loss_averaging 'mesh'")
         if self.greedy and self.method != "full":

@@ -14,6 +14,7 @@ The rule here, per conversation (micro-batch row)::
          + mesh_new_weight * sum CE over its supervised new-value tokens / mesh_loss_tokens
          + mesh_end_weight * mean CE over its supervised part-end tokens      (if > 0)
          + mesh_face_end_weight * mean CE over its supervised face-end tokens (if > 0)
+         + mesh_repeat_weight * mean -log(1 - p(repeat)) over its unlikelihood targets (if > 0)
 
 A mesh token is a token whose last character lies inside a line of the form ``v X Y Z`` or
 ``f A B C ...`` (found on the decoded text, so it works with any tokenizer that spells its pieces
@@ -60,6 +61,18 @@ optional face-end term (``mesh_face_end_weight``) gives a row's *face-end tokens
 right after a face line that another face line of its part follows -- their mean loss times the
 weight: the same decision, taken the other way, weighed alike.
 
+With every term above, the commonest strict failure of greedy replies stayed a vertex line
+written twice within a part (smol-parts16n: 16 of 32 failures without a constraint; 200 more
+steps, smol-parts16m: 22 of 31): where a line's first two values equal those of an earlier line
+of its part, the model writes that line's last value again. Cross-entropy only raises the right
+value; the optional unlikelihood term (``mesh_repeat_weight``; Welleck et al. 2019, "Neural
+Text Generation with Unlikelihood Training", arXiv 1908.04319) lowers the wrong one by name: at
+each *unlikelihood target* -- a supervised vertex line's last coordinate, one token, whose line
+starts like an earlier line of its part (:func:`meshlm.eval.mesh_kinds.repeat_completions`) --
+it adds ``-log(1 - p)``, p the probability of the values that would repeat a line, a row's mean
+over its targets times the weight. The data never repeats a line, so the term and the
+cross-entropy pull the same way.
+
 Mesh lines in user turns are trained as plain language modelling (the mesh syntax, vertex order
 and face indexing the model must learn to write); the user's prose stays unsupervised.
 Rows are then averaged, as with ``sample``.
@@ -71,7 +84,7 @@ import re
 from typing import Any
 
 from meshlm.errors import MeshlmError
-from meshlm.eval.mesh_kinds import mesh_token_kinds
+from meshlm.eval.mesh_kinds import mesh_token_kinds, repeat_completions
 from meshlm.plan import box_number_spans
 
 
@@ -170,6 +183,33 @@ class MeshTokenMask:
             pos += len(p)
         return part_out, face_out
 
+    def repeat_targets(self, ids: list[int]) -> list[tuple[int, tuple[int, ...]]]:
+        """The unlikelihood targets of a sequence (module docstring): ``(t, bad)`` for each
+        token ``t`` that is a vertex line's last coordinate, written as one token, where
+        :func:`~meshlm.eval.mesh_kinds.repeat_completions` finds values that would repeat an
+        earlier vertex line of the part; ``bad`` holds the ids of every token that spells one
+        of those values as a whole (`` 7``, with the space). A value split over several tokens
+        has no single wrong token and is left out. Parts are read over the whole sequence."""
+        if not hasattr(self, "_spelled"):
+            spelled: dict[str, list[int]] = {}
+            for i, p in enumerate(self.pieces):
+                if p.startswith(" ") and p[1:].lstrip("-").isdigit():
+                    spelled.setdefault(p, []).append(i)
+            self._spelled = {p: tuple(v) for p, v in spelled.items()}
+        pieces = self._pieces(ids)
+        text = "".join(pieces)
+        found = repeat_completions(text)
+        out, pos = [], 0
+        for t, p in enumerate(pieces):
+            bad = found.get(pos)
+            whole = pos + len(p) >= len(text) or not text[pos + len(p)].isdigit()
+            if bad and whole and p.startswith(" ") and p[1:].lstrip("-").isdigit():
+                wrong = tuple(i for v in sorted(bad) for i in self._spelled.get(" " + v, ()))
+                if wrong:
+                    out.append((t, wrong))
+            pos += len(p)
+        return out
+
     def new_values(self, ids: list[int], mesh: list[bool] | None = None) -> list[bool]:
         """One bool per id: is it a new-value token (module docstring)? Those are the tokens
         that overlap the characters of a coordinate :func:`mesh_token_kinds` calls ``coord new``
@@ -215,6 +255,8 @@ def mesh_weighted_loss(
     end_weight: float = 0.0,
     face_mask=None,
     face_weight: float = 0.0,
+    repeat_ids=None,
+    repeat_weight: float = 0.0,
 ):
     """The loss of the module docstring for one micro-batch.
 
@@ -227,7 +269,11 @@ def mesh_weighted_loss(
     ``end_mask`` : (b, t) bool (:meth:`~MeshTokenMask.part_ends`) and ``end_weight``
     (``mesh_end_weight``, >= 0): the part-end term, a row's mean CE over its supervised part-end
     tokens times the weight; ``face_mask`` (:meth:`~MeshTokenMask.face_ends`) and
-    ``face_weight`` (``mesh_face_end_weight``, >= 0) likewise for the face-end tokens. Returns
+    ``face_weight`` (``mesh_face_end_weight``, >= 0) likewise for the face-end tokens;
+    ``repeat_ids`` : (b, t, k) int64, at each unlikelihood target (:meth:`~MeshTokenMask.
+    repeat_targets`) the ids of the tokens that would repeat a vertex line, -1 elsewhere and as
+    padding, and ``repeat_weight`` (``mesh_repeat_weight``, >= 0): a row's mean of
+    ``-log(1 - p(repeat))`` over its supervised targets times the weight. Returns
     0-d tensors (loss, tokens predicted right, tokens scored). Raises ValueError for a weight
     given without its mask."""
     import torch
@@ -262,6 +308,20 @@ def mesh_weighted_loss(
             raise ValueError(f"mesh_weighted_loss: {name}_weight given without {name}_mask")
         sel = marks[:, 1:] & valid & (labels[:, 1:] != -100)  # a row's mean over its own
         loss = loss + weight * (ce * sel).sum(1) / sel.sum(1).clamp(min=1)
+    if repeat_weight:
+        if repeat_ids is None:
+            raise ValueError("mesh_weighted_loss: repeat_weight given without repeat_ids")
+        bad = repeat_ids[:, 1:]
+        sel = (bad[..., 0] >= 0) & valid & (labels[:, 1:] != -100)
+        rows = sel.nonzero()[:, 0]
+        logp = logits[:, :-1][sel].float().log_softmax(-1)  # (n, vocab), n targets in the batch
+        ids = bad[sel]
+        p_bad = (logp.gather(1, ids.clamp(min=0)).exp() * (ids >= 0)).sum(1)
+        # -log(1 - p): Welleck et al. 2019 (arXiv 1908.04319), token-level unlikelihood
+        ul = -torch.log1p(-p_bad.clamp(max=1 - 1e-6))
+        per_row = torch.zeros(len(loss), dtype=ul.dtype, device=ul.device).index_add(0, rows, ul)
+        count = torch.zeros_like(per_row).index_add(0, rows, torch.ones_like(ul))
+        loss = loss + repeat_weight * per_row / count.clamp(min=1)
     loss = loss.mean()
     scored = prose | mesh
     with torch.no_grad():
@@ -274,8 +334,8 @@ def mesh_loss_trainer_class(base: type) -> type:
 
     class MeshLossSFTTrainer(base):  # type: ignore[misc, valid-type]
         """Set ``mesh_mask`` (a :class:`MeshTokenMask`), ``mesh_loss_tokens``,
-        ``mesh_head_tokens``, ``mesh_new_weight``, ``mesh_turn_end``, ``mesh_end_weight`` and
-        ``mesh_face_end_weight`` before training."""
+        ``mesh_head_tokens``, ``mesh_new_weight``, ``mesh_turn_end``, ``mesh_end_weight``,
+        ``mesh_face_end_weight`` and ``mesh_repeat_weight`` before training."""
 
         mesh_mask: MeshTokenMask
         mesh_loss_tokens: int = 512
@@ -284,6 +344,7 @@ def mesh_loss_trainer_class(base: type) -> type:
         mesh_turn_end: bool = False
         mesh_end_weight: float = 0.0
         mesh_face_end_weight: float = 0.0
+        mesh_repeat_weight: float = 0.0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             import torch
@@ -310,6 +371,14 @@ def mesh_loss_trainer_class(base: type) -> type:
                     ends = torch.tensor([b[0] for b in both], dtype=torch.bool, device=ids.device)
                 if self.mesh_face_end_weight:
                     faces = torch.tensor([b[1] for b in both], dtype=torch.bool, device=ids.device)
+            repeat = None
+            if self.mesh_repeat_weight:
+                targets = [self.mesh_mask.repeat_targets(r) for r in rows]
+                k = max((len(bad) for row in targets for _, bad in row), default=1)
+                repeat = torch.full((*ids.shape, k), -1, dtype=torch.long, device=ids.device)
+                for b, row in enumerate(targets):
+                    for t, bad in row:
+                        repeat[b, t, : len(bad)] = torch.tensor(bad, device=ids.device)
             fwd: dict[str, Any] = {k: v for k, v in inputs.items() if k != "labels"}
             fwd["use_cache"] = False
             aux = getattr(self, "aux_loss_enabled", False)
@@ -330,6 +399,8 @@ def mesh_loss_trainer_class(base: type) -> type:
                 self.mesh_end_weight,
                 faces,
                 self.mesh_face_end_weight,
+                repeat,
+                self.mesh_repeat_weight,
             )
             if aux:
                 loss = loss + self.router_aux_loss_coef * outputs.aux_loss
