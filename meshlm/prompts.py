@@ -145,6 +145,27 @@ def family_names() -> list[str]:
     return list_families()
 
 
+def family_span(
+    text: str, family: str, synonyms: Mapping[str, Sequence[str]] | None = None
+) -> tuple[int, int] | None:
+    """Where ``text`` first names ``family`` -- the character span ``(start, end)`` of the
+    earliest phrase, and at the same place the longest, among the family's own words and
+    ``synonyms[family]`` (default :data:`DEFAULT_SYNONYMS`), matched as whole words, case
+    ignored, the last word maybe plural (``s``/``es``), as :func:`find_family` reads -- or None."""
+    synonyms = DEFAULT_SYNONYMS if synonyms is None else synonyms
+    phrases = [normalize_family(family).split("_")]
+    phrases += [tokenize(s) for s in synonyms.get(normalize_family(family), ())]
+    best: tuple[int, int] | None = None
+    for phrase in phrases:
+        if not phrase:
+            continue
+        pattern = r"\b" + r"[^a-z0-9]+".join(map(re.escape, phrase)) + r"(?:e?s)?\b"
+        m = re.search(pattern, text, re.IGNORECASE)
+        if m and (best is None or (m.start(), -m.end()) < (best[0], -best[1])):
+            best = (m.start(), m.end())
+    return best
+
+
 def find_family(
     text: str,
     families: Sequence[str],
