@@ -38,6 +38,7 @@ def _dataset(tmp_path, train: list[dict], validation: list[dict] | None = None):
     src = tmp_path / "src"
     src.mkdir()
     (src / "manifest.json").write_text(json.dumps({"seed": 0}))
+    (src / "exemplars.json").write_text('{"bank": []}')
     (src / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
     (src / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in validation or []))
     return src
@@ -97,6 +98,8 @@ def test_reword_dataset_adds_a_bare_reworded_copy_after_each_row(tmp_path):
     assert (tmp_path / "dst" / "validation.jsonl").read_text().splitlines() == [
         json.dumps(r) for r in held
     ]
+    # the exemplar bank travels with the rows that show it
+    assert (tmp_path / "dst" / "exemplars.json").read_text() == '{"bank": []}'
     manifest = json.loads((tmp_path / "dst" / "manifest.json").read_text())
     assert manifest["seed"] == 0 and manifest["reword"]["added"] == added
     assert manifest["reword"]["rows"] == {"train": 6, "validation": 1, "test": 0}

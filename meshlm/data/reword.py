@@ -15,8 +15,9 @@ synonym, :func:`meshlm.prompts.family_span`) replaced by a term of that family's
 (:data:`VOCABULARY`: synonyms, everyday objects, and -- a third of the time -- an adjective
 before it), the lead-in reworded the same way, the plan line and the mesh unchanged. The copy
 comes right after its row. Validation and test rows are left as they are (held-out figures stay
-comparable). ``DST/manifest.json`` is ``SRC``'s with ``reword`` added: the source, the
-vocabulary file and its sha256, the share, the seed, the rows added per family.
+comparable); the folder's other files (the exemplar bank, ``exemplars.json``, which training
+puts in the model folder) are copied. ``DST/manifest.json`` is ``SRC``'s with ``reword`` added:
+the source, the vocabulary file and its sha256, the share, the seed, the rows added per family.
 
 The vocabulary (``meshlm/assets/vocabulary.json``) was written from general knowledge by a helper
 that saw neither the training templates nor the evaluation's held-out prompts (2026-12-04);
@@ -31,6 +32,7 @@ import hashlib
 import json
 import random
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -42,6 +44,7 @@ from meshlm.prompts import family_span
 
 VOCABULARY = Path(__file__).resolve().parents[1] / "assets" / "vocabulary.json"
 _KEYS = ("synonyms", "objects", "adjectives")
+_OWN = {"manifest.json", *(f"{s}.jsonl" for s in SPLITS)}  # written here; other files copied
 
 
 def load_vocabulary(path: str | Path = VOCABULARY) -> dict[str, dict[str, list[str]]]:
@@ -156,6 +159,9 @@ def reword_dataset(
     dst.mkdir(parents=True, exist_ok=True)
     for split, rows in out.items():
         (dst / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for other in src.iterdir():  # the exemplar bank the rows show, which training ships
+        if other.is_file() and other.name not in _OWN:
+            shutil.copy2(other, dst / other.name)
     manifest = json.loads((src / "manifest.json").read_text())
     manifest["reword"] = {
         "source": str(src),
