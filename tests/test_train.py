@@ -379,20 +379,15 @@ def test_new_value_tokens_cover_every_piece_of_a_number_split_into_digits():
     assert digits == want
 
 
-def test_part_end_tokens_are_where_a_mesh_goes_on_to_a_part_or_stops():
-    """The bundled tokenizer: the part-end tokens of a two-part reply after a two-part user
-    mesh are the newline after each part's last face line when another part follows, and what
-    ends each mesh (the user's newline before prose, the reply's end of turn) -- never a newline
-    between face lines or between a part's vertex and face lines."""
+def _mesh_chat_ids(mesh: str):
+    """The bundled tokenizer, a MeshTokenMask over it, and the ids of a chat whose user turn
+    shows ``mesh`` before prose and whose reply is a plan line and ``mesh``."""
     from transformers import AutoTokenizer
 
     from meshlm.modelfolder import BUNDLED_MODEL
     from meshlm.train.mesh_loss import MeshTokenMask
 
     tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
-    mesh = (
-        "v 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\nf -1 -2 -3\nv 0 9 9\nv 0 1 9\nv 2 1 9\nf -1 -2 -3"
-    )
     text = tok.apply_chat_template(
         [
             {"role": "user", "content": f"Like this:\n{mesh}\n\nOne more."},
@@ -400,8 +395,17 @@ def test_part_end_tokens_are_where_a_mesh_goes_on_to_a_part_or_stops():
         ],
         tokenize=False,
     )
-    ids = tok(text, add_special_tokens=False)["input_ids"]
-    mask = MeshTokenMask(tok)
+    return tok, MeshTokenMask(tok), tok(text, add_special_tokens=False)["input_ids"]
+
+
+def test_part_end_tokens_are_where_a_mesh_goes_on_to_a_part_or_stops():
+    """The bundled tokenizer: the part-end tokens of a two-part reply after a two-part user
+    mesh are the newline after each part's last face line when another part follows, and what
+    ends each mesh (the user's newline before prose, the reply's end of turn) -- never a newline
+    between face lines or between a part's vertex and face lines."""
+    tok, mask, ids = _mesh_chat_ids(
+        "v 0 0 0\nv 0 5 0\nv 3 5 0\nf -3 -2 -1\nf -1 -2 -3\nv 0 9 9\nv 0 1 9\nv 2 1 9\nf -1 -2 -3"
+    )
     pieces = mask._pieces(ids)
     ends = [t for t, m in enumerate(mask.part_ends(ids)) if m]
     assert len(ends) == 4
@@ -425,24 +429,9 @@ def test_repeat_targets_are_the_last_values_that_would_write_a_line_twice():
     """The bundled tokenizer: in a two-part user mesh and reply, each vertex line whose first two
     values equal an earlier line's of its part has its last value as a target, with the ids of
     the values that would repeat a line; a multi-digit value is one whole-number token."""
-    from transformers import AutoTokenizer
-
-    from meshlm.modelfolder import BUNDLED_MODEL
-    from meshlm.train.mesh_loss import MeshTokenMask
-
-    tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
-    mesh = (
+    tok, mask, ids = _mesh_chat_ids(
         "v 0 0 0\nv 0 0 12\nv 0 5 0\nv 0 5 12\nf -4 -3 -2\nf -3 -2 -1\nv 0 0 7\nv 0 0 3\nf -1 -2 -3"
     )
-    text = tok.apply_chat_template(
-        [
-            {"role": "user", "content": f"Like this:\n{mesh}\n\nOne more."},
-            {"role": "assistant", "content": f"Plan: box, 2 parts.\n\n{mesh}"},
-        ],
-        tokenize=False,
-    )
-    ids = tok(text, add_special_tokens=False)["input_ids"]
-    mask = MeshTokenMask(tok)
     pieces = mask._pieces(ids)
     got = [(pieces[t], sorted(mask.pieces[i] for i in bad)) for t, bad in mask.repeat_targets(ids)]
     # per mesh: "v 0 0 12" (not "v 0 0 0"), "v 0 5 12" (not "v 0 5 0"), "v 0 0 3" (not 7)

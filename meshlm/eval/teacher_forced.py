@@ -178,8 +178,9 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
         text = tok.apply_chat_template(row["messages"], tokenize=False)
         reply = row["messages"][-1]["content"].strip()
         earlier: dict[int, frozenset[str]] = {}
-        kinds = mesh_token_kinds(text, text.rindex(reply[:50]), earlier)
-        lines = repeat_completions(text, text.rindex(reply[:50]))
+        start = text.rindex(reply[:50])
+        kinds = mesh_token_kinds(text, start, earlier)
+        lines = repeat_completions(text, start)
         enc = tok(text, return_offsets_mapping=True, add_special_tokens=False)
         ids = enc["input_ids"]
         with torch.no_grad():
@@ -194,7 +195,6 @@ def accuracy(folder: str | Path, rows: list[dict], threads: int = 2) -> dict[str
                 repeats[REPEAT] += tok.decode([pred[i - 1]]).strip() in bad
         shown = shown_mesh(row["messages"][-2]["content"]) if len(row["messages"]) > 1 else None
         if shown:
-            start = text.rindex(reply[:50])
             score(shown_kinds(text, start, shown), {}, offsets, ids, pred, tok.decode, hit, total)
         coords = sorted(a for a, k in kinds.items() if k.startswith("coord"))[:3]
         at = {a: i for i, a in enumerate(offsets) if i}

@@ -117,6 +117,11 @@ class MeshTokenMask:
             self.pieces.append(
                 both[len(head) :] if both.startswith(head) else tokenizer.decode([i])
             )
+        # the ids that spell each space-led whole number (`` 7``): repeat_targets' wrong values
+        self.spelled: dict[str, tuple[int, ...]] = {}
+        for i, p in enumerate(self.pieces):
+            if p.startswith(" ") and p[1:].lstrip("-").isdigit():
+                self.spelled[p] = (*self.spelled.get(p, ()), i)
         ids = tokenizer(PROBE, add_special_tokens=False)["input_ids"]
         got = "".join(p for p, m in zip(self._pieces(ids), self(ids), strict=True) if m)
         if not got.rstrip("\n").endswith(PROBE[2:].rstrip("\n")):
@@ -190,12 +195,6 @@ class MeshTokenMask:
         earlier vertex line of the part; ``bad`` holds the ids of every token that spells one
         of those values as a whole (`` 7``, with the space). A value split over several tokens
         has no single wrong token and is left out. Parts are read over the whole sequence."""
-        if not hasattr(self, "_spelled"):
-            spelled: dict[str, list[int]] = {}
-            for i, p in enumerate(self.pieces):
-                if p.startswith(" ") and p[1:].lstrip("-").isdigit():
-                    spelled.setdefault(p, []).append(i)
-            self._spelled = {p: tuple(v) for p, v in spelled.items()}
         pieces = self._pieces(ids)
         text = "".join(pieces)
         found = repeat_completions(text)
@@ -204,7 +203,7 @@ class MeshTokenMask:
             bad = found.get(pos)
             whole = pos + len(p) >= len(text) or not text[pos + len(p)].isdigit()
             if bad and whole and p.startswith(" ") and p[1:].lstrip("-").isdigit():
-                wrong = tuple(i for v in sorted(bad) for i in self._spelled.get(" " + v, ()))
+                wrong = tuple(i for v in sorted(bad) for i in self.spelled.get(" " + v, ()))
                 if wrong:
                     out.append((t, wrong))
             pos += len(p)
