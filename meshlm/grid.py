@@ -36,12 +36,8 @@ def normalize(vertices: np.ndarray) -> np.ndarray:
     vertices : (n, 3) float -> (n, 3) float64 in [-0.5, 0.5] on the longest axis.
     Raises MeshError if all points coincide.
     """
-    v = np.asarray(vertices, dtype=np.float64)
-    lo, hi = v.min(axis=0), v.max(axis=0)
-    extent = float((hi - lo).max())
-    if not np.isfinite(extent) or extent <= 0.0:
-        raise MeshError("mesh has zero size (all vertices coincide)")
-    return (v - (lo + hi) / 2.0) / extent
+    v, lo, hi, extent = _box(np.asarray(vertices, dtype=np.float64))
+    return (v - (lo + hi) * 0.5) / extent
 
 
 def quantize(vertices: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
@@ -53,24 +49,33 @@ def quantize(vertices: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
     return _quantize(np.asarray(vertices, dtype=np.float64), bins)
 
 
-def _quantize(v: np.ndarray, bins: int) -> np.ndarray:
+def _box(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """``(v, lo, hi, extent)``: the bounding box of ``v`` (n, 3) float64, with ``v`` scaled by
+    a power of two (exact: the normalized mesh is the same) where its span overflows or its
+    extent is subnormal, so that ``(lo + hi) / 2`` and ``1 / extent`` are finite and exact
+    enough. Raises MeshError if all points coincide."""
     lo, hi = v.min(axis=0), v.max(axis=0)
     with np.errstate(over="ignore", invalid="ignore"):
         overflow = not (np.isfinite(hi - lo).all() and np.isfinite(lo + hi).all())
     if overflow and np.isfinite(v).all():
-        # coordinates near the float64 limit: their span overflows. Scaling by a power of two is
-        # exact, so the bins are those of the same mesh at a smaller scale.
+        # coordinates near the float64 limit: their span overflows
         v = v * 0.25
         lo, hi = lo * 0.25, hi * 0.25
     extent = float((hi - lo).max())
     if not np.isfinite(extent) or extent <= 0.0:
         raise MeshError("mesh has zero size (all vertices coincide)")
-    top = bins - 1
-    if not np.isfinite(top / extent) and np.isfinite(v * 2.0**600).all():
-        # a subnormal extent (1e-313): its scale overflows. Scaling by a power of two is exact
+    if extent < 2.0**-500 and np.isfinite(v * 2.0**600).all():
+        # a subnormal or tiny extent (5e-324): its inverse overflows and the centre of its box
+        # rounds to one of its ends
         v, lo, hi, extent = v * 2.0**600, lo * 2.0**600, hi * 2.0**600, extent * 2.0**600
-    if not np.isfinite(top / extent):
+    if not np.isfinite(1.0 / extent):
         raise MeshError("mesh has zero size (all vertices coincide)")
+    return v, lo, hi, extent
+
+
+def _quantize(v: np.ndarray, bins: int) -> np.ndarray:
+    v, lo, hi, extent = _box(v)
+    top = bins - 1
     x = (v - (lo + hi) * 0.5) * (top / extent)
     x += 0.5 * top + QUANT_EPS
     # x lies in [QUANT_EPS - tiny, top + QUANT_EPS + tiny]: flooring lands in 0..top, no clip needed

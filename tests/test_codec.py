@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from mesh_helpers import cube
 
@@ -178,8 +178,21 @@ def test_encoding_ignores_translation_and_uniform_scale(mesh, shift, scale):
     assert encode(v * scale + np.array(shift), f) == text
 
 
+_COLLINEAR = np.zeros((17, 3))
+_COLLINEAR[[0, 3, 4, 10, 15, 16]] = [
+    [0, 0, 6],
+    [0, -5, 0],
+    [0, 11, 0],
+    [0, 0, -5],
+    [0, 0, 1],
+    [0, 0, -1],
+]
+
+
 @SETTINGS
 @given(meshes(), st.sampled_from([16, 64, 512]))
+# found by hypothesis: a face that merges on the first grid but not on the renormalized one
+@example((_COLLINEAR, np.array([[0, 1, 4], [0, 1, 10], [0, 1, 15], [0, 15, 16], [1, 2, 3]])), 16)
 def test_decoding_reproduces_every_face_and_vertices_within_one_bin(mesh, bins):
     v, f = mesh
     text = try_encode(v, f, bins=bins)
@@ -202,7 +215,10 @@ def test_decoding_reproduces_every_face_and_vertices_within_one_bin(mesh, bins):
         per_vertex[vid] = lookup.get(tuple(c))
     decoded_faces = {tuple(t) for t in m.faces.tolist()}
     surviving = 0
-    for t in f.tolist():
+    # only the faces the fixed point kept: a face dropped as degenerate on an earlier grid stays
+    # dropped even where the final grid would tell its corners apart (the encoder only shrinks
+    # the face set, so it cannot oscillate between two grids)
+    for t in f[keep].tolist():
         ids = [per_vertex.get(i) for i in t]
         if None in ids or len(set(ids)) < 3:
             continue
