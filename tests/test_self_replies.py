@@ -7,17 +7,22 @@ import numpy as np
 import pytest
 from test_smol import needs_smol, smol_dir  # noqa: F401 (a fixture)
 
+from meshlm import exemplars
 from meshlm.errors import MeshlmError
 from meshlm.eval import self_replies
+from meshlm.infer.named import named_models
+from meshlm.modelfolder import BUNDLED_MODEL
 from meshlm.parts import encode_parts
 from meshlm.plan import parse_plan, plan_line
 from meshlm.prompts import mesh_start
 from meshlm.shapes import generate
 
 
-def _rows(counts: dict[str, int], seed: int = 0) -> list[dict]:
+def _rows(counts: dict[str, int], seed: int = 0, bank=None) -> list[dict]:
     """Single-request generation rows with a plan line: ``counts[family]`` of each, family by
-    family, plus an understanding row and a two-request row that must never be drawn."""
+    family, plus an understanding row and a two-request row that must never be drawn. With an
+    exemplar ``bank``, each request is shown its family's exemplar as the training data shows
+    it (:func:`meshlm.exemplars.with_exemplar`)."""
     rows = []
     for family, n in counts.items():
         for s in generate(n, seed=seed, families=[family], max_segments=6):
@@ -26,10 +31,13 @@ def _rows(counts: dict[str, int], seed: int = 0) -> list[dict]:
             pairs = zip(lines[:-1], lines[1:], strict=True)
             parts = 1 + sum(a[0] == "f" and b[0] == "v" for a, b in pairs)
             reply = f"{plan_line(family, parts)}\n\n{text}"
+            turn = s.caption
+            if bank is not None:
+                turn = exemplars.with_exemplar(turn, bank.choose(family, turn, avoid=text))
             rows.append(
                 {
                     "messages": [
-                        {"role": "user", "content": s.caption},
+                        {"role": "user", "content": turn},
                         {"role": "assistant", "content": reply},
                     ],
                     "task": "generation",
@@ -72,17 +80,19 @@ def test_the_shipped_parts_model_answers_and_is_judged(smol_dir, tmp_path, monke
     """Three requests to the shipped parts model: every attempt logged with its verdict, the
     kept replies strict parts meshes whose plan names the row's family, the training split the
     kept replies plus drawn source rows, the other splits and files copied, and a rerun that
-    answers nothing again."""
+    answers nothing again. The requests show exemplars, as the model's training rows do (bare,
+    the model writes a box a quarter of the size and a table without legs)."""
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
-    rows = _rows({"box": 2, "table": 2, "stool": 2})
+    bank = exemplars.read(named_models(BUNDLED_MODEL.parent)["smol-parts"])
+    rows = _rows({"box": 2, "table": 2, "stool": 2}, bank=bank)
     (src / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (src / "validation.jsonl").write_text(json.dumps(rows[0]) + "\n")
     (src / "exemplars.json").write_text("{}\n")
     (src / "manifest.json").write_text(json.dumps({"format": {"name": "parts"}}) + "\n")
     rec = self_replies.build("smol-parts", src, dst, requests=3, mix=5, threads=1)
     log = [json.loads(line) for line in (dst / "replies.jsonl").read_text().splitlines()]
-    assert [r["family"] for r in log] == ["box", "stool", "table"]
+    assert [r["family"] for r in log] == ["box", "table", "stool"]  # in row order
     assert rec["requests"] == 3 and rec["kept"] == sum(r["kept"] for r in log) >= 1
     for r in log:
         if r["kept"]:
@@ -99,6 +109,7 @@ def test_the_shipped_parts_model_answers_and_is_judged(smol_dir, tmp_path, monke
     assert len(own) == rec["kept"]
     assert {t["messages"][-1]["content"] for t in own} == {r["reply"] for r in log if r["kept"]}
     assert (dst / "validation.jsonl").read_text() == (src / "validation.jsonl").read_text()
+    assert not (dst / "test.jsonl").exists()  # the source has none
     assert (dst / "exemplars.json").read_text() == "{}\n"
     manifest = json.loads((dst / "manifest.json").read_text())
     assert manifest["format"] == {"name": "parts"} and manifest["self_replies"] == rec

@@ -200,8 +200,8 @@ def build(
     ] + drawn
     rng.shuffle(rows)
     (dst / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    for split in SPLITS:
-        if split != "train":
+    for split in SPLITS:  # those the source has (a held-out split may have been left out)
+        if split != "train" and (src / f"{split}.jsonl").is_file():
             shutil.copy2(src / f"{split}.jsonl", dst / f"{split}.jsonl")
     for other in src.iterdir():  # the exemplar bank the rows show, which training ships
         if other.is_file() and other.name not in _OWN:
