@@ -62,6 +62,28 @@ def test_requests_are_drawn_evenly_over_families_and_never_other_rows():
     assert len(self_replies.draw_requests(rows, 50, seed=0)) == 8
 
 
+def test_a_family_is_drawn_until_enough_of_its_replies_are_kept():
+    rows = _rows({"table": 5, "box": 3, "cone": 1})
+    kept: dict[str, int] = {}
+    got = []
+    for i, row, family in self_replies.draw_until_kept(rows, 8, 3, 2, kept):
+        assert rows[i] is row
+        got.append(family)
+        if family == "box":  # every box reply kept, no table reply
+            kept["box"] = kept.get("box", 0) + 1
+    # round 1: box cone table; round 2: box table (box then has 2 kept); after it tables only
+    assert got == ["box", "cone", "table", "box", "table", "table", "table", "table"]
+    firsts = [i for i, _, _ in self_replies.draw_requests(rows, 3, seed=3)]
+    assert sorted(firsts) == sorted(
+        i for i, _, _ in list(self_replies.draw_until_kept(rows, 3, 3, 2, {}))
+    )
+    # no family wants more: nothing drawn; n caps it
+    assert list(self_replies.draw_until_kept(rows, 8, 3, 0, {})) == []
+    assert len(list(self_replies.draw_until_kept(rows, 4, 3, 9, {}))) == 4
+    # every row drawn once when nothing is kept and n is large
+    assert len(list(self_replies.draw_until_kept(rows, 50, 3, 1, {}))) == 9
+
+
 def test_the_judges_references_are_training_meshes_of_every_family():
     rows = _rows({"table": 5, "box": 2, "cone": 1})
     refs = self_replies.training_references(rows, per_family=3, seed=0, bins=64)

@@ -1,6 +1,6 @@
 """Rejection-sampling fine-tuning data: a model's own constrained replies to training requests,
 kept where they are judged right (``python -m meshlm.eval.self_replies MODEL SRC DST
-[--requests 256] [--mix 400] [--seed 0] [--threads 2]``).
+[--requests 256] [--mix 400] [--seed 0] [--threads 2] [--kept-per-family K]``).
 
 Why: the commonest strict failure of the parts model's greedy replies is a vertex line written
 again within its part, and teacher-forced the model almost never predicts that repeat
@@ -36,6 +36,7 @@ import json
 import random
 import shutil
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from meshlm import exemplars, meshtext
@@ -52,9 +53,9 @@ _OWN = {"manifest.json", "replies.jsonl", *(f"{s}.jsonl" for s in SPLITS)}
 MAX_NEW_TOKENS = 1536
 
 
-def draw_requests(rows: list[dict], n: int, seed: int) -> list[tuple[int, dict, str]]:
-    """``(index, row, family)`` of ``n`` single-request generation rows with a plan line, as even
-    over the plans' families as their numbers allow (``seed``), in row order."""
+def _rows_by_family(rows: list[dict], seed: int) -> dict[str, list[int]]:
+    """Indices of the single-request generation rows with a plan line, by the plan's family,
+    each family's shuffled (``seed``)."""
     by_family: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
         if row.get("task") != "generation" or not exemplars.single_request(row):
@@ -65,6 +66,13 @@ def draw_requests(rows: list[dict], n: int, seed: int) -> list[tuple[int, dict, 
     rng = random.Random(seed)
     for ids in by_family.values():
         rng.shuffle(ids)
+    return by_family
+
+
+def draw_requests(rows: list[dict], n: int, seed: int) -> list[tuple[int, dict, str]]:
+    """``(index, row, family)`` of ``n`` single-request generation rows with a plan line, as even
+    over the plans' families as their numbers allow (``seed``), in row order."""
+    by_family = _rows_by_family(rows, seed)
     chosen: list[tuple[int, str]] = []
     families = sorted(by_family)
     k = 0
@@ -73,6 +81,31 @@ def draw_requests(rows: list[dict], n: int, seed: int) -> list[tuple[int, dict, 
         k += 1
     chosen = sorted(chosen[:n])
     return [(i, rows[i], f) for i, f in chosen]
+
+
+def draw_until_kept(
+    rows: list[dict], n: int, seed: int, kept_per_family: int, kept: dict[str, int]
+) -> Iterator[tuple[int, dict, str]]:
+    """``(index, row, family)`` of at most ``n`` rows as :func:`draw_requests` picks them, round
+    by round over the sorted families, leaving out a family once ``kept[family]`` (which the
+    caller updates as replies are judged) reaches ``kept_per_family``: the families a model
+    answers badly get more requests, until their rows or ``n`` run out."""
+    by_family = _rows_by_family(rows, seed)
+    given, k = 0, 0
+    while given < n:
+        live = [
+            f
+            for f in sorted(by_family)
+            if k < len(by_family[f]) and kept.get(f, 0) < kept_per_family
+        ]
+        if not live:
+            return
+        for f in live:
+            if given == n or kept.get(f, 0) >= kept_per_family:
+                continue
+            yield by_family[f][k], rows[by_family[f][k]], f
+            given += 1
+        k += 1
 
 
 def training_references(rows: list[dict], per_family: int, seed: int, bins: int):
@@ -144,8 +177,11 @@ def build(
     seed: int = 0,
     per_family: int = 8,
     threads: int | None = None,
+    kept_per_family: int | None = None,
 ) -> dict:
-    """Write ``DST`` (module docstring); returns the manifest's ``self_replies`` record.
+    """Write ``DST`` (module docstring); returns the manifest's ``self_replies`` record. With
+    ``kept_per_family``, requests are drawn by :func:`draw_until_kept` (``requests`` at most)
+    instead of :func:`draw_requests`.
     Raises MeshlmError for a source without a manifest, a row that is not JSON, a model that
     does not write the parts format, or no reply kept."""
     src, dst = Path(src), Path(dst)
@@ -161,11 +197,15 @@ def build(
     done = {}
     if log.is_file():
         done = {r["row"]: r for _, r in read_rows(log)}
-    todo = draw_requests(train, requests, seed)
+    kept_so_far: dict[str, int] = {}
+    if kept_per_family is None:
+        todo: Iterable = draw_requests(train, requests, seed)
+    else:
+        todo = draw_until_kept(train, requests, seed, kept_per_family, kept_so_far)
     try:
         from tqdm import tqdm
 
-        todo_iter = tqdm(todo, desc="self replies", unit="request")
+        todo_iter = tqdm(todo, desc="self replies", unit="request", total=requests)
     except ImportError:  # pragma: no cover
         todo_iter = todo
     records = []
@@ -179,6 +219,7 @@ def build(
             rec["turn"] = row["messages"][-2]["content"]
             rec["exemplar"] = row.get("exemplar")
             records.append(rec)
+            kept_so_far[family] = kept_so_far.get(family, 0) + rec["kept"]
     kept = [r for r in records if r["kept"]]
     if not kept:
         raise MeshlmError(f"{model}: none of {len(records)} replies was judged right")
@@ -223,6 +264,7 @@ def build(
         "not_kept": dict(sorted(why.items())),
         "source_rows_drawn": len(drawn),
         "rows": {"train": len(kept) + len(drawn)},
+        "kept_per_family_wanted": kept_per_family,
         "judge": {"references_per_family": per_family, "from": "training split"},
         "sampling": {"temperature": 0.0, "constrain": True, "max_new_tokens": MAX_NEW_TOKENS},
         "seed": seed,
@@ -243,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-family", type=int, default=8, help="judge's references a family")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument(
+        "--kept-per-family",
+        type=int,
+        default=None,
+        help="draw a family's requests until this many are kept (--requests at most in all)",
+    )
     args = ap.parse_args(argv)
     try:
         rec = build(
@@ -254,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             args.seed,
             args.per_family,
             args.threads,
+            args.kept_per_family,
         )
     except MeshlmError as exc:
         print(f"error: {exc}", file=sys.stderr)
