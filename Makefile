@@ -313,13 +313,14 @@ smol-parts16o: smol-parts16wr-data
 	$(BIN)/meshlm train --config recipes/smol-parts16o.yaml
 
 # Its own replies (docs/parts-model.md): the shipped model (n, 2026-12-03; its fp16-stored
-# weights) answers 160 training requests greedy under the constraint; those judged right plus
+# weights) answers training requests greedy under the constraint, a family's until 8 replies
+# are kept (160 at most; judged against 32 training meshes a family); those judged right plus
 # rows of w make 400 training rows (meshlm/eval/self_replies.py, ~30 min); n continued 200 steps
 # on them (recipes/smol-parts16l.yaml, ~56 min); not shipped.
 smol-parts16nl-data: smol-parts16w-data
 	test -f data/smol-parts16nl/manifest.json || $(BIN)/python -m meshlm.eval.self_replies \
 		$(SMOL_PARTS_DIR) data/smol-parts16w data/smol-parts16nl --requests 160 --mix 400 \
-		--threads 2
+		--kept-per-family 8 --threads 2
 
 smol-parts16l: smol-parts16nl-data
 	$(BIN)/meshlm train --config recipes/smol-parts16l.yaml
