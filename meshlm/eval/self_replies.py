@@ -75,36 +75,28 @@ def _rows_by_family(rows: list[dict], seed: int) -> dict[str, list[int]]:
 def draw_requests(rows: list[dict], n: int, seed: int) -> list[tuple[int, dict, str]]:
     """``(index, row, family)`` of ``n`` single-request generation rows with a plan line, as even
     over the plans' families as their numbers allow (``seed``), in row order."""
-    by_family = _rows_by_family(rows, seed)
-    chosen: list[tuple[int, str]] = []
-    families = sorted(by_family)
-    k = 0
-    while len(chosen) < n and any(k < len(by_family[f]) for f in families):
-        chosen += [(by_family[f][k], f) for f in families if k < len(by_family[f])]
-        k += 1
-    chosen = sorted(chosen[:n])
-    return [(i, rows[i], f) for i, f in chosen]
+    return sorted(draw_until_kept(rows, n, seed, None, {}), key=lambda t: t[0])
 
 
 def draw_until_kept(
-    rows: list[dict], n: int, seed: int, kept_per_family: int, kept: dict[str, int]
+    rows: list[dict], n: int, seed: int, kept_per_family: int | None, kept: dict[str, int]
 ) -> Iterator[tuple[int, dict, str]]:
-    """``(index, row, family)`` of at most ``n`` rows as :func:`draw_requests` picks them, round
-    by round over the sorted families, leaving out a family once ``kept[family]`` (which the
-    caller updates as replies are judged) reaches ``kept_per_family``: the families a model
-    answers badly get more requests, until their rows or ``n`` run out."""
+    """``(index, row, family)`` of at most ``n`` rows, round by round over the sorted families
+    (each family's rows shuffled, ``seed``), leaving out a family once ``kept[family]`` (which
+    the caller updates as replies are judged) reaches ``kept_per_family`` (None: never): the
+    families a model answers badly get more requests, until their rows or ``n`` run out."""
     by_family = _rows_by_family(rows, seed)
+
+    def wanted(f: str) -> bool:
+        return kept_per_family is None or kept.get(f, 0) < kept_per_family
+
     given, k = 0, 0
     while given < n:
-        live = [
-            f
-            for f in sorted(by_family)
-            if k < len(by_family[f]) and kept.get(f, 0) < kept_per_family
-        ]
+        live = [f for f in sorted(by_family) if k < len(by_family[f]) and wanted(f)]
         if not live:
             return
         for f in live:
-            if given == n or kept.get(f, 0) >= kept_per_family:
+            if given == n or not wanted(f):  # kept may have grown within the round
                 continue
             yield by_family[f][k], rows[by_family[f][k]], f
             given += 1
