@@ -1,4 +1,4 @@
-"""``meshlm eval generate | understand | language | heldout``."""
+"""``meshlm eval generate | understand | language | heldout | ... | compare``."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ from meshlm.errors import MeshlmError
 from meshlm.eval.attributes_eval import DEFAULT_PROMPTS, eval_attributes
 from meshlm.eval.language_kept import grade_facts, open_replies, reply_pairs, reply_perplexity
 from meshlm.eval.novelty import load_generations, novelty, recorded_dataset, training_set
+from meshlm.eval.paired import compare, pair_rows
 from meshlm.eval.runner import (
     eval_generate,
     eval_language,
     eval_understand,
     heldout_set,
+    iter_jsonl,
     load_jsonl,
     load_references,
 )
@@ -368,3 +370,46 @@ def eval_novelty_cmd(
     flat = {k: v for k, v in report.items() if isinstance(v, int | float | str)}
     flat.update({f"steps.{k}": v for k, v in report["steps"].items()})
     _summary(f"eval novelty ({len(rows)} generations) -> {out}", flat)
+
+
+@eval_app.command("compare")
+def eval_compare_cmd(
+    a: Path = typer.Argument(
+        ...,
+        help="Run A: samples.jsonl (eval generate/understand) or "
+        "attributes.jsonl (eval attributes).",
+    ),
+    b: Path = typer.Argument(..., help="Run B on the same inputs."),
+    measure: list[str] | None = typer.Option(
+        None,
+        "--measure",
+        help="A judgement to compare (strict, family_ok, counts, ...); repeatable. "
+        "Default: every one that varies.",
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the table as JSON."),
+) -> None:
+    """Two runs on the same inputs, input by input: yes counts, the inputs only one run got
+    right, and the exact McNemar p-value (meshlm/eval/paired.py)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    pairs = pair_rows(list(iter_jsonl(a)), list(iter_jsonl(b)), str(a), str(b))
+    rows = compare(pairs, measure or None)
+    table = Table(title=f"{len(pairs)} inputs: A = {a}, B = {b}")
+    for col in ("measure", "A", "B", "only A", "only B", "p (exact McNemar)"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    for r in rows:
+        extra = f" ({r['unpaired']} unpaired)" if r["unpaired"] else ""
+        table.add_row(
+            r["measure"] + extra,
+            f"{r['a']}/{r['n']}",
+            f"{r['b']}/{r['n']}",
+            str(r["only_a"]),
+            str(r["only_b"]),
+            f"{r['p']:.3g}",
+        )
+    Console().print(table)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"a": str(a), "b": str(b), "inputs": len(pairs), "measures": rows}
+        out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
