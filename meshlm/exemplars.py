@@ -138,6 +138,12 @@ def shown_mesh(turn: str) -> str | None:
     return m.group(1) if m else None
 
 
+def shows_exemplar(text: str) -> bool:
+    """Does ``text`` (a user turn, or a whole conversation as its tokens spell it) hold an
+    exemplar that :func:`with_exemplar` wrote, anywhere in it?"""
+    return _SHOWN.search(text) is not None
+
+
 def without_exemplar(turn: str) -> str:
     """The request in a user turn :func:`with_exemplar` wrote (any other turn as it is)."""
     m = _SHOWN.match(turn)

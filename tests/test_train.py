@@ -223,6 +223,8 @@ def test_recipe_and_overrides(tmp_path, capsys):
         TrainConfig.load(recipe, inf).validate()
     with pytest.raises(ConfigError, match="mesh_repeat_weight needs loss_averaging 'mesh'"):
         TrainConfig.load(recipe, {"mesh_repeat_weight": 1.0}).validate()
+    with pytest.raises(ConfigError, match="mesh_bare_plan_only needs loss_averaging 'mesh'"):
+        TrainConfig.load(recipe, {"mesh_bare_plan_only": True}).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
         TrainConfig.load(recipe, {"loss_averaging": "mesh", "packing": True}).validate()
 
@@ -248,6 +250,42 @@ def test_mesh_token_mask_marks_the_mesh_lines_of_every_turn():
         tok.decode([i]) for i, m in zip(ids, MeshTokenMask(tok)(ids), strict=True) if m
     )
     assert marked == "v 0 0 0\nv 0 12 63\nf 1 2 3" + "v 0 0 0\nf 1 2 3"
+
+
+def test_bare_mesh_start_cuts_a_bare_reply_at_its_mesh_and_leaves_an_exemplified_one():
+    """``mesh_bare_plan_only``'s cut (bundled tokenizer): a conversation that shows no exemplar
+    stops being supervised at the reply's first mesh token, right after its plan line; one
+    whose user turn shows an exemplar (meshlm.exemplars.with_exemplar) is not cut, and nor is a
+    reply without a mesh."""
+    from transformers import AutoTokenizer
+
+    from meshlm.exemplars import Exemplar, with_exemplar
+    from meshlm.modelfolder import BUNDLED_MODEL
+    from meshlm.train.mesh_loss import MeshTokenMask
+
+    tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL)
+    mm = MeshTokenMask(tok)
+    reply = "Here is a 3D model of a drum:\nPlan: cylinder, 1 part.\n\nv 0 0 0\nv 0 9 0\nf -2 -1 -2"
+
+    def row(user: str, answer: str) -> tuple[list[int], list[int]]:
+        chat = [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+        prompt = tok.apply_chat_template(chat[:1], tokenize=False, add_generation_prompt=True)
+        full = tok.apply_chat_template(chat, tokenize=False)
+        assert full.startswith(prompt)
+        head = tok(prompt, add_special_tokens=False)["input_ids"]
+        ids = tok(full, add_special_tokens=False)["input_ids"]
+        assert ids[: len(head)] == head
+        return ids, [-100] * len(head) + ids[len(head) :]
+
+    ids, labels = row("a drum, please", reply)
+    cut = mm.bare_mesh_start(ids, mm(ids), labels)
+    assert tok.decode(ids[cut:]).startswith("v 0 0 0\nv 0 9 0")
+    assert tok.decode(ids[:cut]).endswith("Plan: cylinder, 1 part.\n\n")
+    shown = Exemplar("cylinder", "a can", "procedural:x", "v 0 0 0\nv 0 5 0\nf -2 -1 -2")
+    ids, labels = row(with_exemplar("a drum, please", shown), reply)
+    assert mm.bare_mesh_start(ids, mm(ids), labels) is None
+    ids, labels = row("Name it:\nv 0 0 0\nv 0 9 0\nf -2 -1 -2", "A cylinder.")
+    assert mm(ids).count(True) > 10 and mm.bare_mesh_start(ids, mm(ids), labels) is None
 
 
 def test_turn_end_after_a_mesh_is_marked_with_mesh_turn_end():
@@ -1020,9 +1058,33 @@ def _new_positions(tokenizer, ids: list[int]) -> list[bool]:
     return out
 
 
+def _with_lead_ins(data_dir: Path, out: Path) -> Path:
+    """A copy of ``data_dir`` whose generation replies start "Here is a 3D model:\nPlan: box, 1
+    part.\n\n" before their mesh."""
+    shutil.copytree(data_dir, out)
+    path = out / "train.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in rows:
+        if r["task"] == "generation":
+            reply = r["messages"][-1]
+            reply["content"] = "Here is a 3D model:\nPlan: box, 1 part.\n\n" + reply["content"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return out
+
+
 @pytest.mark.parametrize(
     "mode",
-    ["token", "sample", "mesh", "mesh+head", "mesh+new", "mesh+end", "mesh+face", "mesh+repeat"],
+    [
+        "token",
+        "sample",
+        "mesh",
+        "mesh+head",
+        "mesh+new",
+        "mesh+end",
+        "mesh+face",
+        "mesh+repeat",
+        "mesh+bare",
+    ],
 )
 def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, tmp_path, mode):
     """Two micro-batches of one conversation each (a long mesh reply, a short caption): the
@@ -1033,7 +1095,9 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
     assistant writes; 'mesh+new' adds 3 x the summed loss of the assistant's new-value tokens
     / mesh_loss_tokens; 'mesh+end' adds 2 x the mean loss of the assistant's part-end tokens;
     'mesh+face' adds 1.5 x the mean loss of its face-end tokens; 'mesh+repeat' adds 2.5 x the
-    mean over its unlikelihood targets of -log(1 - p(a value that repeats a vertex line))."""
+    mean over its unlikelihood targets of -log(1 - p(a value that repeats a vertex line));
+    'mesh+bare' (mesh_bare_plan_only): the generation row shows no exemplar, so nothing of its
+    reply from the first mesh token on counts (its user turn has no mesh either)."""
     import torch
     import torch.nn.functional as F
 
@@ -1044,6 +1108,9 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
     end_weight = 2.0 if mode == "mesh+end" else 0.0
     face_weight = 1.5 if mode == "mesh+face" else 0.0
     repeat_weight = 2.5 if mode == "mesh+repeat" else 0.0
+    bare = mode == "mesh+bare"
+    if bare:  # replies with a lead-in and plan line before the mesh, as the parts data has
+        data_dir = _with_lead_ins(data_dir, tmp_path / "data")
     tr = build_trainer(
         tiny_cfg(
             data_dir,
@@ -1058,6 +1125,7 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
             mesh_end_weight=end_weight,
             mesh_face_end_weight=face_weight,
             mesh_repeat_weight=repeat_weight,
+            mesh_bare_plan_only=bare,
         )
     )
     rows = [json.loads(line) for line in (data_dir / "train.jsonl").read_text().splitlines()]
@@ -1077,6 +1145,12 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
         ids = b["input_ids"][0].tolist()
         mesh = torch.tensor(_mesh_positions(tr.processing_class, ids))[1:]
         ce = F.cross_entropy(logits, b["input_ids"][0, 1:], reduction="none")
+        if bare and b is batches[0]:  # the lead-in and plan stay; the mesh and its end go
+            first = int(torch.nonzero(mesh & keep).flatten()[0])
+            assert 10 < int(keep[:first].sum()) < 40  # "Here is ...: Plan: ..." only
+            keep, mesh = keep.clone(), mesh.clone()
+            keep[first:] = False
+            mesh[first:] = False
         prose = keep & ~mesh
         per_row.append(ce[prose].sum() / prose.sum() + ce[mesh].sum() / 300)
         written = torch.nonzero(mesh & keep).flatten()
@@ -1109,9 +1183,12 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
             assert len(ul) >= 3 if b is batches[0] else not ul
         if b is batches[1]:  # the understanding row: its mesh is in the user turn
             assert mesh.sum() > 30 and not len(written)
+        elif bare:
+            assert not len(written)
         else:
             assert len(written) > 50
     assert counts[0] > 3 * counts[1]  # the mesh reply has many more supervised tokens
+    # (counts are TRL's own labels: mesh_bare_plan_only changes the loss, not the collator)
     if mode == "token":
         want = (sums[0] + sums[1]) / (counts[0] + counts[1])
     elif mode == "sample":

@@ -172,6 +172,13 @@ class TrainConfig:
         "coordinate whose line starts like an earlier line of its part, a conversation's "
         "mean -log(1 - p(repeat)) times this weight. 0 = off. See meshlm/train/mesh_loss.py.",
     )
+    mesh_bare_plan_only: bool = _f(
+        False,
+        "With loss_averaging 'mesh': in a conversation that shows no exemplar "
+        "(meshlm.exemplars), the assistant's tokens from its first mesh line on are not "
+        "supervised, so bare requests teach the lead-in and plan line only. "
+        "See meshlm/train/mesh_loss.py.",
+    )
     max_train_samples: int | None = _f(None, "Use only the first N training rows (quick runs).")
     max_eval_samples: int | None = _f(256, "Use only the first N validation rows for evaluation.")
 
@@ -338,6 +345,8 @@ class TrainConfig:
             )
         if self.mesh_repeat_weight and self.loss_averaging != "mesh":
             raise ConfigError("mesh_repeat_weight needs loss_averaging 'mesh'")
+        if self.mesh_bare_plan_only and self.loss_averaging != "mesh":
+            raise ConfigError("mesh_bare_plan_only needs loss_averaging 'mesh'")
         if self.mesh_turn_end and self.loss_averaging != "mesh":
             raise ConfigError("mesh_turn_end needs loss_averaging 'mesh'")
         if self.greedy and self.method != "full":

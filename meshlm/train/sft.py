@@ -368,6 +368,7 @@ def build_trainer(cfg: TrainConfig):
         trainer.mesh_end_weight = cfg.mesh_end_weight
         trainer.mesh_face_end_weight = cfg.mesh_face_end_weight
         trainer.mesh_repeat_weight = cfg.mesh_repeat_weight
+        trainer.mesh_bare_plan_only = cfg.mesh_bare_plan_only
     if cfg.loss_averaging in ("sample", "mesh"):
         # Without loss kwargs the Trainer passes no token count across micro-batches: TRL takes
         # each micro-batch's own token mean and the Trainer divides by the accumulation steps.
