@@ -106,6 +106,19 @@ def parse_plan(lead_in: str) -> Plan | None:
     return Plan(last.group(1).replace(" ", "_"), n, tuple(boxes))
 
 
+def with_parts(lead_in: str, parts: int) -> str | None:
+    """``lead_in`` through its last plan line, that line's part count replaced by ``parts``
+    (the lines before it kept as they are, what follows it dropped), ending in a newline; None
+    when it has no plan line. Raises ValueError as :func:`plan_line` does."""
+    lines = lead_in.split("\n")
+    found = [i for i, line in enumerate(lines) if _PLAN.fullmatch(line)]
+    if not found:
+        return None
+    at = found[-1]
+    family = _PLAN.fullmatch(lines[at]).group(1).replace(" ", "_")  # type: ignore[union-attr]
+    return "\n".join([*lines[:at], plan_line(family, parts), ""])
+
+
 def box_number_spans(text: str) -> list[tuple[int, int]]:
     """Character spans ``(start, end)`` of the six numbers of every part line in ``text``
     (the plan's layout, which training weighs as a mesh's new values: meshlm.train.mesh_loss)."""

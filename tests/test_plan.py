@@ -21,6 +21,7 @@ from meshlm.plan import (
     part_boxes,
     plan_line,
     plan_text,
+    with_parts,
 )
 from meshlm.shapes import family_of_uid, list_families
 
@@ -48,6 +49,23 @@ def test_parse_plan_reads_the_lead_in_only():
     assert parse_plan("Plan: chair, 11 parts") is None  # the line is exact: final period
     assert parse_plan("Plan: chair, eleven parts.") is None
     assert parse_plan("Plan: chair, 0 parts.") is None  # a plan has at least one part
+
+
+def test_with_parts_keeps_the_lead_in_and_replaces_the_last_plan_s_count():
+    """What a reply goes on from under ``--exemplar-parts`` (meshlm/infer/engine.py)."""
+    lead = "Here is a 3D model of a three-legged table:\nPlan: table, 5 parts.\n\n"
+    assert (
+        with_parts(lead, 4)
+        == "Here is a 3D model of a three-legged table:\nPlan: table, 4 parts.\n"
+    )
+    assert with_parts("Plan: wine glass, 3 parts.", 1) == "Plan: wine glass, 1 part.\n"
+    two = "Plan: box, 1 part.\nok\nPlan: chair, 11 parts.\nPart 1: 0 0 0 to 1 1 1.\n"
+    assert with_parts(two, 9) == "Plan: box, 1 part.\nok\nPlan: chair, 9 parts.\n"
+    assert parse_plan(with_parts(lead, 4)) == Plan("table", 4)
+    assert with_parts("Here is a table:\n", 3) is None
+    assert with_parts("Plan: chair, 11 parts", 3) is None  # not a whole plan line
+    with pytest.raises(ValueError, match="at least one part"):
+        with_parts(lead, 0)
 
 
 def test_part_lines_say_each_parts_box_and_read_back():

@@ -328,6 +328,35 @@ def test_an_exemplar_of_the_planned_family_is_shown_before_the_request(smol_dir)
         decode_parts(res.text[mesh_start(res.text) :], strict=True)
 
 
+@pytest.mark.slow
+@needs_smol
+def test_exemplar_parts_plans_the_shown_mesh_s_part_count(smol_dir):
+    """``exemplar_parts``: the reply goes on from the first stage's lead-in with the plan's part
+    count replaced by the shown training mesh's, and the constrained reply has that many parts
+    (the shipped bank: a three-legged table's exemplar, retrieved by the request's words)."""
+    from dataclasses import replace
+
+    from meshlm.infer import Sampling, load
+    from meshlm.parts import decode_parts
+    from meshlm.plan import count_parts, parse_plan
+    from meshlm.prompts import mesh_start
+
+    engine = load("smol-parts", threads=1)
+    prompt = "a table that stands on three legs"
+    s = Sampling(temperature=0.0, max_new_tokens=1200, exemplar_parts=True)
+    res = engine.generate(prompt, s)
+    shown = next(e for e in engine.exemplars.by_family["table"] if e.source == res.stats.exemplar)
+    want = count_parts(shown.text)
+    plan = parse_plan(res.text)
+    assert plan is not None and (plan.family, plan.parts) == ("table", want)
+    assert not res.stats.cut_off
+    body = res.text[mesh_start(res.text) :]
+    decode_parts(body, strict=True)
+    assert count_parts(body) == want
+    own = engine.generate(prompt, replace(s, exemplar_parts=False))
+    assert own.stats.exemplar == res.stats.exemplar  # the same first stage and retrieval
+
+
 def test_the_parts_name_resolves_to_its_folder_or_gguf(tmp_path):
     from meshlm.errors import MeshlmError
     from meshlm.infer.named import NAMES, resolve

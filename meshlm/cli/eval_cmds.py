@@ -11,6 +11,7 @@ from meshlm import modelfolder
 from meshlm.cli.app import app
 from meshlm.cli.infer_cmds import (
     MAX_NEW_HELP,
+    ExemplarPartsOpt,
     GuidanceOpt,
     ModelBinsOpt,
     ModelOpt,
@@ -91,6 +92,7 @@ def eval_generate_cmd(
     seed: int = typer.Option(0, "--seed"),
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
+    exemplar_parts: bool = ExemplarPartsOpt,
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
 ) -> None:
     """Generate a mesh for every prompt; write metrics.json, samples.jsonl and grid.png."""
@@ -106,6 +108,7 @@ def eval_generate_cmd(
         templates=not no_templates,
         guidance=guidance,
         exemplar=not no_exemplar,
+        exemplar_parts=exemplar_parts or None,
     )
     metrics = eval_generate(engine, rows, out, s, refs)
     _summary(f"eval generate ({len(rows)} prompts) -> {out}", metrics)
@@ -285,6 +288,7 @@ def eval_attributes_cmd(
     grid: bool = typer.Option(True, "--grid/--no-grid", help="Render attributes.png."),
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
+    exemplar_parts: bool = ExemplarPartsOpt,
 ) -> None:
     """Do generated meshes follow the prompt's counts (legs, steps, shelves, ...) and proportions
     (tall, low, wide, long, narrow)? Greedy; judged on the meshes (meshlm/eval/attributes.py)."""
@@ -299,6 +303,7 @@ def eval_attributes_cmd(
         constrain=constrain,
         guidance=guidance,
         exemplar=not no_exemplar,
+        exemplar_parts=exemplar_parts or None,
     )
     report = eval_attributes(engine, rows, out, s, grid=grid)
     _attribute_table(f"eval attributes ({len(rows)} prompts) -> {out}", report)

@@ -53,6 +53,12 @@ NoExemplarOpt = typer.Option(
     help="Parts model with exemplars: answer from the request alone, without first showing it "
     "a training mesh of the family its plan names.",
 )
+ExemplarPartsOpt = typer.Option(
+    False,
+    "--exemplar-parts",
+    help="Parts model with exemplars: the reply's plan line takes the part count of the "
+    "training mesh shown (retrieved by the request's words) instead of the model's own.",
+)
 MESH_SUFFIXES = {".obj", ".glb", ".ply", ".stl", ".off"}
 
 
@@ -130,6 +136,7 @@ def generate_cmd(
     ),
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
+    exemplar_parts: bool = ExemplarPartsOpt,
     png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
     save_reply: Path | None = typer.Option(None, "--save-reply", help="Write the raw reply text."),
     json_out: bool = typer.Option(False, "--json", help="Print the stats as one JSON object."),
@@ -155,6 +162,7 @@ def generate_cmd(
         guidance=guidance,
         templates=not no_templates,
         exemplar=not no_exemplar,
+        exemplar_parts=exemplar_parts or None,
     )
     unknown = engine.unknown_family(prompt)
     if unknown:

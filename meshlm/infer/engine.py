@@ -31,7 +31,7 @@ from meshlm.infer.named import NAMES, is_adapter_folder, resolve, resolve_adapte
 from meshlm.infer.openai_http import OpenAIBackend
 from meshlm.infer.types import GenerationResult, Partial, Sampling, Stats
 from meshlm.modelfolder import MeshFormat, ModelInfo
-from meshlm.plan import parse_plan
+from meshlm.plan import count_parts, parse_plan, with_parts
 from meshlm.prompts import as_request, mesh_question, mesh_start, requested_family
 
 BUNDLED_MODEL = modelfolder.BUNDLED_MODEL  # where the bundled model is (meshlm.modelfolder)
@@ -144,30 +144,19 @@ class Engine:
         A parts model with an exemplar bank (``exemplars.json``, :mod:`meshlm.exemplars`)
         answers a mesh request in two stages when ``sampling.exemplar`` is on: it first writes
         its reply up to the plan line (not streamed), then the bank's exemplar of the planned
-        family is shown before the request, as in training, and the reply is written anew.
-        ``result.stats.exemplar`` names the exemplar; tokens and seconds count both stages."""
+        family is shown before the request, as in training, and the reply is written anew (with
+        ``sampling.exemplar_parts``: from the first stage's plan line, the shown mesh's part
+        count in it). ``result.stats.exemplar`` names the exemplar; tokens and seconds count
+        both stages."""
         sampling = _sampling(sampling or self.default_sampling(), overrides)
         msgs = self._messages(prompt)
         constrained = mesh and sampling.constrain
-        make = None
-        if constrained:  # exact for token backends; a syntax grammar for HTTP servers
-
-            def make(index):  # the model's format picks the constraint
-                return constraint_for(
-                    self.mesh_format.name,
-                    index,
-                    self.bins,
-                    sampling.max_preamble,
-                    prefix,
-                    min_faces=sampling.min_faces,
-                    templates=self.templates if sampling.templates else None,
-                    budget=sampling.max_new_tokens,
-                )
-
         t0 = time.perf_counter()
         shown, n0 = None, 0
         if mesh and not prefix and sampling.exemplar and self.exemplars is not None:
-            msgs, shown, n0 = self._show_exemplar(msgs, sampling, make)
+            first = self._constraint_maker(sampling, "") if constrained else None
+            msgs, shown, n0, prefix = self._show_exemplar(msgs, sampling, first)
+        make = self._constraint_maker(sampling, prefix) if constrained else None
         text, n, v, f = prefix, 0, 0, 0
         for piece in self.backend.stream_reply(msgs, sampling, make, prefix):
             n += 1
@@ -200,15 +189,39 @@ class Engine:
             result=result,
         )
 
+    def _constraint_maker(self, sampling: Sampling, prefix: str):
+        """The backend's constraint factory for a reply that starts with ``prefix``: exact for
+        token backends, a syntax grammar for HTTP servers; the model's format picks it."""
+
+        def make(index):
+            return constraint_for(
+                self.mesh_format.name,
+                index,
+                self.bins,
+                sampling.max_preamble,
+                prefix,
+                min_faces=sampling.min_faces,
+                templates=self.templates if sampling.templates else None,
+                budget=sampling.max_new_tokens,
+            )
+
+        return make
+
     def _show_exemplar(self, msgs: list[dict], sampling: Sampling, make):
         """The first stage of an exemplar-conditioned reply: the reply up to its plan line
-        (at most the lead-in budget plus a plan line's tokens, no guidance), the planned
-        family's exemplar chosen for the request (:meth:`ExemplarBank.choose`), and the
-        messages with it shown before the request. Returns ``(messages, exemplar, tokens)``;
-        the messages as given and no exemplar when the last turn is not the user's, no plan line
-        came, or the bank lacks the family."""
+        (at most the lead-in budget plus a plan line's tokens, no guidance, the same decoding
+        constraint), the planned family's exemplar chosen for the request
+        (:meth:`ExemplarBank.choose`), and the messages with it shown before the request.
+
+        Returns ``(messages, exemplar, tokens, lead)``: ``lead`` is ``""``, or with
+        ``sampling.exemplar_parts`` the first stage's text through its plan line with the part
+        count replaced by the exemplar's (:func:`meshlm.plan.count_parts`), for the reply to go
+        on from -- the exemplar was retrieved by the request's words, so its part count is the
+        request's more often than the model's own plan (docs/parts-model.md, "The plan takes the
+        shown mesh's parts"). The messages as given, no exemplar and no lead when the last turn
+        is not the user's, no plan line came, or the bank lacks the family."""
         if not msgs or msgs[-1].get("role") != "user":
-            return msgs, None, 0
+            return msgs, None, 0, ""
         budget = sampling.max_preamble + PLAN_TOKENS
         first = replace(sampling, max_new_tokens=min(sampling.max_new_tokens, budget), guidance=1.0)
         text, n, plan = "", 0, None
@@ -227,13 +240,16 @@ class Engine:
         finally:
             pieces.close()  # the backend stops generating
         if plan is None:
-            return msgs, None, n
+            return msgs, None, n, ""
         shown = self.exemplars.choose(plan.family, msgs[-1]["content"])
         if shown is None:
-            return msgs, None, n
+            return msgs, None, n, ""
         out = [dict(m) for m in msgs]
         out[-1]["content"] = exemplar_bank.with_exemplar(out[-1]["content"], shown)
-        return out, shown, n
+        lead = ""
+        if sampling.exemplar_parts:
+            lead = with_parts(text, count_parts(shown.text)) or ""
+        return out, shown, n, lead
 
     def _finish(self, text, want_mesh, constrained, cut_off, seconds, info, n) -> GenerationResult:
         stats = Stats(

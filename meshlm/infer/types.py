@@ -26,7 +26,8 @@ class Sampling:
     transformers backends). ``exemplar``: for a ``parts`` model whose folder has an
     ``exemplars.json`` (:mod:`meshlm.exemplars`), a mesh request is answered after showing the
     model a training mesh of the family its plan names, as it was trained (off: the request
-    alone).
+    alone); with ``exemplar_parts`` too, the reply starts with the first stage's lead-in and
+    plan line, its part count replaced by the shown mesh's (:meth:`Engine.stream`).
     """
 
     temperature: float = field(default=0.7, metadata={"help": "0 = greedy"})
@@ -51,6 +52,10 @@ class Sampling:
     exemplar: bool = field(
         default=True,
         metadata={"help": "parts model with exemplars: show one of the planned family first"},
+    )
+    exemplar_parts: bool = field(
+        default=False,
+        metadata={"help": "parts model with exemplars: the plan takes the shown mesh's part count"},
     )
 
     def __post_init__(self):
