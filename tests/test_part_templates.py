@@ -626,6 +626,42 @@ def test_a_plan_with_part_boxes_holds_each_part_to_its_box():
     assert part_boxes(c.text)[0] != boxes[0]
 
 
+def test_a_layout_holds_each_part_to_its_template():
+    """``layout`` (the shown exemplar's parts, ``--exemplar-layout``): part k takes template
+    ``layout[k]`` -- here a table's parts in their canonical order (each shape after the one
+    before, so the order between parts never overrides the hold) -- where random walks without
+    it take other templates; a layout for the llama-mesh format, or without templates, is
+    refused."""
+    from meshlm.infer.constrain_parts import PartsConstraint, constraint_for
+
+    tok, index = _vocab()
+    table = _texts(4)["table"]
+    lib = TemplateLibrary.from_texts([*_texts(1).values(), table])
+    at = {t: i for i, t in enumerate(lib.templates)}
+    layout = tuple(at[template_of(v, f)] for v, f in split_text(table))
+    shapes = [(lib.templates[t].vertices, lib.templates[t].faces) for t in layout]
+    assert len(layout) >= 3 and len(set(layout)) >= 2 and shapes == sorted(shapes)
+    lead = tok.encode(f"{plan_line('table', len(layout))}\n\n", add_special_tokens=False)
+    free = set()
+    for seed in range(3):
+        walked = []
+        for hold in (layout, ()):
+            rng = np.random.default_rng(seed)
+            c = constraint_for("parts", index, 64, 64, templates=lib, budget=4000, layout=hold)
+            for i in lead:
+                c.advance(i)
+            _walk_to_end(c, tok.eos_token_id, rng)
+            walked.append([at.get(template_of(v, f)) for v, f in split_text(c.text)])
+        held, other = walked
+        assert held == list(layout), seed
+        free.add(tuple(other))
+    assert any(w != layout for w in free)  # without the hold the walks go elsewhere
+    with pytest.raises(ValueError, match="parts format"):
+        constraint_for("llama-mesh", index, 64, 64, layout=(0,))
+    with pytest.raises(ValueError, match="give the templates"):
+        PartsConstraint(index, 64, 64, layout=(0,))
+
+
 def test_a_parts_model_folder_with_templates_holds_its_replies_to_them(tmp_path):
     pytest.importorskip("torch")
     from meshlm.infer import Sampling, load

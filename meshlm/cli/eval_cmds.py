@@ -11,6 +11,7 @@ from meshlm import modelfolder
 from meshlm.cli.app import app
 from meshlm.cli.infer_cmds import (
     MAX_NEW_HELP,
+    ExemplarLayoutOpt,
     ExemplarPartsOpt,
     GuidanceOpt,
     ModelBinsOpt,
@@ -93,6 +94,7 @@ def eval_generate_cmd(
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
     exemplar_parts: bool = ExemplarPartsOpt,
+    exemplar_layout: bool = ExemplarLayoutOpt,
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
 ) -> None:
     """Generate a mesh for every prompt; write metrics.json, samples.jsonl and grid.png."""
@@ -109,6 +111,7 @@ def eval_generate_cmd(
         guidance=guidance,
         exemplar=not no_exemplar,
         exemplar_parts=exemplar_parts or None,
+        exemplar_layout=exemplar_layout or None,
     )
     metrics = eval_generate(engine, rows, out, s, refs)
     _summary(f"eval generate ({len(rows)} prompts) -> {out}", metrics)
@@ -289,6 +292,7 @@ def eval_attributes_cmd(
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
     exemplar_parts: bool = ExemplarPartsOpt,
+    exemplar_layout: bool = ExemplarLayoutOpt,
 ) -> None:
     """Do generated meshes follow the prompt's counts (legs, steps, shelves, ...) and proportions
     (tall, low, wide, long, narrow)? Greedy; judged on the meshes (meshlm/eval/attributes.py)."""
@@ -304,6 +308,7 @@ def eval_attributes_cmd(
         guidance=guidance,
         exemplar=not no_exemplar,
         exemplar_parts=exemplar_parts or None,
+        exemplar_layout=exemplar_layout or None,
     )
     report = eval_attributes(engine, rows, out, s, grid=grid)
     _attribute_table(f"eval attributes ({len(rows)} prompts) -> {out}", report)

@@ -59,6 +59,12 @@ ExemplarPartsOpt = typer.Option(
     help="Parts model with exemplars: the reply's plan line takes the part count of the "
     "training mesh shown (retrieved by the request's words) instead of the model's own.",
 )
+ExemplarLayoutOpt = typer.Option(
+    False,
+    "--exemplar-layout",
+    help="Parts model with exemplars, constrained: --exemplar-parts, and each part held to the "
+    "template (topology) of the shown mesh's part in the same place; the numbers stay the model's.",
+)
 MESH_SUFFIXES = {".obj", ".glb", ".ply", ".stl", ".off"}
 
 
@@ -137,6 +143,7 @@ def generate_cmd(
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
     exemplar_parts: bool = ExemplarPartsOpt,
+    exemplar_layout: bool = ExemplarLayoutOpt,
     png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
     save_reply: Path | None = typer.Option(None, "--save-reply", help="Write the raw reply text."),
     json_out: bool = typer.Option(False, "--json", help="Print the stats as one JSON object."),
@@ -163,6 +170,7 @@ def generate_cmd(
         templates=not no_templates,
         exemplar=not no_exemplar,
         exemplar_parts=exemplar_parts or None,
+        exemplar_layout=exemplar_layout or None,
     )
     unknown = engine.unknown_family(prompt)
     if unknown:

@@ -65,13 +65,15 @@ def constraint_for(
     min_faces: int = 0,
     templates: TemplateLibrary | None = None,
     budget: int | None = None,
+    layout: tuple[int | None, ...] = (),
 ):
     """The constraint for a model whose mesh format is ``fmt`` (``"llama-mesh"``:
     :class:`MeshConstraint`; ``"parts"``: :class:`PartsConstraint`, each part held to one of
-    ``templates`` when given, ending within ``budget`` tokens). Raises ValueError for another
-    name, or templates for another format or bins."""
+    ``templates`` when given, part k to ``layout[k]`` of them, ending within ``budget``
+    tokens). Raises ValueError for another name, or templates or a layout for another format
+    or bins."""
     if fmt == "llama-mesh":
-        if templates is not None:
+        if templates is not None or layout:
             raise ValueError("part templates are for the parts format, not llama-mesh")
         return MeshConstraint(index, bins, max_preamble, prefix, min_faces=min_faces)
     if fmt == "parts":
@@ -83,6 +85,7 @@ def constraint_for(
             min_faces=min_faces,
             templates=templates,
             budget=budget,
+            layout=layout,
         )
     raise ValueError(f"no decoding constraint for mesh format {fmt!r}")
 
@@ -183,7 +186,9 @@ class PartsConstraint:
     The plan's part lines (``Part 1: 4 0 4 to 8 30 8.``, ``build-data --plan-boxes``) hold
     each part, with templates, to its bounding box (``TemplateGrammar.boxes``); and with
     templates that record families, a plan line can name only one of them (the model's
-    families: a plan naming another would hold nothing). The plan's
+    families: a plan naming another would hold nothing). ``layout``: with templates, part k
+    held to template ``layout[k]`` of the library (None: any; ``TemplateGrammar.hold_layout``),
+    e.g. the parts of a shown exemplar. The plan's
     lines do not count toward ``max_preamble`` (a 9-part plan is ~110 tokens; the limit is for
     free prose): at most :data:`PLAN_LINE_TOKENS` tokens a line, for the plan line and as many
     part lines as it announces parts.
@@ -198,7 +203,11 @@ class PartsConstraint:
         min_faces: int = 0,
         templates: TemplateLibrary | None = None,
         budget: int | None = None,
+        layout: tuple[int | None, ...] = (),
     ):
+        if layout and templates is None:
+            raise ValueError("a layout holds parts to templates: give the templates")
+        self.layout = tuple(layout)
         self.budget, self.tokens, self.mesh_tokens = budget, 0, 0
         self._lines, self._counted = 0, 0  # newlines in self.text[:_counted] (text only grows)
         self.index = index if isinstance(index, PartsIndex) else PartsIndex.of(index)
@@ -423,6 +432,8 @@ class PartsConstraint:
             if isinstance(self.grammar, TemplateGrammar):
                 self.grammar.hold_to(plan.family)
                 self.grammar.hold_boxes(plan.boxes)
+                if self.layout:
+                    self.grammar.hold_layout(self.layout)
 
     def feed_text(self, text: str) -> None:
         """Advance over text already written (a cut-off reply being continued). Raises

@@ -156,7 +156,8 @@ class Engine:
         if mesh and not prefix and sampling.exemplar and self.exemplars is not None:
             first = self._constraint_maker(sampling, "") if constrained else None
             msgs, shown, n0, prefix = self._show_exemplar(msgs, sampling, first)
-        make = self._constraint_maker(sampling, prefix) if constrained else None
+        layout = self._layout(shown) if shown is not None and sampling.exemplar_layout else ()
+        make = self._constraint_maker(sampling, prefix, layout) if constrained else None
         text, n, v, f = prefix, 0, 0, 0
         for piece in self.backend.stream_reply(msgs, sampling, make, prefix):
             n += 1
@@ -189,9 +190,19 @@ class Engine:
             result=result,
         )
 
-    def _constraint_maker(self, sampling: Sampling, prefix: str):
-        """The backend's constraint factory for a reply that starts with ``prefix``: exact for
-        token backends, a syntax grammar for HTTP servers; the model's format picks it."""
+    def _layout(self, shown: exemplar_bank.Exemplar) -> tuple[int | None, ...]:
+        """The index in the model's part templates of each part of the exemplar ``shown``, in
+        writing order (None for a part of no template; empty without templates)."""
+        if self.templates is None:
+            return ()
+        index = {t: i for i, t in enumerate(self.templates.templates)}
+        parts = part_templates.split_text(shown.text)
+        return tuple(index.get(part_templates.template_of(v, f)) for v, f in parts)
+
+    def _constraint_maker(self, sampling: Sampling, prefix: str, layout=()):
+        """The backend's constraint factory for a reply that starts with ``prefix`` (with its
+        parts held to ``layout``, :meth:`_layout`): exact for token backends, a syntax grammar
+        for HTTP servers; the model's format picks it."""
 
         def make(index):
             return constraint_for(
@@ -203,6 +214,7 @@ class Engine:
                 min_faces=sampling.min_faces,
                 templates=self.templates if sampling.templates else None,
                 budget=sampling.max_new_tokens,
+                layout=layout if sampling.templates else (),
             )
 
         return make
@@ -247,7 +259,7 @@ class Engine:
         out = [dict(m) for m in msgs]
         out[-1]["content"] = exemplar_bank.with_exemplar(out[-1]["content"], shown)
         lead = ""
-        if sampling.exemplar_parts:
+        if sampling.exemplar_parts or sampling.exemplar_layout:
             lead = with_parts(text, count_parts(shown.text)) or ""
         return out, shown, n, lead
 

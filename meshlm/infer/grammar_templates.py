@@ -112,6 +112,8 @@ class TemplateGrammar(PartsGrammar):
         ]
         # the plan's part boxes (x0, y0, z0, x1, y1, z1) in bins, part 1 first (PartsConstraint)
         self.boxes: tuple[tuple[int, ...], ...] = ()
+        # part k's template, part 1 first (hold_layout: the shown exemplar's; PartsConstraint)
+        self.layout: tuple[int | None, ...] = ()
         self._new_part(*self._start(None))
 
     def hold_to(self, family: str) -> None:
@@ -136,9 +138,21 @@ class TemplateGrammar(PartsGrammar):
             self.cands = self._boxed(self.cands, 0)
         self.memo.pop("start", None)
 
+    def hold_layout(self, layout) -> None:
+        """Hold part ``k`` to template ``layout[k]`` (an index into the library, or None: any),
+        e.g. the parts of the exemplar shown (``Sampling.exemplar_layout``). Before the mesh
+        begins; a part whose held template cannot follow the parts before it in the canonical
+        order takes any the order allows (never a dead end)."""
+        self.layout = tuple(layout)
+        if not self.n_parts:
+            self.cands = self._boxed(self.cands, 0)
+        self.memo.pop("start", None)
+
     def _boxed(self, cands: list[int], part: int) -> list[int]:
-        """The templates of ``cands`` that fit part ``part``'s box; all of them when there is
-        no box or none fits."""
+        """The templates of ``cands`` that fit part ``part``'s box and its held template
+        (:meth:`hold_layout`); for either, all of them when there is none or none fits."""
+        if part < len(self.layout) and self.layout[part] is not None:
+            cands = [t for t in cands if t == self.layout[part]] or cands
         if part >= len(self.boxes):
             return cands
         b = self.boxes[part]

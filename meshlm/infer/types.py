@@ -27,7 +27,10 @@ class Sampling:
     ``exemplars.json`` (:mod:`meshlm.exemplars`), a mesh request is answered after showing the
     model a training mesh of the family its plan names, as it was trained (off: the request
     alone); with ``exemplar_parts`` too, the reply starts with the first stage's lead-in and
-    plan line, its part count replaced by the shown mesh's (:meth:`Engine.stream`).
+    plan line, its part count replaced by the shown mesh's (:meth:`Engine.stream`); with
+    ``exemplar_layout``, that and, constrained with part templates, each part held to the
+    template of the shown mesh's part in the same place (its topology; the numbers stay the
+    model's).
     """
 
     temperature: float = field(default=0.7, metadata={"help": "0 = greedy"})
@@ -56,6 +59,13 @@ class Sampling:
     exemplar_parts: bool = field(
         default=False,
         metadata={"help": "parts model with exemplars: the plan takes the shown mesh's part count"},
+    )
+    exemplar_layout: bool = field(
+        default=False,
+        metadata={
+            "help": "exemplar_parts, and constrained with templates: part k of the reply is held "
+            "to the template of the shown mesh's part k"
+        },
     )
 
     def __post_init__(self):
