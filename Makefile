@@ -325,9 +325,9 @@ smol-parts16nl-data: smol-parts16w-data
 smol-parts16l: smol-parts16nl-data
 	$(BIN)/meshlm train --config recipes/smol-parts16l.yaml
 
-# o without the bare meshes: the bare reworded rows train their plan line only
-# (mesh_bare_plan_only), from the model as shipped, n's weights, o's rows and seed
-# (recipes/smol-parts16ob.yaml, ~56 min); not shipped.
+# The bare reworded rows train their plan line only (mesh_bare_plan_only), on o's rows with o's
+# seed but from the model as shipped with n's weights (no unlikelihood term, unlike o): n is
+# its parent to compare with (recipes/smol-parts16ob.yaml, ~56 min); not yet trained.
 smol-parts16ob: smol-parts16wr-data
 	$(BIN)/meshlm train --config recipes/smol-parts16ob.yaml
 

@@ -120,6 +120,8 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
         "constrain": True,
         "templates": False,  # a LLaMA-Mesh model has no part templates
         "exemplar": False,  # nor an exemplar bank
+        "exemplar_parts": False,  # so nothing was taken from one
+        "exemplar_layout": False,
     }
     free = eval_generate(
         engine,

@@ -225,6 +225,9 @@ def test_recipe_and_overrides(tmp_path, capsys):
         TrainConfig.load(recipe, {"mesh_repeat_weight": 1.0}).validate()
     with pytest.raises(ConfigError, match="mesh_bare_plan_only needs loss_averaging 'mesh'"):
         TrainConfig.load(recipe, {"mesh_bare_plan_only": True}).validate()
+    with pytest.raises(ConfigError, match="mesh_bare_plan_only needs assistant_only_loss"):
+        bare = {"loss_averaging": "mesh", "mesh_bare_plan_only": True}
+        TrainConfig.load(recipe, {**bare, "assistant_only_loss": False}).validate()
     with pytest.raises(ConfigError, match="loss_averaging 'mesh' .* packing false"):
         TrainConfig.load(recipe, {"loss_averaging": "mesh", "packing": True}).validate()
 
@@ -1183,8 +1186,11 @@ def test_loss_averaging_weighs_tokens_or_conversations(data_dir, tokenizer_dir, 
             assert len(ul) >= 3 if b is batches[0] else not ul
         if b is batches[1]:  # the understanding row: its mesh is in the user turn
             assert mesh.sum() > 30 and not len(written)
-        elif bare:
-            assert not len(written)
+        elif bare:  # the trainer's own cut is where this test put it
+            cut = tr.mesh_mask.bare_mesh_start(
+                ids, _mesh_positions(tr.processing_class, ids), b["labels"][0].tolist()
+            )
+            assert cut == first + 1 and not len(written)
         else:
             assert len(written) > 50
     assert counts[0] > 3 * counts[1]  # the mesh reply has many more supervised tokens

@@ -179,6 +179,12 @@ def eval_generate(
     metrics["sampling"]["exemplar"] = bool(
         used.exemplar and getattr(engine, "exemplars", None) is not None
     )
+    # the plan took the shown mesh's part count; with templates, its parts' templates too
+    shown = metrics["sampling"]["exemplar"]
+    metrics["sampling"]["exemplar_parts"] = shown and (used.exemplar_parts or used.exemplar_layout)
+    metrics["sampling"]["exemplar_layout"] = (
+        shown and used.exemplar_layout and metrics["sampling"]["templates"]
+    )
     _write(out, rows, metrics)
     if grid and rows:
         render_grid(meshes, captions, out / "grid.png", cols=6, size=192)

@@ -70,8 +70,8 @@ def constraint_for(
     """The constraint for a model whose mesh format is ``fmt`` (``"llama-mesh"``:
     :class:`MeshConstraint`; ``"parts"``: :class:`PartsConstraint`, each part held to one of
     ``templates`` when given, part k to ``layout[k]`` of them, ending within ``budget``
-    tokens). Raises ValueError for another name, or templates or a layout for another format
-    or bins."""
+    tokens; indices the library lacks hold nothing). Raises ValueError for another name, or
+    templates or a layout for the llama-mesh format, or templates for another bins."""
     if fmt == "llama-mesh":
         if templates is not None or layout:
             raise ValueError("part templates are for the parts format, not llama-mesh")

@@ -145,9 +145,10 @@ class Engine:
         answers a mesh request in two stages when ``sampling.exemplar`` is on: it first writes
         its reply up to the plan line (not streamed), then the bank's exemplar of the planned
         family is shown before the request, as in training, and the reply is written anew (with
-        ``sampling.exemplar_parts``: from the first stage's plan line, the shown mesh's part
-        count in it). ``result.stats.exemplar`` names the exemplar; tokens and seconds count
-        both stages."""
+        ``sampling.exemplar_parts`` or ``exemplar_layout``: from the first stage's plan line,
+        the shown mesh's part count in it; with ``exemplar_layout`` and templates, each part
+        held to the template of the shown mesh's part). ``result.stats.exemplar`` names the
+        exemplar; tokens and seconds count both stages."""
         sampling = _sampling(sampling or self.default_sampling(), overrides)
         msgs = self._messages(prompt)
         constrained = mesh and sampling.constrain
@@ -226,12 +227,13 @@ class Engine:
         (:meth:`ExemplarBank.choose`), and the messages with it shown before the request.
 
         Returns ``(messages, exemplar, tokens, lead)``: ``lead`` is ``""``, or with
-        ``sampling.exemplar_parts`` the first stage's text through its plan line with the part
-        count replaced by the exemplar's (:func:`meshlm.plan.count_parts`), for the reply to go
-        on from -- the exemplar was retrieved by the request's words, so its part count is the
-        request's more often than the model's own plan (docs/parts-model.md, "The plan takes the
-        shown mesh's parts"). The messages as given, no exemplar and no lead when the last turn
-        is not the user's, no plan line came, or the bank lacks the family."""
+        ``sampling.exemplar_parts`` (or ``exemplar_layout``) the first stage's text through its
+        plan line with the part count replaced by the exemplar's
+        (:func:`meshlm.plan.count_parts`), for the reply to go on from -- the exemplar was
+        retrieved by the request's words, so its part count is the request's more often than
+        the model's own plan (docs/parts-model.md, "The plan takes the shown mesh's parts").
+        The messages as given, no exemplar and no lead when the last turn is not the user's,
+        no plan line came, or the bank lacks the family."""
         if not msgs or msgs[-1].get("role") != "user":
             return msgs, None, 0, ""
         budget = sampling.max_preamble + PLAN_TOKENS

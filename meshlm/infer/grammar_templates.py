@@ -145,14 +145,20 @@ class TemplateGrammar(PartsGrammar):
         order takes any the order allows (never a dead end)."""
         self.layout = tuple(layout)
         if not self.n_parts:
-            self.cands = self._boxed(self.cands, 0)
+            self.cands = self._held(self.cands, 0)
         self.memo.pop("start", None)
 
-    def _boxed(self, cands: list[int], part: int) -> list[int]:
-        """The templates of ``cands`` that fit part ``part``'s box and its held template
-        (:meth:`hold_layout`); for either, all of them when there is none or none fits."""
+    def _held(self, cands: list[int], part: int) -> list[int]:
+        """The template of ``cands`` that :meth:`hold_layout` holds part ``part`` to; all of
+        them when there is none or it is not among them (asked last, after the order, the
+        boxes and the budget have had their say)."""
         if part < len(self.layout) and self.layout[part] is not None:
-            cands = [t for t in cands if t == self.layout[part]] or cands
+            return [t for t in cands if t == self.layout[part]] or cands
+        return cands
+
+    def _boxed(self, cands: list[int], part: int) -> list[int]:
+        """The templates of ``cands`` that fit part ``part``'s box; all of them when there is
+        no box or none fits."""
         if part >= len(self.boxes):
             return cands
         b = self.boxes[part]
@@ -293,6 +299,8 @@ class TemplateGrammar(PartsGrammar):
                 if self.room is not None:  # only templates the budget has room for
                     cands = [t for t in cands if self.lines[t] <= self.room]
                     tied &= set(cands)
+                cands = self._held(cands, self.n_parts)
+                tied &= set(cands)
                 self.memo["start"] = (cands, tied, key)
             return (*self.memo["start"], 0, [[], [], []])
         return self.cands, self.tied, self.prev, len(self.verts), self.dist

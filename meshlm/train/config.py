@@ -347,6 +347,9 @@ class TrainConfig:
             raise ConfigError("mesh_repeat_weight needs loss_averaging 'mesh'")
         if self.mesh_bare_plan_only and self.loss_averaging != "mesh":
             raise ConfigError("mesh_bare_plan_only needs loss_averaging 'mesh'")
+        if self.mesh_bare_plan_only and not self.assistant_only_loss:
+            # the cut is at the first supervised mesh token: a user turn's mesh would be one
+            raise ConfigError("mesh_bare_plan_only needs assistant_only_loss")
         if self.mesh_turn_end and self.loss_averaging != "mesh":
             raise ConfigError("mesh_turn_end needs loss_averaging 'mesh'")
         if self.greedy and self.method != "full":
