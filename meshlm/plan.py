@@ -111,12 +111,11 @@ def with_parts(lead_in: str, parts: int) -> str | None:
     (the lines before it kept as they are, what follows it dropped), ending in a newline; None
     when it has no plan line. Raises ValueError as :func:`plan_line` does."""
     lines = lead_in.split("\n")
-    found = [i for i, line in enumerate(lines) if _PLAN.fullmatch(line)]
+    found = [(i, m) for i, line in enumerate(lines) if (m := _PLAN.fullmatch(line))]
     if not found:
         return None
-    at = found[-1]
-    family = _PLAN.fullmatch(lines[at]).group(1).replace(" ", "_")  # type: ignore[union-attr]
-    return "\n".join([*lines[:at], plan_line(family, parts), ""])
+    at, m = found[-1]
+    return "\n".join([*lines[:at], plan_line(m.group(1).replace(" ", "_"), parts), ""])
 
 
 def box_number_spans(text: str) -> list[tuple[int, int]]:

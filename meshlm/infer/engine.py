@@ -13,6 +13,7 @@ constraint in, counts, decodes and reports. The CLI and the web demo are thin la
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import time
 from collections import deque
@@ -191,13 +192,18 @@ class Engine:
             result=result,
         )
 
+    @functools.cached_property
+    def _template_index(self) -> dict:
+        """Part template -> its index in the model's library, built once (``_layout``)."""
+        return {t: i for i, t in enumerate(self.templates.templates)} if self.templates else {}
+
     def _layout(self, shown: exemplar_bank.Exemplar) -> tuple[int | None, ...]:
         """The index in the model's part templates of each part of the exemplar ``shown``, in
         writing order (None for a part of no template; empty without templates)."""
         if self.templates is None:
             return ()
-        index = {t: i for i, t in enumerate(self.templates.templates)}
         parts = part_templates.split_text(shown.text)
+        index = self._template_index
         return tuple(index.get(part_templates.template_of(v, f)) for v, f in parts)
 
     def _constraint_maker(self, sampling: Sampling, prefix: str, layout=()):
