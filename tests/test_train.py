@@ -7,6 +7,7 @@ tokenizer trained on it, a 2-layer hidden-32 Llama.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("trl")
+trl = pytest.importorskip("trl")
 pytest.importorskip("peft")
 torch = pytest.importorskip("torch")
 yaml = pytest.importorskip("yaml")
 
 from meshlm.cli import main  # noqa: E402
 from meshlm.train.config import ConfigError, TrainConfig  # noqa: E402
+from meshlm.train.sft import _checkpointing_arg, sft_config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_helpers import make_dataset  # noqa: E402
@@ -1378,3 +1380,27 @@ def test_every_recipe_loads_and_is_documented(path):
     assert cfg.output_dir and cfg.learning_rate > 0
     docs = [ROOT / "Makefile", ROOT / "README.md", *ROOT.glob("meshlm/models/*/README.md")]
     assert any(f"recipes/{path.name}" in d.read_text(encoding="utf-8") for d in docs)
+
+
+def test_checkpointing_argument_follows_the_installed_transformers():
+    """transformers 5.17 knows only ``gradient_checkpointing`` (a lent GPU machine's version
+    refused ``activation_checkpointing``); later 5.x renamed it. The config asks under the
+    name the installed class has, and the value arrives."""
+
+    @dataclasses.dataclass
+    class Old:
+        gradient_checkpointing: bool = False
+
+    @dataclasses.dataclass
+    class New:
+        activation_checkpointing: bool = False
+        gradient_checkpointing: bool | None = None
+
+    assert _checkpointing_arg(Old) == "gradient_checkpointing"
+    assert _checkpointing_arg(New) == "activation_checkpointing"
+    name = _checkpointing_arg(trl.SFTConfig)
+    for on in (True, False):
+        cfg = TrainConfig.load(
+            None, {"output_dir": "/tmp/meshlm-ckpt-arg", "gradient_checkpointing": on}
+        )
+        assert getattr(sft_config(cfg), name) is on

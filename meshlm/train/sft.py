@@ -146,7 +146,7 @@ def sft_config(cfg: TrainConfig):
         bf16=cfg.precision == "bf16",
         fp16=cfg.precision == "fp16",
         use_cpu=not cuda,  # on CPU, accelerate picks gloo for multi-process runs
-        activation_checkpointing=cfg.gradient_checkpointing,
+        **{_checkpointing_arg(trl.SFTConfig): cfg.gradient_checkpointing},
         logging_steps=cfg.logging_steps,
         eval_strategy="steps" if evaluate_during else "no",
         eval_steps=cfg.eval_steps if evaluate_during else None,
@@ -165,6 +165,18 @@ def sft_config(cfg: TrainConfig):
         if cfg.model == SCRATCH or cfg.init_adapter  # built here, not by TRL
         else {"dtype": _dtype_name(cfg), "attn_implementation": cfg.attn_implementation},
         disable_tqdm=True,
+    )
+
+
+def _checkpointing_arg(config_class) -> str:
+    """The training argument that turns activation checkpointing on: transformers renamed
+    ``gradient_checkpointing`` to ``activation_checkpointing`` within 5.x (5.17 has only the
+    old name, 5.25 keeps it as a deprecated alias), and ``transformers>=5`` covers both."""
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
     )
 
 
