@@ -312,24 +312,28 @@ smol-parts16o: smol-parts16wr-data
 	test -f out/smol-parts16a/meshlm.json || $(MAKE) smol-parts16a
 	$(BIN)/meshlm train --config recipes/smol-parts16o.yaml
 
-# Its own replies (docs/parts-model.md): the shipped model (n, 2026-12-03; its fp16-stored
-# weights) answers training requests greedy under the constraint, a family's until 8 replies
+# Its own replies (docs/parts-model.md): n (shipped 2026-12-03 to 12-04; out/smol-parts16n,
+# built first if out/ lacks it; the measured run used its fp16-stored copy) answers training requests greedy under the constraint, a family's until 8 replies
 # are kept (160 at most; judged against 32 training meshes a family); those judged right plus
 # rows of w make 400 training rows (meshlm/eval/self_replies.py, ~30 min); n continued 200 steps
 # on them (recipes/smol-parts16l.yaml, ~56 min); not shipped.
 smol-parts16nl-data: smol-parts16w-data
+	test -f data/smol-parts16nl/manifest.json || test -f out/smol-parts16n/meshlm.json || $(MAKE) smol-parts16n
 	test -f data/smol-parts16nl/manifest.json || $(BIN)/python -m meshlm.eval.self_replies \
-		$(SMOL_PARTS_DIR) data/smol-parts16w data/smol-parts16nl --requests 160 --mix 400 \
+		out/smol-parts16n data/smol-parts16w data/smol-parts16nl --requests 160 --mix 400 \
 		--kept-per-family 8 --threads 2
 
 smol-parts16l: smol-parts16nl-data
+	test -f out/smol-parts16n/meshlm.json || $(MAKE) smol-parts16n
 	$(BIN)/meshlm train --config recipes/smol-parts16l.yaml
 
-# The bare reworded rows train their plan line only (mesh_bare_plan_only), on o's rows with o's
-# seed but from the model as shipped with n's weights (no unlikelihood term, unlike o): n is
-# its parent to compare with (recipes/smol-parts16ob.yaml, ~56 min); not yet trained.
+# The shipped model (`--model smol-parts`, since 2026-12-04): the bare reworded rows train their
+# plan line only (mesh_bare_plan_only), on o's rows with o's seed, from n (built first if out/
+# lacks it; no unlikelihood term, unlike o). recipes/smol-parts16ob.yaml, ~56 min.
 smol-parts16ob: smol-parts16wr-data
+	test -f out/smol-parts16n/meshlm.json || $(MAKE) smol-parts16n
 	$(BIN)/meshlm train --config recipes/smol-parts16ob.yaml
+	$(BIN)/python -m meshlm.train.ship out/smol-parts16ob $(SMOL_PARTS_DIR)
 
 # n's recipe from the base at 2.6x n's tokens, in two stages (docs/parts-model.md, "More compute:
 # one GPU run"): ~8 min on one H200 (bf16), ~23 hours on the 2-core VM. A measurement only.
