@@ -32,7 +32,8 @@ BASE_PREFIX = "base:"
 
 
 NAMES = ("bundled", "parts", "smol", "smol-parts", "smol-base")
-MAKE_TARGET = {"smol": "smol-model", "smol-parts": "smol-parts16ob"}  # what builds a shipped adapter
+# what builds a shipped adapter
+MAKE_TARGET = {"smol": "smol-model", "smol-parts": "smol-parts16ob"}
 
 
 def named_models(models_root: Path) -> dict[str, Path]:
