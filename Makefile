@@ -313,8 +313,8 @@ smol-parts16o: smol-parts16wr-data
 	$(BIN)/meshlm train --config recipes/smol-parts16o.yaml
 
 # Its own replies (docs/parts-model.md): n (shipped 2026-12-03 to 12-04; out/smol-parts16n,
-# built first if out/ lacks it; the measured run used its fp16-stored copy) answers training requests greedy under the constraint, a family's until 8 replies
-# are kept (160 at most; judged against 32 training meshes a family); those judged right plus
+# built first if out/ lacks it; the measured run used its fp16-stored copy) answers training
+# requests greedy under the constraint, a family's until 8 replies are kept (160 at most; judged against 32 training meshes a family); those judged right plus
 # rows of w make 400 training rows (meshlm/eval/self_replies.py, ~30 min); n continued 200 steps
 # on them (recipes/smol-parts16l.yaml, ~56 min); not shipped.
 smol-parts16nl-data: smol-parts16w-data

@@ -1382,7 +1382,7 @@ def test_every_recipe_loads_and_is_documented(path):
     assert any(f"recipes/{path.name}" in d.read_text(encoding="utf-8") for d in docs)
 
 
-def test_checkpointing_argument_follows_the_installed_transformers():
+def test_checkpointing_argument_follows_the_installed_transformers(tmp_path):
     """transformers 5.17 knows only ``gradient_checkpointing`` (a lent GPU machine's version
     refused ``activation_checkpointing``); later 5.x renamed it. The config asks under the
     name the installed class has, and the value arrives."""
@@ -1400,7 +1400,5 @@ def test_checkpointing_argument_follows_the_installed_transformers():
     assert _checkpointing_arg(New) == "activation_checkpointing"
     name = _checkpointing_arg(trl.SFTConfig)
     for on in (True, False):
-        cfg = TrainConfig.load(
-            None, {"output_dir": "/tmp/meshlm-ckpt-arg", "gradient_checkpointing": on}
-        )
+        cfg = TrainConfig.load(None, {"output_dir": str(tmp_path), "gradient_checkpointing": on})
         assert getattr(sft_config(cfg), name) is on
