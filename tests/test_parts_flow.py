@@ -385,6 +385,55 @@ def test_eval_understand_shows_held_out_meshes_in_the_models_format(parts_engine
     assert _item_mesh({"path": str(tmp_path / "b.obj")}, 0, 64, "parts") == parts
 
 
+def test_eval_understand_splits_reading_into_meshes_trained_on_and_the_rest(
+    parts_model, tmp_path, capsys
+):
+    v, f = _two_boxes()
+    cube_v, cube_f = _cube()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"format": format_block(64, "parts")}))
+    row = {
+        "messages": [
+            {"role": "user", "content": f"What is it?\n{encode_parts(v, f)}"},
+            {"role": "assistant", "content": "Two boxes."},
+        ],
+        "task": "understanding",
+    }
+    (data / "train.jsonl").write_text(json.dumps(row) + "\n")
+    held = tmp_path / "held.jsonl"  # as held-out sets store them: LLaMA-Mesh text
+    held.write_text("".join(json.dumps({"mesh": encode(a, b), "caption": "a box", "family": "box"})
+                            + "\n" for a, b in ((v, f), (cube_v, cube_f))))  # fmt: skip
+    out = tmp_path / "und"
+    args = [
+        "eval",
+        "understand",
+        "--model",
+        str(parts_model),
+        "--backend",
+        "transformers",
+        "--data",
+        str(held),
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "4",
+        "--threads",
+        "1",
+    ]
+    assert main([*args, "--train", str(data)]) == 0
+    rows = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert [r["seen_in_training"] for r in rows] == [True, False]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["seen_meshes"], metrics["unseen_meshes"]) == (1, 1)
+    assert metrics["family_accuracy_seen"] == float(rows[0]["family_ok"])
+    assert metrics["family_accuracy_unseen"] == float(rows[1]["family_ok"])
+    capsys.readouterr()
+    assert main([*args, "--train", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--train {tmp_path}: no train.jsonl" in err[0]
+
+
 def test_web_demo_shows_an_upload_in_the_models_format(parts_engine, tmp_path):
     pytest.importorskip("gradio")
     trimesh = pytest.importorskip("trimesh")

@@ -21,6 +21,7 @@ from meshlm.cli.infer_cmds import (
     warn_notes,
 )
 from meshlm.data.conversations import mesh_text
+from meshlm.data.widen import dataset_meshes
 from meshlm.errors import MeshlmError
 from meshlm.eval.attributes_eval import DEFAULT_PROMPTS, eval_attributes
 from meshlm.eval.language_kept import grade_facts, open_replies, reply_pairs, reply_perplexity
@@ -131,6 +132,12 @@ def eval_understand_cmd(
     bins: int | None = ModelBinsOpt,
     max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
     limit: int | None = typer.Option(None, "--limit"),
+    train: Path | None = typer.Option(
+        None,
+        "--train",
+        help="A built dataset: also the family accuracy on meshes its training rows hold "
+        "(seen) and on the rest (unseen).",
+    ),
 ) -> None:
     """Describe held-out meshes and score the descriptions against their captions."""
 
@@ -139,7 +146,12 @@ def eval_understand_cmd(
         raise MeshlmError(f"{data}: no understanding samples")
     engine = warn_notes(load(model, backend, threads=threads, bins=bins))
     s = Sampling(temperature=0.0, max_new_tokens=max_new_tokens, constrain=False)
-    metrics = eval_understand(engine, rows, out, s, families=list_families())
+    seen = None
+    if train is not None:
+        if not (train / "train.jsonl").is_file():
+            raise MeshlmError(f"--train {train}: no train.jsonl (a dataset built by build-data)")
+        seen = (dataset_meshes(train, ("train",)), modelfolder.dataset_format(train).name)
+    metrics = eval_understand(engine, rows, out, s, families=list_families(), training=seen)
     _summary(f"eval understand ({len(rows)} meshes) -> {out}", metrics)
 
 

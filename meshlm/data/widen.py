@@ -35,6 +35,7 @@ from meshlm import meshtext
 from meshlm.data.subset import SPLITS, read_rows
 from meshlm.errors import MeshlmError
 from meshlm.files import READ_EXTENSIONS, load_mesh
+from meshlm.modelfolder import dataset_format
 from meshlm.parts import get_format
 
 
@@ -71,12 +72,17 @@ def excluded_meshes(paths: list[str | Path], fmt: str, bins: int) -> set[str]:
     return out
 
 
-def _format_of(folder: Path) -> tuple[str, int, dict]:
+def dataset_meshes(folder: str | Path, splits: tuple[str, ...] = SPLITS) -> set[str]:
+    """Every mesh text in any message of a built dataset's ``splits`` (:func:`row_meshes`), in
+    the format the dataset records. Raises MeshlmError naming the file and line of a bad row."""
+    rows = (row for s in splits for _, row in read_rows(Path(folder) / f"{s}.jsonl"))
+    return {m for row in rows for m in row_meshes(row)}
+
+
+def _manifest(folder: Path) -> dict:
     if not (folder / "manifest.json").is_file():
         raise MeshlmError(f"{folder}: no manifest.json (not a dataset built by meshlm build-data)")
-    manifest = json.loads((folder / "manifest.json").read_text())
-    fmt = manifest.get("format", {})
-    return fmt.get("name", meshtext.DEFAULT), int(fmt.get("bins", 64)), manifest
+    return json.loads((folder / "manifest.json").read_text())
 
 
 def widen(
@@ -91,14 +97,15 @@ def widen(
     Raises MeshlmError when a folder is not a built dataset, the two formats differ, a row is
     not JSON (naming file and line), an exclusion cannot be read, or no mesh is added."""
     base, extra, dst = Path(base), Path(extra), Path(dst)
-    fmt, bins, manifest = _format_of(base)
-    extra_fmt, extra_bins, extra_manifest = _format_of(extra)
-    if (fmt, bins) != (extra_fmt, extra_bins):
+    manifest, extra_manifest = _manifest(base), _manifest(extra)
+    mine, theirs = dataset_format(base), dataset_format(extra)
+    if mine != theirs:
         raise MeshlmError(
-            f"{extra}: format {extra_fmt} at {extra_bins} bins, {base} has {fmt} at {bins} bins"
+            f"{extra}: format {theirs.name} at {theirs.bins} bins, "
+            f"{base} has {mine.name} at {mine.bins} bins"
         )
-    have = {m for s in SPLITS for _, row in read_rows(base / f"{s}.jsonl") for m in row_meshes(row)}
-    held = excluded_meshes(list(exclude or []), fmt, bins)
+    have = dataset_meshes(base)
+    held = excluded_meshes(list(exclude or []), mine.name, mine.bins)
     by_mesh: dict[str, list[str]] = {}
     for line, row in read_rows(extra / "train.jsonl"):
         if row.get("task") == task:

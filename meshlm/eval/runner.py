@@ -281,11 +281,20 @@ def _generation_metrics(rows, texts, meshes, bins: int, fmt: str = meshtext.DEFA
 
 
 def eval_understand(
-    engine, items: list[dict], out_dir: str | Path, sampling=None, families: list[str] | None = None
+    engine,
+    items: list[dict],
+    out_dir: str | Path,
+    sampling=None,
+    families: list[str] | None = None,
+    training: tuple[set[str], str] | None = None,
 ) -> dict:
     """Describe each mesh (rows with ``mesh`` text or ``path``, ``caption``, optional ``family``,
     optional ``question``, optional ``question_after``: the question follows the mesh) and score
-    against the caption: BLEU-1, ROUGE-L, family match."""
+    against the caption: BLEU-1, ROUGE-L, family match. ``training`` (the mesh texts of a
+    training set and their format name; ``meshlm.data.widen.dataset_meshes``) marks each row
+    ``seen_in_training`` and splits the family accuracy into meshes trained on and the rest:
+    a model that read only meshes it memorized scores high on the first and low on the
+    second."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -307,6 +316,9 @@ def eval_understand(
         except MeshlmError as exc:
             answer, row["error"] = "", str(exc)
         row["answer"] = answer
+        if training is not None:
+            key = meshtext.as_format(mesh_text, training[1], engine.bins)
+            row["seen_in_training"] = key in training[0]
         if row["caption"]:
             row["bleu1"] = bleu1(answer, row["caption"])
             row["rouge_l"] = rouge_l(answer, row["caption"])
@@ -324,6 +336,11 @@ def eval_understand(
     fam = [r for r in rows if "family_ok" in r]
     if fam:
         metrics["family_accuracy"] = sum(r["family_ok"] for r in fam) / len(fam)
+    for name, flag in (("seen", True), ("unseen", False)) if training is not None else ():
+        sub = [r for r in fam if r["seen_in_training"] is flag]
+        metrics[f"{name}_meshes"] = len(sub)
+        if sub:
+            metrics[f"family_accuracy_{name}"] = sum(r["family_ok"] for r in sub) / len(sub)
     _write(out, rows, metrics)
     return metrics
 
