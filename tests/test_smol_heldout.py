@@ -80,3 +80,30 @@ def test_write_fresh_without_attribute_prompts_writes_two_files(tmp_path):
     paths = write_fresh(folder, inputs)
     assert [p.name for p in paths] == ["prompts_fresh.jsonl", "understand_fresh.jsonl"]
     assert not (folder / "attributes_fresh.jsonl").exists()
+
+
+def test_write_fresh_asks_every_reference_with_the_read_questions_in_turn(tmp_path):
+    folder, inputs = tmp_path / "heldout", tmp_path / "inputs"
+    (folder / "references").mkdir(parents=True)
+    inputs.mkdir()
+    (folder / "references" / "captions.csv").write_text(
+        "uid,caption,family\nt1,a table,table\nb1,a box,box\nt2,a low table,table\n",
+        encoding="utf-8",
+    )
+    _jsonl(folder / "understand.jsonl", [])
+    _jsonl(inputs / "mesh_requests.jsonl", [{"prompt": "box", "family": "box"}])
+    _jsonl(inputs / "describe_questions.jsonl", [{"question": "q", "position": "before"}])
+    asks = [{"text": "what's this?", "after": False}]
+    asks.append({"text": "and the thing above?", "after": True})
+    (inputs / "read_questions.json").write_text(json.dumps({"questions": asks}), encoding="utf-8")
+    paths = write_fresh(folder, inputs)
+    assert [p.name for p in paths][-1] == "understand_references.jsonl"
+    refs = folder / "references"
+    assert _read(paths[-1]) == [
+        {"path": str(refs / "t1.obj"), "caption": "a table", "family": "table",
+         "question": "what's this?", "question_after": False},
+        {"path": str(refs / "b1.obj"), "caption": "a box", "family": "box",
+         "question": "and the thing above?", "question_after": True},
+        {"path": str(refs / "t2.obj"), "caption": "a low table", "family": "table",
+         "question": "what's this?", "question_after": False},
+    ]  # fmt: skip

@@ -13,7 +13,10 @@ folder of the same two files, e.g. ``eval-heldout-parts`` (all 38 families).
 Only the families of the folder's references are kept (``meshlm eval heldout --family``: a model
 that knows 16 families is asked for those 16). Where ``INPUTS`` holds ``attributes.jsonl`` (the
 attribute prompts of ``meshlm eval attributes``), its rows of those families are written to
-``attributes_fresh.jsonl``.
+``attributes_fresh.jsonl``. Where it holds ``read_questions.json`` (questions a second helper
+wrote for a pasted mesh, 2026-12-04), every reference mesh is asked with one of them in turn:
+``understand_references.jsonl`` (``path``, ``caption``, ``family``, ``question``,
+``question_after``; 10 meshes a family instead of 3, for reading measured on more meshes).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def write_fresh(folder: str | Path, inputs: str | Path = INPUTS) -> list[Path]:
         return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
 
     with (folder / "references" / "captions.csv").open(newline="", encoding="utf-8") as fh:
-        known = {r["family"] for r in csv.DictReader(fh)}
+        references = list(csv.DictReader(fh))
+    known = {r["family"] for r in references}
     prompts = folder / "prompts_fresh.jsonl"
     by_family: dict[str, list[dict]] = {}
     for r in rows(inputs / "mesh_requests.jsonl"):
@@ -68,6 +72,17 @@ def write_fresh(folder: str | Path, inputs: str | Path = INPUTS) -> list[Path]:
         written.append(folder / "attributes_fresh.jsonl")
         kept = [r for r in rows(inputs / "attributes.jsonl") if r["family"] in known]
         written[-1].write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    if (inputs / "read_questions.json").is_file():
+        asks = json.loads((inputs / "read_questions.json").read_text(encoding="utf-8"))
+        asks = asks["questions"]
+        written.append(folder / "understand_references.jsonl")
+        with written[-1].open("w", encoding="utf-8") as f:
+            for i, r in enumerate(references):
+                q = asks[i % len(asks)]
+                path = folder / "references" / f"{r['uid']}.obj"
+                row = {"path": str(path), "caption": r["caption"], "family": r["family"]}
+                f.write(json.dumps({**row, "question": q["text"], "question_after": q["after"]}))
+                f.write("\n")
     return written
 
 
