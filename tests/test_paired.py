@@ -50,6 +50,7 @@ def test_judgements_reads_top_level_booleans_and_ok_items():
         "counts": [{"attribute": "legs", "ok": False}, {"attribute": "steps", "ok": True}],
         "proportions": [{"ok": True}],
         "error": None,
+        "seen_in_training": True,  # describes the input (eval understand --train): no judgement
     }
     assert judgements(row) == {
         ("strict", ""): True,

@@ -36,7 +36,9 @@ def builds(tmp_path_factory):
 def test_widen_adds_one_row_per_new_mesh_and_keeps_the_base(builds, tmp_path):
     base, extra = builds
     dst = tmp_path / "wide"
+    (base / "exemplars.json").write_text('{"bank": "the rows show it"}')
     counts = widen(base, extra, dst, "understanding")
+    assert (dst / "exemplars.json").read_text() == '{"bank": "the rows show it"}'  # shipped
     base_train = (base / "train.jsonl").read_text().splitlines()
     train = (dst / "train.jsonl").read_text().splitlines()
     assert train[: len(base_train)] == base_train  # the base's rows first, unchanged

@@ -17,15 +17,17 @@ that mesh (a build writes one mesh in many question and answer phrasings). ``--e
 held-out inputs so they never enter training: JSONL files whose rows have a ``mesh`` field
 (either format's text; e.g. ``understand_fresh.jsonl``) and mesh files or folders of them
 (``.obj`` ...; e.g. a held-out set's ``references/``), encoded in the dataset's format.
-``DST/manifest.json`` is BASE's manifest with ``widen`` (both sources, EXTRA's build seed, the
-task, the excluded inputs, how many meshes were added and why others were skipped, the rows per
-split) added.
+BASE's other files (``exemplars.json``, the bank its rows show, which training puts in the
+model folder) are copied. ``DST/manifest.json`` is BASE's manifest with ``widen`` (both
+sources, EXTRA's build seed, the task, the excluded inputs, how many meshes were added and why
+others were skipped, the rows per split) added.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -129,6 +131,10 @@ def widen(
         lines += added if split == "train" else []
         (dst / f"{split}.jsonl").write_text("".join(x + "\n" for x in lines))
         rows[split] = len(lines)
+    own = {f"{s}.jsonl" for s in SPLITS} | {"manifest.json"}
+    for other in base.iterdir():  # e.g. the exemplar bank BASE's rows show, which training ships
+        if other.is_file() and other.name not in own:
+            shutil.copy2(other, dst / other.name)
     manifest["widen"] = {
         "base": str(base),
         "extra": str(extra),

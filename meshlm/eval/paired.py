@@ -25,6 +25,10 @@ from meshlm.errors import MeshlmError
 
 Row = tuple[int, dict]  # (1-based line number in its file, the parsed row)
 
+#: Booleans that describe a row's input, not the model's output (``eval understand --train``):
+#: not judgements, so never compared.
+INPUT_FLAGS = frozenset({"seen_in_training"})
+
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:
     """Two-sided exact McNemar p-value from the discordant counts.
@@ -66,10 +70,12 @@ def judgements(row: dict) -> dict[tuple[str, str], bool]:
 
     A top-level boolean ``k`` is measure ``k``, unit ``""``. A list of dicts with a boolean
     ``ok`` is one judgement an item: measure = the list's name, unit = the item's
-    ``attribute`` (else its position). Other fields are ignored.
+    ``attribute`` (else its position). Other fields, and :data:`INPUT_FLAGS`, are ignored.
     """
     out: dict[tuple[str, str], bool] = {}
     for key, value in row.items():
+        if key in INPUT_FLAGS:
+            continue
         if isinstance(value, bool):
             out[(key, "")] = value
         elif isinstance(value, list):
