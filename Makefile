@@ -339,7 +339,8 @@ smol-parts16ob: smol-parts16wr-data
 # Reading on more meshes (docs/parts-model.md, "More meshes to read"): ob's rows plus one
 # reading row for each procedural mesh of another seed (5) that they lack, held-out meshes
 # excluded (meshlm/data/widen.py; ~2 min), then ob continued on them
-# (recipes/smol-parts16ou.yaml, ~60 min). Needs out/smol-parts16ob (make smol-parts16ob).
+# (recipes/smol-parts16ou.yaml, ~66 min) and shipped as `--model smol-parts`. Needs
+# out/smol-parts16ob (make smol-parts16ob builds it, shipping ob on the way).
 SMOL_PARTS16_HELDOUT := --exclude out/parts16-heldout/understand_fresh.jsonl \
 	--exclude out/parts16-heldout/understand.jsonl --exclude out/parts16-heldout/references
 smol-parts16wu-data: smol-parts16wr-data
@@ -359,6 +360,7 @@ smol-parts16wu-data: smol-parts16wr-data
 smol-parts16ou: smol-parts16wu-data
 	test -f out/smol-parts16ob/meshlm.json || $(MAKE) smol-parts16ob
 	$(BIN)/meshlm train --config recipes/smol-parts16ou.yaml
+	$(BIN)/python -m meshlm.train.ship out/smol-parts16ou $(SMOL_PARTS_DIR)
 
 # n's recipe from the base at 2.6x n's tokens, in two stages (docs/parts-model.md, "More compute:
 # one GPU run"): ~8 min on one H200 (bf16), ~23 hours on the 2-core VM. A measurement only.

@@ -201,7 +201,7 @@ def test_model_names_resolve_without_building_anything(tmp_path):
 
     assert set(NAMES) == {"bundled", "parts", "smol", "smol-parts", "smol-base"}
     assert resolve("bundled", tmp_path) is None  # load() then takes the bundled model
-    for name, target in (("smol", "smol-model"), ("smol-parts", "smol-parts16ob")):
+    for name, target in (("smol", "smol-model"), ("smol-parts", "smol-parts16ou")):
         with pytest.raises(
             MeshlmError, match=rf"the {name} adapter is missing at .* \(make {target}\)"
         ):

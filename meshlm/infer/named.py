@@ -3,7 +3,7 @@ beside the bundled one (``models/meshlm-parts``, not shipped: docs/parts-model.m
 runs through llama.cpp); ``--model smol`` is the SmolLM2-135M LoRA adapter shipped beside the
 bundled model, run from a merged copy built once in the cache; ``--model smol-parts`` is the
 SmolLM2-135M LoRA adapter that writes the ``parts`` text (issue 19, docs/parts-model.md;
-``make smol-parts16ob``), shipped and run the same way, each request shown a training mesh of
+``make smol-parts16ou``), shipped and run the same way, each request shown a training mesh of
 its planned family (its ``exemplars.json``) and its replies held to its part templates.
 
 The adapter folder (``models/meshlm-smol``: adapter weights, tokenizer, ``meshlm.json``) is
@@ -33,7 +33,7 @@ BASE_PREFIX = "base:"
 
 NAMES = ("bundled", "parts", "smol", "smol-parts", "smol-base")
 # what builds a shipped adapter
-MAKE_TARGET = {"smol": "smol-model", "smol-parts": "smol-parts16ob"}
+MAKE_TARGET = {"smol": "smol-model", "smol-parts": "smol-parts16ou"}
 
 
 def named_models(models_root: Path) -> dict[str, Path]:
