@@ -122,6 +122,7 @@ def test_eval_generate_and_understand_write_their_files(engine, heldout, tmp_pat
         "exemplar": False,  # nor an exemplar bank
         "exemplar_parts": False,  # so nothing was taken from one
         "exemplar_layout": False,
+        "exemplar_lead": False,
     }
     free = eval_generate(
         engine,

@@ -357,6 +357,30 @@ def test_exemplar_parts_plans_the_shown_mesh_s_part_count(smol_dir):
     assert own.stats.exemplar == res.stats.exemplar  # the same first stage and retrieval
 
 
+@pytest.mark.slow
+@needs_smol
+def test_exemplar_lead_goes_on_from_the_first_stage_s_plan_line(smol_dir):
+    """``exemplar_lead``: the reply starts with the first stage's own lead-in and plan line
+    (greedy, so the first stage is the request answered alone up to its plan line), the same
+    exemplar shown; the shipped model then writes a mesh, not a description of the one shown."""
+    from dataclasses import replace
+
+    from meshlm.infer import Sampling, load
+    from meshlm.plan import parse_plan, with_parts
+    from meshlm.prompts import mesh_start
+
+    engine = load("smol-parts", threads=1)
+    prompt = "classroom chair?"  # ou, without the lead, describes the chair it is shown
+    s = Sampling(temperature=0.0, max_new_tokens=1200, constrain=False, exemplar_lead=True)
+    res = engine.generate(prompt, s)
+    alone = engine.generate(prompt, replace(s, exemplar=False, max_new_tokens=60)).text
+    lead = with_parts(alone, parse_plan(alone).parts)
+    assert res.text.startswith(lead) and parse_plan(res.text) == parse_plan(alone)
+    without = engine.generate(prompt, replace(s, exemplar_lead=False))
+    assert res.stats.exemplar == without.stats.exemplar  # the same first stage and retrieval
+    assert mesh_start(res.text) is not None and res.mesh is not None and len(res.mesh.faces) > 0
+
+
 def test_the_parts_name_resolves_to_its_folder_or_gguf(tmp_path):
     from meshlm.errors import MeshlmError
     from meshlm.infer.named import NAMES, resolve

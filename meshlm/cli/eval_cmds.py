@@ -12,6 +12,7 @@ from meshlm.cli.app import app
 from meshlm.cli.infer_cmds import (
     MAX_NEW_HELP,
     ExemplarLayoutOpt,
+    ExemplarLeadOpt,
     ExemplarPartsOpt,
     GuidanceOpt,
     ModelBinsOpt,
@@ -94,6 +95,7 @@ def eval_generate_cmd(
     seed: int = typer.Option(0, "--seed"),
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
+    exemplar_lead: bool = ExemplarLeadOpt,
     exemplar_parts: bool = ExemplarPartsOpt,
     exemplar_layout: bool = ExemplarLayoutOpt,
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
@@ -111,6 +113,7 @@ def eval_generate_cmd(
         templates=not no_templates,
         guidance=guidance,
         exemplar=not no_exemplar,
+        exemplar_lead=exemplar_lead or None,
         exemplar_parts=exemplar_parts or None,
         exemplar_layout=exemplar_layout or None,
     )
@@ -303,6 +306,7 @@ def eval_attributes_cmd(
     grid: bool = typer.Option(True, "--grid/--no-grid", help="Render attributes.png."),
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
+    exemplar_lead: bool = ExemplarLeadOpt,
     exemplar_parts: bool = ExemplarPartsOpt,
     exemplar_layout: bool = ExemplarLayoutOpt,
 ) -> None:
@@ -319,6 +323,7 @@ def eval_attributes_cmd(
         constrain=constrain,
         guidance=guidance,
         exemplar=not no_exemplar,
+        exemplar_lead=exemplar_lead or None,
         exemplar_parts=exemplar_parts or None,
         exemplar_layout=exemplar_layout or None,
     )

@@ -53,6 +53,12 @@ NoExemplarOpt = typer.Option(
     help="Parts model with exemplars: answer from the request alone, without first showing it "
     "a training mesh of the family its plan names.",
 )
+ExemplarLeadOpt = typer.Option(
+    False,
+    "--exemplar-lead",
+    help="Parts model with exemplars: the reply goes on from the first stage's own lead-in "
+    "and plan line, committed to a mesh before it sees the one shown.",
+)
 ExemplarPartsOpt = typer.Option(
     False,
     "--exemplar-parts",
@@ -142,6 +148,7 @@ def generate_cmd(
     ),
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
+    exemplar_lead: bool = ExemplarLeadOpt,
     exemplar_parts: bool = ExemplarPartsOpt,
     exemplar_layout: bool = ExemplarLayoutOpt,
     png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
@@ -169,6 +176,7 @@ def generate_cmd(
         guidance=guidance,
         templates=not no_templates,
         exemplar=not no_exemplar,
+        exemplar_lead=exemplar_lead or None,
         exemplar_parts=exemplar_parts or None,
         exemplar_layout=exemplar_layout or None,
     )

@@ -182,6 +182,10 @@ def eval_generate(
     # the plan took the shown mesh's part count; with templates, its parts' templates too
     shown = metrics["sampling"]["exemplar"]
     metrics["sampling"]["exemplar_parts"] = shown and (used.exemplar_parts or used.exemplar_layout)
+    # the reply went on from the first stage's own plan line
+    metrics["sampling"]["exemplar_lead"] = (
+        shown and used.exemplar_lead and not (used.exemplar_parts or used.exemplar_layout)
+    )
     metrics["sampling"]["exemplar_layout"] = (
         shown and used.exemplar_layout and metrics["sampling"]["templates"]
     )

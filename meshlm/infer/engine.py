@@ -233,6 +233,8 @@ class Engine:
         (:meth:`ExemplarBank.choose`), and the messages with it shown before the request.
 
         Returns ``(messages, exemplar, tokens, lead)``: ``lead`` is ``""``, or with
+        ``sampling.exemplar_lead`` the first stage's text through its plan line (the reply
+        goes on from it: docs/parts-model.md, "More meshes to read"), or with
         ``sampling.exemplar_parts`` (or ``exemplar_layout``) the first stage's text through its
         plan line with the part count replaced by the exemplar's
         (:func:`meshlm.plan.count_parts`), for the reply to go on from -- the exemplar was
@@ -269,6 +271,8 @@ class Engine:
         lead = ""
         if sampling.exemplar_parts or sampling.exemplar_layout:
             lead = with_parts(text, count_parts(shown.text)) or ""
+        elif sampling.exemplar_lead:  # a model that also reads meshes may describe the one shown
+            lead = with_parts(text, plan.parts) or ""
         return out, shown, n, lead
 
     def _finish(self, text, want_mesh, constrained, cut_off, seconds, info, n) -> GenerationResult:

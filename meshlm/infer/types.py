@@ -26,8 +26,10 @@ class Sampling:
     transformers backends). ``exemplar``: for a ``parts`` model whose folder has an
     ``exemplars.json`` (:mod:`meshlm.exemplars`), a mesh request is answered after showing the
     model a training mesh of the family its plan names, as it was trained (off: the request
-    alone); with ``exemplar_parts`` too, the reply starts with the first stage's lead-in and
-    plan line, its part count replaced by the shown mesh's (:meth:`Engine.stream`); with
+    alone); with ``exemplar_lead`` too, the reply starts with the first stage's own lead-in and
+    plan line, so it is committed to a mesh before it sees the shown one; with
+    ``exemplar_parts``, the same with the plan's part count replaced by the shown mesh's
+    (:meth:`Engine.stream`); with
     ``exemplar_layout``, that and, constrained with part templates, each part held to the
     template of the shown mesh's part in the same place (its topology; the numbers stay the
     model's).
@@ -55,6 +57,10 @@ class Sampling:
     exemplar: bool = field(
         default=True,
         metadata={"help": "parts model with exemplars: show one of the planned family first"},
+    )
+    exemplar_lead: bool = field(
+        default=False,
+        metadata={"help": "parts model with exemplars: the reply goes on from its own plan line"},
     )
     exemplar_parts: bool = field(
         default=False,
