@@ -15,14 +15,22 @@ def _read(path):
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_write_fresh_keeps_the_reference_families_round_robin(tmp_path):
+def _folders(tmp_path, captions):
+    """A held-out folder with references/captions.csv of ``captions`` and an empty inputs folder."""
     folder, inputs = tmp_path / "heldout", tmp_path / "inputs"
     (folder / "references").mkdir(parents=True)
     inputs.mkdir()
     (folder / "references" / "captions.csv").write_text(
-        "uid,caption,family\nt1,a table,table\nb1,a box,box\nt2,a low table,table\n",
-        encoding="utf-8",
+        "uid,caption,family\n" + captions, encoding="utf-8"
     )
+    return folder, inputs
+
+
+THREE = "t1,a table,table\nb1,a box,box\nt2,a low table,table\n"
+
+
+def test_write_fresh_keeps_the_reference_families_round_robin(tmp_path):
+    folder, inputs = _folders(tmp_path, THREE)
     _jsonl(folder / "understand.jsonl", [{"mesh": "v 0 0 0", "family": f} for f in "ab"])
     _jsonl(
         inputs / "mesh_requests.jsonl",
@@ -68,12 +76,7 @@ def test_write_fresh_keeps_the_reference_families_round_robin(tmp_path):
 
 
 def test_write_fresh_without_attribute_prompts_writes_two_files(tmp_path):
-    folder, inputs = tmp_path / "heldout", tmp_path / "inputs"
-    (folder / "references").mkdir(parents=True)
-    inputs.mkdir()
-    (folder / "references" / "captions.csv").write_text(
-        "uid,caption,family\nb1,a box,box\n", encoding="utf-8"
-    )
+    folder, inputs = _folders(tmp_path, "b1,a box,box\n")
     _jsonl(folder / "understand.jsonl", [])
     _jsonl(inputs / "mesh_requests.jsonl", [{"prompt": "box", "family": "box"}])
     _jsonl(inputs / "describe_questions.jsonl", [{"question": "q", "position": "before"}])
@@ -83,13 +86,7 @@ def test_write_fresh_without_attribute_prompts_writes_two_files(tmp_path):
 
 
 def test_write_fresh_asks_every_reference_with_the_read_questions_in_turn(tmp_path):
-    folder, inputs = tmp_path / "heldout", tmp_path / "inputs"
-    (folder / "references").mkdir(parents=True)
-    inputs.mkdir()
-    (folder / "references" / "captions.csv").write_text(
-        "uid,caption,family\nt1,a table,table\nb1,a box,box\nt2,a low table,table\n",
-        encoding="utf-8",
-    )
+    folder, inputs = _folders(tmp_path, THREE)
     _jsonl(folder / "understand.jsonl", [])
     _jsonl(inputs / "mesh_requests.jsonl", [{"prompt": "box", "family": "box"}])
     _jsonl(inputs / "describe_questions.jsonl", [{"question": "q", "position": "before"}])
