@@ -360,9 +360,10 @@ def test_exemplar_parts_plans_the_shown_mesh_s_part_count(smol_dir):
 @pytest.mark.slow
 @needs_smol
 def test_exemplar_lead_goes_on_from_the_first_stage_s_plan_line(smol_dir):
-    """``exemplar_lead``: the reply starts with the first stage's own lead-in and plan line
-    (greedy, so the first stage is the request answered alone up to its plan line), the same
-    exemplar shown; the shipped model then writes a mesh, not a description of the one shown."""
+    """``exemplar_lead`` (the default): the reply starts with the first stage's own lead-in and
+    plan line (greedy, so the first stage is the request answered alone up to its plan line),
+    the same exemplar shown; the shipped model then writes a mesh, not a description of the one
+    shown."""
     from dataclasses import replace
 
     from meshlm.infer import Sampling, load
@@ -371,7 +372,8 @@ def test_exemplar_lead_goes_on_from_the_first_stage_s_plan_line(smol_dir):
 
     engine = load("smol-parts", threads=1)
     prompt = "classroom chair?"  # ou, without the lead, describes the chair it is shown
-    s = Sampling(temperature=0.0, max_new_tokens=1200, constrain=False, exemplar_lead=True)
+    s = Sampling(temperature=0.0, max_new_tokens=1200, constrain=False)
+    assert s.exemplar_lead and engine.default_sampling().exemplar_lead
     res = engine.generate(prompt, s)
     alone = engine.generate(prompt, replace(s, exemplar=False, max_new_tokens=60)).text
     lead = with_parts(alone, parse_plan(alone).parts)

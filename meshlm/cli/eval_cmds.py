@@ -95,7 +95,7 @@ def eval_generate_cmd(
     seed: int = typer.Option(0, "--seed"),
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
-    exemplar_lead: bool = ExemplarLeadOpt,
+    exemplar_lead: bool | None = ExemplarLeadOpt,
     exemplar_parts: bool = ExemplarPartsOpt,
     exemplar_layout: bool = ExemplarLayoutOpt,
     limit: int | None = typer.Option(None, "--limit", help="Only the first N prompts."),
@@ -113,7 +113,7 @@ def eval_generate_cmd(
         templates=not no_templates,
         guidance=guidance,
         exemplar=not no_exemplar,
-        exemplar_lead=exemplar_lead or None,
+        exemplar_lead=exemplar_lead,
         exemplar_parts=exemplar_parts or None,
         exemplar_layout=exemplar_layout or None,
     )
@@ -306,7 +306,7 @@ def eval_attributes_cmd(
     grid: bool = typer.Option(True, "--grid/--no-grid", help="Render attributes.png."),
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
-    exemplar_lead: bool = ExemplarLeadOpt,
+    exemplar_lead: bool | None = ExemplarLeadOpt,
     exemplar_parts: bool = ExemplarPartsOpt,
     exemplar_layout: bool = ExemplarLayoutOpt,
 ) -> None:
@@ -323,7 +323,7 @@ def eval_attributes_cmd(
         constrain=constrain,
         guidance=guidance,
         exemplar=not no_exemplar,
-        exemplar_lead=exemplar_lead or None,
+        exemplar_lead=exemplar_lead,
         exemplar_parts=exemplar_parts or None,
         exemplar_layout=exemplar_layout or None,
     )

@@ -54,10 +54,12 @@ NoExemplarOpt = typer.Option(
     "a training mesh of the family its plan names.",
 )
 ExemplarLeadOpt = typer.Option(
-    False,
-    "--exemplar-lead",
+    None,
+    "--exemplar-lead/--no-exemplar-lead",
     help="Parts model with exemplars: the reply goes on from the first stage's own lead-in "
-    "and plan line, committed to a mesh before it sees the one shown.",
+    "and plan line, committed to a mesh before it sees the one shown (the default; off: it "
+    "starts afresh after the shown mesh).",
+    show_default=False,
 )
 ExemplarPartsOpt = typer.Option(
     False,
@@ -148,7 +150,7 @@ def generate_cmd(
     ),
     guidance: float | None = GuidanceOpt,
     no_exemplar: bool = NoExemplarOpt,
-    exemplar_lead: bool = ExemplarLeadOpt,
+    exemplar_lead: bool | None = ExemplarLeadOpt,
     exemplar_parts: bool = ExemplarPartsOpt,
     exemplar_layout: bool = ExemplarLayoutOpt,
     png: Path | None = typer.Option(None, "--png", help="Also render a PNG preview."),
@@ -176,7 +178,7 @@ def generate_cmd(
         guidance=guidance,
         templates=not no_templates,
         exemplar=not no_exemplar,
-        exemplar_lead=exemplar_lead or None,
+        exemplar_lead=exemplar_lead,
         exemplar_parts=exemplar_parts or None,
         exemplar_layout=exemplar_layout or None,
     )

@@ -26,8 +26,10 @@ class Sampling:
     transformers backends). ``exemplar``: for a ``parts`` model whose folder has an
     ``exemplars.json`` (:mod:`meshlm.exemplars`), a mesh request is answered after showing the
     model a training mesh of the family its plan names, as it was trained (off: the request
-    alone); with ``exemplar_lead`` too, the reply starts with the first stage's own lead-in and
-    plan line, so it is committed to a mesh before it sees the shown one; with
+    alone); with ``exemplar_lead`` too (on by default), the reply starts with the first stage's
+    own lead-in and plan line, so it is committed to a mesh before it sees the shown one (off:
+    the reply starts afresh after the shown mesh, and a model that also reads meshes may
+    describe it instead; docs/parts-model.md, "More meshes to read"); with
     ``exemplar_parts``, the same with the plan's part count replaced by the shown mesh's
     (:meth:`Engine.stream`); with
     ``exemplar_layout``, that and, constrained with part templates, each part held to the
@@ -59,7 +61,7 @@ class Sampling:
         metadata={"help": "parts model with exemplars: show one of the planned family first"},
     )
     exemplar_lead: bool = field(
-        default=False,
+        default=True,
         metadata={"help": "parts model with exemplars: the reply goes on from its own plan line"},
     )
     exemplar_parts: bool = field(
