@@ -113,9 +113,11 @@ def test_widen_cli_says_one_line(builds, tmp_path, capsys):
 
 
 def test_widen_balance_tops_each_family_up_to_the_largest(builds, tmp_path):
-    """``balance``: a family the base lacks (cones) and one EXTRA has few of reach the largest
-    family's count with more of EXTRA's rows (other phrasings of its meshes); each added line
-    is one of EXTRA's, once, never an excluded mesh's; the manifest records what a family got."""
+    """``balance``: each family's rows reach the largest family's count with more of EXTRA's
+    rows (other phrasings of its meshes), or take every one of them (cones, which BASE lacks
+    and EXTRA has six lines of, each written twice); each added line is one of EXTRA's, once,
+    never an excluded mesh's nor one of BASE's validation and test meshes; the manifest
+    records what a family got."""
     from collections import Counter
 
     from meshlm.data.widen import row_family
@@ -129,8 +131,21 @@ def test_widen_balance_tops_each_family_up_to_the_largest(builds, tmp_path):
             multi_turn=0.0, phrasings="wide",
         )
     )  # fmt: skip
+    lines = (extra / "train.jsonl").read_text().splitlines()
+    cones = [x for x in lines if '"procedural:cone_' in x and '"understanding"' in x]
+    lines = [x for x in lines if x not in cones[6:]]  # few cone rows: every spare one is drawn
+    # a build may write a line twice; BASE's held-out meshes must not come back as training
+    # rows, whatever family a row claims
+    kept_out = [x.replace('"procedural:table_', '"procedural:cone_')
+                .replace('"procedural:box_', '"procedural:cone_')
+                for s in ("validation", "test") for x in (base / f"{s}.jsonl").read_text()
+                .splitlines() if '"understanding"' in x]  # fmt: skip
+    assert kept_out
+    (extra / "train.jsonl").write_text("\n".join([*lines, *cones[:6], *kept_out]) + "\n")
     pool = [r for r in _rows(extra / "train.jsonl") if r["task"] == "understanding"]
-    held_mesh = row_meshes(next(r for r in pool if row_family(r) == "cone"))[0]
+    held_mesh = row_meshes(
+        next(r for r in reversed(pool[: -len(kept_out)]) if row_family(r) == "table")
+    )[0]  # one of EXTRA's own tables
     held = tmp_path / "held.jsonl"
     held.write_text(json.dumps({"mesh": held_mesh}) + "\n")
     dst = tmp_path / "even"
@@ -142,13 +157,20 @@ def test_widen_balance_tops_each_family_up_to_the_largest(builds, tmp_path):
                      if r["task"] == "understanding")  # fmt: skip
     top = max(before.values())
     assert set(before) == {"table", "box"} and top > 0
-    assert fam["cone"] == fam["table"] == fam["box"] >= top  # all three at the largest
+    assert fam["table"] == fam["box"] >= top  # both at the largest
     added = train[len((base / "train.jsonl").read_text().splitlines()) :]
     assert len(added) == len(set(added)) == counts["added"] + counts["balanced"]
     assert set(added) <= set((extra / "train.jsonl").read_text().splitlines())
-    assert counts["balanced"] >= fam["cone"] - counts["added"] > 0  # cones topped up
-    assert all(held_mesh not in row_meshes(r) for r in rows)
+    base_lines = set((base / "train.jsonl").read_text().splitlines())
+    assert not set(added) & base_lines
+    new_cones = sum(row_family(json.loads(x)) == "cone" for x in added[: counts["added"]])
     recorded = json.loads((dst / "manifest.json").read_text())["widen"]
+    assert recorded["balanced"]["cone"] == fam["cone"] - new_cones > 0  # cones topped up
+    assert fam["cone"] == len(set(cones[:6])) == 6 < top  # every cone line, each once
+    assert all(held_mesh not in row_meshes(r) for r in rows)
+    their = {m for s in ("validation", "test") for r in _rows(base / f"{s}.jsonl")
+             for m in row_meshes(r)}  # fmt: skip
+    assert not {m for x in added for m in row_meshes(json.loads(x))} & their
     assert recorded["balance"] is True and recorded["added"] == counts["added"]
     assert sum(recorded["balanced"].values()) == counts["balanced"] and recorded["balanced"]["cone"]
     again = widen(base, extra, tmp_path / "again", "understanding", [held], balance=True)

@@ -20,7 +20,8 @@ held-out inputs so they never enter training: JSONL files whose rows have a ``me
 With ``--balance``, each shape family's training rows of the task (a row's family is its
 ``source``'s procedural uid, ``procedural:cone_5_000854``) are then topped up to the largest
 family's count with more of EXTRA's rows of that family -- other question and answer
-phrasings of its meshes, excluded meshes never -- drawn with ``--seed``, no line twice: a
+phrasings of its meshes, BASE's training meshes among them (a reweighing), excluded meshes
+and BASE's validation and test meshes never -- drawn with ``--seed``, no line twice: a
 family with few distinct meshes (cones, cylinders: the generator makes ~60-90 at
 ``--max-segments 6``, boxes ~550) would otherwise be rare among the rows, and the rows' most
 common family of a vertex and face count learnt as the answer for it (parts-model.md, "More
@@ -100,7 +101,8 @@ def row_family(row: dict) -> str | None:
 
 def _balance(rows: list[tuple[str, dict]], pool: list[tuple[str, dict]], held, rng) -> dict:
     """More of ``pool``'s rows for each family with fewer of ``rows`` than the largest (module
-    docstring): the lines to add, by family. ``held``: excluded mesh texts."""
+    docstring): the lines to add, by family, each a distinct line not in ``rows`` (a build may
+    write the same line twice). ``held``: mesh texts never to add."""
     count: dict[str, int] = {}
     for _, row in rows:
         fam = row_family(row)
@@ -109,13 +111,15 @@ def _balance(rows: list[tuple[str, dict]], pool: list[tuple[str, dict]], held, r
     used = {line for line, _ in rows}
     target, out = max(count.values(), default=0), {}
     for fam in sorted(count):
-        spare = [
-            line
-            for line, row in pool
-            if line not in used
-            and row_family(row) == fam
-            and not any(m in held for m in row_meshes(row))
-        ]
+        spare = list(
+            dict.fromkeys(
+                line
+                for line, row in pool
+                if line not in used
+                and row_family(row) == fam
+                and not any(m in held for m in row_meshes(row))
+            )
+        )
         want = min(target - count[fam], len(spare))
         if want > 0:
             out[fam] = [spare[i] for i in sorted(rng.choice(len(spare), want, replace=False))]
@@ -173,7 +177,9 @@ def widen(
     if balance:
         mine_rows = [(x, r) for x, r in read_rows(base / "train.jsonl") if r.get("task") == task]
         mine_rows += [(x, json.loads(x)) for x in added]
-        balanced = _balance(mine_rows, pool, held, rng)
+        # BASE's validation and test meshes stay out of training, as the added meshes do
+        kept_out = held | dataset_meshes(base, ("validation", "test"))
+        balanced = _balance(mine_rows, pool, kept_out, rng)
         added += [line for fam in sorted(balanced) for line in balanced[fam]]
     dst.mkdir(parents=True, exist_ok=True)
     rows = {}

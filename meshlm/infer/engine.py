@@ -145,9 +145,10 @@ class Engine:
         A parts model with an exemplar bank (``exemplars.json``, :mod:`meshlm.exemplars`)
         answers a mesh request in two stages when ``sampling.exemplar`` is on: it first writes
         its reply up to the plan line (not streamed), then the bank's exemplar of the planned
-        family is shown before the request, as in training, and the reply is written anew (with
-        ``sampling.exemplar_parts`` or ``exemplar_layout``: from the first stage's plan line,
-        the shown mesh's part count in it; with ``exemplar_layout`` and templates, each part
+        family is shown before the request, as in training, and the reply goes on from the
+        first stage's own lead-in and plan line (``sampling.exemplar_lead``, the default; off:
+        written anew; with ``sampling.exemplar_parts`` or ``exemplar_layout``: from the first
+        stage's plan line, the shown mesh's part count in it; with ``exemplar_layout`` and templates, each part
         held to the template of the shown mesh's part). ``result.stats.exemplar`` names the
         exemplar; tokens and seconds count both stages."""
         sampling = _sampling(sampling or self.default_sampling(), overrides)
