@@ -148,9 +148,9 @@ class Engine:
         family is shown before the request, as in training, and the reply goes on from the
         first stage's own lead-in and plan line (``sampling.exemplar_lead``, the default; off:
         written anew; with ``sampling.exemplar_parts`` or ``exemplar_layout``: from the first
-        stage's plan line, the shown mesh's part count in it; with ``exemplar_layout`` and templates, each part
-        held to the template of the shown mesh's part). ``result.stats.exemplar`` names the
-        exemplar; tokens and seconds count both stages."""
+        stage's plan line, the shown mesh's part count in it; with ``exemplar_layout`` and
+        templates, each part held to the template of the shown mesh's part).
+        ``result.stats.exemplar`` names the exemplar; tokens and seconds count both stages."""
         sampling = _sampling(sampling or self.default_sampling(), overrides)
         msgs = self._messages(prompt)
         constrained = mesh and sampling.constrain
