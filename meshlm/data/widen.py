@@ -109,20 +109,17 @@ def _balance(rows: list[tuple[str, dict]], pool: list[tuple[str, dict]], held, r
         if fam is not None:
             count[fam] = count.get(fam, 0) + 1
     used = {line for line, _ in rows}
+    spare: dict[str, dict[str, None]] = {fam: {} for fam in count}  # ordered sets, pool order
+    for line, row in pool:
+        fam = row_family(row)
+        if fam in spare and line not in used and not any(m in held for m in row_meshes(row)):
+            spare[fam][line] = None
     target, out = max(count.values(), default=0), {}
     for fam in sorted(count):
-        spare = list(
-            dict.fromkeys(
-                line
-                for line, row in pool
-                if line not in used
-                and row_family(row) == fam
-                and not any(m in held for m in row_meshes(row))
-            )
-        )
-        want = min(target - count[fam], len(spare))
+        lines = list(spare[fam])
+        want = min(target - count[fam], len(lines))
         if want > 0:
-            out[fam] = [spare[i] for i in sorted(rng.choice(len(spare), want, replace=False))]
+            out[fam] = [lines[i] for i in sorted(rng.choice(len(lines), want, replace=False))]
     return out
 
 
@@ -176,7 +173,8 @@ def widen(
     new, balanced = len(added), {}
     if balance:
         mine_rows = [(x, r) for x, r in read_rows(base / "train.jsonl") if r.get("task") == task]
-        mine_rows += [(x, json.loads(x)) for x in added]
+        parsed = dict(pool)  # EXTRA's rows, already read
+        mine_rows += [(x, parsed[x]) for x in added]
         # BASE's validation and test meshes stay out of training, as the added meshes do
         kept_out = held | dataset_meshes(base, ("validation", "test"))
         balanced = _balance(mine_rows, pool, kept_out, rng)
