@@ -25,6 +25,7 @@ from meshlm.eval import (  # noqa: E402
     f_score,
     face_areas,
     family_accuracy,
+    family_confusion,
     find_family,
     geometry_metrics,
     is_consistently_oriented,
@@ -524,6 +525,23 @@ def test_family_accuracy():
         family_accuracy(["box"], ["box", "cup"])
     with pytest.raises(ValueError):
         family_accuracy([], [])
+
+
+def test_family_confusion_counts_by_label():
+    m = family_confusion(
+        ["box", "Pine tree", None, "cup", "box", "cone"],
+        ["cone", "pine_tree", "mug", "mug", "cone", "cone"],
+    )
+    # labels sorted; in a row the most frequent first, ties by name; None is "none"
+    assert m == {
+        "cone": {"box": 2, "cone": 1},
+        "mug": {"cup": 1, "none": 1},
+        "pine_tree": {"pine_tree": 1},
+    }
+    assert list(m) == ["cone", "mug", "pine_tree"] and list(m["mug"]) == ["cup", "none"]
+    assert family_confusion([], []) == {}
+    with pytest.raises(ValueError):
+        family_confusion(["box"], ["box", "cup"])
 
 
 def test_bleu1_by_hand():

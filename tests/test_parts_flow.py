@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -428,7 +429,13 @@ def test_eval_understand_splits_reading_into_meshes_trained_on_and_the_rest(
     assert (metrics["seen_meshes"], metrics["unseen_meshes"]) == (1, 1)
     assert metrics["family_accuracy_seen"] == float(rows[0]["family_ok"])
     assert metrics["family_accuracy_unseen"] == float(rows[1]["family_ok"])
-    capsys.readouterr()
+    # the confusion matrix holds every row once, the right readings on its diagonal
+    assert metrics["confusion"] == {
+        "box": dict(Counter(r["predicted_family"] or "none" for r in rows).most_common())
+    }
+    wrong = [r["predicted_family"] or "none" for r in rows if not r["family_ok"]]
+    shown = capsys.readouterr().out  # the summary names the commonest misreading, or "-"
+    assert "misread most" in shown and (f"box as {wrong[0]}" if wrong else "-") in shown
     assert main([*args, "--train", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"--train {tmp_path}: no train.jsonl" in err[0]

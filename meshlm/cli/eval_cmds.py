@@ -63,6 +63,10 @@ def _summary(title: str, metrics: dict) -> None:
             for kk in ("watertight_rate", "manifold_rate", "degenerate_face_rate"):
                 if kk in v:
                     table.add_row(f"topology.{kk}", f"{v[kk]:.4f}")
+        elif isinstance(v, dict) and k == "confusion":  # the three commonest misreadings
+            wrong = [(n, y, p) for y, row in v.items() for p, n in row.items() if p != y]
+            top = sorted(wrong, key=lambda t: (-t[0], t[1], t[2]))[:3]
+            table.add_row("misread most", ", ".join(f"{y} as {p} {n}x" for n, y, p in top) or "-")
     Console().print(table)
 
 

@@ -26,7 +26,7 @@ from meshlm import meshtext
 from meshlm.codec import Mesh, canonicalize
 from meshlm.errors import MeshFormatError, MeshlmError, MissingDependencyError
 from meshlm.eval.metrics import as_points, chamfer_distance, topology_stats
-from meshlm.eval.text_metrics import bleu1, rouge_l
+from meshlm.eval.text_metrics import bleu1, family_confusion, rouge_l
 from meshlm.eval.validity import report_counts, strict_parse_rate
 from meshlm.files import load_mesh, save_mesh
 from meshlm.plan import count_parts, parse_plan, part_boxes
@@ -294,7 +294,8 @@ def eval_understand(
 ) -> dict:
     """Describe each mesh (rows with ``mesh`` text or ``path``, ``caption``, optional ``family``,
     optional ``question``, optional ``question_after``: the question follows the mesh) and score
-    against the caption: BLEU-1, ROUGE-L, family match. ``training`` (the mesh texts of a
+    against the caption: BLEU-1, ROUGE-L, family match and its confusion matrix (``confusion``,
+    :func:`~meshlm.eval.text_metrics.family_confusion`). ``training`` (the mesh texts of a
     training set and their format name; ``meshlm.data.widen.dataset_meshes``) marks each row
     ``seen_in_training`` and splits the family accuracy into meshes trained on and the rest:
     a model that read only meshes it memorized scores high on the first and low on the
@@ -340,6 +341,10 @@ def eval_understand(
     fam = [r for r in rows if "family_ok" in r]
     if fam:
         metrics["family_accuracy"] = sum(r["family_ok"] for r in fam) / len(fam)
+        # which families are read as which: where a reading fails is a data question
+        metrics["confusion"] = family_confusion(
+            [r["predicted_family"] for r in fam], [r["family"] for r in fam]
+        )
     for name, flag in (("seen", True), ("unseen", False)) if training is not None else ():
         sub = [r for r in fam if r["seen_in_training"] is flag]
         metrics[f"{name}_meshes"] = len(sub)

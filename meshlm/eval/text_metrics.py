@@ -41,6 +41,23 @@ def family_accuracy(preds: Sequence[str | None], labels: Sequence[str]) -> float
     return hits / len(labels)
 
 
+def family_confusion(preds: Sequence[str | None], labels: Sequence[str]) -> dict:
+    """The confusion matrix of family reading, as nested counts: ``{label: {prediction: n}}``
+    after :func:`normalize_family` (``None`` -- no family recognized -- is ``"none"``); labels
+    in sorted order, each row's predictions most frequent first (ties by name). The diagonal
+    (``m[f][f]``) counts the right readings, so each family's accuracy is ``m[f][f] /
+    sum(m[f].values())``. Raises ``ValueError`` when the sequences differ in length."""
+    if len(preds) != len(labels):
+        raise ValueError(f"{len(preds)} predictions for {len(labels)} labels")
+    rows: dict[str, Counter] = {}
+    for p, y in zip(preds, labels, strict=True):
+        got = "none" if p is None else normalize_family(p)
+        rows.setdefault(normalize_family(y), Counter())[got] += 1
+    return {
+        y: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for y, c in sorted(rows.items())
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # BLEU-1 and ROUGE-L
 # --------------------------------------------------------------------------------------------
