@@ -20,7 +20,10 @@ def test_subset_keeps_one_tasks_rows_in_order_and_says_so(tmp_path):
             families=["table", "box"], format="parts", max_segments=6,
         )
     )  # fmt: skip
+    bank = src / "exemplars.json"  # the rows' exemplar bank, which training ships: kept
+    bank.write_text('{"note": "stands for a bank"}')
     counts = subset(src, dst, "understanding")
+    assert (dst / "exemplars.json").read_bytes() == bank.read_bytes()
     for split in ("train", "validation", "test"):
         rows = (src / f"{split}.jsonl").read_text().splitlines()
         want = [r for r in rows if json.loads(r)["task"] == "understanding"]

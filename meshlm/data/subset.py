@@ -4,7 +4,8 @@
 Writes ``DST/train.jsonl``, ``validation.jsonl``, ``test.jsonl`` with the rows of ``SRC`` whose
 ``task`` is the one asked for (every row without ``--task``), in their order; with ``--repeat
 TASK=N`` each *training* row of that task is written N times (validation and test rows once, so
-held-out figures stay comparable; the trainer shuffles). ``DST/manifest.json`` is ``SRC``'s
+held-out figures stay comparable; the trainer shuffles); the source's other files (its
+exemplar bank) are copied. ``DST/manifest.json`` is ``SRC``'s
 manifest with ``subset`` (the source folder, the task, the repeats, the rows written per split
 and per task: the source's ``counts`` and ``mix`` describe the source) added, so the folder
 says what it is. Used by probes that train one skill alone or weigh it up
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,6 +35,19 @@ def read_rows(path: Path) -> list[tuple[str, dict]]:
         except json.JSONDecodeError as exc:
             raise MeshlmError(f"{path}:{n}: not a JSON row ({exc.msg})") from None
     return out
+
+
+def copy_side_files(src: Path, dst: Path) -> list[str]:
+    """Copy ``src``'s files other than its splits and manifest (e.g. ``exemplars.json``, the
+    bank its rows show, which training copies into the model folder) into ``dst``, so a dataset
+    derived from another keeps what its rows refer to; returns the names copied."""
+    own = {f"{s}.jsonl" for s in SPLITS} | {"manifest.json"}
+    names = []
+    for other in sorted(src.iterdir()):
+        if other.is_file() and other.name not in own:
+            shutil.copy2(other, dst / other.name)
+            names.append(other.name)
+    return names
 
 
 def subset(
@@ -73,6 +88,7 @@ def subset(
     dst.mkdir(parents=True, exist_ok=True)
     for split, rows in kept.items():
         (dst / f"{split}.jsonl").write_text("".join(r + "\n" for r in rows))
+    copy_side_files(src, dst)
     manifest = json.loads((src / "manifest.json").read_text())
     manifest["subset"] = {"source": str(src), "task": task, "rows": counts, "by_task": by_task}
     if repeat:

@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from meshlm import meshtext
-from meshlm.data.subset import SPLITS, read_rows
+from meshlm.data.subset import SPLITS, copy_side_files, read_rows
 from meshlm.errors import MeshlmError
 from meshlm.files import READ_EXTENSIONS, load_mesh
 from meshlm.modelfolder import dataset_format
@@ -186,10 +185,7 @@ def widen(
         lines += added if split == "train" else []
         (dst / f"{split}.jsonl").write_text("".join(x + "\n" for x in lines))
         rows[split] = len(lines)
-    own = {f"{s}.jsonl" for s in SPLITS} | {"manifest.json"}
-    for other in base.iterdir():  # e.g. the exemplar bank BASE's rows show, which training ships
-        if other.is_file() and other.name not in own:
-            shutil.copy2(other, dst / other.name)
+    copy_side_files(base, dst)  # e.g. the exemplar bank BASE's rows show, which training ships
     manifest["widen"] = {
         "base": str(base),
         "extra": str(extra),
