@@ -1402,3 +1402,20 @@ def test_checkpointing_argument_follows_the_installed_transformers(tmp_path):
     for on in (True, False):
         cfg = TrainConfig.load(None, {"output_dir": str(tmp_path), "gradient_checkpointing": on})
         assert getattr(sft_config(cfg), name) is on
+
+
+def test_a_dataset_that_shows_exemplars_needs_its_bank(data_dir, tmp_path):
+    """Rows that show exemplars (the manifest says so) without the bank beside them would train
+    a folder that decodes without them: refused before anything loads."""
+    from meshlm.train.sft import check_exemplar_bank
+
+    shown = tmp_path / "shown"
+    shutil.copytree(data_dir, shown)
+    manifest = json.loads((shown / "manifest.json").read_text())
+    check_exemplar_bank(tiny_cfg(shown, tmp_path / "a"))  # no exemplars recorded: nothing asked
+    manifest["exemplars"] = {"bank_size": 1}
+    (shown / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match=r"shown: its rows show exemplars .* no exemplars.json"):
+        check_exemplar_bank(tiny_cfg(shown, tmp_path / "b"))
+    (shown / "exemplars.json").write_text("{}")
+    check_exemplar_bank(tiny_cfg(shown, tmp_path / "c"))

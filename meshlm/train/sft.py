@@ -279,6 +279,22 @@ def peft_config(cfg: TrainConfig, trainable_token_ids: list[int] | None = None):
     )
 
 
+def check_exemplar_bank(cfg: TrainConfig) -> None:
+    """Refuse a dataset whose manifest says its rows show exemplars (``exemplars``, written by
+    :mod:`meshlm.data.exemplify`) but whose folder lacks the bank (``exemplars.json``): the
+    trained folder would decode without the meshes its rows were shown, silently
+    (:class:`ConfigError`, before anything loads)."""
+    manifest = Path(cfg.data_dir) / "manifest.json"
+    if not manifest.is_file():
+        return
+    if "exemplars" in json.loads(manifest.read_text(encoding="utf-8")):
+        if not (Path(cfg.data_dir) / exemplars.FILE).is_file():
+            raise ConfigError(
+                f"data_dir {cfg.data_dir}: its rows show exemplars (manifest) but it has no "
+                f"{exemplars.FILE}; rebuild it or copy the source dataset's"
+            )
+
+
 def check_init_adapter(cfg: TrainConfig) -> None:
     """Refuse an ``init_adapter`` that is not a LoRA adapter folder, or whose rank, alpha or
     target modules differ from the recipe's ``lora_*`` fields (the recorded recipe must describe
@@ -324,6 +340,7 @@ def build_trainer(cfg: TrainConfig):
     cfg.validate()
     check_method_available(cfg)
     check_init_adapter(cfg)
+    check_exemplar_bank(cfg)
     if cfg.model.startswith(BASE_PREFIX):  # a pretrained base built offline (meshlm base)
         cfg = dataclasses.replace(cfg, model=str(ensure_base(cfg.model[len(BASE_PREFIX) :])))
     trl = require("trl", "train", "training")
